@@ -1,0 +1,591 @@
+package history
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/azdurable/azdurable/internal/netjson"
+)
+
+// UnmarshalEvent decodes one history event from JSON in either dialect.
+func UnmarshalEvent(data []byte) (Event, error) {
+	o, err := netjson.ParseObject(data)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeEvent(o)
+}
+
+// UnmarshalTaskMessage decodes a TaskMessage from JSON in either dialect.
+func UnmarshalTaskMessage(data []byte) (*TaskMessage, error) {
+	o, err := netjson.ParseObject(data)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeTaskMessage(o)
+}
+
+// StripAssembly removes an assembly qualification from a .NET type name:
+// everything from the first comma that is not inside generic brackets.
+func StripAssembly(typeName string) string {
+	depth := 0
+	for i, c := range typeName {
+		switch c {
+		case '[':
+			depth++
+		case ']':
+			depth--
+		case ',':
+			if depth == 0 {
+				return strings.TrimSpace(typeName[:i])
+			}
+		}
+	}
+	return strings.TrimSpace(typeName)
+}
+
+// DecodeTaskMessage decodes a TaskMessage object.
+func DecodeTaskMessage(o *netjson.Object) (*TaskMessage, error) {
+	m := &TaskMessage{}
+	evObj, err := o.Object("Event")
+	if err != nil {
+		return nil, err
+	}
+	if evObj == nil {
+		return nil, errors.New("TaskMessage has no Event")
+	}
+	if m.Event, err = DecodeEvent(evObj); err != nil {
+		return nil, fmt.Errorf("Event: %w", err)
+	}
+	if m.SequenceNumber, err = o.Int("SequenceNumber", 64); err != nil {
+		return nil, err
+	}
+	if m.OrchestrationInstance, err = decodeInstanceMember(o, "OrchestrationInstance"); err != nil {
+		return nil, err
+	}
+	ctx, err := o.Object("OrchestrationExecutionContext")
+	if err != nil {
+		return nil, err
+	}
+	if ctx != nil {
+		tags, err := decodeTagsMember(ctx, "OrchestrationTags")
+		if err != nil {
+			return nil, fmt.Errorf("OrchestrationExecutionContext: %w", err)
+		}
+		m.OrchestrationExecutionContext = &OrchestrationExecutionContext{OrchestrationTags: tags}
+	}
+	return m, nil
+}
+
+// UnmarshalOrchestrationInstance decodes {"InstanceId","ExecutionId"}.
+func UnmarshalOrchestrationInstance(data []byte) (OrchestrationInstance, error) {
+	o, err := netjson.ParseObject(data)
+	if err != nil {
+		return OrchestrationInstance{}, err
+	}
+	return decodeInstance(o)
+}
+
+// UnmarshalParentInstance decodes a ParentInstance object; JSON null gives nil.
+func UnmarshalParentInstance(data []byte) (*ParentInstance, error) {
+	if netjson.IsNull(data) {
+		return nil, nil
+	}
+	o, err := netjson.ParseObject(data)
+	if err != nil {
+		return nil, err
+	}
+	return decodeParent(o)
+}
+
+// UnmarshalTraceContext decodes a DistributedTraceContext; null gives nil.
+func UnmarshalTraceContext(data []byte) (*DistributedTraceContext, error) {
+	if netjson.IsNull(data) {
+		return nil, nil
+	}
+	o, err := netjson.ParseObject(data)
+	if err != nil {
+		return nil, err
+	}
+	return decodeTrace(o)
+}
+
+// UnmarshalFailureDetails decodes a FailureDetails object; null gives nil.
+func UnmarshalFailureDetails(data []byte) (*FailureDetails, error) {
+	if netjson.IsNull(data) {
+		return nil, nil
+	}
+	o, err := netjson.ParseObject(data)
+	if err != nil {
+		return nil, err
+	}
+	return decodeFailure(o, 0)
+}
+
+// UnmarshalTags decodes a string dictionary; null gives nil. A "$type"
+// member (any runtime's spelling) is dropped.
+func UnmarshalTags(data []byte) (map[string]string, error) {
+	if netjson.IsNull(data) {
+		return nil, nil
+	}
+	o, err := netjson.ParseObject(data)
+	if err != nil {
+		return nil, err
+	}
+	return decodeTags(o)
+}
+
+func decodeInstanceMember(o *netjson.Object, name string) (OrchestrationInstance, error) {
+	v, err := o.Object(name)
+	if err != nil || v == nil {
+		return OrchestrationInstance{}, err
+	}
+	oi, err := decodeInstance(v)
+	if err != nil {
+		return oi, fmt.Errorf("%s: %w", name, err)
+	}
+	return oi, nil
+}
+
+func decodeInstance(o *netjson.Object) (OrchestrationInstance, error) {
+	var oi OrchestrationInstance
+	var err error
+	if oi.InstanceID, err = o.String("InstanceId"); err != nil {
+		return oi, err
+	}
+	oi.ExecutionID, err = o.String("ExecutionId")
+	return oi, err
+}
+
+func decodeParent(o *netjson.Object) (*ParentInstance, error) {
+	p := &ParentInstance{}
+	var err error
+	if p.Name, err = o.String("Name"); err != nil {
+		return nil, err
+	}
+	if p.OrchestrationInstance, err = decodeInstanceMember(o, "OrchestrationInstance"); err != nil {
+		return nil, err
+	}
+	id, err := o.Int("TaskScheduleId", 32)
+	if err != nil {
+		return nil, err
+	}
+	p.TaskScheduleID = int32(id)
+	if p.Version, err = o.String("Version"); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func decodeParentMember(o *netjson.Object, name string) (*ParentInstance, error) {
+	v, err := o.Object(name)
+	if err != nil || v == nil {
+		return nil, err
+	}
+	p, err := decodeParent(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return p, nil
+}
+
+func decodeTrace(o *netjson.Object) (*DistributedTraceContext, error) {
+	tc := &DistributedTraceContext{}
+	var err error
+	if tc.TraceParent, err = o.String("TraceParent"); err != nil {
+		return nil, err
+	}
+	if tc.TraceState, err = o.NullableString("TraceState"); err != nil {
+		return nil, err
+	}
+	if tc.ID, err = o.NullableString("Id"); err != nil {
+		return nil, err
+	}
+	if tc.SpanID, err = o.NullableString("SpanId"); err != nil {
+		return nil, err
+	}
+	if raw, ok := o.Present("ActivityStartTime"); ok {
+		t, err := parseOffsetTime(raw)
+		if err != nil {
+			return nil, fmt.Errorf("ActivityStartTime: %w", err)
+		}
+		tc.ActivityStartTime = &t
+	}
+	return tc, nil
+}
+
+func decodeTraceMember(o *netjson.Object, name string) (*DistributedTraceContext, error) {
+	v, err := o.Object(name)
+	if err != nil || v == nil {
+		return nil, err
+	}
+	tc, err := decodeTrace(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return tc, nil
+}
+
+const maxFailureDepth = 64
+
+func decodeFailure(o *netjson.Object, depth int) (*FailureDetails, error) {
+	if depth > maxFailureDepth {
+		return nil, errors.New("FailureDetails nested too deeply")
+	}
+	fd := &FailureDetails{}
+	var err error
+	if fd.ErrorType, err = o.String("ErrorType"); err != nil {
+		return nil, err
+	}
+	if fd.ErrorMessage, err = o.String("ErrorMessage"); err != nil {
+		return nil, err
+	}
+	if fd.StackTrace, err = o.NullableString("StackTrace"); err != nil {
+		return nil, err
+	}
+	inner, err := o.Object("InnerFailure")
+	if err != nil {
+		return nil, err
+	}
+	if inner != nil {
+		if fd.InnerFailure, err = decodeFailure(inner, depth+1); err != nil {
+			return nil, fmt.Errorf("InnerFailure: %w", err)
+		}
+	}
+	if fd.IsNonRetriable, err = o.Bool("IsNonRetriable"); err != nil {
+		return nil, err
+	}
+	if raw, ok := o.Present("Properties"); ok {
+		props, err := stripTypeMember(raw)
+		if err != nil {
+			return nil, fmt.Errorf("Properties: %w", err)
+		}
+		fd.Properties = props
+	}
+	return fd, nil
+}
+
+func decodeFailureMember(o *netjson.Object, name string) (*FailureDetails, error) {
+	v, err := o.Object(name)
+	if err != nil || v == nil {
+		return nil, err
+	}
+	fd, err := decodeFailure(v, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return fd, nil
+}
+
+// stripTypeMember re-encodes a JSON object compactly without its top-level
+// "$type" member (nested values are kept as they are).
+func stripTypeMember(raw json.RawMessage) (json.RawMessage, error) {
+	o, err := netjson.ParseObject(raw)
+	if err != nil {
+		return nil, err
+	}
+	w := netjson.NewWriter(nil)
+	w.BeginObject()
+	for _, name := range o.Names() {
+		if strings.EqualFold(name, "$type") {
+			continue
+		}
+		v, _ := o.Raw(name)
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, v); err != nil {
+			return nil, err
+		}
+		w.Key(name)
+		w.Raw(buf.Bytes())
+	}
+	w.EndObject()
+	return w.Bytes(), nil
+}
+
+func decodeTags(o *netjson.Object) (map[string]string, error) {
+	tags := map[string]string{}
+	for _, name := range o.Names() {
+		if strings.EqualFold(name, "$type") {
+			continue
+		}
+		v, err := o.String(name)
+		if err != nil {
+			return nil, fmt.Errorf("tag %q: %w", name, err)
+		}
+		tags[name] = v
+	}
+	return tags, nil
+}
+
+func decodeTagsMember(o *netjson.Object, name string) (map[string]string, error) {
+	v, err := o.Object(name)
+	if err != nil || v == nil {
+		return nil, err
+	}
+	tags, err := decodeTags(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return tags, nil
+}
+
+func parseOffsetTime(raw json.RawMessage) (t timeValue, err error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return t, err
+	}
+	return parseTimeKeepOffset(s)
+}
+
+// eventTypeOf finds the event type from "$type" (preferred, as C# resolves
+// the class from it) or from the EventType member.
+func eventTypeOf(o *netjson.Object) (EventType, error) {
+	if tn, err := o.String("$type"); err == nil && tn != "" {
+		name := StripAssembly(tn)
+		if t, ok := eventTypeForTypeName(name); ok {
+			return t, nil
+		}
+		return 0, fmt.Errorf("unknown event class %.100q", name)
+	}
+	raw, ok := o.Present("EventType")
+	if !ok {
+		return 0, errors.New("event has neither $type nor EventType")
+	}
+	var s string
+	if len(raw) > 0 && raw[0] == '"' {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return 0, err
+		}
+	} else {
+		s = string(raw)
+	}
+	t, err := ParseEventType(s)
+	if err != nil {
+		return 0, err
+	}
+	if NewEvent(t) == nil {
+		return 0, fmt.Errorf("event type %s has no event class", t)
+	}
+	return t, nil
+}
+
+// DecodeEvent decodes a history event object.
+func DecodeEvent(o *netjson.Object) (Event, error) {
+	t, err := eventTypeOf(o)
+	if err != nil {
+		return nil, err
+	}
+	ev := NewEvent(t)
+	d := &decoder{o: o}
+	switch v := ev.(type) {
+	case *ExecutionStartedEvent:
+		v.OrchestrationInstance = d.instance("OrchestrationInstance")
+		v.ParentInstance = d.parent("ParentInstance")
+		v.Name = d.str("Name")
+		v.Version = d.str("Version")
+		v.Input = d.nstr("Input")
+		v.Tags = d.tags("Tags")
+		v.Correlation = d.nstr("Correlation")
+		v.ParentTraceContext = d.trace("ParentTraceContext")
+		v.ScheduledStartTime = d.ntime("ScheduledStartTime")
+		v.Generation = d.nint32("Generation")
+		v.GenerateNewTrace = d.boolean("GenerateNewTrace")
+	case *ExecutionCompletedEvent:
+		v.OrchestrationStatus = d.status("OrchestrationStatus")
+		v.Result = d.nstr("Result")
+		v.FailureDetails = d.failure("FailureDetails")
+	case *ContinueAsNewEvent:
+		v.OrchestrationStatus = d.status("OrchestrationStatus")
+		v.Result = d.nstr("Result")
+		v.FailureDetails = d.failure("FailureDetails")
+	case *ExecutionTerminatedEvent:
+		v.Input = d.nstr("Input")
+		v.Recursive = d.boolean("Recursive")
+	case *TaskScheduledEvent:
+		v.Name = d.str("Name")
+		v.Version = d.str("Version")
+		v.Input = d.nstr("Input")
+		v.ParentTraceContext = d.trace("ParentTraceContext")
+		v.Tags = d.tags("Tags")
+	case *TaskCompletedEvent:
+		v.TaskScheduledID = d.int32("TaskScheduledId")
+		v.Result = d.nstr("Result")
+	case *TaskFailedEvent:
+		v.TaskScheduledID = d.int32("TaskScheduledId")
+		v.Reason = d.nstr("Reason")
+		v.Details = d.nstr("Details")
+		v.FailureDetails = d.failure("FailureDetails")
+	case *SubOrchestrationInstanceCreatedEvent:
+		v.Name = d.str("Name")
+		v.Version = d.str("Version")
+		v.InstanceID = d.str("InstanceId")
+		v.Input = d.nstr("Input")
+		v.ClientSpanID = d.nstr("ClientSpanId")
+		v.Tags = d.tags("Tags")
+	case *SubOrchestrationInstanceCompletedEvent:
+		v.TaskScheduledID = d.int32("TaskScheduledId")
+		v.Result = d.nstr("Result")
+	case *SubOrchestrationInstanceFailedEvent:
+		v.TaskScheduledID = d.int32("TaskScheduledId")
+		v.Reason = d.nstr("Reason")
+		v.Details = d.nstr("Details")
+		v.FailureDetails = d.failure("FailureDetails")
+	case *TimerCreatedEvent:
+		v.FireAt = d.time("FireAt")
+	case *TimerFiredEvent:
+		v.TimerID = d.int32("TimerId")
+		v.FireAt = d.time("FireAt")
+	case *OrchestratorStartedEvent, *OrchestratorCompletedEvent:
+	case *EventSentEvent:
+		v.InstanceID = d.str("InstanceId")
+		v.Name = d.str("Name")
+		v.Input = d.nstr("Input")
+	case *EventRaisedEvent:
+		v.Name = d.str("Name")
+		v.Input = d.nstr("Input")
+		v.ParentTraceContext = d.trace("ParentTraceContext")
+	case *GenericEvent:
+		v.Data = d.nstr("Data")
+	case *HistoryStateEvent:
+		if raw, ok := o.Present("State"); ok {
+			var buf bytes.Buffer
+			if err := json.Compact(&buf, raw); err != nil {
+				d.fail("State", err)
+			}
+			v.State = buf.Bytes()
+		}
+	case *ExecutionSuspendedEvent:
+		v.Reason = d.nstr("Reason")
+	case *ExecutionResumedEvent:
+		v.Reason = d.nstr("Reason")
+	case *ExecutionRewoundEvent:
+		v.Reason = d.nstr("Reason")
+		v.ParentExecutionID = d.nstr("ParentExecutionId")
+		v.InstanceID = d.nstr("InstanceId")
+		v.ParentTraceContext = d.trace("ParentTraceContext")
+	}
+	b := ev.Base()
+	b.EventID = d.int32("EventId")
+	b.IsPlayed = d.boolean("IsPlayed")
+	b.Timestamp = d.time("Timestamp")
+	if d.err != nil {
+		return nil, fmt.Errorf("%s: %w", t, d.err)
+	}
+	return ev, nil
+}
+
+// decoder records the first error so that member reads stay one line each.
+type decoder struct {
+	o   *netjson.Object
+	err error
+}
+
+func (d *decoder) fail(name string, err error) {
+	if d.err == nil && err != nil {
+		d.err = fmt.Errorf("%s: %w", name, err)
+	}
+}
+
+func (d *decoder) keep(err error) {
+	if d.err == nil && err != nil {
+		d.err = err
+	}
+}
+
+func (d *decoder) str(name string) string {
+	s, err := d.o.String(name)
+	d.keep(err)
+	return s
+}
+
+func (d *decoder) nstr(name string) *string {
+	s, err := d.o.NullableString(name)
+	d.keep(err)
+	return s
+}
+
+func (d *decoder) int32(name string) int32 {
+	n, err := d.o.Int(name, 32)
+	d.keep(err)
+	return int32(n)
+}
+
+func (d *decoder) nint32(name string) *int32 {
+	n, err := d.o.NullableInt(name, 32)
+	d.keep(err)
+	if n == nil {
+		return nil
+	}
+	v := int32(*n)
+	return &v
+}
+
+func (d *decoder) boolean(name string) bool {
+	b, err := d.o.Bool(name)
+	d.keep(err)
+	return b
+}
+
+func (d *decoder) time(name string) timeValue {
+	t, err := d.o.Time(name)
+	d.keep(err)
+	return t
+}
+
+func (d *decoder) ntime(name string) *timeValue {
+	t, err := d.o.NullableTime(name)
+	d.keep(err)
+	return t
+}
+
+func (d *decoder) status(name string) OrchestrationStatus {
+	raw, ok := d.o.Present(name)
+	if !ok {
+		return StatusRunning
+	}
+	var s string
+	if raw[0] == '"' {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			d.fail(name, err)
+			return 0
+		}
+	} else {
+		s = string(raw)
+	}
+	st, err := ParseStatus(s)
+	d.fail(name, err)
+	return st
+}
+
+func (d *decoder) instance(name string) OrchestrationInstance {
+	oi, err := decodeInstanceMember(d.o, name)
+	d.keep(err)
+	return oi
+}
+
+func (d *decoder) parent(name string) *ParentInstance {
+	p, err := decodeParentMember(d.o, name)
+	d.keep(err)
+	return p
+}
+
+func (d *decoder) trace(name string) *DistributedTraceContext {
+	tc, err := decodeTraceMember(d.o, name)
+	d.keep(err)
+	return tc
+}
+
+func (d *decoder) failure(name string) *FailureDetails {
+	fd, err := decodeFailureMember(d.o, name)
+	d.keep(err)
+	return fd
+}
+
+func (d *decoder) tags(name string) map[string]string {
+	tags, err := decodeTagsMember(d.o, name)
+	d.keep(err)
+	return tags
+}
