@@ -186,6 +186,9 @@ func DecodeBody(body string) (*MessageData, Encoding, error) {
 		return nil, enc, err
 	}
 	m, err := Unmarshal(data)
+	if err != nil && enc == Base64 {
+		return nil, enc, fmt.Errorf("base64 body: %w", err)
+	}
 	return m, enc, err
 }
 
