@@ -42,7 +42,7 @@ func TestInspectMessage(t *testing.T) {
 			}
 			var got struct {
 				Encoding, EventType, InstanceID, ExecutionID string
-				Message                                       map[string]any
+				Message                                      map[string]any
 			}
 			if err := json.Unmarshal([]byte(out), &got); err != nil {
 				t.Fatalf("output is not JSON: %v\n%s", err, out)

@@ -197,27 +197,29 @@ type ExecutionRewoundEvent struct {
 	EventBase
 }
 
-func (*ExecutionStartedEvent) Type() EventType                  { return ExecutionStarted }
-func (*ExecutionCompletedEvent) Type() EventType                { return ExecutionCompleted }
-func (*ContinueAsNewEvent) Type() EventType                     { return ContinueAsNew }
-func (*ExecutionTerminatedEvent) Type() EventType               { return ExecutionTerminated }
-func (*TaskScheduledEvent) Type() EventType                     { return TaskScheduled }
-func (*TaskCompletedEvent) Type() EventType                     { return TaskCompleted }
-func (*TaskFailedEvent) Type() EventType                        { return TaskFailed }
-func (*SubOrchestrationInstanceCreatedEvent) Type() EventType   { return SubOrchestrationInstanceCreated }
-func (*SubOrchestrationInstanceCompletedEvent) Type() EventType { return SubOrchestrationInstanceCompleted }
-func (*SubOrchestrationInstanceFailedEvent) Type() EventType    { return SubOrchestrationInstanceFailed }
-func (*TimerCreatedEvent) Type() EventType                      { return TimerCreated }
-func (*TimerFiredEvent) Type() EventType                        { return TimerFired }
-func (*OrchestratorStartedEvent) Type() EventType               { return OrchestratorStarted }
-func (*OrchestratorCompletedEvent) Type() EventType             { return OrchestratorCompleted }
-func (*EventSentEvent) Type() EventType                         { return EventSent }
-func (*EventRaisedEvent) Type() EventType                       { return EventRaised }
-func (*GenericEvent) Type() EventType                           { return GenericEventType }
-func (*HistoryStateEvent) Type() EventType                      { return HistoryState }
-func (*ExecutionSuspendedEvent) Type() EventType                { return ExecutionSuspended }
-func (*ExecutionResumedEvent) Type() EventType                  { return ExecutionResumed }
-func (*ExecutionRewoundEvent) Type() EventType                  { return ExecutionRewound }
+func (*ExecutionStartedEvent) Type() EventType                { return ExecutionStarted }
+func (*ExecutionCompletedEvent) Type() EventType              { return ExecutionCompleted }
+func (*ContinueAsNewEvent) Type() EventType                   { return ContinueAsNew }
+func (*ExecutionTerminatedEvent) Type() EventType             { return ExecutionTerminated }
+func (*TaskScheduledEvent) Type() EventType                   { return TaskScheduled }
+func (*TaskCompletedEvent) Type() EventType                   { return TaskCompleted }
+func (*TaskFailedEvent) Type() EventType                      { return TaskFailed }
+func (*SubOrchestrationInstanceCreatedEvent) Type() EventType { return SubOrchestrationInstanceCreated }
+func (*SubOrchestrationInstanceCompletedEvent) Type() EventType {
+	return SubOrchestrationInstanceCompleted
+}
+func (*SubOrchestrationInstanceFailedEvent) Type() EventType { return SubOrchestrationInstanceFailed }
+func (*TimerCreatedEvent) Type() EventType                   { return TimerCreated }
+func (*TimerFiredEvent) Type() EventType                     { return TimerFired }
+func (*OrchestratorStartedEvent) Type() EventType            { return OrchestratorStarted }
+func (*OrchestratorCompletedEvent) Type() EventType          { return OrchestratorCompleted }
+func (*EventSentEvent) Type() EventType                      { return EventSent }
+func (*EventRaisedEvent) Type() EventType                    { return EventRaised }
+func (*GenericEvent) Type() EventType                        { return GenericEventType }
+func (*HistoryStateEvent) Type() EventType                   { return HistoryState }
+func (*ExecutionSuspendedEvent) Type() EventType             { return ExecutionSuspended }
+func (*ExecutionResumedEvent) Type() EventType               { return ExecutionResumed }
+func (*ExecutionRewoundEvent) Type() EventType               { return ExecutionRewound }
 
 // NewEvent returns a zero event of the given type (EventID -1), or nil for
 // ExecutionFailed and unknown values, which have no C# class.

@@ -143,7 +143,7 @@ func FormatTime(t time.Time) string { return string(AppendTime(nil, t)) }
 // FormatTime7 formats t as the Table service's C# client writes Edm.DateTime
 // values: always seven fraction digits and Z.
 func FormatTime7(t time.Time) string {
-	return t.UTC().Truncate(100*time.Nanosecond).Format("2006-01-02T15:04:05.0000000Z")
+	return t.UTC().Truncate(100 * time.Nanosecond).Format("2006-01-02T15:04:05.0000000Z")
 }
 
 const hexDigits = "0123456789abcdef"
@@ -151,7 +151,7 @@ const hexDigits = "0123456789abcdef"
 // AppendString appends s as a JSON string escaped like Newtonsoft's default
 // StringEscapeHandling: '"' and '\\', control characters (\b \t \n \f \r,
 // others as \u00xx), and U+0085, U+2028, U+2029. Everything else, including
-// '<', '>', '&', '\'' and non-ASCII, is written literally. Invalid UTF-8 is
+// '<', '>', '&', '\” and non-ASCII, is written literally. Invalid UTF-8 is
 // replaced by U+FFFD, as .NET's UTF-8 decoder would.
 func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
