@@ -126,7 +126,7 @@ func TestTimesAndEscaping(t *testing.T) {
 
 func TestStripAssembly(t *testing.T) {
 	for in, want := range map[string]string{
-		"DurableTask.Core.History.TaskScheduledEvent, DurableTask.Core": "DurableTask.Core.History.TaskScheduledEvent",
+		"DurableTask.Core.History.TaskScheduledEvent, DurableTask.Core":                                          "DurableTask.Core.History.TaskScheduledEvent",
 		"System.Collections.Generic.Dictionary`2[[System.String, mscorlib],[System.String, mscorlib]], mscorlib": "System.Collections.Generic.Dictionary`2[[System.String, mscorlib],[System.String, mscorlib]]",
 		"Plain": "Plain",
 	} {
