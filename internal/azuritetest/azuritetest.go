@@ -137,7 +137,9 @@ func ConnectionString(t testing.TB) string {
 // letters and digits, which satisfies the hub rules (letters and digits,
 // starting with a letter, 3 to 45 characters) — and registers a cleanup that
 // deletes every queue and blob container whose name starts with
-// lower(hub)+"-" and every table whose name starts with hub.
+// lower(hub)+"-" and every table whose name starts with hub. All names have
+// the same length, so one hub's names are never a prefix of another's and
+// parallel tests cannot clean up each other's resources.
 func NewHub(t testing.TB) string {
 	t.Helper()
 	acct := Account(t)
@@ -153,9 +155,12 @@ func NewHub(t testing.TB) string {
 	return hub
 }
 
-// Resources are the storage names that belong to a task hub.
+// Resources are the storage names that belong to a task hub, as
+// [ListHub] finds them.
 type Resources struct {
-	Queues, Tables, Containers []string
+	Queues     []string // lower(hub)+"-…": control queues, work items
+	Tables     []string // hub+"…": History, Instances, Partitions
+	Containers []string // lower(hub)+"-…": large messages, leases
 }
 
 // Empty reports whether no resource is listed.
