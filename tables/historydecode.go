@@ -1,0 +1,336 @@
+package tables
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/netjson"
+)
+
+// colReader reads typed columns and keeps the first error.
+type colReader struct {
+	e   *Entity
+	err error
+}
+
+func (r *colReader) fail(name string, err error) {
+	if r.err == nil {
+		r.err = fmt.Errorf("column %s: %w", name, err)
+	}
+}
+
+// nstr returns a String column, nil when absent.
+func (r *colReader) nstr(name string) *string {
+	v, _ := r.e.Get(name)
+	switch v := v.(type) {
+	case nil:
+		return nil
+	case string:
+		return &v
+	}
+	r.fail(name, fmt.Errorf("expected Edm.String, found %s", edmName(v)))
+	return nil
+}
+
+// str returns a String column, "" when absent.
+func (r *colReader) str(name string) string { return history.Deref(r.nstr(name)) }
+
+// nint32 returns an Int32 column, nil when absent. An Int64 value in range
+// is accepted.
+func (r *colReader) nint32(name string) *int32 {
+	v, _ := r.e.Get(name)
+	switch v := v.(type) {
+	case nil:
+		return nil
+	case int32:
+		return &v
+	case int64:
+		if v >= math.MinInt32 && v <= math.MaxInt32 {
+			n := int32(v)
+			return &n
+		}
+		r.fail(name, fmt.Errorf("Int64 value %d does not fit Int32", v))
+		return nil
+	}
+	r.fail(name, fmt.Errorf("expected Edm.Int32, found %s", edmName(v)))
+	return nil
+}
+
+func (r *colReader) int32(name string) int32 {
+	if p := r.nint32(name); p != nil {
+		return *p
+	}
+	return 0
+}
+
+func (r *colReader) bool(name string) bool {
+	v, _ := r.e.Get(name)
+	switch v := v.(type) {
+	case nil:
+		return false
+	case bool:
+		return v
+	}
+	r.fail(name, fmt.Errorf("expected Edm.Boolean, found %s", edmName(v)))
+	return false
+}
+
+// ntime returns a DateTime column, nil when absent. A string holding a
+// date-time is accepted too (a writer that forgot the annotation).
+func (r *colReader) ntime(name string) *time.Time {
+	v, _ := r.e.Get(name)
+	switch v := v.(type) {
+	case nil:
+		return nil
+	case time.Time:
+		t := v.UTC()
+		return &t
+	case string:
+		t, err := netjson.ParseTime(v)
+		if err != nil {
+			r.fail(name, err)
+			return nil
+		}
+		return &t
+	}
+	r.fail(name, fmt.Errorf("expected Edm.DateTime, found %s", edmName(v)))
+	return nil
+}
+
+func (r *colReader) time(name string) time.Time {
+	if p := r.ntime(name); p != nil {
+		return *p
+	}
+	return time.Time{}
+}
+
+// jsonText returns the raw JSON of a JSON column, nil when the column is
+// absent or holds "null".
+func (r *colReader) jsonText(name string) []byte {
+	s := r.nstr(name)
+	if s == nil || netjson.IsNull([]byte(*s)) {
+		return nil
+	}
+	return []byte(*s)
+}
+
+func (r *colReader) tags(name string) map[string]string {
+	text := r.jsonText(name)
+	if text == nil {
+		return nil
+	}
+	tags, err := history.UnmarshalTags(text)
+	if err != nil {
+		r.fail(name, err)
+	}
+	return tags
+}
+
+func (r *colReader) trace() *history.DistributedTraceContext {
+	text := r.jsonText(colTraceContext)
+	if text == nil {
+		return nil
+	}
+	tc, err := history.UnmarshalTraceContext(text)
+	if err != nil {
+		r.fail(colTraceContext, err)
+	}
+	return tc
+}
+
+func (r *colReader) failure() *history.FailureDetails {
+	text := r.jsonText(colFailure)
+	if text == nil {
+		return nil
+	}
+	fd, err := history.UnmarshalFailureDetails(text)
+	if err != nil {
+		r.fail(colFailure, err)
+	}
+	return fd
+}
+
+func (r *colReader) status() history.OrchestrationStatus {
+	s := r.nstr(colStatus)
+	if s == nil {
+		return history.StatusRunning
+	}
+	st, err := history.ParseStatus(*s)
+	if err != nil {
+		r.fail(colStatus, err)
+	}
+	return st
+}
+
+// edmName names the EDM type of a property value, for error messages.
+func edmName(v any) string {
+	switch v.(type) {
+	case string:
+		return edmString
+	case int32:
+		return edmInt32
+	case int64:
+		return edmInt64
+	case bool:
+		return edmBoolean
+	case time.Time:
+		return edmDateTime
+	case float64:
+		return edmDouble
+	case []byte:
+		return edmBinary
+	case GUID:
+		return edmGuid
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// ErrNotHistoryEvent is wrapped by DecodeHistoryRow's error when a row has
+// no usable EventType (the sentinel, or a corrupt row).
+var ErrNotHistoryEvent = errors.New("row is not a history event")
+
+// DecodeHistoryRow decodes a History-table row into its event. It accepts
+// every row C# writes: columns may be missing (null members, optional
+// payloads), unknown columns are ignored, and JSON columns may hold "null".
+// Large columns must already be resolved (see LargeColumnRefs); an
+// offloaded column reads as "". ExecutionId and the keys are not part of the
+// event; read them from the entity. A row without EventType, or with a value
+// that names no event class (including ExecutionFailed), is an error that
+// names the row key and wraps ErrNotHistoryEvent; so is a column of the
+// wrong EDM type.
+func DecodeHistoryRow(e *Entity) (history.Event, error) {
+	ev, err := decodeHistoryRow(e)
+	if err != nil {
+		return nil, fmt.Errorf("tables: history row %q/%q: %w", e.PartitionKey, e.RowKey, err)
+	}
+	return ev, nil
+}
+
+func decodeHistoryRow(e *Entity) (history.Event, error) {
+	r := &colReader{e: e}
+	name := r.nstr(colEventType)
+	if r.err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotHistoryEvent, r.err)
+	}
+	if name == nil {
+		return nil, fmt.Errorf("%w: no EventType column", ErrNotHistoryEvent)
+	}
+	t, err := history.ParseEventType(*name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotHistoryEvent, err)
+	}
+	ev := history.NewEvent(t)
+	if ev == nil {
+		return nil, fmt.Errorf("%w: EventType %s has no event class", ErrNotHistoryEvent, t)
+	}
+	switch v := ev.(type) {
+	case *history.ExecutionStartedEvent:
+		if text := r.jsonText("OrchestrationInstance"); text != nil {
+			oi, err := history.UnmarshalOrchestrationInstance(text)
+			if err != nil {
+				r.fail("OrchestrationInstance", err)
+			}
+			v.OrchestrationInstance = oi
+		}
+		if text := r.jsonText("ParentInstance"); text != nil {
+			p, err := history.UnmarshalParentInstance(text)
+			if err != nil {
+				r.fail("ParentInstance", err)
+			}
+			v.ParentInstance = p
+		}
+		v.Name = r.str(colName)
+		v.Version = r.str(colVersion)
+		v.Input = r.nstr(colInput)
+		v.Tags = r.tags(colTags)
+		v.Correlation = r.nstr("Correlation")
+		v.ParentTraceContext = r.trace()
+		v.ScheduledStartTime = r.ntime("ScheduledStartTime")
+		v.Generation = r.nint32("Generation")
+		v.GenerateNewTrace = r.bool("GenerateNewTrace")
+	case *history.ExecutionCompletedEvent:
+		v.OrchestrationStatus = r.status()
+		v.Result = r.nstr(colResult)
+		v.FailureDetails = r.failure()
+	case *history.ContinueAsNewEvent:
+		v.OrchestrationStatus = r.status()
+		v.Result = r.nstr(colResult)
+		v.FailureDetails = r.failure()
+	case *history.ExecutionTerminatedEvent:
+		v.Input = r.nstr(colInput)
+	case *history.TaskScheduledEvent:
+		v.Name = r.str(colName)
+		v.Version = r.str(colVersion)
+		v.Input = r.nstr(colInput)
+		v.ParentTraceContext = r.trace()
+		v.Tags = r.tags(colTags)
+	case *history.TaskCompletedEvent:
+		v.TaskScheduledID = r.int32(colTaskScheduled)
+		v.Result = r.nstr(colResult)
+	case *history.TaskFailedEvent:
+		v.TaskScheduledID = r.int32(colTaskScheduled)
+		v.Reason = r.nstr(colReason)
+		v.Details = r.nstr(colDetails)
+		v.FailureDetails = r.failure()
+	case *history.SubOrchestrationInstanceCreatedEvent:
+		v.Name = r.str(colName)
+		v.Version = r.str(colVersion)
+		v.InstanceID = r.str(colInstanceID)
+		v.Input = r.nstr(colInput)
+		v.ClientSpanID = r.nstr("ClientSpanId")
+		v.Tags = r.tags(colTags)
+	case *history.SubOrchestrationInstanceCompletedEvent:
+		v.TaskScheduledID = r.int32(colTaskScheduled)
+		v.Result = r.nstr(colResult)
+	case *history.SubOrchestrationInstanceFailedEvent:
+		v.TaskScheduledID = r.int32(colTaskScheduled)
+		v.Reason = r.nstr(colReason)
+		v.Details = r.nstr(colDetails)
+		v.FailureDetails = r.failure()
+	case *history.TimerCreatedEvent:
+		v.FireAt = r.time(colFireAt)
+	case *history.TimerFiredEvent:
+		v.TimerID = r.int32("TimerId")
+		v.FireAt = r.time(colFireAt)
+	case *history.EventSentEvent:
+		v.InstanceID = r.str(colInstanceID)
+		v.Name = r.str(colName)
+		v.Input = r.nstr(colInput)
+	case *history.EventRaisedEvent:
+		v.Name = r.str(colName)
+		v.Input = r.nstr(colInput)
+		v.ParentTraceContext = r.trace()
+	case *history.GenericEvent:
+		v.Data = r.nstr("Data")
+	case *history.HistoryStateEvent:
+		if text := r.jsonText("State"); text != nil {
+			var buf bytes.Buffer
+			if err := json.Compact(&buf, text); err != nil {
+				r.fail("State", err)
+			}
+			v.State = buf.Bytes()
+		}
+	case *history.ExecutionSuspendedEvent:
+		v.Reason = r.nstr(colReason)
+	case *history.ExecutionResumedEvent:
+		v.Reason = r.nstr(colReason)
+	case *history.ExecutionRewoundEvent:
+		v.Reason = r.nstr(colReason)
+		v.ParentExecutionID = r.nstr("ParentExecutionId")
+		v.InstanceID = r.nstr(colInstanceID)
+		v.ParentTraceContext = r.trace()
+	}
+	b := ev.Base()
+	b.EventID = r.int32(colEventID)
+	b.IsPlayed = r.bool(colIsPlayed)
+	b.Timestamp = r.time(colEventTime)
+	if r.err != nil {
+		return nil, r.err
+	}
+	return ev, nil
+}
