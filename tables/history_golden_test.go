@@ -215,7 +215,7 @@ func TestHistoryRowAllEventTypes(t *testing.T) {
 	events := []history.Event{
 		&history.ExecutionStartedEvent{OrchestrationInstance: history.OrchestrationInstance{InstanceID: "i/1", ExecutionID: "e"},
 			ParentInstance: &history.ParentInstance{Name: "P", OrchestrationInstance: history.OrchestrationInstance{InstanceID: "p", ExecutionID: "pe"}, TaskScheduleID: 4},
-			Name: "N", Version: "1", Input: s(`"in"`), Tags: map[string]string{"b": "2", "a": "1"}, Correlation: s("c"),
+			Name:           "N", Version: "1", Input: s(`"in"`), Tags: map[string]string{"b": "2", "a": "1"}, Correlation: s("c"),
 			ParentTraceContext: tc, ScheduledStartTime: &ts, Generation: &gen, GenerateNewTrace: true},
 		&history.ExecutionCompletedEvent{OrchestrationStatus: history.StatusFailed, Result: s("r"), FailureDetails: fd},
 		&history.ContinueAsNewEvent{OrchestrationStatus: history.StatusContinuedAsNew, Result: s("2")},
