@@ -213,10 +213,20 @@ func TestHistoryRowAllEventTypes(t *testing.T) {
 	tc := &history.DistributedTraceContext{TraceParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", TraceState: s("x=1"), ActivityStartTime: &ts}
 	gen := int32(3)
 	events := []history.Event{
-		&history.ExecutionStartedEvent{OrchestrationInstance: history.OrchestrationInstance{InstanceID: "i/1", ExecutionID: "e"},
-			ParentInstance: &history.ParentInstance{Name: "P", OrchestrationInstance: history.OrchestrationInstance{InstanceID: "p", ExecutionID: "pe"}, TaskScheduleID: 4},
-			Name:           "N", Version: "1", Input: s(`"in"`), Tags: map[string]string{"b": "2", "a": "1"}, Correlation: s("c"),
-			ParentTraceContext: tc, ScheduledStartTime: &ts, Generation: &gen, GenerateNewTrace: true},
+		&history.ExecutionStartedEvent{
+			OrchestrationInstance: history.OrchestrationInstance{InstanceID: "i/1", ExecutionID: "e"},
+			ParentInstance: &history.ParentInstance{Name: "P", TaskScheduleID: 4,
+				OrchestrationInstance: history.OrchestrationInstance{InstanceID: "p", ExecutionID: "pe"}},
+			Name:               "N",
+			Version:            "1",
+			Input:              s(`"in"`),
+			Tags:               map[string]string{"b": "2", "a": "1"},
+			Correlation:        s("c"),
+			ParentTraceContext: tc,
+			ScheduledStartTime: &ts,
+			Generation:         &gen,
+			GenerateNewTrace:   true,
+		},
 		&history.ExecutionCompletedEvent{OrchestrationStatus: history.StatusFailed, Result: s("r"), FailureDetails: fd},
 		&history.ContinueAsNewEvent{OrchestrationStatus: history.StatusContinuedAsNew, Result: s("2")},
 		&history.ExecutionTerminatedEvent{Input: s("why")},
