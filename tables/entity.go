@@ -181,6 +181,9 @@ func writeValue(w *netjson.Writer, name string, v any) error {
 		w.Key(name)
 		w.Bool(v)
 	case time.Time:
+		if !dateTimeInRange(v) {
+			return fmt.Errorf("tables: property %q: %w", name, errDateTimeRange)
+		}
 		w.Key(name)
 		w.String(netjson.FormatTime7(v))
 		annotate(edmDateTime)
@@ -323,6 +326,31 @@ func UnmarshalEntity(data []byte) (*Entity, error) {
 	return e, nil
 }
 
+// Edm.DateTime covers .NET's DateTime range: years 1 to 9999.
+var (
+	minDateTime      = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxDateTime      = time.Date(9999, 12, 31, 23, 59, 59, 999999900, time.UTC)
+	errDateTimeRange = errors.New("date-time outside the Edm.DateTime range (years 1 to 9999)")
+)
+
+func dateTimeInRange(t time.Time) bool {
+	t = t.UTC().Truncate(100 * time.Nanosecond)
+	return !t.Before(minDateTime) && !t.After(maxDateTime)
+}
+
+// parseDateTime reads an Edm.DateTime value: ISO-8601 with 0 to 7 (or more)
+// fraction digits, in UTC, within the .NET range.
+func parseDateTime(s string) (time.Time, error) {
+	t, err := netjson.ParseTime(s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if !dateTimeInRange(t) {
+		return time.Time{}, errDateTimeRange
+	}
+	return t, nil
+}
+
 // decodeValue converts one JSON value with its (possibly empty) annotation.
 // It returns nil for JSON null.
 func decodeValue(raw json.RawMessage, edm string) (any, error) {
@@ -369,7 +397,7 @@ func decodeValue(raw json.RawMessage, edm string) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return netjson.ParseTime(s)
+		return parseDateTime(s)
 	case edmInt64:
 		var text string
 		switch v := x.(type) {

@@ -51,7 +51,8 @@ func TestMarshalEntityKeysLastAndErrors(t *testing.T) {
 	if err != nil || string(got) != `{"A":"x","PartitionKey":"p","RowKey":""}` {
 		t.Fatalf("got %s, %v", got, err)
 	}
-	for _, bad := range []Property{{"Timestamp", "x"}, {"RowKey", "x"}, {"odata.etag", "x"}, {"X", 3}, {"", "x"}} {
+	for _, bad := range []Property{{"Timestamp", "x"}, {"RowKey", "x"}, {"odata.etag", "x"}, {"X", 3}, {"", "x"},
+		{"T", time.Date(0, 12, 31, 0, 0, 0, 0, time.UTC)}, {"T", time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}} {
 		e := &Entity{Properties: []Property{bad}}
 		if _, err := MarshalEntity(e); err == nil {
 			t.Errorf("MarshalEntity accepted %#v", bad)
@@ -104,6 +105,7 @@ func TestUnmarshalEntityKeyIndexAndDuplicates(t *testing.T) {
 	for _, bad := range []string{
 		`[]`, `{"A":{}}`, `{"A":[1]}`, `{"A@odata.type":"Edm.Int32","A":"x"}`,
 		`{"A@odata.type":"Edm.Whatever","A":"x"}`, `{"A@odata.type":"Edm.DateTime","A":"nope"}`,
+		`{"A@odata.type":"Edm.DateTime","A":"0000-12-31T23:00:00Z"}`,
 		`{"PartitionKey":1}`, `{"A":1} x`, `{"A":1`,
 	} {
 		if _, err := UnmarshalEntity([]byte(bad)); err == nil {

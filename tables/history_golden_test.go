@@ -203,9 +203,9 @@ func TestDecodeHistoryRowErrors(t *testing.T) {
 	}
 }
 
-// Events the capture lacks: every event class round-trips through its row,
-// with all optional members set.
-func TestHistoryRowAllEventTypes(t *testing.T) {
+// sampleEvents returns one event of every class, with every optional
+// member set, EventId i, alternating IsPlayed and a fixed Timestamp.
+func sampleEvents() []history.Event {
 	ts := time.Date(2024, 5, 1, 12, 0, 0, 123456700, time.UTC)
 	s := history.Str
 	fd := &history.FailureDetails{ErrorType: "E", ErrorMessage: "m", StackTrace: s("st"),
@@ -252,6 +252,18 @@ func TestHistoryRowAllEventTypes(t *testing.T) {
 		ev.Base().EventID = int32(i)
 		ev.Base().IsPlayed = i%2 == 0
 		ev.Base().Timestamp = ts
+	}
+	return events
+}
+
+// Events the capture lacks: every event class round-trips through its row,
+// with all optional members set.
+func TestHistoryRowAllEventTypes(t *testing.T) {
+	events := sampleEvents()
+	if len(events) != 21 {
+		t.Fatalf("%d sample events, want one per event class", len(events))
+	}
+	for i, ev := range events {
 		row := HistoryRow("i/1", "exec", i, ev)
 		if row.PartitionKey != "i^01" || row.RowKey != RowKeyFor(i) {
 			t.Fatalf("keys %q %q", row.PartitionKey, row.RowKey)

@@ -88,10 +88,14 @@ func (r *colReader) ntime(name string) *time.Time {
 	case nil:
 		return nil
 	case time.Time:
+		if !dateTimeInRange(v) {
+			r.fail(name, errDateTimeRange)
+			return nil
+		}
 		t := v.UTC()
 		return &t
 	case string:
-		t, err := netjson.ParseTime(v)
+		t, err := parseDateTime(v)
 		if err != nil {
 			r.fail(name, err)
 			return nil
