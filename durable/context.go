@@ -49,7 +49,7 @@ type orchestrationContext struct {
 
 func wrap(r *replay.Context) Context { return &orchestrationContext{r: r} }
 
-func (c *orchestrationContext) rt() *replay.Context            { return c.r }
+func (c *orchestrationContext) rt() *replay.Context             { return c.r }
 func (c *orchestrationContext) InstanceID() string              { return c.r.Info().InstanceID }
 func (c *orchestrationContext) ExecutionID() string             { return c.r.Info().ExecutionID }
 func (c *orchestrationContext) Name() string                    { return c.r.Info().Name }

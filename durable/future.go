@@ -135,7 +135,9 @@ func firstDone(fs []Awaitable) int {
 
 // DeterministicKeys returns the keys of m in sorted order, so that code that
 // ranges over a map makes its durable calls in the same order every time.
-func DeterministicKeys[K interface{ ~string | ~int | ~int64 | ~int32 | ~uint | ~uint64 | ~uint32 }, V any](m map[K]V) []K {
+func DeterministicKeys[K interface {
+	~string | ~int | ~int64 | ~int32 | ~uint | ~uint64 | ~uint32
+}, V any](m map[K]V) []K {
 	keys := make([]K, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
