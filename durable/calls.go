@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/azdurable/azdurable/internal/replay"
@@ -58,10 +57,9 @@ func CallActivity[Out any](ctx Context, name string, in any, opts ...CallOption)
 	if o.version != nil {
 		version = *o.version
 	}
-	r := ctx.rt()
-	attempt := func() *replay.Task { return r.ScheduleActivity(name, version, input, o.tags) }
+	attempt := func(r *replay.Context) *replay.Task { return r.ScheduleActivity(name, version, input, o.tags) }
 	if o.retry == nil {
-		return newFuture[Out](attempt())
+		return newFuture[Out](attempt(ctx.rt()))
 	}
 	return newFuture[Out](withRetry(ctx, name, *o.retry, attempt))
 }
@@ -83,9 +81,8 @@ func CallSubOrchestrator[Out any](ctx Context, name string, in any, opts ...Call
 	if o.version != nil {
 		version = *o.version
 	}
-	r := ctx.rt()
 	attempts := 0
-	attempt := func() *replay.Task {
+	attempt := func(r *replay.Context) *replay.Task {
 		id := o.instanceID
 		if id != "" && attempts > 0 {
 			// A retried child with a fixed id needs a new id per attempt.
@@ -95,7 +92,7 @@ func CallSubOrchestrator[Out any](ctx Context, name string, in any, opts ...Call
 		return r.CallSubOrchestrator(name, version, id, input, o.tags)
 	}
 	if o.retry == nil {
-		return newFuture[Out](attempt())
+		return newFuture[Out](attempt(ctx.rt()))
 	}
 	return newFuture[Out](withRetry(ctx, name, *o.retry, attempt))
 }
@@ -138,13 +135,13 @@ func (p RetryPolicy) delay(attempt int) time.Duration {
 	return time.Duration(d)
 }
 
-func withRetry(ctx Context, name string, p RetryPolicy, attempt func() *replay.Task) *replay.Task {
+func withRetry(ctx Context, name string, p RetryPolicy, attempt func(*replay.Context) *replay.Task) *replay.Task {
 	r := ctx.rt()
 	result := r.NewPromise("retry " + name)
 	start := r.Now()
 	err := r.Go("retry "+name, func(rc *replay.Context) {
 		for n := 1; ; n++ {
-			val, err := rc.Await(attempt())
+			val, err := rc.Await(attempt(rc))
 			if err == nil {
 				rc.Resolve(result, val, nil)
 				return
@@ -320,6 +317,3 @@ func ActivityInfoFrom(ctx context.Context) (ActivityInfo, bool) {
 	info, ok := ctx.Value(activityInfoKey{}).(ActivityInfo)
 	return info, ok
 }
-
-// equalFold is strings.EqualFold, named for readability in selectors.
-var equalFold = strings.EqualFold

@@ -133,6 +133,7 @@ type Engine struct {
 	suspendedEvents []history.Event
 
 	customStatus      *string
+	carryEvents       bool
 	completion        *Completion
 	completionHistory bool // an ExecutionCompleted from history matched it
 	guidCounter       int
@@ -347,11 +348,21 @@ func (e *Engine) afterCompletion(ev history.Event) error {
 		return e.historyCompletion(v.EventID, history.StatusContinuedAsNew)
 	case *history.TaskScheduledEvent, *history.TimerCreatedEvent,
 		*history.SubOrchestrationInstanceCreatedEvent, *history.EventSentEvent:
-		if _, dup := e.recorded[ev.Base().EventID]; dup {
-			return nil
+		// Actions emitted just before the code returned are still matched.
+		id := ev.Base().EventID
+		_, pending := e.pending[id]
+		_, dup := e.recorded[id]
+		if pending || dup {
+			return e.match(ev)
 		}
-		return &NonDeterminismError{TaskID: ev.Base().EventID, History: describe(ev),
+		return &NonDeterminismError{TaskID: id, History: describe(ev),
 			Code: fmt.Sprintf("completed the orchestration (%s) with task id %d", e.completion.Status, e.completion.ID)}
+	case *history.EventRaisedEvent:
+		// Events that arrive in the same batch after a continue-as-new that
+		// keeps unprocessed events are carried over too.
+		if can := e.completion.ContinueAsNew; can != nil && e.carryEvents {
+			can.Carry = append(can.Carry, v)
+		}
 	}
 	return nil
 }
@@ -399,6 +410,7 @@ func (e *Engine) rootReturned(out *string, err error) {
 	case errors.As(err, &can):
 		carry := []*history.EventRaisedEvent(nil)
 		if can.KeepUnprocessedEvents {
+			e.carryEvents = true
 			for _, b := range e.buffer {
 				carry = append(carry, b.ev)
 			}

@@ -6,6 +6,7 @@
 package replaytest
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -18,6 +19,10 @@ import (
 
 // ActivityFunc answers an activity call: a result or an error.
 type ActivityFunc func(name string, input *string) (*string, error)
+
+// NoAnswer, returned by an ActivityFunc or Sub, leaves the call unanswered;
+// the test delivers a result itself (or never).
+var NoAnswer = errors.New("replaytest: no answer")
 
 // Sim runs one orchestration instance.
 type Sim struct {
@@ -110,9 +115,13 @@ func (s *Sim) commit(newEvents []history.Event, res *replay.Result) {
 		s.History = append(s.History, a)
 		switch v := a.(type) {
 		case *history.TaskScheduledEvent:
-			s.inbox = append(s.inbox, s.answerActivity(v))
+			if ans := s.answerActivity(v); ans != nil {
+				s.inbox = append(s.inbox, ans)
+			}
 		case *history.SubOrchestrationInstanceCreatedEvent:
-			s.inbox = append(s.inbox, s.answerSub(v))
+			if ans := s.answerSub(v); ans != nil {
+				s.inbox = append(s.inbox, ans)
+			}
 		case *history.TimerCreatedEvent:
 			s.timers = append(s.timers, &history.TimerFiredEvent{TimerID: v.EventID, FireAt: v.FireAt,
 				EventBase: history.EventBase{EventID: -1}})
@@ -137,6 +146,9 @@ func (s *Sim) answerActivity(v *history.TaskScheduledEvent) history.Event {
 	if s.Activity != nil {
 		out, err = s.Activity(v.Name, v.Input)
 	}
+	if errors.Is(err, NoAnswer) {
+		return nil
+	}
 	if err != nil {
 		msg := err.Error()
 		return &history.TaskFailedEvent{TaskScheduledID: v.EventID, Reason: &msg,
@@ -150,6 +162,9 @@ func (s *Sim) answerSub(v *history.SubOrchestrationInstanceCreatedEvent) history
 	err := fmt.Errorf("no sub-orchestration function")
 	if s.Sub != nil {
 		out, err = s.Sub(v.Name, v.InstanceID, v.Input)
+	}
+	if errors.Is(err, NoAnswer) {
+		return nil
 	}
 	if err != nil {
 		msg := err.Error()
@@ -195,13 +210,17 @@ func (s *Sim) fireNextTimer() bool {
 		return false
 	}
 	sort.SliceStable(s.timers, func(i, j int) bool { return s.timers[i].FireAt.Before(s.timers[j].FireAt) })
-	t := s.timers[0]
-	s.timers = s.timers[1:]
-	if t.FireAt.After(s.Now) {
-		s.Now = t.FireAt
+	due := s.timers[0].FireAt
+	if due.After(s.Now) {
+		s.Now = due
 	}
-	t.Timestamp = s.Now
-	s.inbox = append(s.inbox, t)
+	// Timers due at the same instant fire in one batch, in creation order.
+	for len(s.timers) > 0 && !s.timers[0].FireAt.After(due) {
+		t := s.timers[0]
+		s.timers = s.timers[1:]
+		t.Timestamp = s.Now
+		s.inbox = append(s.inbox, t)
+	}
 	return true
 }
 
