@@ -1,0 +1,462 @@
+// Package client starts, inspects, signals and manages orchestration
+// instances through a backend.
+//
+// Design note. The client only sends messages and reads status through the
+// provider.Backend contract; every change to an instance (start, event,
+// terminate, suspend, resume) is a message that the instance's worker
+// applies in order, exactly as with the C# TaskHubClient, so Go and C#
+// clients can drive the same instances. Payloads are stored as the text C#
+// stores: JSON for inputs, outputs and custom status, plain text for
+// failure messages and termination reasons; State keeps them raw and offers
+// Decode helpers.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"strings"
+	"time"
+
+	"github.com/azdurable/azdurable/durable"
+	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/provider"
+	"github.com/google/uuid"
+)
+
+// Status is an orchestration's runtime status, with C#'s names and values.
+type Status = history.OrchestrationStatus
+
+// The statuses.
+const (
+	Running        = history.StatusRunning
+	Completed      = history.StatusCompleted
+	ContinuedAsNew = history.StatusContinuedAsNew
+	Failed         = history.StatusFailed
+	Canceled       = history.StatusCanceled
+	Terminated     = history.StatusTerminated
+	Pending        = history.StatusPending
+	Suspended      = history.StatusSuspended
+)
+
+// Errors.
+var (
+	// ErrNotFound means no instance has the id.
+	ErrNotFound = provider.ErrNotFound
+	// ErrInstanceExists means an instance with the id exists in one of the
+	// dedupe statuses.
+	ErrInstanceExists = provider.ErrInstanceExists
+)
+
+// Options configure a Client.
+type Options struct {
+	// Clock is used for event timestamps (default: wall clock).
+	Clock interface{ Now() time.Time }
+}
+
+// Client manages orchestration instances.
+type Client struct {
+	be   provider.Backend
+	opts Options
+}
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now().UTC() }
+
+// New returns a client for the backend.
+func New(be provider.Backend, opts Options) *Client {
+	if opts.Clock == nil {
+		opts.Clock = wallClock{}
+	}
+	return &Client{be: be, opts: opts}
+}
+
+// Backend returns the client's backend.
+func (c *Client) Backend() provider.Backend { return c.be }
+
+func (c *Client) now() time.Time { return c.opts.Clock.Now().UTC() }
+
+// StartOption configures ScheduleNew.
+type StartOption func(*startOptions)
+
+type startOptions struct {
+	instanceID string
+	startAt    *time.Time
+	version    string
+	dedupe     []Status
+	dedupeSet  bool
+	tags       map[string]string
+}
+
+// WithInstanceID sets the instance id (default: a new GUID as 32 hex digits).
+func WithInstanceID(id string) StartOption { return func(o *startOptions) { o.instanceID = id } }
+
+// WithStartAt schedules the start (the instance stays Pending until then).
+func WithStartAt(t time.Time) StartOption {
+	return func(o *startOptions) { t := t.UTC(); o.startAt = &t }
+}
+
+// WithVersion sets the orchestration version.
+func WithVersion(v string) StartOption { return func(o *startOptions) { o.version = v } }
+
+// WithDedupeStatuses sets the statuses in which an existing instance with
+// the same id makes ScheduleNew fail with ErrInstanceExists. The default is
+// Running, Pending and Suspended (an instance that has ended is replaced by
+// the new one); WithDedupeStatuses() with no statuses always replaces.
+func WithDedupeStatuses(s ...Status) StartOption {
+	return func(o *startOptions) { o.dedupe, o.dedupeSet = s, true }
+}
+
+// WithTags sets the instance's tags.
+func WithTags(tags map[string]string) StartOption { return func(o *startOptions) { o.tags = tags } }
+
+// DefaultDedupeStatuses are the statuses in which ScheduleNew refuses to
+// replace an existing instance.
+var DefaultDedupeStatuses = []Status{Running, Pending, Suspended}
+
+// ScheduleNew starts an orchestration and returns its instance id.
+func (c *Client) ScheduleNew(ctx context.Context, name string, input any, opts ...StartOption) (string, error) {
+	var o startOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	if strings.TrimSpace(name) == "" {
+		return "", errors.New("client: orchestration name is empty")
+	}
+	id := o.instanceID
+	if id == "" {
+		id = newID()
+	}
+	if err := validateInstanceID(id); err != nil {
+		return "", err
+	}
+	p, err := durable.Converter().Marshal(input)
+	if err != nil {
+		return "", fmt.Errorf("client: encoding the input: %w", err)
+	}
+	inst := history.OrchestrationInstance{InstanceID: id, ExecutionID: newID()}
+	start := &history.ExecutionStartedEvent{OrchestrationInstance: inst, Name: name, Version: o.version,
+		Input: &p, Tags: o.tags, ScheduledStartTime: o.startAt,
+		EventBase: history.EventBase{EventID: -1, Timestamp: c.now()}}
+	dedupe := DefaultDedupeStatuses
+	if o.dedupeSet {
+		dedupe = o.dedupe
+	}
+	if err := c.be.CreateInstance(ctx, &history.TaskMessage{Event: start, OrchestrationInstance: inst}, dedupe); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+func newID() string { return strings.ReplaceAll(uuid.NewString(), "-", "") }
+
+// validateInstanceID refuses ids that the storage layout cannot hold.
+func validateInstanceID(id string) error {
+	if id == "" {
+		return errors.New("client: instance id is empty")
+	}
+	if len(id) > 1024 {
+		return errors.New("client: instance id is longer than 1024 characters")
+	}
+	return nil
+}
+
+// RaiseEvent sends an external event to the instance's current execution.
+func (c *Client) RaiseEvent(ctx context.Context, instanceID, name string, payload any) error {
+	p, err := durable.Converter().Marshal(payload)
+	if err != nil {
+		return fmt.Errorf("client: encoding the event payload: %w", err)
+	}
+	return c.send(ctx, instanceID, &history.EventRaisedEvent{Name: name, Input: &p})
+}
+
+// TerminateOption configures Terminate.
+type TerminateOption func(*history.ExecutionTerminatedEvent)
+
+// Recursive also terminates the instance's running sub-orchestrations.
+func Recursive() TerminateOption {
+	return func(e *history.ExecutionTerminatedEvent) { e.Recursive = true }
+}
+
+// Terminate ends the instance; reason becomes its output. A Pending or
+// scheduled instance is terminated without running.
+func (c *Client) Terminate(ctx context.Context, instanceID, reason string, opts ...TerminateOption) error {
+	ev := &history.ExecutionTerminatedEvent{Input: &reason}
+	for _, f := range opts {
+		f(ev)
+	}
+	return c.send(ctx, instanceID, ev)
+}
+
+// Suspend pauses the instance: events are kept until Resume.
+func (c *Client) Suspend(ctx context.Context, instanceID, reason string) error {
+	return c.send(ctx, instanceID, &history.ExecutionSuspendedEvent{Reason: &reason})
+}
+
+// Resume continues a suspended instance.
+func (c *Client) Resume(ctx context.Context, instanceID, reason string) error {
+	return c.send(ctx, instanceID, &history.ExecutionResumedEvent{Reason: &reason})
+}
+
+func (c *Client) send(ctx context.Context, instanceID string, ev history.Event) error {
+	if err := validateInstanceID(instanceID); err != nil {
+		return err
+	}
+	b := ev.Base()
+	b.EventID = -1
+	b.Timestamp = c.now()
+	return c.be.SendMessages(ctx, &history.TaskMessage{Event: ev,
+		OrchestrationInstance: history.OrchestrationInstance{InstanceID: instanceID}})
+}
+
+// State is an instance's status.
+type State struct {
+	InstanceID       string
+	ExecutionID      string
+	Name             string
+	Version          string
+	Status           Status
+	CreatedAt        time.Time
+	LastUpdatedAt    time.Time
+	CompletedAt      time.Time
+	ScheduledStartAt *time.Time
+	// Input, Output and CustomStatus are the stored text: JSON, except that
+	// a failed instance's output is its failure message and a terminated
+	// one's is the reason, as C# stores them. Nil when absent or not fetched.
+	Input        *string
+	Output       *string
+	CustomStatus *string
+	// Failure describes a failed instance.
+	Failure          *history.FailureDetails
+	Tags             map[string]string
+	ParentInstanceID string
+	Generation       *int32
+}
+
+// DecodeInput decodes the JSON input into v.
+func (s *State) DecodeInput(v any) error { return decodeText(s.Input, v) }
+
+// DecodeOutput decodes the JSON output into v.
+func (s *State) DecodeOutput(v any) error { return decodeText(s.Output, v) }
+
+// DecodeCustomStatus decodes the JSON custom status into v.
+func (s *State) DecodeCustomStatus(v any) error { return decodeText(s.CustomStatus, v) }
+
+func decodeText(p *string, v any) error {
+	if p == nil {
+		return errors.New("client: no value")
+	}
+	return durable.Converter().Unmarshal(*p, v)
+}
+
+func stateOf(st *history.OrchestrationState) *State {
+	s := &State{InstanceID: st.OrchestrationInstance.InstanceID, ExecutionID: st.OrchestrationInstance.ExecutionID,
+		Name: st.Name, Version: st.Version, Status: st.Status, CreatedAt: st.CreatedTime, LastUpdatedAt: st.LastUpdatedTime,
+		CompletedAt: st.CompletedTime, ScheduledStartAt: st.ScheduledStartTime, Input: st.Input, Output: st.Output,
+		CustomStatus: st.CustomStatus, Failure: st.FailureDetails, Tags: st.Tags, ParentInstanceID: st.ParentInstanceID,
+		Generation: st.Generation}
+	if s.Status == Failed && s.Failure == nil && s.Output != nil {
+		s.Failure = &history.FailureDetails{ErrorMessage: *s.Output}
+	}
+	return s
+}
+
+// StateOption configures GetState and the waits.
+type StateOption func(*stateOptions)
+
+type stateOptions struct {
+	payloads     bool
+	min, max     time.Duration
+	pollInterval bool
+}
+
+// WithInputsAndOutputs fetches inputs and outputs (default for GetState and
+// the waits: fetched).
+func WithInputsAndOutputs(fetch bool) StateOption {
+	return func(o *stateOptions) { o.payloads = fetch }
+}
+
+// PollInterval sets the waits' polling back-off (default 200 ms growing to 2 s).
+func PollInterval(min, max time.Duration) StateOption {
+	return func(o *stateOptions) { o.min, o.max, o.pollInterval = min, max, true }
+}
+
+func stateOpts(opts []StateOption) stateOptions {
+	o := stateOptions{payloads: true, min: 200 * time.Millisecond, max: 2 * time.Second}
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.min <= 0 {
+		o.min = 10 * time.Millisecond
+	}
+	if o.max < o.min {
+		o.max = o.min
+	}
+	return o
+}
+
+// GetState returns the instance's state, or ErrNotFound.
+func (c *Client) GetState(ctx context.Context, instanceID string, opts ...StateOption) (*State, error) {
+	o := stateOpts(opts)
+	st, err := c.be.GetState(ctx, instanceID, o.payloads)
+	if err != nil {
+		return nil, err
+	}
+	return stateOf(st), nil
+}
+
+// WaitForStart waits until the instance has left Pending.
+func (c *Client) WaitForStart(ctx context.Context, instanceID string, opts ...StateOption) (*State, error) {
+	return c.wait(ctx, instanceID, opts, func(s *State) bool { return s.Status != Pending })
+}
+
+// WaitForCompletion waits until the instance has a final status
+// (Completed, Failed, Canceled or Terminated).
+func (c *Client) WaitForCompletion(ctx context.Context, instanceID string, opts ...StateOption) (*State, error) {
+	return c.wait(ctx, instanceID, opts, func(s *State) bool { return s.Status.IsTerminal() })
+}
+
+func (c *Client) wait(ctx context.Context, instanceID string, opts []StateOption, done func(*State) bool) (*State, error) {
+	o := stateOpts(opts)
+	delay := o.min
+	for {
+		st, err := c.be.GetState(ctx, instanceID, o.payloads)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		if err == nil {
+			if s := stateOf(st); done(s) {
+				return s, nil
+			}
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		delay = delay * 3 / 2
+		if delay > o.max {
+			delay = o.max
+		}
+	}
+}
+
+// Purge deletes an instance's history and status. Running instances are
+// purged too; terminate them first.
+func (c *Client) Purge(ctx context.Context, instanceID string) (provider.PurgeResult, error) {
+	return c.be.Purge(ctx, instanceID)
+}
+
+// PurgeFilter selects instances to purge (see provider.PurgeFilter).
+type PurgeFilter = provider.PurgeFilter
+
+// PurgeWhere purges every instance that matches the filter.
+func (c *Client) PurgeWhere(ctx context.Context, f PurgeFilter) (provider.PurgeResult, error) {
+	return c.be.PurgeWhere(ctx, f)
+}
+
+// Query selects instances (see provider.Query).
+type Query = provider.Query
+
+// Page is one page of states.
+type Page struct {
+	States            []*State
+	ContinuationToken string
+}
+
+// QueryPage returns one page of instances; token "" is the first page.
+func (c *Client) QueryPage(ctx context.Context, q Query, token string) (*Page, error) {
+	p, err := c.be.Query(ctx, q, token)
+	if err != nil {
+		return nil, err
+	}
+	out := &Page{ContinuationToken: p.ContinuationToken}
+	for _, st := range p.States {
+		out.States = append(out.States, stateOf(st))
+	}
+	return out, nil
+}
+
+// Query iterates over every instance that matches q, page by page.
+func (c *Client) Query(ctx context.Context, q Query) iter.Seq2[*State, error] {
+	return func(yield func(*State, error) bool) {
+		token := ""
+		for {
+			p, err := c.QueryPage(ctx, q, token)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			for _, s := range p.States {
+				if !yield(s, nil) {
+					return
+				}
+			}
+			if p.ContinuationToken == "" {
+				return
+			}
+			token = p.ContinuationToken
+		}
+	}
+}
+
+// History returns the events of one execution ("" = the current one).
+func (c *Client) History(ctx context.Context, instanceID, executionID string) ([]history.Event, error) {
+	return c.be.History(ctx, instanceID, executionID)
+}
+
+// Run is a started orchestration with a typed result.
+type Run[Out any] struct {
+	c  *Client
+	ID string
+}
+
+// Start starts a typed orchestration.
+func Start[In, Out any](ctx context.Context, c *Client, o *durable.Orchestration[In, Out], in In, opts ...StartOption) (*Run[Out], error) {
+	if o.Version() != "" {
+		opts = append([]StartOption{WithVersion(o.Version())}, opts...)
+	}
+	id, err := c.ScheduleNew(ctx, o.Name(), in, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &Run[Out]{c: c, ID: id}, nil
+}
+
+// FailedError is returned by Run.Get for an instance that did not complete.
+type FailedError struct {
+	State *State
+}
+
+func (e *FailedError) Error() string {
+	msg := ""
+	if e.State.Output != nil {
+		msg = ": " + *e.State.Output
+	}
+	return fmt.Sprintf("orchestration %s %s%s", e.State.InstanceID, e.State.Status, msg)
+}
+
+// Get waits for completion and decodes the output. An instance that failed
+// or was terminated gives a *FailedError.
+func (r *Run[Out]) Get(ctx context.Context, opts ...StateOption) (Out, error) {
+	var zero Out
+	st, err := r.c.WaitForCompletion(ctx, r.ID, opts...)
+	if err != nil {
+		return zero, err
+	}
+	if st.Status != Completed {
+		return zero, &FailedError{State: st}
+	}
+	if st.Output == nil {
+		return zero, nil
+	}
+	var out Out
+	if err := durable.Converter().Unmarshal(*st.Output, &out); err != nil {
+		return zero, fmt.Errorf("client: decoding the output: %w", err)
+	}
+	return out, nil
+}

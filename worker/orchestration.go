@@ -1,0 +1,233 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/replay"
+	"github.com/azdurable/azdurable/provider"
+	"github.com/google/uuid"
+)
+
+// processOrchestration runs one episode of one instance and commits it, or
+// abandons the work item.
+func (w *Worker) processOrchestration(ctx context.Context, wi *provider.OrchestrationWorkItem) {
+	log := w.log.With("instance", wi.InstanceID)
+	entry := w.cache.take(wi.InstanceID)
+	newExecution := startsNewExecution(wi)
+	if entry != nil && (newExecution || entry.executionID != wi.ExecutionID || entry.etag != wi.HistoryETag || entry.length != wi.HistoryLen) {
+		entry.engine.Evict()
+		entry = nil
+	}
+	var past []Event
+	if entry == nil {
+		w.stats.CacheMisses.Add(1)
+		if wi.History == nil && !newExecution {
+			if err := w.be.LoadHistory(ctx, wi); err != nil {
+				w.abandon(ctx, wi, log, "loading history", err)
+				return
+			}
+		}
+		if !newExecution {
+			past = wi.History
+		}
+	} else {
+		w.stats.CacheHits.Add(1)
+	}
+
+	start := findStart(past, wi.Messages)
+	if start == nil {
+		w.abandon(ctx, wi, log, "no ExecutionStarted in history or messages", nil)
+		return
+	}
+	log = log.With("orchestration", start.Name, "execution", start.OrchestrationInstance.ExecutionID)
+	fn, ok := w.orchestrator(start.Name, start.Version)
+	if !ok {
+		w.stats.UnknownNames.Add(1)
+		w.abandonWithBackoff(ctx, wi, log.With("kind", "orchestration", "version", start.Version),
+			"unknown orchestration name: this worker does not register it; every worker of a hub must register every name it may receive")
+		return
+	}
+	allowed, why := w.versionAllowed(start.Version)
+	if !allowed && w.opts.Versioning.OnMismatch == Reject {
+		w.abandonWithBackoff(ctx, wi, log, why)
+		return
+	}
+
+	ep := &episode{w: w, wi: wi, log: log, start: start}
+	if entry != nil {
+		ep.engine = entry.engine
+	} else {
+		ep.engine = replay.New(fn, w.engineOptions())
+	}
+	var result *episodeResult
+	var err error
+	if allowed {
+		result, err = ep.run(ctx, fn, past)
+	} else {
+		log.Error("worker: failing an instance of a version this worker may not run", "why", why)
+		result, err = ep.failFor(ctx, errors.New(why))
+	}
+	if err != nil {
+		ep.engine.Evict()
+		var nde *replay.NonDeterminismError
+		switch {
+		case errors.As(err, &nde):
+			w.stats.NonDeterminism.Add(1)
+			if w.opts.OnNonDeterminism == BlockAndRetry {
+				w.abandonWithBackoff(ctx, wi, log.With("err", err), "non-determinism (BlockAndRetry): the instance waits for a deployment that matches its history")
+				return
+			}
+			log.Error("worker: non-deterministic orchestration; failing the instance", "err", err)
+			result, err = ep.failFor(ctx, err)
+		case errors.Is(err, replay.ErrDeadlock):
+			w.stats.Deadlocks.Add(1)
+			log.Error("worker: orchestrator code blocked outside a durable call", "err", err, "stacks", ep.engine.DeadlockStack())
+		default:
+			w.stats.OrchestrationErrors.Add(1)
+		}
+		if err != nil {
+			w.abandon(ctx, wi, log, "running the orchestrator", err)
+			return
+		}
+	}
+	if err := w.be.CompleteOrchestration(ctx, wi, result.episode); err != nil {
+		ep.engine.Evict()
+		if errors.Is(err, provider.ErrLockLost) {
+			w.stats.LockLost.Add(1)
+		}
+		w.abandon(ctx, wi, log, "committing the episode", err)
+		return
+	}
+	w.stats.Episodes.Add(1)
+	if result.done {
+		ep.engine.Evict()
+		return
+	}
+	w.cache.put(&cacheEntry{instanceID: wi.InstanceID, executionID: wi.ExecutionID, etag: wi.HistoryETag,
+		length: wi.HistoryLen, engine: ep.engine, lastUsed: w.clock.Now()})
+}
+
+// Event is a history event (a short name for this file).
+type Event = history.Event
+
+func startsNewExecution(wi *provider.OrchestrationWorkItem) bool {
+	for _, m := range wi.Messages {
+		if es, ok := m.Event.(*history.ExecutionStartedEvent); ok {
+			return !strings.EqualFold(es.OrchestrationInstance.ExecutionID, wi.ExecutionID) || wi.ExecutionID == ""
+		}
+	}
+	return false
+}
+
+func findStart(past []Event, msgs []*provider.Message) *history.ExecutionStartedEvent {
+	for _, ev := range past {
+		if es, ok := ev.(*history.ExecutionStartedEvent); ok {
+			return es
+		}
+	}
+	for _, m := range msgs {
+		if es, ok := m.Event.(*history.ExecutionStartedEvent); ok {
+			return es
+		}
+	}
+	return nil
+}
+
+func (w *Worker) engineOptions() replay.Options {
+	return replay.Options{Logger: w.log, DeadlockTimeout: w.opts.DeadlockTimeout}
+}
+
+// orchestrator finds the code for a name and version; an instance of a
+// version that is not registered runs the unversioned registration, if any.
+func (w *Worker) orchestrator(name, version string) (replay.Orchestrator, bool) {
+	if fn, ok := w.reg.Orchestrator(name, version); ok {
+		return fn, true
+	}
+	if version != "" {
+		return w.reg.Orchestrator(name, "")
+	}
+	return nil, false
+}
+
+func (w *Worker) versionAllowed(v string) (bool, string) {
+	vs := w.opts.Versioning
+	switch vs.Match {
+	case MatchStrict:
+		if v != vs.Version {
+			return false, fmt.Sprintf("version %q does not match the worker's version %q (strict)", v, vs.Version)
+		}
+	case MatchCurrentOrOlder:
+		if compareVersions(v, vs.Version) > 0 {
+			return false, fmt.Sprintf("version %q is newer than the worker's version %q", v, vs.Version)
+		}
+	}
+	return true, ""
+}
+
+// compareVersions compares dotted numeric versions ("1.10" > "1.9"); other
+// strings compare as text.
+func compareVersions(a, b string) int {
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(as) || i < len(bs); i++ {
+		var x, y string
+		if i < len(as) {
+			x = as[i]
+		}
+		if i < len(bs) {
+			y = bs[i]
+		}
+		xn, errx := strconv.Atoi(x)
+		yn, erry := strconv.Atoi(y)
+		if errx == nil && erry == nil {
+			if xn != yn {
+				if xn < yn {
+					return -1
+				}
+				return 1
+			}
+			continue
+		}
+		if c := strings.Compare(x, y); c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+func (w *Worker) abandon(ctx context.Context, wi *provider.OrchestrationWorkItem, log interface {
+	Warn(string, ...any)
+}, what string, err error) {
+	w.stats.Abandoned.Add(1)
+	delay := provider.AbandonDelay(maxDequeue(wi))
+	log.Warn("worker: abandoning orchestration work item", "step", what, "err", err, "retryIn", delay)
+	if aerr := w.be.AbandonOrchestration(context.WithoutCancel(ctx), wi, delay); aerr != nil {
+		log.Warn("worker: abandoning failed; the messages reappear when their lock expires", "err", aerr)
+	}
+}
+
+func (w *Worker) abandonWithBackoff(ctx context.Context, wi *provider.OrchestrationWorkItem, log interface {
+	Warn(string, ...any)
+}, why string) {
+	w.abandon(ctx, wi, log, why, nil)
+}
+
+func maxDequeue(wi *provider.OrchestrationWorkItem) int {
+	n := 0
+	for _, m := range wi.Messages {
+		if m.DequeueCount > n {
+			n = m.DequeueCount
+		}
+	}
+	return n
+}
+
+// newExecutionID returns an execution id in DurableTask.Core's form: 32
+// lower-case hex digits.
+func newExecutionID() string {
+	return strings.ReplaceAll(uuid.NewString(), "-", "")
+}

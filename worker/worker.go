@@ -1,0 +1,325 @@
+// Package worker runs orchestrations and activities against a backend:
+// registration, orchestration sessions for the partitions the backend owns,
+// an activity pool, concurrency limits, an in-memory cache of running
+// instances, and graceful shutdown.
+//
+// Design note. The worker is the I/O shell around the pure replay engine.
+// For each orchestration work item it takes the cached engine of the
+// instance (valid only while the backend's history ETag and length are the
+// ones the engine last committed) or builds one from history, prepends an
+// OrchestratorStarted event with the wall-clock time, applies the new
+// messages, turns the engine's actions into history events and outbound
+// messages exactly as a C# worker would, and commits them through the
+// backend. Continue-as-new runs the next generation inside the same work
+// item and commits only the last generation, as C# does. Anything that is a
+// deployment problem rather than a failure of the orchestration (an unknown
+// name, a deadlock, a lost lock) abandons the work item with C#'s back-off
+// and never fails the instance.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/azdurable/azdurable/durable"
+	"github.com/azdurable/azdurable/provider"
+)
+
+// Clock tells the time; tests use a virtual one.
+type Clock interface{ Now() time.Time }
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now().UTC() }
+
+// NonDeterminismPolicy says what to do when orchestrator code no longer
+// matches its history.
+type NonDeterminismPolicy int
+
+const (
+	// FailOrchestration fails the instance with the error (the default, as
+	// in C#).
+	FailOrchestration NonDeterminismPolicy = iota
+	// BlockAndRetry abandons the work item with back-off and keeps the
+	// instance's status, so that a fixed deployment can pick it up.
+	BlockAndRetry
+)
+
+// VersionMatch is C#'s versioning rule between the worker's version and an
+// instance's orchestration version.
+type VersionMatch int
+
+const (
+	// MatchNone runs every version.
+	MatchNone VersionMatch = iota
+	// MatchStrict runs only instances of exactly the worker's version.
+	MatchStrict
+	// MatchCurrentOrOlder runs instances whose version is not newer than
+	// the worker's (compared as dotted numbers, else as strings).
+	MatchCurrentOrOlder
+)
+
+// VersionMismatch is what happens to an instance the worker may not run.
+type VersionMismatch int
+
+const (
+	// Reject abandons the work item so that another worker can take it.
+	Reject VersionMismatch = iota
+	// Fail fails the instance.
+	Fail
+)
+
+// Versioning configures version matching (C#'s VersioningSettings).
+type Versioning struct {
+	Version    string
+	Match      VersionMatch
+	OnMismatch VersionMismatch
+}
+
+// CacheOptions configure the cache of running instances (C#'s extended
+// sessions; on by default here).
+type CacheOptions struct {
+	// MaxInstances bounds the cache (default 1000).
+	MaxInstances int
+	// IdleTimeout evicts instances without work for this long (default 30 s).
+	IdleTimeout time.Duration
+	// Disabled replays every episode from history.
+	Disabled bool
+}
+
+// Options configure a Worker. Zero values mean the documented defaults.
+type Options struct {
+	// MaxConcurrentOrchestrations bounds orchestration episodes in flight
+	// (default 100).
+	MaxConcurrentOrchestrations int
+	// MaxConcurrentActivities bounds activities in flight (default 10, as C#).
+	MaxConcurrentActivities int
+	Cache                   CacheOptions
+	Versioning              Versioning
+	OnNonDeterminism        NonDeterminismPolicy
+	// DeadlockTimeout bounds how long orchestrator code may block outside a
+	// durable call (default 1 s).
+	DeadlockTimeout time.Duration
+	// VerifyReplay replays every cached episode once more from the full
+	// history and fails the episode if the actions differ (the test
+	// environment turns it on).
+	VerifyReplay bool
+	// MaxGenerationsPerWorkItem bounds continue-as-new generations run in
+	// one work item (default 100); the next generation is then sent as a
+	// message.
+	MaxGenerationsPerWorkItem int
+	// ActivityRenewInterval is how often a running activity's lock is
+	// renewed (default 30 s).
+	ActivityRenewInterval time.Duration
+	// ShutdownTimeout bounds the drain on Run's return (default 30 s).
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
+	Clock           Clock
+}
+
+// Stats count what the worker did, for tests and diagnostics.
+type Stats struct {
+	Episodes            atomic.Int64
+	Activities          atomic.Int64
+	UnknownNames        atomic.Int64
+	NonDeterminism      atomic.Int64
+	Deadlocks           atomic.Int64
+	LockLost            atomic.Int64
+	Abandoned           atomic.Int64
+	CacheHits           atomic.Int64
+	CacheMisses         atomic.Int64
+	ActivityPanics      atomic.Int64
+	OrchestrationErrors atomic.Int64
+}
+
+// Worker hosts orchestrations and activities.
+type Worker struct {
+	be    provider.Backend
+	reg   *durable.Registry
+	opts  Options
+	log   *slog.Logger
+	clock Clock
+	cache *cache
+	stats Stats
+
+	mu      sync.Mutex
+	running bool
+}
+
+// New returns a worker for the backend.
+func New(be provider.Backend, opts Options) *Worker {
+	if opts.MaxConcurrentOrchestrations <= 0 {
+		opts.MaxConcurrentOrchestrations = 100
+	}
+	if opts.MaxConcurrentActivities <= 0 {
+		opts.MaxConcurrentActivities = 10
+	}
+	if opts.Cache.MaxInstances <= 0 {
+		opts.Cache.MaxInstances = 1000
+	}
+	if opts.Cache.IdleTimeout <= 0 {
+		opts.Cache.IdleTimeout = 30 * time.Second
+	}
+	if opts.DeadlockTimeout == 0 {
+		opts.DeadlockTimeout = time.Second
+	}
+	if opts.MaxGenerationsPerWorkItem <= 0 {
+		opts.MaxGenerationsPerWorkItem = 100
+	}
+	if opts.ActivityRenewInterval <= 0 {
+		opts.ActivityRenewInterval = 30 * time.Second
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 30 * time.Second
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	clock := opts.Clock
+	if clock == nil {
+		clock = wallClock{}
+	}
+	w := &Worker{be: be, reg: durable.NewRegistry(), opts: opts, log: log, clock: clock}
+	w.cache = newCache(opts.Cache)
+	return w
+}
+
+// Register adds orchestrations and activities. Call it before Run.
+func (w *Worker) Register(items ...durable.Registrable) error {
+	return w.reg.Add(items...)
+}
+
+// Registry returns the worker's registry.
+func (w *Worker) Registry() *durable.Registry { return w.reg }
+
+// Stats returns the worker's counters.
+func (w *Worker) Stats() *Stats { return &w.stats }
+
+// Run starts the backend's partition ownership and processes work until ctx
+// is done. Then it stops taking work, lets in-flight episodes and
+// activities finish (within ShutdownTimeout), releases its partitions and
+// returns nil.
+func (w *Worker) Run(ctx context.Context) error {
+	w.mu.Lock()
+	if w.running {
+		w.mu.Unlock()
+		return errors.New("worker: already running")
+	}
+	w.running = true
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.running = false
+		w.mu.Unlock()
+	}()
+	if err := w.be.Start(ctx); err != nil {
+		return fmt.Errorf("worker: starting the backend: %w", err)
+	}
+	// Work is locked with lockCtx (canceled at shutdown) but processed with
+	// workCtx, which outlives it by the drain period so that in-flight work
+	// can commit.
+	lockCtx, stopLocking := context.WithCancel(ctx)
+	defer stopLocking()
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+
+	var wg sync.WaitGroup
+	for i := 0; i < w.opts.MaxConcurrentOrchestrations; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.orchestrationLoop(lockCtx, workCtx)
+		}()
+	}
+	for i := 0; i < w.opts.MaxConcurrentActivities; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.activityLoop(lockCtx, workCtx)
+		}()
+	}
+	sweepDone := make(chan struct{})
+	go func() {
+		defer close(sweepDone)
+		w.cache.sweepLoop(lockCtx, w.clock)
+	}()
+
+	<-ctx.Done()
+	stopLocking()
+	drained := make(chan struct{})
+	go func() { wg.Wait(); close(drained) }()
+	timer := time.NewTimer(w.opts.ShutdownTimeout)
+	defer timer.Stop()
+	select {
+	case <-drained:
+	case <-timer.C:
+		w.log.Warn("worker: shutdown timeout; abandoning in-flight work", "timeout", w.opts.ShutdownTimeout)
+		cancelWork()
+		<-drained
+	}
+	<-sweepDone
+	w.cache.clear()
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.opts.ShutdownTimeout)
+	defer cancel()
+	if err := w.be.Stop(stopCtx, true); err != nil {
+		w.log.Warn("worker: stopping the backend", "err", err)
+	}
+	return nil
+}
+
+func (w *Worker) orchestrationLoop(lockCtx, workCtx context.Context) {
+	for {
+		wi, err := w.be.LockNextOrchestration(lockCtx)
+		if err != nil {
+			if lockCtx.Err() != nil {
+				return
+			}
+			w.log.Warn("worker: locking the next orchestration work item", "err", err)
+			if !sleepCtx(lockCtx, time.Second) {
+				return
+			}
+			continue
+		}
+		if wi == nil {
+			continue
+		}
+		w.processOrchestration(workCtx, wi)
+	}
+}
+
+func (w *Worker) activityLoop(lockCtx, workCtx context.Context) {
+	for {
+		wi, err := w.be.LockNextActivity(lockCtx)
+		if err != nil {
+			if lockCtx.Err() != nil {
+				return
+			}
+			w.log.Warn("worker: locking the next activity work item", "err", err)
+			if !sleepCtx(lockCtx, time.Second) {
+				return
+			}
+			continue
+		}
+		if wi == nil {
+			continue
+		}
+		w.runActivity(workCtx, wi)
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
