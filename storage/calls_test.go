@@ -74,14 +74,14 @@ func TestCallCounterClassifiesTaskHubCalls(t *testing.T) {
 	}
 	s := counter.Snapshot()
 	for key, want := range map[storage.CallKey]int64{
-		{Service: "queue", Category: "control", Operation: "create"}:  1,
-		{Service: "queue", Category: "control", Operation: "enqueue"}: 1,
-		{Service: "queue", Category: "control", Operation: "dequeue"}: 2,
-		{Service: "queue", Category: "control", Operation: "delete"}:  1,
+		{Service: "queue", Category: "control", Operation: "create"}:       1,
+		{Service: "queue", Category: "control", Operation: "enqueue"}:      1,
+		{Service: "queue", Category: "control", Operation: "dequeue"}:      2,
+		{Service: "queue", Category: "control", Operation: "delete"}:       1,
 		{Service: "table", Category: "history", Operation: "create-table"}: 1,
-		{Service: "table", Category: "history", Operation: "insert"}: 1,
-		{Service: "table", Category: "history", Operation: "batch"}:  1,
-		{Service: "table", Category: "history", Operation: "query"}:  1,
+		{Service: "table", Category: "history", Operation: "insert"}:       1,
+		{Service: "table", Category: "history", Operation: "batch"}:        1,
+		{Service: "table", Category: "history", Operation: "query"}:        1,
 	} {
 		if got := s.Counts[key]; got != want {
 			t.Errorf("%s: %d calls, want %d (all: %v)", key, got, want, s.Counts)
