@@ -203,10 +203,11 @@ var ErrNotHistoryEvent = errors.New("row is not a history event")
 // payloads), unknown columns are ignored, and JSON columns may hold "null".
 // Large columns must already be resolved (see LargeColumnRefs); an
 // offloaded column reads as "". ExecutionId and the keys are not part of the
-// event; read them from the entity. A row without EventType, or with a value
-// that names no event class (including ExecutionFailed), is an error that
-// names the row key and wraps ErrNotHistoryEvent; so is a column of the
-// wrong EDM type.
+// event; read them from the entity. Every error names the row's keys. A row
+// without EventType, or with a value that names no event class (including
+// ExecutionFailed), gives an error wrapping ErrNotHistoryEvent; a column of
+// the wrong EDM type, invalid JSON in a JSON column or a DateTime outside
+// .NET's range gives a plain error.
 func DecodeHistoryRow(e *Entity) (history.Event, error) {
 	ev, err := decodeHistoryRow(e)
 	if err != nil {

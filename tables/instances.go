@@ -206,9 +206,13 @@ func completionOutput(result *string, fd *history.FailureDetails) *string {
 // Repair describes a terminal execution whose Instances row is missing or
 // stale, for RepairInstanceRow.
 type Repair struct {
-	InstanceID   string
-	ExecutionID  string
-	TaskHubName  string
+	// InstanceID is the instance's (unescaped) id.
+	InstanceID string
+	// ExecutionID is the terminal execution.
+	ExecutionID string
+	// TaskHubName is the writer's task hub name.
+	TaskHubName string
+	// CustomStatus is the runtime's custom status, nil for none ("null").
 	CustomStatus *string
 	// Started and Completed are the execution's ExecutionStarted and final
 	// ExecutionCompleted events (Completed's status must be terminal).
@@ -223,7 +227,8 @@ type Repair struct {
 	// Completed as read (before ResolveLargeColumn), if available: their
 	// InputBlobName / ResultBlobName become blob URLs.
 	StartedRow, CompletedRow *Entity
-	LargeMessagesURL         string
+	// LargeMessagesURL is the URL of the {hub}-largemessages container.
+	LargeMessagesURL string
 }
 
 // RepairInstanceRow builds the InsertOrMerge C# writes when the loaded
