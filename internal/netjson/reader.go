@@ -56,7 +56,7 @@ func ParseObject(data []byte) (*Object, error) {
 	if _, err := dec.Token(); err != nil {
 		return nil, fmt.Errorf("invalid JSON: %w", err)
 	}
-	if _, err := dec.Token(); err == nil {
+	if len(bytes.TrimSpace(data[dec.InputOffset():])) > 0 {
 		return nil, errors.New("invalid JSON: data after the object")
 	}
 	return o, nil
