@@ -164,6 +164,7 @@ func (f *faults) Do(req *policy.Request) (*http.Response, error) {
 // recorded is one request seen by a recorder.
 type recorded struct {
 	method, path, ifMatch, ifNoneMatch, leaseID string
+	header                                      map[string]string // x-ms-lease-* and x-ms-proposed-lease-id
 	body                                        []byte
 	status                                      int
 }
@@ -181,7 +182,12 @@ func (r *recorder) Do(req *policy.Request) (*http.Response, error) {
 		return req.Next()
 	}
 	c := recorded{method: raw.Method, path: raw.URL.Path, ifMatch: raw.Header.Get("If-Match"),
-		ifNoneMatch: raw.Header.Get("If-None-Match"), leaseID: raw.Header.Get("x-ms-lease-id")}
+		ifNoneMatch: raw.Header.Get("If-None-Match"), leaseID: raw.Header.Get("x-ms-lease-id"), header: map[string]string{}}
+	for k, v := range raw.Header {
+		if k = http.CanonicalHeaderKey(k); strings.HasPrefix(k, "X-Ms-Lease-") || k == "X-Ms-Proposed-Lease-Id" {
+			c.header[k] = v[0]
+		}
+	}
 	if b := req.Body(); b != nil {
 		c.body, _ = io.ReadAll(b)
 		if err := req.RewindBody(); err != nil {
@@ -245,3 +251,5 @@ func stopWithin(t *testing.T, m Manager, d time.Duration) {
 		t.Fatalf("stop: %v", err)
 	}
 }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }

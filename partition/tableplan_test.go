@@ -13,14 +13,14 @@ import (
 
 var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 
-const lease = 30 * time.Second
+const testLease = 30 * time.Second
 
 func in(me string, now time.Time, local map[string]phase) tableInput {
-	return tableInput{Me: me, Now: now, Lease: lease, RenewAfter: 5 * time.Second, Local: local}
+	return tableInput{Me: me, Now: now, Lease: testLease, RenewAfter: 5 * time.Second, Local: local}
 }
 
 func owned(p, owner string, renewed time.Time) Row {
-	return Row{Partition: p, CurrentOwner: owner, OwnedSince: t0, LastRenewal: renewed, ExpiresAt: renewed.Add(lease), ETag: azcore.ETag("e-" + p)}
+	return Row{Partition: p, CurrentOwner: owner, OwnedSince: t0, LastRenewal: renewed, ExpiresAt: renewed.Add(testLease), ETag: azcore.ETag("e-" + p)}
 }
 
 // summary renders a plan compactly for table-driven comparisons.
@@ -53,7 +53,7 @@ func TestPlanTableRules(t *testing.T) {
 	}{
 		{"free rows are claimed", []Row{{Partition: "q0"}, {Partition: "q1"}}, in("B", now, nil),
 			"claim:q0 claim:q1 owned=2 busy=false", false},
-		{"expired row of another worker is claimed", []Row{owned("q0", "A", now.Add(-lease))}, in("B", now, nil),
+		{"expired row of another worker is claimed", []Row{owned("q0", "A", now.Add(-testLease))}, in("B", now, nil),
 			"claim:q0 owned=1 busy=false", false},
 		{"row without ExpiresAt but with an owner counts as expired", []Row{{Partition: "q0", CurrentOwner: "A"}}, in("B", now, nil),
 			"claim:q0 owned=1 busy=false", false},

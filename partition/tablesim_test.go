@@ -82,7 +82,7 @@ func (s *sim) step() {
 	for i := range rows {
 		rows[i].ETag = azcore.ETag(fmt.Sprint(s.version[i]))
 	}
-	plan := planTable(rows, tableInput{Me: w.id, Now: s.now, Lease: lease, RenewAfter: 5 * time.Second, Stopping: w.stopping, Local: maps(w.local)})
+	plan := planTable(rows, tableInput{Me: w.id, Now: s.now, Lease: testLease, RenewAfter: 5 * time.Second, Stopping: w.stopping, Local: maps(w.local)})
 	for _, p := range plan.Drop {
 		w.local[p] = phaseIdle
 	}

@@ -1,0 +1,420 @@
+package partition
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/lease"
+
+	"github.com/azdurable/azdurable/internal/netjson"
+	"github.com/azdurable/azdurable/queues"
+	"github.com/azdurable/azdurable/storage"
+)
+
+// C#'s app lease timing (AppLeaseOptions).
+const (
+	DefaultAppLeaseDuration        = 60 * time.Second
+	DefaultAppLeaseRenewInterval   = 25 * time.Second
+	DefaultAppLeaseAcquireInterval = 300 * time.Second
+)
+
+// LeaseIDForApp returns the app lease id of an application, as C# derives
+// it: the FNV-1a 32-bit hash of the UTF-8 app name as 8 lower-case hex
+// digits, followed by -0000-0000-0000-000000000000. Every worker of one app
+// computes the same id and so shares the lease.
+func LeaseIDForApp(appName string) string {
+	return fmt.Sprintf("%08x-0000-0000-0000-000000000000", queues.Hash(appName))
+}
+
+// DefaultAppName returns the app name C# uses when none is configured:
+// $WEBSITE_SITE_NAME, else $DTFX_APP_NAME, else "".
+func DefaultAppName() string {
+	if v := os.Getenv("WEBSITE_SITE_NAME"); v != "" {
+		return v
+	}
+	return os.Getenv("DTFX_APP_NAME")
+}
+
+// AppLeaseInfo is the content of the <hub>-appleaseinfo blob:
+// {"OwnerId":…,"DesiredSwapId":…}, initially {}.
+type AppLeaseInfo struct {
+	// OwnerID is the lease id of the app holding the lease.
+	OwnerID string
+	// DesiredSwapID is the lease id of an app that asked to take over.
+	DesiredSwapID string
+}
+
+// MarshalJSON writes the info as C# does (nulls written).
+func (i AppLeaseInfo) MarshalJSON() ([]byte, error) {
+	w := netjson.NewWriter(nil)
+	w.BeginObject()
+	for _, m := range []struct{ name, v string }{{"OwnerId", i.OwnerID}, {"DesiredSwapId", i.DesiredSwapID}} {
+		w.Key(m.name)
+		if m.v == "" {
+			w.Null()
+		} else {
+			w.String(m.v)
+		}
+	}
+	w.EndObject()
+	return w.Bytes(), nil
+}
+
+// UnmarshalJSON reads the info as Newtonsoft would; {} is the empty info.
+func (i *AppLeaseInfo) UnmarshalJSON(data []byte) error {
+	o, err := netjson.ParseObject(bytes.TrimPrefix(data, utf8BOM))
+	if err != nil {
+		return fmt.Errorf("app lease info: %w", err)
+	}
+	var out AppLeaseInfo
+	if out.OwnerID, err = o.String("OwnerId"); err != nil {
+		return fmt.Errorf("app lease info: %w", err)
+	}
+	if out.DesiredSwapID, err = o.String("DesiredSwapId"); err != nil {
+		return fmt.Errorf("app lease info: %w", err)
+	}
+	*i = out
+	return nil
+}
+
+// CreateAppLeaseStore creates the <hub>-applease container and, with
+// If-None-Match: *, its info blob holding {}. C# does this at every hub
+// creation, whether the app lease is used or not.
+func CreateAppLeaseStore(ctx context.Context, blobs *azblob.Client, names queues.Names) error {
+	cc := blobs.ServiceClient().NewContainerClient(names.AppLeaseContainer())
+	if err := createContainer(ctx, cc); err != nil {
+		return fmt.Errorf("%s: %w", names.AppLeaseContainer(), err)
+	}
+	if err := uploadIfAbsent(ctx, cc.NewBlockBlobClient(names.AppLeaseInfoBlob()), []byte("{}")); err != nil {
+		return fmt.Errorf("create %s: %w", names.AppLeaseInfoBlob(), err)
+	}
+	return nil
+}
+
+// ReadAppLeaseInfo reads the app lease info blob.
+func ReadAppLeaseInfo(ctx context.Context, blobs *azblob.Client, names queues.Names) (AppLeaseInfo, error) {
+	return readAppLeaseInfo(ctx, blobs.ServiceClient().NewContainerClient(names.AppLeaseContainer()).NewBlockBlobClient(names.AppLeaseInfoBlob()))
+}
+
+func readAppLeaseInfo(ctx context.Context, bb *blockblob.Client) (AppLeaseInfo, error) {
+	data, err := download(ctx, bb.BlobClient())
+	if err != nil {
+		return AppLeaseInfo{}, fmt.Errorf("read app lease info: %w", err)
+	}
+	var info AppLeaseInfo
+	err = info.UnmarshalJSON(data)
+	return info, err
+}
+
+// AppLeaseOptions configure an [AppLease]. Zero fields take C#'s values.
+type AppLeaseOptions struct {
+	// LeaseDuration of the container lease (60 s; 15..60 s).
+	LeaseDuration time.Duration
+	// RenewInterval between renewals (25 s).
+	RenewInterval time.Duration
+	// AcquireInterval between acquisition attempts while another app holds
+	// the lease (300 s).
+	AcquireInterval time.Duration
+	// OperationTimeout bounds each storage call (10 s).
+	OperationTimeout time.Duration
+	Logger           *slog.Logger
+	// Client adjusts the blob client's pipeline. nil means the SDK defaults.
+	Client *storage.ClientOptions
+}
+
+// AppLease is the app lease of one application on one hub: a lease on the
+// <hub>-applease container whose id is derived from the app name, so that
+// only workers of one application run partition managers at a time, while
+// any number of workers of that application (C# or Go) share it. Create it
+// with [NewAppLease]; a process holds it from a successful Acquire until
+// Stop, Release, or loss.
+type AppLease struct {
+	names   queues.Names
+	appName string
+	id      string
+	opts    AppLeaseOptions
+	log     *slog.Logger
+	cc      *container.Client
+	info    *blockblob.Client
+
+	mu      sync.Mutex
+	held    bool
+	lost    chan struct{}
+	lostErr error
+	stop    context.CancelFunc
+	done    chan struct{}
+}
+
+// NewAppLease returns the app lease of appName on the hub names belongs to.
+// Pass [DefaultAppName] to behave like C#; workers joining a C# app's hub
+// must use that app's name (or the C# side must disable its app lease).
+func NewAppLease(acct *storage.Account, names queues.Names, appName string, opts AppLeaseOptions) (*AppLease, error) {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&opts.LeaseDuration, DefaultAppLeaseDuration)
+	def(&opts.RenewInterval, DefaultAppLeaseRenewInterval)
+	def(&opts.AcquireInterval, DefaultAppLeaseAcquireInterval)
+	def(&opts.OperationTimeout, DefaultBlobOperationTimeout)
+	if opts.LeaseDuration < 15*time.Second || opts.LeaseDuration > 60*time.Second || opts.LeaseDuration%time.Second != 0 {
+		return nil, fmt.Errorf("partition: app lease duration %v is not a whole number of seconds in 15s..60s", opts.LeaseDuration)
+	}
+	if opts.RenewInterval <= 0 || opts.RenewInterval >= opts.LeaseDuration || opts.AcquireInterval < 0 {
+		return nil, errors.New("partition: the app lease renew interval must be positive and shorter than the lease")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	blobs, err := acct.BlobService(opts.Client)
+	if err != nil {
+		return nil, err
+	}
+	cc := blobs.ServiceClient().NewContainerClient(names.AppLeaseContainer())
+	id := LeaseIDForApp(appName)
+	return &AppLease{
+		names: names, appName: appName, id: id, opts: opts, cc: cc,
+		info: cc.NewBlockBlobClient(names.AppLeaseInfoBlob()),
+		log:  opts.Logger.With("hub", names.TaskHub(), "app", appName, "app_lease", id),
+		lost: make(chan struct{}),
+	}, nil
+}
+
+// ID returns this app's lease id.
+func (a *AppLease) ID() string { return a.id }
+
+// AppName returns the app name the id was derived from.
+func (a *AppLease) AppName() string { return a.appName }
+
+// ErrAppLeaseLost is wrapped by [AppLease.Err] once another app has taken
+// the lease. A lost AppLease stays lost: make a new one to try again.
+var ErrAppLeaseLost = errors.New("partition: the app lease is held by another app now")
+
+// Lost returns a channel that is closed when a renewal is refused with 409
+// or 412: another app holds the lease now, and this process must stop its
+// partition manager. Err then says why.
+func (a *AppLease) Lost() <-chan struct{} { return a.lost }
+
+// Err returns why the lease was lost, or nil.
+func (a *AppLease) Err() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.lostErr
+}
+
+// Held reports whether this process holds the lease (acquired, not lost,
+// not stopped).
+func (a *AppLease) Held() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.held
+}
+
+// Acquire blocks until this app holds the lease, retrying every
+// AcquireInterval while another app holds it, or until ctx ends. Once held
+// the lease is renewed in the background until Stop, Release or loss.
+func (a *AppLease) Acquire(ctx context.Context) error {
+	for {
+		ok, err := a.TryAcquire(ctx)
+		if ok {
+			return nil
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if errors.Is(err, ErrAppLeaseLost) {
+				return err
+			}
+			a.log.Warn("partition: app lease acquisition failed; retrying", "error", errSummary(err), "retry_in", a.opts.AcquireInterval)
+		} else {
+			a.log.Info("partition: another app holds the app lease; waiting", "retry_in", a.opts.AcquireInterval)
+		}
+		if !sleep(ctx, a.opts.AcquireInterval, nil) {
+			return ctx.Err()
+		}
+	}
+}
+
+// TryAcquire makes one acquisition attempt (tables spec §5.4): if the info
+// blob's DesiredSwapId is this app's id, Change Lease from its OwnerId;
+// otherwise Acquire Lease with this app's id, which succeeds when nobody or
+// this same app holds it. On success the info blob names this app as
+// OwnerId (clearing a swap request that was this app's) and renewals
+// start. It reports false with a nil error when another app holds the lease.
+func (a *AppLease) TryAcquire(ctx context.Context) (bool, error) {
+	if a.Held() {
+		return true, nil
+	}
+	if err := a.Err(); err != nil {
+		return false, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*a.opts.OperationTimeout)
+	defer cancel()
+	if err := a.ensureStore(ctx); err != nil {
+		return false, err
+	}
+	info, err := readAppLeaseInfo(ctx, a.info)
+	if err != nil {
+		return false, err
+	}
+	swapped := false
+	if info.DesiredSwapID == a.id && info.OwnerID != "" && info.OwnerID != a.id {
+		lc, err := lease.NewContainerClient(a.cc, &lease.ContainerClientOptions{LeaseID: to.Ptr(info.OwnerID)})
+		if err != nil {
+			return false, err
+		}
+		if _, err := lc.ChangeLease(ctx, a.id, nil); err == nil {
+			swapped = true
+			a.log.Info("partition: took the app lease over by request", "from", info.OwnerID)
+		} else {
+			a.log.Info("partition: swap by Change Lease failed; trying to acquire", "from", info.OwnerID, "error", errSummary(err))
+		}
+	}
+	if !swapped {
+		lc, err := lease.NewContainerClient(a.cc, &lease.ContainerClientOptions{LeaseID: to.Ptr(a.id)})
+		if err != nil {
+			return false, err
+		}
+		if _, err := lc.AcquireLease(ctx, int32(a.opts.LeaseDuration/time.Second), nil); err != nil {
+			if hasStatus(err, http.StatusConflict) {
+				return false, nil
+			}
+			return false, fmt.Errorf("acquire app lease: %w", err)
+		}
+	}
+	next := AppLeaseInfo{OwnerID: a.id, DesiredSwapID: info.DesiredSwapID}
+	if next.DesiredSwapID == a.id {
+		next.DesiredSwapID = ""
+	}
+	if info != next {
+		body, _ := next.MarshalJSON()
+		if _, err := a.info.Upload(ctx, readSeekCloser(body), nil); err != nil {
+			return false, fmt.Errorf("write app lease info: %w", err)
+		}
+	}
+	a.startRenewing()
+	a.log.Info("partition: app lease acquired")
+	return true, nil
+}
+
+// RequestSwap asks the app holding the lease to hand it over, by writing
+// this app's id as DesiredSwapId; the next Acquire then takes the lease
+// with Change Lease, and the old holder's renewal fails (Lost).
+func (a *AppLease) RequestSwap(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*a.opts.OperationTimeout)
+	defer cancel()
+	if err := a.ensureStore(ctx); err != nil {
+		return err
+	}
+	info, err := readAppLeaseInfo(ctx, a.info)
+	if err != nil {
+		return err
+	}
+	info.DesiredSwapID = a.id
+	body, _ := info.MarshalJSON()
+	if _, err := a.info.Upload(ctx, readSeekCloser(body), nil); err != nil {
+		return fmt.Errorf("write app lease swap request: %w", err)
+	}
+	a.log.Info("partition: asked for the app lease", "owner", info.OwnerID)
+	return nil
+}
+
+// Stop ends the renewals and leaves the lease to expire, as C# does on
+// shutdown (other workers of the same app may still be using it).
+func (a *AppLease) Stop() {
+	a.mu.Lock()
+	stop, done := a.stop, a.done
+	a.held, a.stop = false, nil
+	a.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-done
+	}
+}
+
+// Release ends the renewals and releases the lease at once. Only use it
+// when no other worker of this app shares the lease: the release ends it
+// for all of them.
+func (a *AppLease) Release(ctx context.Context) error {
+	a.Stop()
+	lc, err := lease.NewContainerClient(a.cc, &lease.ContainerClientOptions{LeaseID: to.Ptr(a.id)})
+	if err != nil {
+		return err
+	}
+	if _, err := lc.ReleaseLease(ctx, nil); err != nil && !hasStatus(err, http.StatusConflict, http.StatusPreconditionFailed) {
+		return fmt.Errorf("release app lease: %w", err)
+	}
+	return nil
+}
+
+func (a *AppLease) ensureStore(ctx context.Context) error {
+	if err := createContainer(ctx, a.cc); err != nil {
+		return fmt.Errorf("%s: %w", a.names.AppLeaseContainer(), err)
+	}
+	if err := uploadIfAbsent(ctx, a.info, []byte("{}")); err != nil {
+		return fmt.Errorf("create %s: %w", a.names.AppLeaseInfoBlob(), err)
+	}
+	return nil
+}
+
+func (a *AppLease) startRenewing() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	a.mu.Lock()
+	a.held, a.stop, a.done = true, cancel, done
+	a.mu.Unlock()
+	go a.renewLoop(ctx, done)
+}
+
+// renewLoop renews at once (as C# does right after acquiring) and then
+// every RenewInterval. Other errors are retried: the lease lasts longer
+// than two intervals.
+func (a *AppLease) renewLoop(ctx context.Context, done chan struct{}) {
+	defer close(done)
+	lc, err := lease.NewContainerClient(a.cc, &lease.ContainerClientOptions{LeaseID: to.Ptr(a.id)})
+	if err != nil {
+		a.markLost(fmt.Errorf("%w: %v", ErrAppLeaseLost, err))
+		return
+	}
+	for {
+		rctx, cancel := context.WithTimeout(ctx, a.opts.OperationTimeout)
+		_, err := lc.RenewLease(rctx, nil)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return
+		case hasStatus(err, http.StatusConflict, http.StatusPreconditionFailed):
+			a.markLost(fmt.Errorf("%w: renewal refused (%s)", ErrAppLeaseLost, errSummary(err)))
+			return
+		case err != nil:
+			a.log.Warn("partition: app lease renewal failed; retrying", "error", errSummary(err))
+		}
+		if !sleep(ctx, a.opts.RenewInterval, nil) {
+			return
+		}
+	}
+}
+
+func (a *AppLease) markLost(err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.lostErr != nil {
+		return
+	}
+	a.held, a.lostErr = false, err
+	a.log.Warn("partition: app lease lost; the partition manager must stop", "error", err)
+	close(a.lost)
+}

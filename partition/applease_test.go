@@ -1,0 +1,216 @@
+package partition
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/lease"
+
+	"github.com/azdurable/azdurable/internal/azuritetest"
+	"github.com/azdurable/azdurable/queues"
+	"github.com/azdurable/azdurable/storage"
+)
+
+func TestLeaseIDForApp(t *testing.T) {
+	var v struct {
+		AppLeaseID []struct {
+			AppName, Fnv1a32Hex, LeaseID string
+		} `json:"appLeaseId"`
+	}
+	if err := json.Unmarshal(readTestdata(t, "azstorage-naming-and-hashing.json"), &v); err != nil {
+		t.Fatal(err)
+	}
+	if len(v.AppLeaseID) < 3 {
+		t.Fatalf("%d appLeaseId vectors", len(v.AppLeaseID))
+	}
+	v.AppLeaseID = append(v.AppLeaseID, struct{ AppName, Fnv1a32Hex, LeaseID string }{"cscapture", "b0f7794b", "b0f7794b-0000-0000-0000-000000000000"})
+	for _, c := range v.AppLeaseID {
+		if got := LeaseIDForApp(c.AppName); got != c.LeaseID || !strings.HasPrefix(got, c.Fnv1a32Hex) {
+			t.Errorf("LeaseIDForApp(%q) = %s, want %s", c.AppName, got, c.LeaseID)
+		}
+	}
+}
+
+func TestDefaultAppName(t *testing.T) {
+	t.Setenv("WEBSITE_SITE_NAME", "")
+	t.Setenv("DTFX_APP_NAME", "")
+	if got := DefaultAppName(); got != "" {
+		t.Errorf("no variables: %q", got)
+	}
+	t.Setenv("DTFX_APP_NAME", "dtfx")
+	if got := DefaultAppName(); got != "dtfx" {
+		t.Errorf("DTFX_APP_NAME only: %q", got)
+	}
+	t.Setenv("WEBSITE_SITE_NAME", "site")
+	if got := DefaultAppName(); got != "site" {
+		t.Errorf("both: %q", got)
+	}
+}
+
+func TestAppLeaseInfoJSON(t *testing.T) {
+	v := leaseVectors(t)
+	for _, name := range []string{"appLeaseInfoOwned", "appLeaseInfoSwapRequested"} {
+		want := compact(t, v[name])
+		var i AppLeaseInfo
+		if err := json.Unmarshal(want, &i); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := json.Marshal(i); string(got) != string(want) {
+			t.Errorf("%s: %s, want %s", name, got, want)
+		}
+	}
+	var empty AppLeaseInfo
+	if err := json.Unmarshal(compact(t, v["appLeaseInfoInitial"]), &empty); err != nil || empty != (AppLeaseInfo{}) {
+		t.Errorf("{} decoded as %+v, %v", empty, err)
+	}
+}
+
+// breakAppLease registers a cleanup (run before the hub's deletion) that
+// breaks the container lease, which would otherwise block deleting it.
+func breakAppLease(t *testing.T, acct *storage.Account, names queues.Names) {
+	t.Cleanup(func() {
+		blobs, err := acct.BlobService(nil)
+		if err != nil {
+			return
+		}
+		lc, err := lease.NewContainerClient(blobs.ServiceClient().NewContainerClient(names.AppLeaseContainer()), nil)
+		if err == nil {
+			_, _ = lc.BreakLease(context.Background(), &lease.ContainerBreakOptions{BreakPeriod: to.Ptr(int32(0))})
+		}
+	})
+}
+
+func fastAppLease() AppLeaseOptions {
+	return AppLeaseOptions{RenewInterval: 200 * time.Millisecond, AcquireInterval: 200 * time.Millisecond, Logger: testLogger()}
+}
+
+// Two processes of one app (the C# capture's app name) both hold the lease;
+// the info blob is byte for byte what C# wrote; another app is refused
+// while the lease is held; it takes the lease over by DesiredSwapId, and
+// both holders of the old app then see their renewal refused (Lost).
+func TestAppLeaseSharingRefusalAndSwap(t *testing.T) {
+	acct := azuritetest.Account(t)
+	names := queues.MustNames(azuritetest.NewHub(t))
+	breakAppLease(t, acct, names)
+	blobs, err := acct.BlobService(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{filter: names.AppLeaseContainer()}
+	newLease := func(app string, rec *recorder) *AppLease {
+		o := fastAppLease()
+		if rec != nil {
+			o.Client = &storage.ClientOptions{PerRetryPolicies: []policy.Policy{rec}}
+		}
+		a, err := NewAppLease(acct, names, app, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(a.Stop)
+		return a
+	}
+
+	if err := CreateAppLeaseStore(t.Context(), blobs, names); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := download(t.Context(), blobs.ServiceClient().NewContainerClient(names.AppLeaseContainer()).NewBlobClient(names.AppLeaseInfoBlob()))
+	if err != nil || string(raw) != "{}" {
+		t.Fatalf("initial info blob %q, %v", raw, err)
+	}
+
+	a1, a2 := newLease("cscapture", rec), newLease("cscapture", nil)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	for _, a := range []*AppLease{a1, a2} {
+		if err := a.Acquire(ctx); err != nil {
+			t.Fatalf("same app name: %v", err)
+		}
+	}
+	if !a1.Held() || !a2.Held() || a1.ID() != "b0f7794b-0000-0000-0000-000000000000" {
+		t.Fatalf("held %v %v, id %s", a1.Held(), a2.Held(), a1.ID())
+	}
+	var csInfo struct {
+		ContentText string `json:"content_text"`
+	}
+	if err := json.Unmarshal(readTestdata(t, "csharp/blobs/cshub-applease/cshub-appleaseinfo.json"), &csInfo); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ = download(t.Context(), blobs.ServiceClient().NewContainerClient(names.AppLeaseContainer()).NewBlobClient(names.AppLeaseInfoBlob()))
+	if string(raw) != csInfo.ContentText {
+		t.Errorf("info blob %s, C# wrote %s", raw, csInfo.ContentText)
+	}
+	// The calls match C#'s: a 60 s container lease proposed with the app's
+	// id, the info blob written without a lease, and a renewal with the id.
+	var acquire, renew, put bool
+	for _, c := range rec.snapshot() {
+		switch {
+		case c.header["X-Ms-Lease-Action"] == "acquire":
+			acquire = c.header["X-Ms-Lease-Duration"] == "60" && c.header["X-Ms-Proposed-Lease-Id"] == a1.ID()
+		case c.header["X-Ms-Lease-Action"] == "renew":
+			renew = renew || c.header["X-Ms-Lease-Id"] == a1.ID()
+		case c.method == "PUT" && strings.HasSuffix(c.path, "/"+names.AppLeaseInfoBlob()) && string(c.body) == csInfo.ContentText:
+			put = c.leaseID == ""
+		}
+	}
+	azuritetest.WaitFor(t, time.Minute, "a renewal", func() (bool, error) {
+		for _, c := range rec.snapshot() {
+			if c.header["X-Ms-Lease-Action"] == "renew" && c.header["X-Ms-Lease-Id"] == a1.ID() && c.status == 200 {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if !acquire || !put {
+		t.Errorf("acquire as C# %v, info written as C# %v (renew seen %v)", acquire, put, renew)
+	}
+
+	other := newLease("otherapp", nil)
+	if ok, err := other.TryAcquire(t.Context()); ok || err != nil {
+		t.Fatalf("another app while the lease is held: %v, %v", ok, err)
+	}
+	if err := other.RequestSwap(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := ReadAppLeaseInfo(t.Context(), blobs, names); err != nil || info != (AppLeaseInfo{OwnerID: a1.ID(), DesiredSwapID: other.ID()}) {
+		t.Fatalf("after the swap request: %+v, %v", info, err)
+	}
+	if err := other.Acquire(ctx); err != nil {
+		t.Fatalf("swap: %v", err)
+	}
+	if info, err := ReadAppLeaseInfo(t.Context(), blobs, names); err != nil || info != (AppLeaseInfo{OwnerID: other.ID()}) {
+		t.Fatalf("after the swap: %+v, %v", info, err)
+	}
+	for i, a := range []*AppLease{a1, a2} {
+		select {
+		case <-a.Lost():
+		case <-ctx.Done():
+			t.Fatalf("holder %d of the old app did not see the loss", i+1)
+		}
+		if !errors.Is(a.Err(), ErrAppLeaseLost) || a.Held() {
+			t.Errorf("holder %d: err %v, held %v", i+1, a.Err(), a.Held())
+		}
+		if err := a.Acquire(ctx); !errors.Is(err, ErrAppLeaseLost) {
+			t.Errorf("re-acquire of a lost lease: %v", err)
+		}
+	}
+	// The old app is now the one refused.
+	again := newLease("cscapture", nil)
+	if ok, err := again.TryAcquire(t.Context()); ok || err != nil {
+		t.Errorf("old app after the swap: %v, %v", ok, err)
+	}
+	if !other.Held() {
+		t.Error("the new holder lost the lease")
+	}
+	if err := other.Release(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := again.TryAcquire(t.Context()); !ok || err != nil {
+		t.Errorf("after Release: %v, %v", ok, err)
+	}
+}
