@@ -35,13 +35,18 @@ const (
 // safety margin: with the defaults, ownership leases are renewed every 5 s.
 type BlobOptions struct {
 	Options
-	IntentLease              time.Duration
-	IntentRenewInterval      time.Duration
-	IntentAcquireInterval    time.Duration
+	// IntentLease, IntentRenewInterval and IntentAcquireInterval time the
+	// intent leases (acquired, balanced and stolen every acquire interval).
+	IntentLease           time.Duration
+	IntentRenewInterval   time.Duration
+	IntentAcquireInterval time.Duration
+	// OwnershipLease, OwnershipRenewInterval and OwnershipAcquireInterval
+	// time the ownership leases (never stolen).
 	OwnershipLease           time.Duration
 	OwnershipRenewInterval   time.Duration
 	OwnershipAcquireInterval time.Duration
-	OperationTimeout         time.Duration
+	// OperationTimeout bounds each blob call.
+	OperationTimeout time.Duration
 	// Client adjusts the blob client's pipeline. nil means the SDK defaults.
 	Client *storage.ClientOptions
 }

@@ -33,11 +33,17 @@ const (
 // above (C#'s values).
 type TableOptions struct {
 	Options
-	LeaseInterval    time.Duration
-	AcquireInterval  time.Duration
-	WaitInterval     time.Duration
+	// LeaseInterval is how far ahead a claim or renewal sets ExpiresAt.
+	LeaseInterval time.Duration
+	// AcquireInterval is the loop interval, and so the renewal interval.
+	AcquireInterval time.Duration
+	// WaitInterval is the loop interval while draining, waiting for a
+	// release, or stopping.
+	WaitInterval time.Duration
+	// OperationTimeout bounds one read-and-write iteration.
 	OperationTimeout time.Duration
-	ShutdownTimeout  time.Duration
+	// ShutdownTimeout forces the end of a graceful Stop.
+	ShutdownTimeout time.Duration
 	// Client adjusts the table client's pipeline (for example to count
 	// calls or inject faults). nil means the SDK defaults.
 	Client *storage.ClientOptions
