@@ -197,6 +197,16 @@ func (r *Registry) addActivity(name, version string, fn ActivityFunc) error {
 	return nil
 }
 
+// ReplaceActivity makes name (and version) run fn instead of what is
+// registered, registering it if needed. The test environment uses it for
+// activity mocks.
+func (r *Registry) ReplaceActivity(name, version string, fn ActivityFunc) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.names["activity/"+strings.ToLower(name)] = name
+	r.activities[regKey{strings.ToLower(name), version}] = fn
+}
+
 // Orchestrator looks up an orchestration by name (any case) and version.
 func (r *Registry) Orchestrator(name, version string) (replay.Orchestrator, bool) {
 	r.mu.RLock()

@@ -120,6 +120,10 @@ type OrchestrationWorkItem struct {
 	HistoryETag string
 	// HistoryLen is the number of events in the stored current execution.
 	HistoryLen int
+	// NewExecution is set when the batch starts an execution other than the
+	// one in history (or the first one): History is then empty and the
+	// commit writes the new execution from row 0.
+	NewExecution bool
 	// Partition names the control queue the instance belongs to.
 	Partition string
 	// Backend-private state.

@@ -232,6 +232,14 @@ func Triage(x *HistoryIndex, msgs []*Message) TriageResult {
 	return res
 }
 
+// NeedsStartDedupe reports whether DedupeStart applies to a message: a
+// top-level ExecutionStarted (not a sub-orchestration start, and not a
+// continue-as-new generation an instance sends to itself).
+func NeedsStartDedupe(m *history.TaskMessage, sender history.OrchestrationInstance) bool {
+	es, ok := m.Event.(*history.ExecutionStartedEvent)
+	return ok && es.ParentInstance == nil && sender.InstanceID != m.OrchestrationInstance.InstanceID
+}
+
 // DedupeStart applies C#'s ExecutionStarted de-duplication (tables spec
 // §2.5) to a top-level start message, given the instance's status row (nil
 // when there is none). reinsertedAt is when the message was last made

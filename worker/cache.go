@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/replay"
 )
 
@@ -17,6 +18,7 @@ type cacheEntry struct {
 	etag        string
 	length      int
 	engine      *replay.Engine
+	start       *history.ExecutionStartedEvent
 	lastUsed    time.Time
 	elem        *list.Element
 }

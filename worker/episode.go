@@ -150,6 +150,7 @@ func (ep *episode) build(ctx context.Context, res *replay.Result) (*episodeResul
 		}
 		events = genEvents
 		start = next
+		ep.start = next
 		newExecution = true
 	}
 	now := ep.w.clock.Now()

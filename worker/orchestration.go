@@ -18,7 +18,7 @@ import (
 func (w *Worker) processOrchestration(ctx context.Context, wi *provider.OrchestrationWorkItem) {
 	log := w.log.With("instance", wi.InstanceID)
 	entry := w.cache.take(wi.InstanceID)
-	newExecution := startsNewExecution(wi)
+	newExecution := wi.NewExecution || startsNewExecution(wi)
 	if entry != nil && (newExecution || entry.executionID != wi.ExecutionID || entry.etag != wi.HistoryETag || entry.length != wi.HistoryLen) {
 		entry.engine.Evict()
 		entry = nil
@@ -40,6 +40,9 @@ func (w *Worker) processOrchestration(ctx context.Context, wi *provider.Orchestr
 	}
 
 	start := findStart(past, wi.Messages)
+	if start == nil && entry != nil {
+		start = entry.start
+	}
 	if start == nil {
 		w.abandon(ctx, wi, log, "no ExecutionStarted in history or messages", nil)
 		return
@@ -109,7 +112,7 @@ func (w *Worker) processOrchestration(ctx context.Context, wi *provider.Orchestr
 		return
 	}
 	w.cache.put(&cacheEntry{instanceID: wi.InstanceID, executionID: wi.ExecutionID, etag: wi.HistoryETag,
-		length: wi.HistoryLen, engine: ep.engine, lastUsed: w.clock.Now()})
+		length: wi.HistoryLen, engine: ep.engine, start: ep.start, lastUsed: w.clock.Now()})
 }
 
 // Event is a history event (a short name for this file).

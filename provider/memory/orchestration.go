@@ -162,7 +162,7 @@ func (b *Backend) formWorkItemLocked(ib *inbox, now time.Time) *provider.Orchest
 
 	var candidates []*message
 	for _, m := range batch {
-		if es, ok := m.tm.Event.(*history.ExecutionStartedEvent); ok && es.ParentInstance == nil {
+		if es, ok := m.tm.Event.(*history.ExecutionStartedEvent); ok && provider.NeedsStartDedupe(m.tm, m.sender) {
 			// C# takes "re-inserted at" as next-visible minus the
 			// visibility timeout, which for a message just received is now.
 			v, why := provider.DedupeStart(row, es, m.dequeues, m.visibleAt.Add(-b.opts.LockDuration))
@@ -207,7 +207,7 @@ func (b *Backend) formWorkItemLocked(ib *inbox, now time.Time) *provider.Orchest
 	b.locks[id] = lease
 	b.orchLeases[lease] = struct{}{}
 	wi := &provider.OrchestrationWorkItem{InstanceID: id, Messages: res.Kept, HistoryETag: etag,
-		Partition: b.names.ControlQueue(ib.part), Private: lease}
+		Partition: b.names.ControlQueue(ib.part), Private: lease, NewExecution: res.NewExecution || !x.Started}
 	if res.NewExecution {
 		wi.History = []history.Event{}
 	} else {

@@ -38,7 +38,7 @@ type Result struct {
 
 var stock = map[string]int{"widget": 100, "gadget": 3}
 
-var attempts sync.Map // order id + step → attempts so far (per process)
+var attempts sync.Map // instance + order id + step → attempts so far (per process)
 
 func attempt(order, step string) int {
 	v, _ := attempts.LoadOrStore(order+"/"+step, new(int))
@@ -60,8 +60,9 @@ var CheckInventory = durable.NewActivity("CheckInventory", func(_ context.Contex
 })
 
 // ChargeCustomer charges the order's amount.
-var ChargeCustomer = durable.NewActivity("ChargeCustomer", func(_ context.Context, o Order) (string, error) {
-	if n := attempt(o.ID, "charge"); n <= o.ChargeFailures {
+var ChargeCustomer = durable.NewActivity("ChargeCustomer", func(ctx context.Context, o Order) (string, error) {
+	info, _ := durable.ActivityInfoFrom(ctx)
+	if n := attempt(info.InstanceID+"/"+o.ID, "charge"); n <= o.ChargeFailures {
 		return "", fmt.Errorf("payment service unavailable (attempt %d)", n)
 	}
 	return "charge-" + o.ID, nil

@@ -1,0 +1,123 @@
+package azurestorage
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/azdurable/azdurable/partition"
+	"github.com/azdurable/azdurable/queues"
+	"github.com/azdurable/azdurable/storage"
+)
+
+// PartitionManager selects how control-queue ownership is decided. All
+// workers of a hub, C# and Go, must use the same kind.
+type PartitionManager int
+
+const (
+	// TablePartitions is C#'s default: the <Hub>Partitions table.
+	TablePartitions PartitionManager = iota
+	// SafeBlobLeases is C#'s earlier "safe" blob-lease manager
+	// (<hub>-leases/intent and /ownership).
+	SafeBlobLeases
+)
+
+// Options configure a Backend. Zero values mean C#'s defaults.
+type Options struct {
+	// TaskHub is the task hub name (letters and digits, 3–45 characters).
+	TaskHub string
+	// Account is the storage account.
+	Account *storage.Account
+	// Client adjusts every storage client's pipeline (call counting, fault
+	// injection).
+	Client *storage.ClientOptions
+	// Partitions is the number of control queues (default 4; 1–16). It must
+	// equal the hub's.
+	Partitions int
+	// Encoding of queue messages written (default UTF8; Base64 for hubs
+	// shared with C# workers older than 1.17.4). Both are always read.
+	Encoding queues.Encoding
+
+	// WorkerID identifies this worker in partition leases (default
+	// "<hostname>-<pid>").
+	WorkerID string
+	// AppName derives the app lease id (default C#'s: WEBSITE_SITE_NAME,
+	// else DTFX_APP_NAME, else ""). Workers sharing a hub with a C# app use
+	// that app's name.
+	AppName string
+	// DisableAppLease starts partition management without the app lease.
+	DisableAppLease bool
+	// PartitionManager selects the ownership protocol.
+	PartitionManager PartitionManager
+
+	// ControlQueueBatchSize is the number of messages per control-queue
+	// receive (default 32).
+	ControlQueueBatchSize int
+	// ControlQueueVisibility is how long received control messages stay
+	// invisible (default 5 min).
+	ControlQueueVisibility time.Duration
+	// WorkItemVisibility is the same for activity messages (default 5 min).
+	WorkItemVisibility time.Duration
+	// MaxPollingInterval caps the polling back-off (default 30 s).
+	MaxPollingInterval time.Duration
+	// ControlQueueBufferThreshold pauses receiving while this many control
+	// messages wait in memory (default 64).
+	ControlQueueBufferThreshold int
+	// SessionIdleTimeout drops an instance's in-memory session (its
+	// history ETag and index) after this long without messages (default 30 s).
+	SessionIdleTimeout time.Duration
+	// PoisonDequeueCount, when positive, moves a message that was received
+	// this many times without being processed into the <hub>-poison blob
+	// container (raw body kept) instead of retrying it forever. Off by
+	// default, as in C#.
+	PoisonDequeueCount int
+
+	// Table, Blob and AppLease tune the partition managers (tests shorten
+	// the intervals); zero fields keep C#'s values.
+	Table    partition.TableOptions
+	Blob     partition.BlobOptions
+	AppLease partition.AppLeaseOptions
+
+	// CreateIfMissing creates the task hub's resources on first use, as C#
+	// does (default true; set DoNotCreate to turn it off).
+	DoNotCreate bool
+
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Account == nil {
+		return o, fmt.Errorf("azurestorage: Options.Account is required")
+	}
+	if o.Partitions == 0 {
+		o.Partitions = queues.DefaultPartitions
+	}
+	if err := queues.ValidatePartitionCount(o.Partitions); err != nil {
+		return o, fmt.Errorf("azurestorage: %w", err)
+	}
+	if o.WorkerID == "" {
+		o.WorkerID = partition.DefaultWorkerID()
+	}
+	if o.AppName == "" {
+		o.AppName = partition.DefaultAppName()
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.ControlQueueVisibility, 5*time.Minute)
+	def(&o.WorkItemVisibility, 5*time.Minute)
+	def(&o.MaxPollingInterval, queues.DefaultMaxPollInterval)
+	def(&o.SessionIdleTimeout, 30*time.Second)
+	if o.ControlQueueBatchSize <= 0 || o.ControlQueueBatchSize > queues.MaxBatch {
+		o.ControlQueueBatchSize = queues.MaxBatch
+	}
+	if o.ControlQueueBufferThreshold <= 0 {
+		o.ControlQueueBufferThreshold = 64
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o, nil
+}
