@@ -6,11 +6,12 @@ import (
 	"github.com/azdurable/azdurable/history"
 )
 
-// FailureOutput is the Output C# records for a failed execution: the
-// failure details as "<ErrorType>: <ErrorMessage>" when present, else the
-// completion's Result.
+// FailureOutput is the Output recorded for a failed execution: the
+// completion's Result (the bare failure message, as a C# worker in its
+// default error mode records it), or "<ErrorType>: <ErrorMessage>" from the
+// failure details when there is no Result.
 func FailureOutput(result *string, fd *history.FailureDetails) *string {
-	if fd != nil {
+	if result == nil && fd != nil {
 		s := fd.ErrorType + ": " + fd.ErrorMessage
 		return &s
 	}

@@ -1,0 +1,224 @@
+package azurestorage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/provider"
+	"github.com/azdurable/azdurable/queues"
+)
+
+// activityFetcher receives work items only for callers that are waiting
+// (C# receives one per free slot), so no message sits locked in memory
+// while the worker is busy, and one back-off governs the idle queue.
+type activityFetcher struct {
+	b       *Backend
+	mu      sync.Mutex
+	waiting int
+	items   []*provider.ActivityWorkItem
+	notify  chan struct{}
+	running bool
+}
+
+type activityLock struct{ raw *queues.Message }
+
+func newActivityFetcher(b *Backend) *activityFetcher {
+	return &activityFetcher{b: b, notify: make(chan struct{})}
+}
+
+func (f *activityFetcher) broadcastLocked() {
+	close(f.notify)
+	f.notify = make(chan struct{})
+}
+
+// LockNextActivity waits for the next activity work item.
+func (b *Backend) LockNextActivity(ctx context.Context) (*provider.ActivityWorkItem, error) {
+	if err := b.ensure(ctx); err != nil {
+		return nil, err
+	}
+	f := b.act
+	f.mu.Lock()
+	f.waiting++
+	if !f.running {
+		f.running = true
+		go f.loop()
+	}
+	f.broadcastLocked()
+	defer func() { f.mu.Lock(); f.waiting--; f.mu.Unlock() }()
+	for {
+		if len(f.items) > 0 {
+			wi := f.items[0]
+			f.items = f.items[1:]
+			f.mu.Unlock()
+			return wi, nil
+		}
+		ch := f.notify
+		f.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			// A work item fetched meanwhile stays for the next caller.
+			return nil, ctx.Err()
+		case <-ch:
+		}
+		f.mu.Lock()
+	}
+}
+
+// loop receives as many work items as callers wait for, backing off while
+// the queue is empty, and exits after a while without callers.
+func (f *activityFetcher) loop() {
+	b := f.b
+	backoff := queues.NewBackoff(b.opts.MaxPollingInterval, nil)
+	idleSince := time.Now()
+	for {
+		f.mu.Lock()
+		want := f.waiting - len(f.items)
+		if want <= 0 {
+			if f.waiting == 0 && len(f.items) == 0 && time.Since(idleSince) > 5*time.Second {
+				f.running = false
+				f.mu.Unlock()
+				return
+			}
+			ch := f.notify
+			f.mu.Unlock()
+			t := time.NewTimer(time.Second)
+			select {
+			case <-ch:
+			case <-t.C:
+			}
+			t.Stop()
+			continue
+		}
+		idleSince = time.Now()
+		f.mu.Unlock()
+		wake := b.wake.C(b.workitems.Name())
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		msgs, err := b.workitems.Receive(ctx, min(want, queues.MaxBatch), b.opts.WorkItemVisibility)
+		cancel()
+		if err != nil {
+			b.log.Warn("azurestorage: receiving activity work items", "err", err)
+		}
+		if len(msgs) == 0 {
+			d := backoff.Next()
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-wake:
+				backoff.Reset()
+			}
+			t.Stop()
+			continue
+		}
+		backoff.Reset()
+		var got []*provider.ActivityWorkItem
+		for _, m := range msgs {
+			if wi := b.activityItem(m); wi != nil {
+				got = append(got, wi)
+			}
+		}
+		f.mu.Lock()
+		f.items = append(f.items, got...)
+		f.broadcastLocked()
+		f.mu.Unlock()
+	}
+}
+
+// activityItem decodes a work-item message; an undecodable one is put back
+// with back-off (or quarantined) and logged.
+func (b *Backend) activityItem(m *queues.Message) *provider.ActivityWorkItem {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if b.quarantine(ctx, b.workitems, m) {
+		return nil
+	}
+	data, err := b.codec.Decode(ctx, m.Text)
+	var ts *history.TaskScheduledEvent
+	if err == nil {
+		if data.TaskMessage == nil {
+			err = errors.New("the envelope carries no TaskMessage")
+		} else if ts, _ = data.TaskMessage.Event.(*history.TaskScheduledEvent); ts == nil {
+			err = fmt.Errorf("a %s event on the work-item queue", data.TaskMessage.Event.Type())
+		}
+	}
+	if err != nil {
+		b.log.Warn("azurestorage: cannot decode an activity work item; putting it back", "message", m.ID,
+			"dequeueCount", m.DequeueCount, "err", err)
+		if aerr := b.workitems.Abandon(ctx, m); aerr != nil && !errors.Is(aerr, queues.ErrMessageGone) {
+			b.log.Warn("azurestorage: abandoning an undecodable work item", "err", aerr)
+		}
+		return nil
+	}
+	wi := &provider.ActivityWorkItem{ID: m.ID, Instance: data.TaskMessage.OrchestrationInstance, Event: ts,
+		DequeueCount: int(m.DequeueCount), Episode: data.Episode, Private: &activityLock{raw: m}}
+	if c := data.TaskMessage.OrchestrationExecutionContext; c != nil {
+		wi.Tags = c.OrchestrationTags
+	}
+	return wi
+}
+
+func activityLockOf(wi *provider.ActivityWorkItem) (*activityLock, error) {
+	l, ok := wi.Private.(*activityLock)
+	if !ok {
+		return nil, errors.New("azurestorage: activity work item was not issued by this backend")
+	}
+	return l, nil
+}
+
+// RenewActivity extends the work item's visibility.
+func (b *Backend) RenewActivity(ctx context.Context, wi *provider.ActivityWorkItem) error {
+	l, err := activityLockOf(wi)
+	if err != nil {
+		return err
+	}
+	pop, next, err := b.workitems.UpdateVisibility(ctx, l.raw.ID, l.raw.PopReceipt, l.raw.Text, b.opts.WorkItemVisibility)
+	if err != nil {
+		return err
+	}
+	l.raw.PopReceipt, l.raw.NextVisible = pop, next
+	return nil
+}
+
+// CompleteActivity sends the result to the orchestration's control queue,
+// then deletes the work item (C#'s order).
+func (b *Backend) CompleteActivity(ctx context.Context, wi *provider.ActivityWorkItem, result history.Event) error {
+	l, err := activityLockOf(wi)
+	if err != nil {
+		return err
+	}
+	switch result.(type) {
+	case *history.TaskCompletedEvent, *history.TaskFailedEvent:
+	default:
+		return fmt.Errorf("azurestorage: an activity result must be TaskCompleted or TaskFailed, not %s", result.Type())
+	}
+	ep := wi.Episode
+	if ep == nil {
+		minus := int32(-1)
+		ep = &minus
+	}
+	tm := &history.TaskMessage{Event: result, OrchestrationInstance: wi.Instance}
+	m := b.envelope(tm, ep, queues.Sender{InstanceID: wi.Instance.InstanceID, ExecutionID: wi.Instance.ExecutionID})
+	if _, err := b.codec.Send(ctx, b.controlQueueFor(wi.Instance.InstanceID), m, 0); err != nil {
+		return fmt.Errorf("azurestorage: sending the activity result: %w", err)
+	}
+	if err := b.workitems.Delete(ctx, l.raw.ID, l.raw.PopReceipt); err != nil && !errors.Is(err, queues.ErrMessageGone) {
+		return fmt.Errorf("azurestorage: deleting the work item: %w", err)
+	}
+	return nil
+}
+
+// AbandonActivity makes the work item visible again after delay.
+func (b *Backend) AbandonActivity(ctx context.Context, wi *provider.ActivityWorkItem, delay time.Duration) error {
+	l, err := activityLockOf(wi)
+	if err != nil {
+		return err
+	}
+	_, _, err = b.workitems.UpdateVisibility(ctx, l.raw.ID, l.raw.PopReceipt, l.raw.Text, max(min(delay, provider.MaxVisibilityDelay), 0))
+	if errors.Is(err, queues.ErrMessageGone) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,232 @@
+package azurestorage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/azdurable/azdurable/blobs"
+	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/provider"
+	"github.com/azdurable/azdurable/queues"
+	"github.com/azdurable/azdurable/tables"
+	"github.com/google/uuid"
+)
+
+func (b *Backend) poisonStore() *blobs.Store {
+	return blobs.New(b.bsvc, strings.ToLower(b.opts.TaskHub)+"-poison", &blobs.Options{Logger: b.log})
+}
+
+// outbound is one message to send in a commit.
+type outbound struct {
+	q     *queues.Queue
+	m     *queues.MessageData
+	delay time.Duration
+}
+
+// route decides each outbox message's queue and delay, as C# does: activity
+// calls to the work-item queue, timers to the instance's own control queue
+// delayed until FireAt, everything else to the target's control queue.
+func (b *Backend) route(tm *history.TaskMessage, now time.Time) (*queues.Queue, time.Duration, error) {
+	switch v := tm.Event.(type) {
+	case *history.TaskScheduledEvent:
+		return b.workitems, 0, nil
+	case *history.TimerFiredEvent:
+		d := v.FireAt.Sub(now)
+		if d > provider.MaxVisibilityDelay {
+			return nil, 0, fmt.Errorf("azurestorage: timer %d fires at %s, more than 7 days ahead: Azure queues cannot delay a message that long (use durable timers, which split)", v.TimerID, v.FireAt.Format(time.RFC3339))
+		}
+		return b.controlQueueFor(tm.OrchestrationInstance.InstanceID), max(d, 0), nil
+	case *history.ExecutionStartedEvent:
+		var d time.Duration
+		if v.ScheduledStartTime != nil {
+			d = v.ScheduledStartTime.Sub(now)
+			if d > provider.MaxVisibilityDelay {
+				return nil, 0, fmt.Errorf("azurestorage: scheduled start more than 7 days ahead")
+			}
+		}
+		return b.controlQueueFor(tm.OrchestrationInstance.InstanceID), max(d, 0), nil
+	}
+	return b.controlQueueFor(tm.OrchestrationInstance.InstanceID), 0, nil
+}
+
+func (b *Backend) envelope(tm *history.TaskMessage, episode *int32, sender queues.Sender) *queues.MessageData {
+	return &queues.MessageData{ActivityID: uuid.NewString(), TaskMessage: tm, SequenceNumber: b.seq.Add(1),
+		Episode: episode, Sender: &sender}
+}
+
+// sendAll sends messages in parallel; it returns the first error after all
+// sends ended.
+func (b *Backend) sendAll(ctx context.Context, out []outbound) error {
+	var mu sync.Mutex
+	var first error
+	forEach(ctx, len(out), 16, func(ctx context.Context, i int) {
+		if _, err := b.codec.Send(ctx, out[i].q, out[i].m, out[i].delay); err != nil {
+			mu.Lock()
+			if first == nil {
+				first = err
+			}
+			mu.Unlock()
+		}
+	})
+	return first
+}
+
+// CompleteOrchestration commits an episode in C#'s order: outbound
+// messages, history, the Instances row, then the deletion of the consumed
+// messages.
+func (b *Backend) CompleteOrchestration(ctx context.Context, wi *provider.OrchestrationWorkItem, r *provider.EpisodeResult) error {
+	ls, err := b.lockOf(wi)
+	if err != nil {
+		return err
+	}
+	s := ls.s
+	newExec := r.NewExecution || ls.newExec
+	execID := wi.ExecutionID
+	start := startOf(r.NewEvents)
+	if newExec || execID == "" {
+		if start == nil {
+			return errors.New("azurestorage: a new execution's history must contain its ExecutionStarted")
+		}
+		execID = start.OrchestrationInstance.ExecutionID
+	}
+	startSeq := wi.HistoryLen
+	episodes := ls.episodes + countStarts(r.NewEvents)
+	if newExec {
+		startSeq, episodes = 0, countStarts(r.NewEvents)
+	}
+	now := time.Now().UTC()
+
+	// 1. Outbound messages.
+	ep := int32(episodes)
+	sender := queues.Sender{InstanceID: wi.InstanceID, ExecutionID: execID}
+	out := make([]outbound, 0, len(r.Outbox))
+	for _, tm := range r.Outbox {
+		q, delay, err := b.route(tm, now)
+		if err != nil {
+			return err
+		}
+		out = append(out, outbound{q: q, m: b.envelope(tm, &ep, sender), delay: delay})
+	}
+	if err := b.sendAll(ctx, out); err != nil {
+		return fmt.Errorf("azurestorage: sending the episode's messages: %w", err)
+	}
+
+	// 2. History, under the sentinel's ETag.
+	res, err := b.hist.Append(ctx, wi.InstanceID, execID, startSeq, r.NewEvents, wi.HistoryETag)
+	if err != nil {
+		b.mu.Lock()
+		s.known = false
+		b.mu.Unlock()
+		if errors.Is(err, tables.ErrConflict) {
+			return fmt.Errorf("%w: instance %s: %v", provider.ErrLockLost, wi.InstanceID, err)
+		}
+		return fmt.Errorf("azurestorage: writing history: %w", err)
+	}
+
+	// 3. The Instances row. The history is committed now, so a failure here
+	// is retried and then logged: the row heals with the next episode or the
+	// terminal repair.
+	parentID := s.parentID
+	if start != nil {
+		parentID = parentOf(start)
+	}
+	row := tables.CheckpointInstanceRow(&tables.Checkpoint{InstanceID: wi.InstanceID, ExecutionID: execID,
+		TaskHubName: b.opts.TaskHub, ParentInstanceID: parentID, CustomStatus: r.CustomStatus,
+		NewEvents: forInstanceRow(r.NewEvents), NewRows: res.Rows, LargeMessagesURL: b.large.URL(""), Now: now})
+	for attempt := 1; ; attempt++ {
+		if _, err = b.inst.Merge(ctx, row, ""); err == nil || attempt == 3 || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
+		b.log.Warn("azurestorage: updating the Instances row after the history commit", "instance", wi.InstanceID, "err", err)
+	}
+
+	// 4. Delete the consumed messages.
+	b.deleteMessages(ctx, ls.msgs)
+
+	b.mu.Lock()
+	if newExec {
+		s.index = provider.NewHistoryIndex(r.NewEvents)
+	} else {
+		s.index.Add(r.NewEvents)
+	}
+	s.known, s.etag, s.execID, s.episodes, s.parentID = true, res.ETag, execID, episodes, parentID
+	wi.HistoryETag, wi.HistoryLen, wi.ExecutionID = res.ETag, s.index.Len, execID
+	b.mu.Unlock()
+	ls.newExec = false
+	b.unlock(s, true)
+	return nil
+}
+
+// forInstanceRow hides the failure details of completions that carry a
+// Result, so that the Instances row's Output is the bare failure message,
+// as a C# worker in its default error mode records it (the details stay in
+// the History row).
+func forInstanceRow(events []history.Event) []history.Event {
+	var out []history.Event
+	for i, ev := range events {
+		if c, ok := ev.(*history.ExecutionCompletedEvent); ok && c.FailureDetails != nil && c.Result != nil {
+			if out == nil {
+				out = append([]history.Event(nil), events...)
+			}
+			cp := *c
+			cp.FailureDetails = nil
+			out[i] = &cp
+		}
+	}
+	if out == nil {
+		return events
+	}
+	return out
+}
+
+// AbandonOrchestration puts the work item's messages back with delay.
+func (b *Backend) AbandonOrchestration(ctx context.Context, wi *provider.OrchestrationWorkItem, delay time.Duration) error {
+	ls, err := b.lockOf(wi)
+	if err != nil {
+		return err
+	}
+	if delay > provider.MaxVisibilityDelay {
+		delay = provider.MaxVisibilityDelay
+	}
+	b.abandonPending(ctx, ls.msgs, max(delay, 0))
+	b.unlock(ls.s, false)
+	return nil
+}
+
+// RenewOrchestration extends the visibility of the work item's messages.
+func (b *Backend) RenewOrchestration(ctx context.Context, wi *provider.OrchestrationWorkItem) error {
+	ls, err := b.lockOf(wi)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, m := range ls.msgs {
+		pop, next, err := m.part.queue.UpdateVisibility(ctx, m.raw.ID, m.raw.PopReceipt, m.raw.Text, b.opts.ControlQueueVisibility)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		m.raw.PopReceipt, m.raw.NextVisible = pop, next
+	}
+	return errors.Join(errs...)
+}
+
+// LoadHistory reads the work item's history; it fails with ErrLockLost if
+// the stored history changed since the work item was formed.
+func (b *Backend) LoadHistory(ctx context.Context, wi *provider.OrchestrationWorkItem) error {
+	h, err := b.hist.Load(ctx, wi.InstanceID, wi.ExecutionID)
+	if err != nil {
+		return err
+	}
+	if h.ETag != wi.HistoryETag || len(h.Events) != wi.HistoryLen {
+		return fmt.Errorf("%w: instance %s: the stored history changed", provider.ErrLockLost, wi.InstanceID)
+	}
+	wi.History = h.Events
+	return nil
+}

@@ -1,0 +1,274 @@
+package azurestorage
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/provider"
+	"github.com/azdurable/azdurable/queues"
+	"github.com/azdurable/azdurable/tables"
+)
+
+// batchExecution is the execution a batch addresses: its ExecutionStarted's,
+// else the first execution id a message names ("" = the current one).
+func batchExecution(msgs []*pending) string {
+	for _, m := range msgs {
+		if es, ok := m.data.TaskMessage.Event.(*history.ExecutionStartedEvent); ok {
+			return es.OrchestrationInstance.ExecutionID
+		}
+		if id := m.data.TaskMessage.OrchestrationInstance.ExecutionID; id != "" {
+			return id
+		}
+	}
+	return ""
+}
+
+func countStarts(events []history.Event) int {
+	n := 0
+	for _, ev := range events {
+		if ev.Type() == history.OrchestratorStarted {
+			n++
+		}
+	}
+	return n
+}
+
+func startOf(events []history.Event) *history.ExecutionStartedEvent {
+	for _, ev := range events {
+		if es, ok := ev.(*history.ExecutionStartedEvent); ok {
+			return es
+		}
+	}
+	return nil
+}
+
+func parentOf(es *history.ExecutionStartedEvent) string {
+	if es == nil || es.ParentInstance == nil {
+		return ""
+	}
+	return es.ParentInstance.OrchestrationInstance.InstanceID
+}
+
+func senderOf(m *pending) history.OrchestrationInstance {
+	if m.data.Sender == nil {
+		return history.OrchestrationInstance{}
+	}
+	return history.OrchestrationInstance{InstanceID: m.data.Sender.InstanceID, ExecutionID: m.data.Sender.ExecutionID}
+}
+
+// load reads the instance's history for the batch's execution into the
+// session.
+func (b *Backend) load(ctx context.Context, s *session, expected string) (*tables.History, error) {
+	h, err := b.hist.Load(ctx, s.id, expected)
+	if err != nil {
+		return nil, err
+	}
+	s.known = true
+	s.index = provider.NewHistoryIndex(h.Events)
+	s.etag = h.ETag
+	s.execID = h.ExecutionID
+	s.parentID = parentOf(startOf(h.Events))
+	s.episodes = countStarts(h.Events)
+	return h, nil
+}
+
+// prepare applies the message rules to a batch and builds the work item,
+// or returns nil when nothing is left to run.
+func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*provider.OrchestrationWorkItem, error) {
+	expected := batchExecution(msgs)
+	var loaded *tables.History
+	if !s.known || (expected != "" && !strings.EqualFold(expected, s.execID)) {
+		h, err := b.load(ctx, s, expected)
+		if err != nil {
+			return nil, err
+		}
+		loaded = h
+	}
+
+	// De-duplicate top-level starts against the Instances row (§2.5).
+	var row *history.OrchestrationState
+	rowRead := false
+	candidates := make([]*pending, 0, len(msgs))
+	for _, m := range msgs {
+		es, ok := m.data.TaskMessage.Event.(*history.ExecutionStartedEvent)
+		if !ok || !provider.NeedsStartDedupe(m.data.TaskMessage, senderOf(m)) {
+			candidates = append(candidates, m)
+			continue
+		}
+		if !rowRead {
+			r, err := b.inst.Get(ctx, s.id, false)
+			switch {
+			case err == nil:
+				row = r.State
+			case !errors.Is(err, tables.ErrNotFound):
+				return nil, err
+			}
+			rowRead = true
+		}
+		v, why := provider.DedupeStart(row, es, int(m.raw.DequeueCount), m.raw.NextVisible.Add(-b.opts.ControlQueueVisibility))
+		switch v {
+		case provider.Keep:
+			candidates = append(candidates, m)
+		default:
+			b.apply(ctx, s, m, v, why)
+		}
+	}
+
+	pms := make([]*provider.Message, len(candidates))
+	back := make(map[*provider.Message]*pending, len(candidates))
+	for i, m := range candidates {
+		pm := &provider.Message{TaskMessage: m.data.TaskMessage, ID: m.raw.ID, DequeueCount: int(m.raw.DequeueCount), Sender: senderOf(m)}
+		pms[i] = pm
+		back[pm] = m
+	}
+	res := provider.Triage(s.index, pms)
+	terminalDrop := false
+	for _, d := range res.Decisions {
+		if d.Verdict != provider.Keep {
+			b.apply(ctx, s, back[d.Message], d.Verdict, d.Reason)
+			if strings.HasPrefix(d.Reason, "instance already") {
+				terminalDrop = true
+			}
+		}
+	}
+	if t := res.TerminateWithoutHistory; t != nil {
+		b.terminateWithoutHistory(ctx, s.id, t)
+	}
+	if terminalDrop && loaded != nil {
+		b.repair(ctx, s, loaded)
+	}
+	if len(res.Kept) == 0 {
+		return nil, nil
+	}
+	ls := &lockState{s: s, episodes: s.episodes}
+	for _, pm := range res.Kept {
+		ls.msgs = append(ls.msgs, back[pm])
+	}
+	wi := &provider.OrchestrationWorkItem{InstanceID: s.id, Messages: res.Kept, HistoryETag: s.etag,
+		Partition: s.part.name, Private: ls}
+	if res.NewExecution || !s.index.Started {
+		wi.NewExecution = true
+		wi.History = []history.Event{}
+		ls.newExec = true
+		ls.episodes = 0
+	} else {
+		wi.ExecutionID = s.execID
+		wi.HistoryLen = s.index.Len
+		if loaded != nil {
+			wi.History = loaded.Events
+		}
+	}
+	return wi, nil
+}
+
+// apply carries out a Drop or Abandon verdict and logs why.
+func (b *Backend) apply(ctx context.Context, s *session, m *pending, v provider.Verdict, why string) {
+	attrs := []any{"instance", s.id, "event", m.data.TaskMessage.Event.Type().String(), "message", m.raw.ID,
+		"dequeueCount", m.raw.DequeueCount, "reason", why}
+	switch v {
+	case provider.Drop:
+		b.log.Info("azurestorage: discarding message", attrs...)
+		b.deleteMessages(ctx, []*pending{m})
+	case provider.Abandon:
+		delay := provider.AbandonDelay(int(m.raw.DequeueCount))
+		b.log.Info("azurestorage: putting message back", append(attrs, "retryIn", delay)...)
+		b.abandonPending(ctx, []*pending{m}, delay)
+	}
+}
+
+// terminateWithoutHistory marks an instance that never ran as Terminated
+// (tables spec §2.3.4).
+func (b *Backend) terminateWithoutHistory(ctx context.Context, id string, t *history.ExecutionTerminatedEvent) {
+	e := tables.TerminatedInstanceRow(id, t, time.Now().UTC())
+	if up, err := tables.OffloadLargeColumnsToURL(e, b.large.URL(""), nil); err != nil {
+		b.log.Warn("azurestorage: offloading a termination reason", "instance", id, "err", err)
+	} else if err := b.uploadLarge(ctx, up); err != nil {
+		b.log.Warn("azurestorage: uploading a termination reason", "instance", id, "err", err)
+	}
+	if _, err := b.inst.Merge(ctx, e, "*"); err != nil {
+		b.log.Warn("azurestorage: marking an instance without history Terminated", "instance", id, "err", err)
+		return
+	}
+	b.log.Info("azurestorage: terminated an instance that had not started", "instance", id)
+}
+
+func (b *Backend) uploadLarge(ctx context.Context, up []tables.LargeValue) error {
+	for _, v := range up {
+		if err := b.large.UploadGzip(ctx, v.BlobName, []byte(v.Text)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// repair rewrites a stale Instances row from a terminal history (tables
+// spec §2.3.3): this is how a crash between the history commit and the
+// Instances write heals.
+func (b *Backend) repair(ctx context.Context, s *session, h *tables.History) {
+	var started *history.ExecutionStartedEvent
+	var completed *history.ExecutionCompletedEvent
+	var startedRow, completedRow *tables.Entity
+	for i, ev := range h.Events {
+		switch v := ev.(type) {
+		case *history.ExecutionStartedEvent:
+			started, startedRow = v, rowAt(h, i)
+		case *history.ExecutionCompletedEvent:
+			completed, completedRow = v, rowAt(h, i)
+		}
+	}
+	if started == nil || completed == nil || !completed.OrchestrationStatus.IsTerminal() {
+		return
+	}
+	r, err := b.inst.Get(ctx, s.id, false)
+	exists := err == nil
+	if err != nil && !errors.Is(err, tables.ErrNotFound) {
+		return
+	}
+	if exists && r.State.OrchestrationInstance.ExecutionID == h.ExecutionID && r.State.Status == completed.OrchestrationStatus {
+		return
+	}
+	if exists && r.State.OrchestrationInstance.ExecutionID != h.ExecutionID {
+		return
+	}
+	var custom *string
+	if exists {
+		custom = r.State.CustomStatus
+	}
+	e := tables.RepairInstanceRow(&tables.Repair{InstanceID: s.id, ExecutionID: h.ExecutionID, TaskHubName: b.opts.TaskHub,
+		CustomStatus: custom, Started: started, Completed: completed, LastEventTime: h.Events[len(h.Events)-1].Base().Timestamp,
+		RowExists: exists, StartedRow: startedRow, CompletedRow: completedRow, LargeMessagesURL: b.large.URL("")})
+	if _, err := b.inst.Merge(ctx, e, ""); err != nil {
+		b.log.Warn("azurestorage: repairing an Instances row", "instance", s.id, "err", err)
+		return
+	}
+	b.log.Info("azurestorage: repaired the Instances row of a finished instance", "instance", s.id, "status", completed.OrchestrationStatus.String())
+}
+
+func rowAt(h *tables.History, i int) *tables.Entity {
+	if i < len(h.Rows) {
+		return h.Rows[i]
+	}
+	return nil
+}
+
+// quarantine moves a message received PoisonDequeueCount times into the
+// poison container, keeping its raw body, and deletes it from the queue.
+func (b *Backend) quarantine(ctx context.Context, q *queues.Queue, m *queues.Message) bool {
+	if b.opts.PoisonDequeueCount <= 0 || int(m.DequeueCount) < b.opts.PoisonDequeueCount {
+		return false
+	}
+	name := q.Name() + "/" + m.ID + ".txt"
+	if err := b.poisonStore().UploadGzip(ctx, name, []byte(m.Text)); err != nil {
+		b.log.Error("azurestorage: quarantining a poison message failed; it stays on its queue", "queue", q.Name(), "message", m.ID, "err", err)
+		return false
+	}
+	if err := q.Delete(ctx, m.ID, m.PopReceipt); err != nil && !errors.Is(err, queues.ErrMessageGone) {
+		b.log.Warn("azurestorage: deleting a quarantined message", "err", err)
+	}
+	b.log.Error("azurestorage: poison message quarantined", "queue", q.Name(), "message", m.ID,
+		"dequeueCount", m.DequeueCount, "container", b.poisonStore().Container(), "blob", name)
+	return true
+}

@@ -1,0 +1,615 @@
+package azurestorage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/partition"
+	"github.com/azdurable/azdurable/provider"
+	"github.com/azdurable/azdurable/queues"
+)
+
+// ownedPartition is a control queue this worker dequeues from.
+type ownedPartition struct {
+	name   string
+	queue  *queues.Queue
+	cancel context.CancelFunc
+	done   chan struct{}
+	// held tracks the messages received and not yet deleted or abandoned,
+	// by queue message id, so that a redelivery replaces the pop receipt.
+	held map[string]*pending
+}
+
+// pending is one received control message.
+type pending struct {
+	part *ownedPartition
+	raw  *queues.Message
+	data *queues.MessageData
+}
+
+// session is what the backend keeps about one instance while its
+// partition is owned.
+type session struct {
+	id      string
+	part    *ownedPartition
+	pending []*pending
+	locked  bool
+	inReady bool
+	// known is set once the history of the current execution was read or
+	// written by this backend; the fields below are then valid.
+	known    bool
+	index    *provider.HistoryIndex
+	etag     string
+	execID   string
+	parentID string
+	episodes int
+	lastUsed time.Time
+}
+
+// lockState is a work item's private part.
+type lockState struct {
+	s        *session
+	msgs     []*pending
+	newExec  bool
+	loaded   []history.Event
+	episodes int
+}
+
+// Start acquires the app lease (unless disabled) and starts the partition
+// manager; partitions this worker then owns are dequeued in the
+// background.
+func (b *Backend) Start(ctx context.Context) error {
+	if err := b.ensure(ctx); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	if b.started {
+		b.mu.Unlock()
+		return errors.New("azurestorage: backend already started")
+	}
+	b.started, b.stopping = true, false
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	b.runCtx, b.cancel = runCtx, cancel
+	b.mu.Unlock()
+
+	go b.run(runCtx)
+	b.loops.Add(1)
+	go func() { defer b.loops.Done(); b.sweepSessions(runCtx) }()
+	return nil
+}
+
+// run waits for the app lease, then runs the partition manager until the
+// backend stops or the app lease is lost.
+func (b *Backend) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		if !b.opts.DisableAppLease {
+			app, err := partition.NewAppLease(b.opts.Account, b.names, b.opts.AppName, b.appLeaseOptions())
+			if err != nil {
+				b.log.Error("azurestorage: app lease", "err", err)
+				return
+			}
+			if err := app.Acquire(ctx); err != nil {
+				if ctx.Err() == nil {
+					b.log.Error("azurestorage: acquiring the app lease", "err", err)
+				}
+				return
+			}
+			b.mu.Lock()
+			b.app = app
+			b.mu.Unlock()
+			b.log.Info("azurestorage: app lease acquired", "app", b.opts.AppName, "leaseId", app.ID())
+		}
+		mgr, err := b.newManager()
+		if err != nil {
+			b.log.Error("azurestorage: partition manager", "err", err)
+			return
+		}
+		if err := mgr.Start(ctx, listener{b}); err != nil {
+			b.log.Error("azurestorage: starting the partition manager", "err", err)
+			return
+		}
+		b.mu.Lock()
+		b.mgr = mgr
+		app := b.app
+		b.mu.Unlock()
+		if app == nil {
+			<-ctx.Done()
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-app.Lost():
+			b.log.Warn("azurestorage: the app lease was lost; stopping partition management", "err", app.Err())
+			stopCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			_ = mgr.Stop(stopCtx)
+			cancel()
+			b.mu.Lock()
+			b.mgr, b.app = nil, nil
+			b.mu.Unlock()
+		}
+	}
+}
+
+func (b *Backend) appLeaseOptions() partition.AppLeaseOptions {
+	o := b.opts.AppLease
+	o.Client = b.opts.Client
+	if o.Logger == nil {
+		o.Logger = b.log
+	}
+	return o
+}
+
+func (b *Backend) newManager() (partition.Manager, error) {
+	base := partition.Options{WorkerID: b.opts.WorkerID, PartitionCount: b.opts.Partitions, Logger: b.log}
+	switch b.opts.PartitionManager {
+	case SafeBlobLeases:
+		o := b.opts.Blob
+		o.Options = mergeOptions(o.Options, base)
+		o.Client = b.opts.Client
+		return partition.NewBlobManager(b.opts.Account, b.names, o)
+	default:
+		o := b.opts.Table
+		o.Options = mergeOptions(o.Options, base)
+		o.Client = b.opts.Client
+		return partition.NewTableManager(b.opts.Account, b.names, o)
+	}
+}
+
+func mergeOptions(o, base partition.Options) partition.Options {
+	if o.WorkerID == "" {
+		o.WorkerID = base.WorkerID
+	}
+	o.PartitionCount = base.PartitionCount
+	if o.Logger == nil {
+		o.Logger = base.Logger
+	}
+	return o
+}
+
+// Stop ends partition ownership: gracefully, owned partitions are drained
+// and released.
+func (b *Backend) Stop(ctx context.Context, graceful bool) error {
+	b.mu.Lock()
+	if !b.started {
+		b.mu.Unlock()
+		return nil
+	}
+	b.stopping = true
+	mgr, app, cancel := b.mgr, b.app, b.cancel
+	b.broadcastReadyLocked()
+	b.mu.Unlock()
+	var err error
+	if mgr != nil {
+		if graceful {
+			err = mgr.Stop(ctx)
+		} else {
+			stopCtx, c := context.WithTimeout(ctx, time.Millisecond)
+			_ = mgr.Stop(stopCtx)
+			c()
+		}
+	}
+	if app != nil {
+		app.Stop()
+	}
+	cancel()
+	b.mu.Lock()
+	parts := make([]*ownedPartition, 0, len(b.parts))
+	for _, p := range b.parts {
+		parts = append(parts, p)
+	}
+	b.mu.Unlock()
+	for _, p := range parts {
+		b.stopPartition(p, false)
+	}
+	b.loops.Wait()
+	b.mu.Lock()
+	b.started = false
+	b.sessions = map[string]*session{}
+	b.ready = nil
+	b.mu.Unlock()
+	return err
+}
+
+type listener struct{ b *Backend }
+
+func (l listener) Acquired(name string) { l.b.acquired(name) }
+func (l listener) Lost(name string) {
+	l.b.log.Warn("azurestorage: partition lost", "partition", name)
+	if p := l.b.partition(name); p != nil {
+		l.b.stopPartition(p, false)
+	}
+}
+func (l listener) Drain(ctx context.Context, name string) {
+	if p := l.b.partition(name); p != nil {
+		l.b.drain(ctx, p)
+	}
+}
+
+func (b *Backend) partition(name string) *ownedPartition {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.parts[name]
+}
+
+func (b *Backend) acquired(name string) {
+	var q *queues.Queue
+	for _, c := range b.control {
+		if c.Name() == name {
+			q = c
+		}
+	}
+	if q == nil {
+		b.log.Warn("azurestorage: acquired a partition beyond the configured count", "partition", name)
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopping || b.parts[name] != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(b.runCtx)
+	p := &ownedPartition{name: name, queue: q, cancel: cancel, done: make(chan struct{}), held: map[string]*pending{}}
+	b.parts[name] = p
+	b.log.Info("azurestorage: partition acquired", "partition", name)
+	b.loops.Add(1)
+	go func() {
+		defer b.loops.Done()
+		defer close(p.done)
+		b.dequeueLoop(ctx, p)
+	}()
+}
+
+// drain stops dequeuing from p, returns its waiting messages to the queue
+// at once (the next owner gets them) and waits until its in-flight work
+// items are completed or abandoned.
+func (b *Backend) drain(ctx context.Context, p *ownedPartition) {
+	p.cancel()
+	<-p.done
+	for {
+		b.mu.Lock()
+		busy := false
+		for _, s := range b.sessions {
+			if s.part == p && s.locked {
+				busy = true
+			}
+		}
+		b.mu.Unlock()
+		if !busy {
+			break
+		}
+		t := time.NewTimer(20 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			b.log.Warn("azurestorage: drain timed out with work in flight", "partition", p.name)
+			b.stopPartition(p, true)
+			return
+		case <-t.C:
+		}
+	}
+	b.stopPartition(p, true)
+}
+
+// stopPartition forgets a partition: its dequeue loop stops, unlocked
+// sessions are dropped and their messages made visible again (best effort;
+// with release=false the lease may already be someone else's, whose
+// receives then win anyway).
+func (b *Backend) stopPartition(p *ownedPartition, release bool) {
+	p.cancel()
+	<-p.done
+	var giveBack []*pending
+	b.mu.Lock()
+	if b.parts[p.name] == p {
+		delete(b.parts, p.name)
+	}
+	for id, s := range b.sessions {
+		if s.part != p {
+			continue
+		}
+		giveBack = append(giveBack, s.pending...)
+		b.buffered -= len(s.pending)
+		s.pending = nil
+		if !s.locked {
+			delete(b.sessions, id)
+		}
+	}
+	b.signalBufferLocked()
+	b.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, m := range giveBack {
+		if _, _, err := m.part.queue.UpdateVisibility(ctx, m.raw.ID, m.raw.PopReceipt, m.raw.Text, 0); err != nil && !errors.Is(err, queues.ErrMessageGone) {
+			b.log.Debug("azurestorage: returning a message to its queue", "err", err)
+		}
+	}
+	b.log.Info("azurestorage: partition stopped", "partition", p.name, "released", release)
+}
+
+// dequeueLoop receives control messages of one partition into sessions.
+func (b *Backend) dequeueLoop(ctx context.Context, p *ownedPartition) {
+	poller, err := queues.NewPoller(p.queue, &queues.PollerOptions{BatchSize: b.opts.ControlQueueBatchSize,
+		Visibility: b.opts.ControlQueueVisibility, MaxInterval: b.opts.MaxPollingInterval, Wakeups: b.wake, Logger: b.log})
+	if err != nil {
+		b.log.Error("azurestorage: poller", "err", err)
+		return
+	}
+	for ctx.Err() == nil {
+		if !b.waitBuffer(ctx) {
+			return
+		}
+		msgs, err := poller.Next(ctx)
+		if err != nil {
+			return
+		}
+		for _, m := range msgs {
+			b.receive(ctx, p, m)
+		}
+	}
+}
+
+// waitBuffer holds receives while too many control messages wait in memory.
+func (b *Backend) waitBuffer(ctx context.Context) bool {
+	for {
+		b.mu.Lock()
+		if b.buffered < b.opts.ControlQueueBufferThreshold {
+			b.mu.Unlock()
+			return true
+		}
+		ch := b.bufCh
+		b.mu.Unlock()
+		t := time.NewTimer(time.Second)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-ch:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+func (b *Backend) signalBufferLocked() {
+	close(b.bufCh)
+	b.bufCh = make(chan struct{})
+}
+
+// receive decodes one control message and files it into its session.
+func (b *Backend) receive(ctx context.Context, p *ownedPartition, m *queues.Message) {
+	if b.quarantine(ctx, p.queue, m) {
+		return
+	}
+	data, err := b.codec.Decode(ctx, m.Text)
+	if err == nil && data.TaskMessage == nil {
+		err = errors.New("the envelope carries no TaskMessage")
+	}
+	if err != nil {
+		b.log.Warn("azurestorage: cannot decode a control message; abandoning it", "queue", p.queue.Name(),
+			"message", m.ID, "dequeueCount", m.DequeueCount, "err", err)
+		if aerr := p.queue.Abandon(ctx, m); aerr != nil && !errors.Is(aerr, queues.ErrMessageGone) {
+			b.log.Warn("azurestorage: abandoning an undecodable message", "err", aerr)
+		}
+		return
+	}
+	id := data.TaskMessage.OrchestrationInstance.InstanceID
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if old, ok := p.held[m.ID]; ok {
+		// Redelivered while still held (its visibility ran out): keep the
+		// newer pop receipt, deliver it once.
+		old.raw = m
+		return
+	}
+	pm := &pending{part: p, raw: m, data: data}
+	p.held[m.ID] = pm
+	s := b.sessions[id]
+	if s == nil || s.part != p {
+		s = &session{id: id, part: p}
+		b.sessions[id] = s
+	}
+	s.pending = append(s.pending, pm)
+	s.lastUsed = time.Now()
+	b.buffered++
+	if !s.locked && !s.inReady {
+		s.inReady = true
+		b.ready = append(b.ready, s)
+		b.broadcastReadyLocked()
+	}
+}
+
+func (b *Backend) broadcastReadyLocked() {
+	close(b.readyCh)
+	b.readyCh = make(chan struct{})
+}
+
+// LockNextOrchestration waits for an instance with new messages, applies
+// the message rules and returns the work item.
+func (b *Backend) LockNextOrchestration(ctx context.Context) (*provider.OrchestrationWorkItem, error) {
+	for {
+		s, msgs, err := b.nextSession(ctx)
+		if err != nil {
+			return nil, err
+		}
+		wi, err := b.prepare(ctx, s, msgs)
+		if err != nil {
+			b.log.Warn("azurestorage: preparing a work item; abandoning its messages", "instance", s.id, "err", err)
+			b.abandonPending(ctx, msgs, 0)
+			b.unlock(s, false)
+			continue
+		}
+		if wi != nil {
+			return wi, nil
+		}
+		b.unlock(s, true)
+	}
+}
+
+// nextSession pops a ready session, locks it and takes its next batch: the
+// messages up to (not including) a second ExecutionStarted, sorted by queue
+// insertion time and then the sender's sequence number.
+func (b *Backend) nextSession(ctx context.Context) (*session, []*pending, error) {
+	for {
+		b.mu.Lock()
+		if b.stopping || !b.started {
+			b.mu.Unlock()
+			if err := ctx.Err(); err != nil {
+				return nil, nil, err
+			}
+			return nil, nil, errors.New("azurestorage: backend stopped")
+		}
+		for len(b.ready) > 0 {
+			s := b.ready[0]
+			b.ready = b.ready[1:]
+			s.inReady = false
+			if s.locked || len(s.pending) == 0 || b.sessions[s.id] != s {
+				continue
+			}
+			s.locked = true
+			msgs := takeBatch(s)
+			b.buffered -= len(msgs)
+			b.signalBufferLocked()
+			b.mu.Unlock()
+			return s, msgs, nil
+		}
+		ch := b.readyCh
+		b.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-ch:
+		}
+	}
+}
+
+func takeBatch(s *session) []*pending {
+	sort.SliceStable(s.pending, func(i, j int) bool {
+		a, c := s.pending[i], s.pending[j]
+		ai, ci := a.raw.InsertionTime.Truncate(time.Second), c.raw.InsertionTime.Truncate(time.Second)
+		if !ai.Equal(ci) {
+			return ai.Before(ci)
+		}
+		return a.data.SequenceNumber < c.data.SequenceNumber
+	})
+	n := len(s.pending)
+	for i := 1; i < len(s.pending); i++ {
+		if _, ok := s.pending[i].data.TaskMessage.Event.(*history.ExecutionStartedEvent); ok {
+			n = i
+			break
+		}
+	}
+	batch := append([]*pending(nil), s.pending[:n]...)
+	s.pending = append([]*pending(nil), s.pending[n:]...)
+	return batch
+}
+
+// unlock releases a session; with more messages waiting it is ready again.
+func (b *Backend) unlock(s *session, keepKnowledge bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s.locked = false
+	s.lastUsed = time.Now()
+	if !keepKnowledge {
+		s.known = false
+	}
+	if len(s.pending) > 0 && !s.inReady && b.sessions[s.id] == s {
+		s.inReady = true
+		b.ready = append(b.ready, s)
+		b.broadcastReadyLocked()
+	}
+	if b.sessions[s.id] != s {
+		return
+	}
+	if _, owned := b.parts[s.part.name]; !owned && len(s.pending) == 0 {
+		delete(b.sessions, s.id)
+	}
+}
+
+// sweepSessions drops sessions that had no messages for the idle timeout.
+func (b *Backend) sweepSessions(ctx context.Context) {
+	t := time.NewTicker(b.opts.SessionIdleTimeout / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			cutoff := time.Now().Add(-b.opts.SessionIdleTimeout)
+			b.mu.Lock()
+			for id, s := range b.sessions {
+				if !s.locked && len(s.pending) == 0 && s.lastUsed.Before(cutoff) {
+					delete(b.sessions, id)
+				}
+			}
+			b.mu.Unlock()
+		}
+	}
+}
+
+// forget removes messages from their partition's held set.
+func (b *Backend) forget(msgs []*pending) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, m := range msgs {
+		if m.part.held[m.raw.ID] == m {
+			delete(m.part.held, m.raw.ID)
+		}
+	}
+}
+
+func (b *Backend) deleteMessages(ctx context.Context, msgs []*pending) {
+	forEach(ctx, len(msgs), 16, func(ctx context.Context, i int) {
+		m := msgs[i]
+		if err := m.part.queue.Delete(ctx, m.raw.ID, m.raw.PopReceipt); err != nil && !errors.Is(err, queues.ErrMessageGone) {
+			b.log.Warn("azurestorage: deleting a processed message", "message", m.raw.ID, "err", err)
+		}
+	})
+	b.forget(msgs)
+}
+
+// abandonPending makes messages visible again after delay (0: C#'s
+// back-off for their dequeue count).
+func (b *Backend) abandonPending(ctx context.Context, msgs []*pending, delay time.Duration) {
+	ctx = context.WithoutCancel(ctx)
+	forEach(ctx, len(msgs), 16, func(ctx context.Context, i int) {
+		m := msgs[i]
+		d := delay
+		if d <= 0 {
+			d = provider.AbandonDelay(int(m.raw.DequeueCount))
+		}
+		if _, _, err := m.part.queue.UpdateVisibility(ctx, m.raw.ID, m.raw.PopReceipt, m.raw.Text, d); err != nil && !errors.Is(err, queues.ErrMessageGone) {
+			b.log.Warn("azurestorage: abandoning a message", "message", m.raw.ID, "err", err)
+		}
+	})
+	b.forget(msgs)
+}
+
+func forEach(ctx context.Context, n, limit int, f func(context.Context, int)) {
+	if n == 0 {
+		return
+	}
+	sem := make(chan struct{}, limit)
+	done := make(chan struct{}, n)
+	for i := 0; i < n; i++ {
+		sem <- struct{}{}
+		go func(i int) {
+			defer func() { <-sem; done <- struct{}{} }()
+			f(ctx, i)
+		}(i)
+	}
+	for i := 0; i < n; i++ {
+		<-done
+	}
+}
+
+func (b *Backend) lockOf(wi *provider.OrchestrationWorkItem) (*lockState, error) {
+	ls, ok := wi.Private.(*lockState)
+	if !ok || ls == nil {
+		return nil, fmt.Errorf("azurestorage: work item for %q was not issued by this backend", wi.InstanceID)
+	}
+	return ls, nil
+}
