@@ -1,20 +1,29 @@
 // Package cli is the azdurable command line. Main runs it; a user's own
-// binary can call Main with its registrations to get every azdurable command
-// (worker, hub, instances, inspect, …) for its own orchestrations.
+// binary calls Main with its registrations to get every azdurable command
+// (worker, hub, instances, serve, inspect, bench, …) for its own
+// orchestrations:
 //
-// Design note. Commands are cobra commands built fresh per Main call so that
-// tests can run them in-process with their own stdout, stderr and
-// arguments. Errors are printed once, as one line "azdurable: <reason>", and
-// give exit status 1 (2 for usage errors); nothing else is printed on
-// failure, so scripts can rely on stdout.
+//	func main() { cli.Main(cli.WithRegistrations(myOrchestration, myActivity)) }
+//
+// Design note. Commands are cobra commands built fresh per Run call so that
+// tests can run them in-process with their own arguments and streams. Each
+// command file adds its constructor to the command list from an init
+// function, so commands stay independent of each other. Errors are printed
+// once, as one line "azdurable: <reason>", and give exit status 1 (2 for
+// usage errors); nothing else is printed on failure, so scripts can rely on
+// stdout.
 package cli
 
 import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"strings"
 
+	"github.com/azdurable/azdurable/durable"
+	"github.com/azdurable/azdurable/storage"
 	"github.com/spf13/cobra"
 )
 
@@ -25,15 +34,65 @@ func usagef(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}
 }
 
-// Main runs the azdurable command line with os.Args and exits.
-func Main() {
-	os.Exit(Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+// HostInfo tells a registration function where the worker runs, so that
+// activities can be given the clients they need (for example a blob
+// container for their output).
+type HostInfo struct {
+	Account *storage.Account
+	TaskHub string
+}
+
+// Option configures Main and Run.
+type Option func(*app)
+
+// WithRegistrations adds orchestrations and activities to the commands
+// that host a worker.
+func WithRegistrations(items ...durable.Registrable) Option {
+	return func(a *app) {
+		a.register = append(a.register, func(HostInfo) ([]durable.Registrable, error) { return items, nil })
+	}
+}
+
+// WithRegistrationFunc adds registrations built once the storage account
+// is known.
+func WithRegistrationFunc(f func(HostInfo) ([]durable.Registrable, error)) Option {
+	return func(a *app) { a.register = append(a.register, f) }
+}
+
+// app is what the commands of one run share.
+type app struct {
+	register []func(HostInfo) ([]durable.Registrable, error)
+	logLevel string
+}
+
+func (a *app) registrations(h HostInfo) ([]durable.Registrable, error) {
+	var out []durable.Registrable
+	for _, f := range a.register {
+		items, err := f(h)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, items...)
+	}
+	return out, nil
+}
+
+// commands are the subcommand constructors; each command file adds its own.
+var commands []func(*app) *cobra.Command
+
+// Main runs the command line with os.Args and exits.
+func Main(opts ...Option) {
+	os.Exit(Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, opts...))
 }
 
 // Run runs the command line with the given arguments and streams and returns
 // the exit status.
-func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	root := newRoot()
+func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, opts ...Option) int {
+	a := &app{}
+	for _, o := range opts {
+		o(a)
+	}
+	root := newRoot(a)
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
@@ -42,24 +101,40 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(stderr, "azdurable: %v\n", err)
+	fmt.Fprintf(stderr, "azdurable: %v\n", oneLine(err))
 	var ue usageError
-	if errors.As(err, &ue) {
+	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag") {
 		return 2
 	}
 	return 1
 }
 
-func newRoot() *cobra.Command {
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
+}
+
+func newRoot(a *app) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "azdurable",
 		Short:         "Durable Task Framework for Go on Azure Storage",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newInspect())
+	for _, c := range commands {
+		root.AddCommand(c(a))
+	}
 	return root
+}
+
+// logger returns a logger for a command's stderr at the --log-level.
+func logger(cmd *cobra.Command) *slog.Logger {
+	level := slog.LevelWarn
+	if f := cmd.Flag("log-level"); f != nil {
+		_ = level.UnmarshalText([]byte(f.Value.String()))
+	}
+	return slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 }
 
 // exactArgs is cobra.ExactArgs with a usage error.

@@ -133,3 +133,17 @@ func modulePathOf(gomod string) string {
 	}
 	return ""
 }
+
+// LocalDataDir is where the local Azurite of `make demo` and `--local`
+// keeps its data: .azurite in the azdurable checkout that contains the
+// working directory, else .azurite in the working directory.
+func LocalDataDir() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return ".azurite"
+	}
+	if root, ok := moduleRoot(wd); ok {
+		return filepath.Join(root, ".azurite")
+	}
+	return filepath.Join(wd, ".azurite")
+}
