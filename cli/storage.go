@@ -146,5 +146,3 @@ func (f *storageFlags) backend(ctx context.Context, cmd *cobra.Command, adjust f
 	}
 	return be, release, nil
 }
-
-
