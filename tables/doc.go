@@ -37,4 +37,28 @@
 // DateTime values with 0 to 7 fraction digits. The decoders are lenient in
 // what they accept from C# rows and strict about what they cannot map
 // (a History row without a known EventType is an error naming the row).
+//
+// Storage side. The codec above stays pure; HistoryStore, InstanceStore
+// and Purger put it on a real account through the Azure SDK clients (aztables, and blobs.Store for
+// the {hub}-largemessages container); CreateTables and DeleteTables manage
+// the tables. The history's concurrency token is the sentinel's ETag: every
+// Append transaction ends with the sentinel (Insert without an ETag, Merge
+// with If-Match otherwise), and the ETag the service gives that operation
+// is carried to the next transaction. aztables' TransactionResponse is an
+// empty placeholder, so the store captures the $batch answer from the
+// pipeline (runtime.WithCaptureResponse) and reads the per-operation ETags
+// from its multipart body itself; a follow-up read would cost a call and,
+// worse, could adopt another writer's ETag. A failed transaction comes back
+// as 202 with the real status inside the multipart body; one parser maps it
+// to *Error, wrapping ErrConflict only for 409 EntityAlreadyExists and 412
+// UpdateConditionNotSatisfied, so a bad row or a missing table is never
+// mistaken for lost ownership. Transactions are checked before sending (at
+// most 100 operations, one PartitionKey, no RowKey twice), because Azurite
+// accepts mixed partitions and garbles answers beyond 100 operations.
+// Large columns are uploaded before the transaction that refers to them, so
+// a committed row never points at a missing blob; a crash can only leave
+// an orphan blob, which purge removes. Purge deletes blobs under
+// "<escaped id>/history-" and "<raw id>/message-" rather than C#'s bare-id
+// prefix, so purging "abc" never touches "abcd" and purging "ab" never
+// touches "ab/cd".
 package tables
