@@ -10,7 +10,9 @@ import (
 
 	"github.com/azdurable/azdurable/client"
 	"github.com/azdurable/azdurable/internal/azuritetest"
+	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/provider/azurestorage"
+	"github.com/azdurable/azdurable/provider/providertest"
 	"github.com/azdurable/azdurable/samples/hellocities"
 	"github.com/azdurable/azdurable/worker"
 )
@@ -53,4 +55,8 @@ func TestSmokeHelloCities(t *testing.T) {
 	if got := strings.Join(out, ","); got != "Hello Tokyo!,Hello Seattle!,Hello London!" {
 		t.Fatalf("output %s", got)
 	}
+}
+
+func TestContract(t *testing.T) {
+	providertest.Run(t, func(t *testing.T) provider.Backend { return newBackend(t, azuritetest.NewHub(t)) })
 }
