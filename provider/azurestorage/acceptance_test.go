@@ -12,10 +12,12 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/azdurable/azdurable/client"
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/azuritetest"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/provider/azurestorage"
+	"github.com/azdurable/azdurable/provider/providertest"
 	"github.com/azdurable/azdurable/queues"
 )
 
@@ -256,4 +258,80 @@ func TestSplitBrainOneCommitWins(t *testing.T) {
 		t.Errorf("%d History rows, want 4", len(rows))
 	}
 	_ = queues.Hash
+}
+
+// TestPartitionCountGuard: a backend configured with another partition
+// count than the hub's fails at start with PartitionCountError.
+func TestPartitionCountGuard(t *testing.T) {
+	hub := azuritetest.NewHub(t)
+	be := newBackend(t, hub) // 4 partitions
+	ctx := context.Background()
+	if err := be.CreateTaskHub(ctx); err != nil {
+		t.Fatal(err)
+	}
+	other, err := azurestorage.New(azurestorage.Options{TaskHub: hub, Account: azuritetest.Account(t), Partitions: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pce *provider.PartitionCountError
+	if err := other.Start(ctx); !errors.As(err, &pce) || pce.Hub != 4 || pce.Configured != 8 {
+		t.Fatalf("worker start: %v", err)
+	}
+	inst := history.OrchestrationInstance{InstanceID: "x", ExecutionID: "e"}
+	es := &history.ExecutionStartedEvent{OrchestrationInstance: inst, Name: "X"}
+	if err := other.CreateInstance(ctx, &history.TaskMessage{Event: es, OrchestrationInstance: inst}, nil); !errors.As(err, &pce) {
+		t.Fatalf("client start: %v", err)
+	}
+	if !strings.Contains(pce.Error(), "has 4 partitions, but 8 are configured") {
+		t.Errorf("message %q", pce.Error())
+	}
+}
+
+// TestPurgeLeavesNothingBehind: purging an instance with large payloads
+// removes its rows and its blobs.
+func TestPurgeLeavesNothingBehind(t *testing.T) {
+	hub := azuritetest.NewHub(t)
+	be := newBackend(t, hub)
+	runWorker(t, be, providertest.Big, providertest.EchoLen)
+	c := client.New(be, client.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	id, err := c.ScheduleNew(ctx, providertest.Big.Name(), strings.Repeat("b", 200_000), client.WithInstanceID("big/one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WaitForCompletion(ctx, id, client.PollInterval(50*time.Millisecond, 500*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	acct := azuritetest.Account(t)
+	blobsOf := func() int {
+		bs, _ := acct.BlobService(nil)
+		n := 0
+		pager := bs.NewListBlobsFlatPager(be.Names().LargeMessagesContainer(), nil)
+		for pager.More() {
+			p, err := pager.NextPage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += len(p.Segment.BlobItems)
+		}
+		return n
+	}
+	if blobsOf() == 0 {
+		t.Fatal("a 200 KB payload left no blob to purge")
+	}
+	res, err := c.Purge(ctx, id)
+	if err != nil || res.InstancesDeleted != 1 {
+		t.Fatalf("purge %+v %v", res, err)
+	}
+	svc, _ := acct.TableService(nil)
+	if rows := rawRows(t, svc.NewClient(hub+"History"), "big^0one"); len(rows) != 0 {
+		t.Errorf("%d History rows left", len(rows))
+	}
+	if rows := rawRows(t, svc.NewClient(hub+"Instances"), "big^0one"); len(rows) != 0 {
+		t.Errorf("%d Instances rows left", len(rows))
+	}
+	if n := blobsOf(); n != 0 {
+		t.Errorf("%d blobs left", n)
+	}
 }

@@ -49,12 +49,12 @@ var Counter = durable.NewOrchestration("PTCounter", func(ctx durable.Context, n 
 	return n, nil
 })
 
-// Echo returns its input's length through an activity.
-var echoLen = durable.NewActivity("PTEchoLen", func(_ context.Context, s string) (int, error) { return len(s), nil })
+// EchoLen returns the length of its input.
+var EchoLen = durable.NewActivity("PTEchoLen", func(_ context.Context, s string) (int, error) { return len(s), nil })
 
 // Big passes a large input through an activity and returns a large output.
 var Big = durable.NewOrchestration("PTBig", func(ctx durable.Context, s string) (string, error) {
-	n, err := echoLen.Call(ctx, s).Await(ctx)
+	n, err := EchoLen.Call(ctx, s).Await(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -71,7 +71,7 @@ var Uncaught = durable.NewOrchestration("PTUncaught", func(ctx durable.Context, 
 })
 
 func registrations() []durable.Registrable {
-	return append(samples.All(indexing.NewMemoryStore()), Waiter, ParentOfWaiter, Counter, echoLen, Big, failing, Uncaught)
+	return append(samples.All(indexing.NewMemoryStore()), Waiter, ParentOfWaiter, Counter, EchoLen, Big, failing, Uncaught)
 }
 
 type fixture struct {
@@ -103,7 +103,10 @@ func start(t *testing.T, f Factory) *fixture {
 
 type testLog struct{ t *testing.T }
 
-func (l testLog) Write(p []byte) (int, error) { l.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 func (f *fixture) ctx() context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -201,7 +204,9 @@ func testSamples(t *testing.T, f Factory) {
 		"hello": func(s *client.State) bool {
 			return s.Status == client.Completed && output(s) == `["Hello Tokyo!","Hello Seattle!","Hello London!"]`
 		},
-		"indexing": func(s *client.State) bool { return s.Status == client.Completed && strings.Contains(output(s), `"frontend":27`) },
+		"indexing": func(s *client.State) bool {
+			return s.Status == client.Completed && strings.Contains(output(s), `"frontend":27`)
+		},
 		"shipped":  func(s *client.State) bool { return strings.Contains(output(s), `"status":"shipped"`) },
 		"refunded": func(s *client.State) bool { return strings.Contains(output(s), `"status":"refunded"`) },
 		"monitor":  func(s *client.State) bool { return strings.Contains(output(s), `"status":"ready","checks":2`) },
