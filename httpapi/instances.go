@@ -1,0 +1,149 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/azdurable/azdurable/client"
+	"github.com/azdurable/azdurable/internal/netjson"
+)
+
+// continuationHeader is written with .NET's lower-case spelling; Go would
+// canonicalise it through Header.Set.
+const continuationHeader = "x-ms-continuation-token"
+
+// defaultTop is the list route's page size when top is absent.
+const defaultTop = 100
+
+// status answers GET instances/{id} (spec §4).
+func (h *Handler) status(req *request) {
+	id := req.segs[1]
+	ctx := req.r.Context()
+	st, err := h.c.GetState(ctx, id)
+	if errors.Is(err, client.ErrNotFound) {
+		writeEmpty(req.w, http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		h.internalError(req, "status", id, err)
+		return
+	}
+	o := &StatusOptions{HideInput: !req.q.boolean("showInput", true),
+		ShowHistoryOutput: req.q.boolean("showHistoryOutput", false)}
+	if req.q.boolean("showHistory", false) && st.Status != client.Pending {
+		events, err := h.c.History(ctx, id, "")
+		if err != nil && !errors.Is(err, client.ErrNotFound) {
+			h.internalError(req, "history", id, err)
+			return
+		}
+		if len(events) > 0 {
+			o.History = events
+		}
+	}
+	body := MarshalStatus(st, o)
+	switch st.Status {
+	case client.Running, client.Pending, client.ContinuedAsNew, client.Suspended:
+		req.w.Header().Set("Location", h.requestURL(req.r))
+		req.w.Header().Set("Retry-After", "5")
+		writeJSONBody(req.w, http.StatusAccepted, body)
+	case client.Completed, client.Terminated, client.Canceled:
+		writeJSONBody(req.w, http.StatusOK, body)
+	case client.Failed:
+		code := http.StatusOK
+		if req.q.boolean("returnInternalServerErrorOnFailure", false) {
+			code = http.StatusInternalServerError
+		}
+		writeJSONBody(req.w, code, body)
+	default:
+		writeJSONBody(req.w, http.StatusInternalServerError, body)
+	}
+}
+
+// requestURL is the request's URL as received, made absolute with the
+// origin when the client sent only a path.
+func (h *Handler) requestURL(r *http.Request) string {
+	uri := r.RequestURI
+	if uri == "" {
+		uri = r.URL.RequestURI()
+	}
+	if !strings.HasPrefix(uri, "/") {
+		return uri // absolute form, as received
+	}
+	return h.origin(r) + uri
+}
+
+// list answers GET instances (spec §5): one page, and the token of the
+// next in x-ms-continuation-token, present but empty on the last page.
+func (h *Handler) list(req *request) {
+	q := req.q
+	cq := client.Query{Statuses: q.statuses("runtimeStatus"), InstanceIDPrefix: q.str("instanceIdPrefix"),
+		PageSize: defaultTop, FetchPayloads: true}
+	cq.CreatedFrom, _ = q.time("createdTimeFrom")
+	cq.CreatedTo, _ = q.time("createdTimeTo")
+	if top, ok := q.integer("top"); ok && top > 0 {
+		cq.PageSize = top
+	}
+	page, err := h.c.QueryPage(req.r.Context(), cq, req.r.Header.Get(continuationHeader))
+	if err != nil {
+		h.internalError(req, "list", "", err)
+		return
+	}
+	o := &StatusOptions{HideInput: !q.boolean("showInput", true)}
+	w := netjson.NewWriter(nil)
+	w.BeginArray()
+	for _, st := range page.States {
+		appendStatus(w, st, o)
+	}
+	w.EndArray()
+	req.w.Header()[continuationHeader] = []string{page.ContinuationToken}
+	writeJSONBody(req.w, http.StatusOK, w.Bytes())
+}
+
+// purge answers DELETE instances/{id} (spec §6.7).
+func (h *Handler) purge(req *request) {
+	id := req.segs[1]
+	res, err := h.c.Purge(req.r.Context(), id)
+	if err != nil {
+		h.internalError(req, "purge", id, err)
+		return
+	}
+	writeDeleted(req.w, res.InstancesDeleted)
+}
+
+// purgeWhere answers DELETE instances (spec §6.8). As in C#, only the
+// terminal statuses of runtimeStatus count, and none means every status.
+func (h *Handler) purgeWhere(req *request) {
+	from, ok := req.q.time("createdTimeFrom")
+	if !ok {
+		writeJSONBody(req.w, http.StatusBadRequest, jsonString("Please provide value for 'createdTimeFrom' parameter."))
+		return
+	}
+	to, ok := req.q.time("createdTimeTo")
+	if !ok {
+		to = time.Now().UTC()
+	}
+	f := client.PurgeFilter{CreatedFrom: from, CreatedTo: to}
+	for _, s := range req.q.statuses("runtimeStatus") {
+		if s.IsTerminal() {
+			f.Statuses = append(f.Statuses, s)
+		}
+	}
+	f.AllStatuses = len(f.Statuses) == 0
+	res, err := h.c.PurgeWhere(req.r.Context(), f)
+	if err != nil {
+		h.internalError(req, "purge", "", err)
+		return
+	}
+	writeDeleted(req.w, res.InstancesDeleted)
+}
+
+func writeDeleted(w http.ResponseWriter, n int) {
+	if n == 0 {
+		writeEmpty(w, http.StatusNotFound)
+		return
+	}
+	writeJSONBody(w, http.StatusOK, []byte(`{"instancesDeleted":`+strconv.Itoa(n)+`}`))
+}
