@@ -1,0 +1,150 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/azdurable/azdurable/client"
+	"github.com/azdurable/azdurable/httpapi"
+	"github.com/azdurable/azdurable/provider/azurestorage"
+	"github.com/azdurable/azdurable/storage"
+	"github.com/azdurable/azdurable/worker"
+	"github.com/spf13/cobra"
+)
+
+// EnvHTTPKey is read when serve's --key is not given, so that the key need
+// not appear in the process list.
+const EnvHTTPKey = "AZDURABLE_HTTP_KEY"
+
+func init() { commands = append(commands, newServe) }
+
+// serveContext ends serve: on SIGINT or SIGTERM (tests replace it).
+var serveContext = func(ctx context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+}
+
+// shutdownGrace bounds how long serve waits for requests in flight.
+const shutdownGrace = 10 * time.Second
+
+func newServe(a *app) *cobra.Command {
+	var listen, basePath, key, origin string
+	var withWorker bool
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the Durable Functions HTTP management API for a task hub",
+		Long: `Serves the Durable Functions instance-management routes (status, list, raise
+event, terminate, suspend, resume, restart, purge, start) for the task hub,
+under --base-path, until interrupted. Scripts, Logic Apps polling and
+dashboards written for Azure Functions work against it unchanged.
+
+Without --key (or $` + EnvHTTPKey + `) only loopback callers are admitted. With a key,
+callers must present it in the x-functions-key header or the code query
+parameter, and the generated management URLs carry it as code=<key>, as in
+Functions: treat them as secrets.
+
+With --worker the same process also runs a worker hosting the orchestrations
+and activities this binary was built with (cli.Main(cli.WithRegistrations(…))).`,
+		Args: exactArgs(0),
+	}
+	sf := addStorageFlags(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&listen, "listen", "127.0.0.1:8080", "address to listen on")
+	fl.StringVar(&basePath, "base-path", httpapi.DefaultBasePath, "path the routes are served under")
+	fl.StringVar(&key, "key", "", "key callers must present (default $"+EnvHTTPKey+")")
+	fl.StringVar(&origin, "public-origin", "", "scheme://host[:port] to write into management URLs (default: each request's own)")
+	fl.BoolVar(&withWorker, "worker", false, "also run a worker for this binary's registrations")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if key == "" {
+			key = os.Getenv(EnvHTTPKey)
+		}
+		ctx, stop := serveContext(cmd.Context())
+		defer stop()
+		var acct *storage.Account
+		be, release, err := sf.backend(ctx, cmd, func(o *azurestorage.Options) { acct = o.Account })
+		defer release()
+		if err != nil {
+			return err
+		}
+		regs, err := a.registrations(HostInfo{Account: acct, TaskHub: sf.taskHub})
+		if err != nil {
+			return err
+		}
+		if withWorker && len(regs) == 0 {
+			return usagef("--worker: this binary has no orchestrations; build your own with cli.Main(cli.WithRegistrations(...))")
+		}
+		o := httpapi.Options{Client: client.New(be, client.Options{}), TaskHub: sf.taskHub, BasePath: basePath,
+			Origin: origin, Logger: logger(cmd)}
+		if key != "" {
+			o.Keys, o.URLQuery = []string{key}, "code="+url.QueryEscape(key)
+		}
+		if len(regs) > 0 {
+			o.Orchestrators = httpapi.FromRegistrations(regs...)
+		}
+		h, err := httpapi.New(o)
+		if err != nil {
+			return usageError{err}
+		}
+		ln, err := net.Listen("tcp", listen)
+		if err != nil {
+			return err
+		}
+		var workerDone chan error // nil without a worker: never ready
+		if withWorker {
+			w := worker.New(be, worker.Options{Logger: logger(cmd)})
+			if err := w.Register(regs...); err != nil {
+				ln.Close()
+				return err
+			}
+			workerDone = make(chan error, 1)
+			go func() { workerDone <- w.Run(ctx) }()
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		served := make(chan error, 1)
+		go func() { served <- srv.Serve(ln) }()
+		// Never print the key: it is a secret, and URLs with it end up in logs.
+		fmt.Fprintf(cmd.OutOrStdout(), "serving task hub %s at http://%s%s/\n", sf.taskHub, ln.Addr(), h.BasePath())
+		if key == "" && !isLoopback(ln.Addr()) {
+			fmt.Fprintln(cmd.ErrOrStderr(), "no --key: only callers on this machine (loopback) are admitted")
+		}
+		shutdown := func() error {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		}
+		select {
+		case err = <-served:
+		case err = <-workerDone:
+			workerDone = nil
+			if err == nil {
+				err = errors.New("the worker stopped")
+			}
+			_ = shutdown()
+		case <-ctx.Done():
+			err = shutdown()
+		}
+		stop()
+		if workerDone != nil {
+			if werr := <-workerDone; err == nil {
+				err = werr
+			}
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		return err
+	}
+	return cmd
+}
+
+func isLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}
