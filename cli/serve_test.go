@@ -77,7 +77,8 @@ func startServe(t *testing.T, args ...string) (baseURL string, stdout, stderr *s
 	return baseURL, stdout, stderr
 }
 
-func httpDo(t *testing.T, method, url, key, body string) (int, string) {
+// httpDo sends a request, with the key and header pairs when given.
+func httpDo(t *testing.T, method, url, key, body string, header ...string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
@@ -85,6 +86,9 @@ func httpDo(t *testing.T, method, url, key, body string) (int, string) {
 	}
 	if key != "" {
 		req.Header.Set("x-functions-key", key)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
