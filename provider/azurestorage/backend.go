@@ -129,7 +129,17 @@ func (b *Backend) WorkerID() string { return b.opts.WorkerID }
 
 // CreateTaskHub creates the hub's resources if they are missing, in C#'s
 // order (tables spec §5.1). It is safe to call from many processes at once.
+// An existing hub with another partition count is left alone and reported
+// as a *provider.PartitionCountError.
 func (b *Backend) CreateTaskHub(ctx context.Context) error {
+	// Creating the configured count on a hub that has another would add or
+	// keep control queues and Partitions rows the hub's other workers do not
+	// route to: instances would be silently misrouted.
+	if n, err := b.hubPartitions(ctx); err == nil && n != b.opts.Partitions {
+		return &provider.PartitionCountError{TaskHub: b.opts.TaskHub, Configured: b.opts.Partitions, Hub: n}
+	} else if err != nil && !errors.Is(err, errNoHub) {
+		return err
+	}
 	if err := partition.CreateAppLeaseStore(ctx, b.bsvc, b.names); err != nil {
 		return fmt.Errorf("creating the app lease container: %w", err)
 	}
