@@ -1,0 +1,383 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/azdurable/azdurable/conformance"
+	"github.com/azdurable/azdurable/durable"
+	"github.com/azdurable/azdurable/partition"
+	"github.com/azdurable/azdurable/provider/azurestorage"
+	"github.com/azdurable/azdurable/queues"
+	"github.com/azdurable/azdurable/samples"
+	"github.com/azdurable/azdurable/storage"
+	"github.com/azdurable/azdurable/worker"
+	"github.com/spf13/cobra"
+)
+
+func init() { commands = append(commands, newWorker) }
+
+// DefaultDrainTimeout bounds each of the two shutdown steps of `azdurable
+// worker` (finishing in-flight work, then releasing the partitions), so that
+// the process exits within 30 s of SIGTERM.
+const DefaultDrainTimeout = 12 * time.Second
+
+// hostFlags are the worker settings that `worker` and `demo` share.
+type hostFlags struct {
+	workerID         string
+	appName          string
+	encoding         string
+	partitionManager string
+	maxOrchestration int
+	maxActivities    int
+	maxPoll          float64
+	drainTimeout     time.Duration
+	conformance      bool
+}
+
+func addHostFlags(cmd *cobra.Command) *hostFlags {
+	h := &hostFlags{}
+	fl := cmd.Flags()
+	fl.StringVar(&h.workerID, "worker-id", "", "this worker's id in partition leases (default <hostname>-<pid>, unique on the host)")
+	fl.StringVar(&h.appName, "app-name", partition.DefaultAppName(), "app name of the app lease; use the same one as the hub's other workers, C# included (default as C#: $WEBSITE_SITE_NAME, else $DTFX_APP_NAME)")
+	fl.StringVar(&h.encoding, "encoding", "utf8", "encoding of the queue messages written: utf8 or base64 (both are always read)")
+	fl.StringVar(&h.partitionManager, "partition-manager", "table", "partition ownership protocol: table (the <Hub>Partitions table, C#'s default) or safe (blob leases)")
+	fl.IntVar(&h.maxOrchestration, "max-concurrent-orchestrations", 100, "orchestration episodes in flight at most")
+	fl.IntVar(&h.maxActivities, "max-concurrent-activities", 10, "activities in flight at most")
+	fl.Float64Var(&h.maxPoll, "max-poll", queues.DefaultMaxPollInterval.Seconds(), "longest wait between polls of an idle queue, in seconds")
+	fl.DurationVar(&h.drainTimeout, "drain-timeout", DefaultDrainTimeout, "on shutdown, how long in-flight work may take to finish, and then the partitions to be released")
+	return h
+}
+
+// settings validates the flags and returns how to adjust the backend's
+// options and the worker's.
+func (h *hostFlags) settings(cmd *cobra.Command) (func(*azurestorage.Options), worker.Options, error) {
+	enc, err := queues.ParseEncoding(h.encoding)
+	if err != nil || h.encoding == "" {
+		return nil, worker.Options{}, usagef("--encoding must be utf8 or base64, not %q", h.encoding)
+	}
+	pm, err := parsePartitionManager(h.partitionManager)
+	if err != nil {
+		return nil, worker.Options{}, err
+	}
+	switch {
+	case h.maxOrchestration < 1:
+		return nil, worker.Options{}, usagef("--max-concurrent-orchestrations must be at least 1")
+	case h.maxActivities < 1:
+		return nil, worker.Options{}, usagef("--max-concurrent-activities must be at least 1")
+	case h.maxPoll <= 0 || h.maxPoll > 3600:
+		return nil, worker.Options{}, usagef("--max-poll must be more than 0 and at most 3600 seconds")
+	case h.drainTimeout <= 0:
+		return nil, worker.Options{}, usagef("--drain-timeout must be positive")
+	}
+	adjust := func(o *azurestorage.Options) {
+		o.WorkerID = h.workerID
+		o.AppName = h.appName
+		o.Encoding = enc
+		o.PartitionManager = pm
+		o.MaxPollingInterval = time.Duration(h.maxPoll * float64(time.Second))
+	}
+	wo := worker.Options{
+		MaxConcurrentOrchestrations: h.maxOrchestration,
+		MaxConcurrentActivities:     h.maxActivities,
+		ShutdownTimeout:             h.drainTimeout,
+		Logger:                      logger(cmd),
+	}
+	return adjust, wo, nil
+}
+
+func parsePartitionManager(s string) (azurestorage.PartitionManager, error) {
+	switch s {
+	case "table":
+		return azurestorage.TablePartitions, nil
+	case "safe":
+		return azurestorage.SafeBlobLeases, nil
+	}
+	return 0, usagef("--partition-manager must be table or safe, not %q", s)
+}
+
+func partitionManagerName(pm azurestorage.PartitionManager) string {
+	if pm == azurestorage.SafeBlobLeases {
+		return "safe"
+	}
+	return "table"
+}
+
+func newWorker(a *app) *cobra.Command {
+	var sf *storageFlags
+	var hf *hostFlags
+	cmd := &cobra.Command{
+		Use:   "worker --task-hub NAME [storage flags]",
+		Short: "Run a worker for a task hub until SIGTERM or SIGINT",
+		Long: `Runs a worker that hosts this program's orchestrations and activities (for
+the azdurable program: the samples; with --conformance also the reference
+set shared with the C# backend) on a task hub, creating the hub if it is
+missing. Once it runs it prints one JSON line {"event":"started",...} to
+standard output. On SIGTERM or SIGINT it stops taking work, lets in-flight
+work finish, releases its partitions, prints {"event":"stopped",...} and
+exits 0; a second signal ends it at once.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			// Restore the default handling once the first signal arrived, so
+			// that a second one ends a drain that takes too long.
+			go func() { <-ctx.Done(); stop() }()
+			adjust, wo, err := hf.settings(cmd)
+			if err != nil {
+				return err
+			}
+			h, err := startHost(ctx, cmd, a, sf, adjust, wo, hf.conformance)
+			if err != nil {
+				return err
+			}
+			defer h.release()
+			printEvent(cmd.OutOrStdout(), h.event("started"))
+			err = h.wait()
+			printEvent(cmd.OutOrStdout(), h.event("stopped"))
+			return err
+		},
+	}
+	sf = addStorageFlags(cmd)
+	hf = addHostFlags(cmd)
+	cmd.Flags().BoolVar(&hf.conformance, "conformance", false, "also host the conformance set (package conformance): the C# reference orchestrations and activities")
+	return cmd
+}
+
+// host is a running worker on an Azure Storage backend.
+type host struct {
+	be      *azurestorage.Backend
+	account *storage.Account
+	hubInfo HostInfo
+	release func()
+	appName string
+	manager azurestorage.PartitionManager
+	// partitions is the configured count, which Start has checked is the hub's.
+	partitions int
+	counts     regCounts
+	done       chan error
+}
+
+// startHost opens storage, creates the task hub if it is missing and runs a
+// worker with the app's registrations until ctx ends. It returns once the
+// backend has started (the app lease and the partitions are then acquired
+// in the background).
+func startHost(ctx context.Context, cmd *cobra.Command, a *app, sf *storageFlags,
+	adjust func(*azurestorage.Options), wo worker.Options, withConformance bool) (*host, error) {
+	h := &host{done: make(chan error, 1)}
+	be, release, err := sf.backend(ctx, cmd, func(o *azurestorage.Options) {
+		if adjust != nil {
+			adjust(o)
+		}
+		h.account, h.appName, h.manager, h.partitions = o.Account, o.AppName, o.PartitionManager, o.Partitions
+	})
+	if err != nil {
+		release()
+		return nil, err
+	}
+	h.be, h.release = be, release
+	fail := func(err error) (*host, error) { release(); return nil, err }
+	h.hubInfo = HostInfo{Account: h.account, TaskHub: sf.taskHub}
+	regs, err := a.registrations(h.hubInfo)
+	if err != nil {
+		return fail(err)
+	}
+	if withConformance {
+		regs = append(regs, conformance.Registrations()...)
+	}
+	regs, h.counts = dedupe(regs)
+	if len(regs) == 0 {
+		return fail(usagef("this program hosts no orchestrations or activities: build your own with cli.Main(cli.WithRegistrations(...)), or pass --conformance"))
+	}
+	if wo.Logger == nil {
+		wo.Logger = logger(cmd)
+	}
+	started := make(chan struct{})
+	w := worker.New(notifyStart{Backend: be, started: started}, wo)
+	if err := w.Register(regs...); err != nil {
+		return fail(err)
+	}
+	if err := be.CreateTaskHub(ctx); err != nil {
+		return fail(err)
+	}
+	go func() { h.done <- w.Run(ctx) }()
+	select {
+	case <-started:
+		return h, nil
+	case err := <-h.done:
+		if err == nil {
+			err = errStopped
+		}
+		return fail(err)
+	}
+}
+
+// wait returns when the worker has stopped (its context ended) and
+// released its partitions.
+func (h *host) wait() error { return <-h.done }
+
+// workerEvent is the JSON line the worker prints when it starts and stops.
+type workerEvent struct {
+	Event            string `json:"event"`
+	TaskHub          string `json:"taskHub"`
+	WorkerID         string `json:"workerId"`
+	AppName          string `json:"appName"`
+	Partitions       int    `json:"partitions"`
+	PartitionManager string `json:"partitionManager"`
+	Orchestrations   int    `json:"orchestrations"`
+	Activities       int    `json:"activities"`
+	PID              int    `json:"pid"`
+}
+
+func (h *host) event(name string) workerEvent {
+	return workerEvent{Event: name, TaskHub: h.hubInfo.TaskHub, WorkerID: h.be.WorkerID(), AppName: h.appName,
+		Partitions: h.partitions, PartitionManager: partitionManagerName(h.manager),
+		Orchestrations: h.counts.orchestrations, Activities: h.counts.activities, PID: os.Getpid()}
+}
+
+func printEvent(w io.Writer, e workerEvent) {
+	b, _ := json.Marshal(e)
+	fmt.Fprintf(w, "%s\n", b)
+}
+
+// notifyStart is the backend with a signal for when the worker has started
+// it: worker.Run starts the backend itself and has no hook of its own.
+type notifyStart struct {
+	*azurestorage.Backend
+	started chan struct{}
+}
+
+// Start starts the backend and then closes the started channel.
+func (n notifyStart) Start(ctx context.Context) error {
+	if err := n.Backend.Start(ctx); err != nil {
+		return err
+	}
+	close(n.started)
+	return nil
+}
+
+type regCounts struct{ orchestrations, activities int }
+
+// dedupe drops registrations whose kind, name (in any case) and version
+// were given before, so that sets which share functions (the samples and
+// the conformance set share HelloCities) can be hosted together.
+func dedupe(items []durable.Registrable) ([]durable.Registrable, regCounts) {
+	var out []durable.Registrable
+	var n regCounts
+	seen := map[string]bool{}
+	for _, it := range items {
+		kind, key, ok := registrationKey(it)
+		if !ok {
+			out = append(out, it) // let Register report what is wrong with it
+			continue
+		}
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, it)
+		if kind == "orchestration" {
+			n.orchestrations++
+		} else {
+			n.activities++
+		}
+	}
+	return out, n
+}
+
+// registrationKey tells an orchestration from an activity by registering
+// it alone in a scratch registry: durable's handles do not say their kind.
+func registrationKey(it durable.Registrable) (kind, key string, ok bool) {
+	named, ok := it.(interface {
+		Name() string
+		Version() string
+	})
+	if !ok {
+		return "", "", false
+	}
+	probe := durable.NewRegistry()
+	if err := probe.Add(it); err != nil {
+		return "", "", false
+	}
+	kind = "activity"
+	if _, isOrch := probe.Orchestrator(named.Name(), named.Version()); isOrch {
+		kind = "orchestration"
+	}
+	return kind, kind + "/" + strings.ToLower(named.Name()) + "/" + named.Version(), true
+}
+
+// Samples returns the orchestrations and activities of package samples,
+// with the indexing sample's summaries saved as blobs in the container
+// SamplesContainer(h.TaskHub) of h.Account (in memory when h has no
+// account). The azdurable program passes it to Main with
+// WithRegistrationFunc; a user's binary can do the same to host the samples
+// beside its own orchestrations.
+func Samples(h HostInfo) ([]durable.Registrable, error) {
+	if h.Account == nil {
+		return samples.All(nil), nil
+	}
+	bs, err := h.Account.BlobService(nil)
+	if err != nil {
+		return nil, err
+	}
+	return samples.All(&blobStore{client: bs, container: SamplesContainer(h.TaskHub)}), nil
+}
+
+// SamplesContainer is the blob container of a task hub where the samples
+// save their output: "<lower-case hub>-samples". `hub delete` deletes it
+// with the hub.
+func SamplesContainer(taskHub string) string { return strings.ToLower(taskHub) + "-samples" }
+
+// blobStore is the indexing sample's Store as a blob container, created on
+// first use.
+type blobStore struct {
+	client    *azblob.Client
+	container string
+	mu        sync.Mutex
+	created   bool
+}
+
+func (s *blobStore) Save(ctx context.Context, name string, data []byte) error {
+	opts := &azblob.UploadBufferOptions{HTTPHeaders: &blob.HTTPHeaders{BlobContentType: to.Ptr("application/json")}}
+	_, err := s.client.UploadBuffer(ctx, s.container, name, data, opts)
+	if bloberror.HasCode(err, bloberror.ContainerNotFound) {
+		if err := s.create(ctx); err != nil {
+			return err
+		}
+		_, err = s.client.UploadBuffer(ctx, s.container, name, data, opts)
+	}
+	if err != nil {
+		return fmt.Errorf("saving %s in container %s: %w", name, s.container, err)
+	}
+	return nil
+}
+
+func (s *blobStore) create(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.created {
+		return nil
+	}
+	_, err := s.client.CreateContainer(ctx, s.container, nil)
+	if err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
+		return fmt.Errorf("creating container %s: %w", s.container, err)
+	}
+	s.created = true
+	return nil
+}
+
+// errStopped reports a worker whose context ended before it started.
+var errStopped = errors.New("the worker was stopped before it started")

@@ -1,0 +1,66 @@
+package cli
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/azdurable/azdurable/conformance"
+	"github.com/azdurable/azdurable/durable"
+	"github.com/azdurable/azdurable/internal/azuritetest"
+	"github.com/azdurable/azdurable/samples"
+	"github.com/azdurable/azdurable/samples/hellocities"
+)
+
+func TestWorkerUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--encoding", "utf16"}, "--encoding must be utf8 or base64"},
+		{[]string{"--encoding", ""}, "--encoding must be utf8 or base64"},
+		{[]string{"--partition-manager", "blob"}, "--partition-manager must be table or safe"},
+		{[]string{"--max-poll", "0"}, "--max-poll must be more than 0"},
+		{[]string{"--max-concurrent-activities", "0"}, "--max-concurrent-activities must be at least 1"},
+		{[]string{"--max-concurrent-orchestrations", "-1"}, "--max-concurrent-orchestrations must be at least 1"},
+		{[]string{"--drain-timeout", "0s"}, "--drain-timeout must be positive"},
+		{[]string{"extra"}, "accepts 0 arg(s)"},
+	} {
+		args := append([]string{"worker", "--task-hub", "SomeHub"}, tc.args...)
+		code, out, errOut := run(t, "", args...)
+		if code != 2 || out != "" || !strings.Contains(errOut, tc.want) || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("%v: exit %d, %q %q", tc.args, code, out, errOut)
+		}
+	}
+}
+
+// A program without registrations has nothing to host: the worker says how
+// to give it some instead of idling.
+func TestWorkerWithoutRegistrations(t *testing.T) {
+	hub := azuritetest.NewHub(t)
+	code, out, errOut := run(t, "", "worker", "--connection-string", azuritetest.ConnectionString(t), "--task-hub", hub)
+	if code != 2 || out != "" || !strings.Contains(errOut, "cli.WithRegistrations") {
+		t.Errorf("exit %d, %q %q", code, out, errOut)
+	}
+}
+
+func TestDedupeRegistrations(t *testing.T) {
+	all := append(samples.All(nil), conformance.Registrations()...)
+	if err := durable.NewRegistry().Add(all...); err == nil {
+		t.Fatal("the samples and the conformance set share HelloCities, yet registering both did not fail: the test proves nothing")
+	}
+	// The same name in another case is the same orchestration; another
+	// version of an activity is another registration.
+	again := durable.NewOrchestration("hellocities", func(durable.Context, string) (string, error) { return "", nil })
+	v2 := durable.NewActivity("SayHello", func(_ context.Context, s string) (string, error) { return s, nil }, durable.Version("2"))
+	got, n := dedupe(append(all, again, v2))
+	if err := durable.NewRegistry().Add(got...); err != nil {
+		t.Fatalf("deduped registrations: %v", err)
+	}
+	if len(got) != len(samples.All(nil))+1 || n.orchestrations != 5 || n.activities != len(got)-5 || got[len(got)-1] != durable.Registrable(v2) {
+		t.Errorf("deduped %d registrations, %+v", len(got), n)
+	}
+	if got[0] != durable.Registrable(hellocities.HelloCities) {
+		t.Errorf("the first of duplicates is not kept")
+	}
+}
