@@ -141,6 +141,9 @@ exits 0; a second signal ends it at once.`,
 				return err
 			}
 			h, err := startHost(ctx, cmd, a, sf, adjust, wo, hf.conformance)
+			if err != nil && ctx.Err() != nil && cmd.Context().Err() == nil {
+				return nil // asked to stop by a signal before it was running
+			}
 			if err != nil {
 				return err
 			}
