@@ -195,3 +195,19 @@ func TestHubUsage(t *testing.T) {
 		}
 	}
 }
+
+func TestHubSafeLeases(t *testing.T) {
+	hub := azuritetest.NewHub(t)
+	if code, out, errOut := hubCLI(t, hub, "", "create", "--partition-manager", "safe", "--partitions", "2"); code != 0 || !strings.Contains(out, "safe partition manager") {
+		t.Fatalf("create: exit %d, %q %q", code, out, errOut)
+	}
+	r := hubInfoJSON(t, hub)
+	if r.PartitionManager != "safe" || r.Partitions != 2 || len(r.Owners) != 2 {
+		t.Fatalf("info: %+v", r)
+	}
+	for _, o := range r.Owners {
+		if o.Owner != "" || o.Leased == nil || *o.Leased || o.Epoch == nil {
+			t.Errorf("lease of a hub without workers: %+v", o)
+		}
+	}
+}
