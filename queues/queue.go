@@ -135,6 +135,23 @@ func (q *Queue) DeleteQueue(ctx context.Context) error {
 // text above MaxMessageBytes, and text that is not valid UTF-8 or holds
 // characters XML cannot carry are refused before any request.
 func (q *Queue) Send(ctx context.Context, text string, delay time.Duration) (Sent, error) {
+	return q.send(ctx, text, delay, true)
+}
+
+// SendHidden enqueues text invisible for visibility, like Send with that
+// delay, but wakes no poller: the sender keeps the message for itself
+// through the returned pop receipt, with which it can delete the message
+// or update its visibility exactly as after a Receive. Other consumers get
+// it only if the sender neither deletes nor renews it in time (a sender
+// that crashes leaves the message to reappear for anyone).
+func (q *Queue) SendHidden(ctx context.Context, text string, visibility time.Duration) (Sent, error) {
+	if visibility < time.Second {
+		return Sent{}, q.fail("send", fmt.Errorf("hidden send needs a visibility of at least a second, not %v", visibility))
+	}
+	return q.send(ctx, text, visibility, false)
+}
+
+func (q *Queue) send(ctx context.Context, text string, delay time.Duration, wake bool) (Sent, error) {
 	if delay > provider.MaxVisibilityDelay {
 		return Sent{}, q.fail("send", fmt.Errorf("visibility delay %v is longer than the 7 days Azure allows; split long timers", delay))
 	}
@@ -155,7 +172,9 @@ func (q *Queue) Send(ctx context.Context, text string, delay time.Duration) (Sen
 		return Sent{}, q.fail("send", fmt.Errorf("the service answered with %d messages, want 1", len(resp.Messages)))
 	}
 	m := resp.Messages[0]
-	q.wake.sent(q.name, time.Duration(secs)*time.Second)
+	if wake {
+		q.wake.sent(q.name, time.Duration(secs)*time.Second)
+	}
 	return Sent{
 		ID:            deref(m.MessageID),
 		PopReceipt:    deref(m.PopReceipt),

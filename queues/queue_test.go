@@ -138,6 +138,45 @@ func TestVisibilityDelay(t *testing.T) {
 	}
 }
 
+// TestSendHidden: a hidden message is invisible, wakes no poller, and the
+// pop receipt of the send renews and deletes it like a received one's.
+func TestSendHidden(t *testing.T) {
+	t.Parallel()
+	h := newHubEnv(t)
+	q := h.queue(t)
+	ctx := t.Context()
+	wake := h.wake.C(q.Name())
+	s, err := q.SendHidden(ctx, `{"held":1}`, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-wake:
+		t.Fatal("a hidden send woke the queue's pollers")
+	default:
+	}
+	if s.PopReceipt == "" || s.NextVisible.Sub(s.InsertionTime) != time.Minute {
+		t.Fatalf("Sent = %+v, want a pop receipt and a minute of invisibility", s)
+	}
+	mustReceiveNone(t, q, "after a hidden send")
+	pop, next, err := q.UpdateVisibility(ctx, s.ID, s.PopReceipt, `{"held":1}`, 2*time.Minute)
+	if err != nil || !next.After(s.NextVisible) {
+		t.Fatalf("renewing with the send's pop receipt: %v (next visible %v)", err, next)
+	}
+	if err := q.Delete(ctx, s.ID, s.PopReceipt); !errors.Is(err, ErrMessageGone) {
+		t.Fatalf("delete with the replaced pop receipt: err = %v, want ErrMessageGone", err)
+	}
+	if err := q.Delete(ctx, s.ID, pop); err != nil {
+		t.Fatalf("delete with the renewed pop receipt: %v", err)
+	}
+	if n, err := q.ApproximateCount(ctx); err != nil || n != 0 {
+		t.Fatalf("ApproximateCount after delete = %d, %v", n, err)
+	}
+	if _, err := q.SendHidden(ctx, "{}", 0); err == nil {
+		t.Fatal("a hidden send without visibility was accepted")
+	}
+}
+
 // TestDelayLimit: more than 7 days is refused before any request; exactly
 // 7 days is what the service accepts.
 func TestDelayLimit(t *testing.T) {
