@@ -201,6 +201,9 @@ func (b *Backend) CompleteActivity(ctx context.Context, wi *provider.ActivityWor
 	}
 	tm := &history.TaskMessage{Event: result, OrchestrationInstance: wi.Instance}
 	m := b.envelope(tm, ep, queues.Sender{InstanceID: wi.Instance.InstanceID, ExecutionID: wi.Instance.ExecutionID})
+	if b.deliverLocally(l, m) {
+		return nil
+	}
 	if _, err := b.codec.Send(ctx, b.controlQueueFor(wi.Instance.InstanceID), m, 0); err != nil {
 		return fmt.Errorf("azurestorage: sending the activity result: %w", err)
 	}
@@ -221,4 +224,52 @@ func (b *Backend) AbandonActivity(ctx context.Context, wi *provider.ActivityWork
 		return nil
 	}
 	return err
+}
+
+// deliverLocally hands an activity result straight to its instance's
+// session when this backend owns the instance's partition, instead of
+// sending it through the control queue: the result becomes a pending
+// message of the session (exactly the envelope that would have been sent),
+// and the work item's queue message stays hidden until the episode that
+// records the result in history commits and deletes it. This saves the
+// result's enqueue, its share of a control-queue receive and its delete.
+// At-least-once holds: until that commit the work item is still on its
+// queue, so after a crash it reappears when its visibility timeout ends
+// and the activity runs again (a duplicate result is dropped by Triage);
+// if the partition is lost or the work item abandoned first, the result is
+// sent to the control queue after all (spill).
+func (b *Backend) deliverLocally(l *activityLock, m *queues.MessageData) bool {
+	if b.opts.NoLocalResults {
+		return false
+	}
+	id := m.TaskMessage.OrchestrationInstance.InstanceID
+	name := b.controlQueueFor(id).Name()
+	raw := *l.raw
+	raw.InsertionTime = time.Now().UTC()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p := b.parts[name]
+	if p == nil || b.stopping || !b.started {
+		return false
+	}
+	b.fileLocked(id, &pending{part: p, q: b.workitems, raw: &raw, data: m, local: true})
+	return true
+}
+
+// spill sends a local result to its control queue after all (with delay)
+// and then deletes its work item. If the send fails, the work item is made
+// visible again so that the activity runs again soon.
+func (b *Backend) spill(ctx context.Context, m *pending, delay time.Duration) {
+	ctx = context.WithoutCancel(ctx)
+	q := b.controlQueueFor(m.data.TaskMessage.OrchestrationInstance.InstanceID)
+	if _, err := b.codec.Send(ctx, q, m.data, delay); err != nil {
+		b.log.Warn("azurestorage: sending a held activity result; the activity will run again", "message", m.raw.ID, "err", err)
+		if _, _, err := b.workitems.UpdateVisibility(ctx, m.raw.ID, m.raw.PopReceipt, m.raw.Text, 0); err != nil && !errors.Is(err, queues.ErrMessageGone) {
+			b.log.Warn("azurestorage: returning an activity work item", "message", m.raw.ID, "err", err)
+		}
+		return
+	}
+	if err := b.workitems.Delete(ctx, m.raw.ID, m.raw.PopReceipt); err != nil && !errors.Is(err, queues.ErrMessageGone) {
+		b.log.Warn("azurestorage: deleting an activity work item", "message", m.raw.ID, "err", err)
+	}
 }

@@ -207,7 +207,11 @@ func (b *Backend) RenewOrchestration(ctx context.Context, wi *provider.Orchestra
 	}
 	var errs []error
 	for _, m := range ls.msgs {
-		pop, next, err := m.part.queue.UpdateVisibility(ctx, m.raw.ID, m.raw.PopReceipt, m.raw.Text, b.opts.ControlQueueVisibility)
+		vis := b.opts.ControlQueueVisibility
+		if m.local {
+			vis = b.opts.WorkItemVisibility
+		}
+		pop, next, err := m.q.UpdateVisibility(ctx, m.raw.ID, m.raw.PopReceipt, m.raw.Text, vis)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -72,6 +72,12 @@ type Options struct {
 	// default, as in C#.
 	PoisonDequeueCount int
 
+	// NoLocalResults sends every activity result through the control
+	// queue, as C# does, even when this backend owns the orchestration's
+	// partition (by default such results go to the session in memory and
+	// the work item is deleted with the commit that records the result).
+	NoLocalResults bool
+
 	// Table, Blob and AppLease tune the partition managers (tests shorten
 	// the intervals); zero fields keep C#'s values.
 	Table    partition.TableOptions

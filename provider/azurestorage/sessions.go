@@ -24,11 +24,18 @@ type ownedPartition struct {
 	held map[string]*pending
 }
 
-// pending is one received control message.
+// pending is one message for a session: a received control message, or
+// (local set) an activity result handed over in memory by this backend's
+// own CompleteActivity, whose raw message is then the activity's work item
+// on the work-item queue, deleted when the result is committed.
 type pending struct {
 	part *ownedPartition
-	raw  *queues.Message
-	data *queues.MessageData
+	// q holds raw: the partition's control queue, or the work-item queue
+	// for a local result.
+	q     *queues.Queue
+	raw   *queues.Message
+	data  *queues.MessageData
+	local bool
 }
 
 // session is what the backend keeps about one instance while its
@@ -323,7 +330,11 @@ func (b *Backend) stopPartition(p *ownedPartition, release bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, m := range giveBack {
-		if _, _, err := m.part.queue.UpdateVisibility(ctx, m.raw.ID, m.raw.PopReceipt, m.raw.Text, 0); err != nil && !errors.Is(err, queues.ErrMessageGone) {
+		if m.local {
+			b.spill(ctx, m, 0)
+			continue
+		}
+		if _, _, err := m.q.UpdateVisibility(ctx, m.raw.ID, m.raw.PopReceipt, m.raw.Text, 0); err != nil && !errors.Is(err, queues.ErrMessageGone) {
 			b.log.Debug("azurestorage: returning a message to its queue", "err", err)
 		}
 	}
@@ -405,8 +416,15 @@ func (b *Backend) receive(ctx context.Context, p *ownedPartition, m *queues.Mess
 		old.raw = m
 		return
 	}
-	pm := &pending{part: p, raw: m, data: data}
+	pm := &pending{part: p, q: p.queue, raw: m, data: data}
 	p.held[m.ID] = pm
+	b.fileLocked(id, pm)
+}
+
+// fileLocked adds a message to its instance's session and makes the
+// session ready unless it is locked.
+func (b *Backend) fileLocked(id string, pm *pending) {
+	p := pm.part
 	s := b.sessions[id]
 	if s == nil || s.part != p {
 		s = &session{id: id, part: p}
@@ -564,7 +582,7 @@ func (b *Backend) forget(msgs []*pending) {
 func (b *Backend) deleteMessages(ctx context.Context, msgs []*pending) {
 	forEach(ctx, len(msgs), 16, func(ctx context.Context, i int) {
 		m := msgs[i]
-		if err := m.part.queue.Delete(ctx, m.raw.ID, m.raw.PopReceipt); err != nil && !errors.Is(err, queues.ErrMessageGone) {
+		if err := m.q.Delete(ctx, m.raw.ID, m.raw.PopReceipt); err != nil && !errors.Is(err, queues.ErrMessageGone) {
 			b.log.Warn("azurestorage: deleting a processed message", "message", m.raw.ID, "err", err)
 		}
 	})
@@ -581,7 +599,11 @@ func (b *Backend) abandonPending(ctx context.Context, msgs []*pending, delay tim
 		if d <= 0 {
 			d = provider.AbandonDelay(int(m.raw.DequeueCount))
 		}
-		if _, _, err := m.part.queue.UpdateVisibility(ctx, m.raw.ID, m.raw.PopReceipt, m.raw.Text, d); err != nil && !errors.Is(err, queues.ErrMessageGone) {
+		if m.local {
+			b.spill(ctx, m, d)
+			return
+		}
+		if _, _, err := m.q.UpdateVisibility(ctx, m.raw.ID, m.raw.PopReceipt, m.raw.Text, d); err != nil && !errors.Is(err, queues.ErrMessageGone) {
 			b.log.Warn("azurestorage: abandoning a message", "message", m.raw.ID, "err", err)
 		}
 	})
