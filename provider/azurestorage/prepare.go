@@ -125,19 +125,18 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 		back[pm] = m
 	}
 	res := provider.Triage(s.index, pms)
-	terminalDrop := false
 	for _, d := range res.Decisions {
 		if d.Verdict != provider.Keep {
 			b.apply(ctx, s, back[d.Message], d.Verdict, d.Reason)
-			if strings.HasPrefix(d.Reason, "instance already") {
-				terminalDrop = true
-			}
 		}
 	}
 	if t := res.TerminateWithoutHistory; t != nil {
 		b.terminateWithoutHistory(ctx, s.id, t)
 	}
-	if terminalDrop && loaded != nil {
+	// A terminal history whose Instances row is stale (a crash, or a lost
+	// answer, between the history commit and the row write) is repaired
+	// whatever the messages were, as C# does before running a work item.
+	if loaded != nil && s.index.Terminal() && !res.NewExecution {
 		b.repair(ctx, s, loaded)
 	}
 	if len(res.Kept) == 0 {

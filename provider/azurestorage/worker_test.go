@@ -89,8 +89,14 @@ func runWorker(t *testing.T, be *azurestorage.Backend, regs ...durable.Registrab
 	t.Cleanup(func() { cancel(); <-done })
 }
 
+// quiet logs errors only, or everything from the level in
+// AZDURABLE_TEST_LOG (debug, info, warn) when debugging a test.
 func quiet() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	level := slog.LevelError
+	if v := os.Getenv("AZDURABLE_TEST_LOG"); v != "" {
+		_ = level.UnmarshalText([]byte(v))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
 // The fan-out used by the crash test: n activities that each take a

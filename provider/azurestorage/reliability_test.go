@@ -1,0 +1,345 @@
+package azurestorage_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/azdurable/azdurable/blobs"
+	"github.com/azdurable/azdurable/client"
+	"github.com/azdurable/azdurable/durabletest"
+	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/azuritetest"
+	"github.com/azdurable/azdurable/provider/azurestorage"
+	"github.com/azdurable/azdurable/queues"
+	"github.com/azdurable/azdurable/samples/hellocities"
+	"github.com/azdurable/azdurable/storage"
+	"github.com/azdurable/azdurable/worker"
+)
+
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		waitTick(50 * time.Millisecond)
+	}
+}
+
+// TestFaultsLoseNothing runs a workload while 5% of all storage calls fail,
+// before or after the service applied them; everything completes with the
+// right output, and no history holds a duplicate event.
+func TestFaultsLoseNothing(t *testing.T) {
+	hub := azuritetest.NewHub(t)
+	acct := azuritetest.Account(t)
+	faults := storage.NewFaultInjector(0, 6)
+	o := azurestorage.Options{TaskHub: hub, Account: acct, MaxPollingInterval: 500 * time.Millisecond, Logger: quiet(),
+		ControlQueueVisibility: 3 * time.Second, WorkItemVisibility: 3 * time.Second,
+		Client: &storage.ClientOptions{PerRetryPolicies: []policy.Policy{faults.Policy()},
+			Retry: &policy.RetryOptions{MaxRetries: 6, RetryDelay: 20 * time.Millisecond, MaxRetryDelay: 300 * time.Millisecond}}}
+	be, err := azurestorage.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { faults.SetRate(0); _ = be.DeleteTaskHub(context.Background()) })
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	defer cancel()
+	if err := be.CreateTaskHub(ctx); err != nil {
+		t.Fatal(err)
+	}
+	faults.SetRate(0.05)
+	runWorker(t, be, append(hellocities.Registrations(), killFanOut, slowItem)...)
+	c := client.New(be, client.Options{})
+	var ids []string
+	for i := 0; i < 6; i++ {
+		id := fmt.Sprintf("hello-%d", i)
+		for {
+			if _, err := c.ScheduleNew(ctx, "HelloCities", "x", client.WithInstanceID(id), client.WithDedupeStatuses()); err == nil {
+				break
+			} else if ctx.Err() != nil {
+				t.Fatal(err)
+			}
+		}
+		ids = append(ids, id)
+	}
+	for {
+		if _, err := c.ScheduleNew(ctx, killFanOut.Name(), 20, client.WithInstanceID("fan"), client.WithDedupeStatuses()); err == nil {
+			break
+		} else if ctx.Err() != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range append(ids, "fan") {
+		var st *client.State
+		waitUntil(t, id+" to complete", 140*time.Second, func() bool {
+			s, err := c.GetState(ctx, id)
+			if err == nil && s.Status.IsTerminal() {
+				st = s
+				return true
+			}
+			return false
+		})
+		want := `["Hello Tokyo!","Hello Seattle!","Hello London!"]`
+		if id == "fan" {
+			want = "2470"
+		}
+		if st.Status != client.Completed || *st.Output != want {
+			t.Errorf("%s: %s %s", id, st.Status, *st.Output)
+		}
+	}
+	faults.SetRate(0)
+	reg := worker.New(be, worker.Options{}).Registry()
+	_ = reg.Add(append(hellocities.Registrations(), killFanOut, slowItem)...)
+	for _, id := range append(ids, "fan") {
+		h, err := c.History(ctx, id, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, ev := range h {
+			key := ""
+			switch v := ev.(type) {
+			case *history.TaskScheduledEvent:
+				key = "scheduled " + strconv.Itoa(int(v.EventID))
+			case *history.TaskCompletedEvent:
+				key = "completed " + strconv.Itoa(int(v.TaskScheduledID))
+			case *history.ExecutionStartedEvent:
+				key = "started"
+			case *history.ExecutionCompletedEvent:
+				key = "finished"
+			}
+			if key != "" && seen[key] {
+				t.Errorf("%s: duplicate %s in history", id, key)
+			}
+			seen[key] = true
+		}
+		if err := durabletest.ReplayEvents(reg, h); err != nil {
+			t.Errorf("%s: %v", id, err)
+		}
+	}
+	n := int64(0)
+	for _, v := range faults.Injected() {
+		n += v
+	}
+	t.Logf("faults injected: %v (%d)", faults.Injected(), n)
+	if n < 10 {
+		t.Errorf("only %d faults were injected; the test proves little", n)
+	}
+}
+
+// TestBadInputKeepsTheWorkerRunning feeds a running worker malformed
+// bodies, unknown event types, a wrong $type, a truncated large-message
+// blob, messages for unknown instances, duplicates and unknown names:
+// the worker keeps running, other instances finish, the log names the
+// message and the reason, and with poison quarantine the raw message is
+// kept.
+func TestBadInputKeepsTheWorkerRunning(t *testing.T) {
+	hub := azuritetest.NewHub(t)
+	acct := azuritetest.Account(t)
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	be, err := azurestorage.New(azurestorage.Options{TaskHub: hub, Account: acct, Partitions: 1, MaxPollingInterval: 300 * time.Millisecond,
+		PoisonDequeueCount: 2, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = be.DeleteTaskHub(context.Background()) })
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	if err := be.CreateTaskHub(ctx); err != nil {
+		t.Fatal(err)
+	}
+	qs, _ := acct.QueueService(nil)
+	control := queues.NewQueue(qs, be.Names().ControlQueue(0), nil)
+	work := queues.NewQueue(qs, be.Names().WorkItemQueue(), nil)
+	bs, _ := acct.BlobService(nil)
+	large := blobs.New(bs, be.Names().LargeMessagesContainer(), nil)
+	// A wrapper whose blob is truncated gzip.
+	if err := large.UploadGzip(ctx, "bad/placeholder", []byte("x")); err != nil { // creates the container
+		t.Fatal(err)
+	}
+	gz := blobs.Compress([]byte(`{"$type":"DurableTask.AzureStorage.MessageData","TaskMessage":{}}`))
+	if _, err := bs.UploadBuffer(ctx, large.Container(), "bad/message-0-TaskCompleted.json.gz", gz[:len(gz)/2], nil); err != nil {
+		t.Fatal(err)
+	}
+	bad := map[string]string{
+		"not json":       "%%% this is not a message %%%",
+		"unknown type":   `{"TaskMessage":{"Event":{"EventType":99},"OrchestrationInstance":{"InstanceId":"x"}}}`,
+		"wrong $type":    `{"TaskMessage":{"Event":{"$type":"DurableTask.Core.History.NoSuchEvent","EventType":5},"OrchestrationInstance":{"InstanceId":"x"}}}`,
+		"truncated blob": string(queues.Marshal(queues.NewWrapper("bad/message-0-TaskCompleted.json.gz"))),
+	}
+	for _, body := range bad {
+		if _, err := control.Send(ctx, body, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := work.Send(ctx, "{not a work item", 0); err != nil {
+		t.Fatal(err)
+	}
+	unknownEvent := &queues.MessageData{ActivityID: "a", Sender: &queues.Sender{}, TaskMessage: &history.TaskMessage{
+		Event:                 &history.EventRaisedEvent{Name: "x", EventBase: history.EventBase{EventID: -1, Timestamp: time.Now().UTC()}},
+		OrchestrationInstance: history.OrchestrationInstance{InstanceID: "nobody-here"}}}
+	if _, err := control.Send(ctx, queues.EncodeBody(unknownEvent, queues.UTF8), 0); err != nil {
+		t.Fatal(err)
+	}
+
+	w := worker.New(be, worker.Options{Logger: log})
+	if err := w.Register(hellocities.Registrations()...); err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(wctx) }()
+	defer func() { wcancel(); <-done }()
+	c := client.New(be, client.Options{})
+	good, err := c.ScheduleNew(ctx, "HelloCities", "x", client.WithInstanceID("good"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknown, err := c.ScheduleNew(ctx, "NoSuchOrchestration", "x", client.WithInstanceID("unknown-name"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.WaitForCompletion(ctx, good, client.PollInterval(50*time.Millisecond, 500*time.Millisecond))
+	if err != nil || st.Status != client.Completed {
+		t.Fatalf("the good instance: %v %v", st, err)
+	}
+	// A duplicate of a completion already in history is dropped.
+	h, _ := c.History(ctx, good, "")
+	var tc *history.TaskCompletedEvent
+	for _, ev := range h {
+		if v, ok := ev.(*history.TaskCompletedEvent); ok {
+			tc = v
+			break
+		}
+	}
+	dup := &queues.MessageData{ActivityID: "d", Sender: &queues.Sender{InstanceID: good}, TaskMessage: &history.TaskMessage{
+		Event: tc, OrchestrationInstance: history.OrchestrationInstance{InstanceID: good, ExecutionID: st.ExecutionID}}}
+	if _, err := control.Send(ctx, queues.EncodeBody(dup, queues.UTF8), 0); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	}()
+	waitUntil(t, "the log to explain every bad message", 90*time.Second, func() bool {
+		l := logs.String()
+		return strings.Count(l, "poison message quarantined") >= 5 &&
+			strings.Contains(l, "no such instance") &&
+			strings.Contains(l, "unknown orchestration name") &&
+			strings.Contains(l, "duplicate TaskCompleted for task 0")
+	})
+	l := logs.String()
+	for _, want := range []string{"cannot decode a control message", "cannot decode an activity work item", "unknown event class", "NoSuchEvent", "unknown event type", "truncated"} {
+		if !strings.Contains(l, want) {
+			t.Errorf("the log does not say %q", want)
+		}
+	}
+	// The unknown name is never failed: it waits, Pending.
+	if st, err := c.GetState(ctx, unknown); err != nil || st.Status != client.Pending {
+		t.Errorf("unknown orchestration: %v %v", st, err)
+	}
+	if h2, _ := c.History(ctx, good, ""); len(h2) != len(h) {
+		t.Errorf("the duplicate changed the history: %d events, was %d", len(h2), len(h))
+	}
+	// The quarantined raw bodies are kept.
+	poison := blobs.New(bs, strings.ToLower(hub)+"-poison", nil)
+	n := 0
+	pager := bs.NewListBlobsFlatPager(poison.Container(), nil)
+	found := map[string]bool{}
+	for pager.More() {
+		p, err := pager.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range p.Segment.BlobItems {
+			n++
+			data, err := poison.DownloadGzip(ctx, *it.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			found[string(data)] = true
+		}
+	}
+	for name, body := range bad {
+		if !found[body] {
+			t.Errorf("the %s message was not kept in quarantine", name)
+		}
+	}
+	if !found["{not a work item"] {
+		t.Error("the bad work item was not kept in quarantine")
+	}
+}
+
+// TestLostAnswerOnTheFinalCommitIsRepaired: the service applies the last
+// episode's history batch but its answer is lost; the retry conflicts with
+// our own write, the work item is abandoned, and its redelivered messages
+// are duplicates. The terminal history must still bring the Instances row
+// to Completed (C#'s repair of terminal instances).
+func TestLostAnswerOnTheFinalCommitIsRepaired(t *testing.T) {
+	hub := azuritetest.NewHub(t)
+	faults := storage.NewFaultInjector(1, 1, storage.Fault500AfterWrite)
+	var mu sync.Mutex
+	batches := 0
+	faults.Only(func(r *http.Request) bool {
+		if !strings.HasSuffix(r.URL.Path, "/$batch") {
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		batches++
+		return batches == 4 // HelloCities commits four episodes; fail the last
+	})
+	be, err := azurestorage.New(azurestorage.Options{TaskHub: hub, Account: azuritetest.Account(t), MaxPollingInterval: 300 * time.Millisecond,
+		ControlQueueVisibility: 3 * time.Second, Logger: quiet(),
+		Client: &storage.ClientOptions{PerRetryPolicies: []policy.Policy{faults.Policy()},
+			Retry: &policy.RetryOptions{MaxRetries: 3, RetryDelay: 10 * time.Millisecond}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = be.DeleteTaskHub(context.Background()) })
+	runWorker(t, be, hellocities.Registrations()...)
+	c := client.New(be, client.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	id, err := c.ScheduleNew(ctx, "HelloCities", "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.WaitForCompletion(ctx, id, client.PollInterval(50*time.Millisecond, 500*time.Millisecond))
+	if err != nil || st.Status != client.Completed || *st.Output != `["Hello Tokyo!","Hello Seattle!","Hello London!"]` {
+		t.Fatalf("state %+v %v", st, err)
+	}
+	if n := faults.Injected()[storage.Fault500AfterWrite]; n != 1 {
+		t.Fatalf("%d faults injected, want 1", n)
+	}
+}
