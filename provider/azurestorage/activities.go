@@ -22,9 +22,16 @@ type activityFetcher struct {
 	items   []*provider.ActivityWorkItem
 	notify  chan struct{}
 	running bool
+	// local counts the items (and reservations) scheduled by this
+	// backend's own episodes that no caller has taken yet.
+	local int
 }
 
-type activityLock struct{ raw *queues.Message }
+type activityLock struct {
+	raw *queues.Message
+	// local marks a work item this backend enqueued hidden for itself.
+	local bool
+}
 
 func newActivityFetcher(b *Backend) *activityFetcher {
 	return &activityFetcher{b: b, notify: make(chan struct{})}
@@ -53,6 +60,9 @@ func (b *Backend) LockNextActivity(ctx context.Context) (*provider.ActivityWorkI
 		if len(f.items) > 0 {
 			wi := f.items[0]
 			f.items = f.items[1:]
+			if l, _ := wi.Private.(*activityLock); l != nil && l.local {
+				f.local--
+			}
 			f.mu.Unlock()
 			return wi, nil
 		}
@@ -272,4 +282,84 @@ func (b *Backend) spill(ctx context.Context, m *pending, delay time.Duration) {
 	if err := b.workitems.Delete(ctx, m.raw.ID, m.raw.PopReceipt); err != nil && !errors.Is(err, queues.ErrMessageGone) {
 		b.log.Warn("azurestorage: deleting an activity work item", "message", m.raw.ID, "err", err)
 	}
+}
+
+// reserveLocal decides whether an activity scheduled by this backend runs
+// here without a trip through the work-item queue: only while this
+// process's activity workers are asking for work (the fetcher runs) and
+// fewer than LocalActivityBacklog such items wait, so that a big fan-out
+// still reaches the other workers of the hub through the queue.
+func (f *activityFetcher) reserveLocal() bool {
+	if f.b.opts.NoLocalActivities {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.running || f.local >= f.b.opts.LocalActivityBacklog {
+		return false
+	}
+	f.local++
+	return true
+}
+
+func (f *activityFetcher) cancelLocal() {
+	f.mu.Lock()
+	f.local--
+	f.mu.Unlock()
+}
+
+// offerLocal queues a work item for this process's activity workers.
+func (f *activityFetcher) offerLocal(wi *provider.ActivityWorkItem) {
+	f.mu.Lock()
+	f.items = append(f.items, wi)
+	f.broadcastLocked()
+	f.mu.Unlock()
+}
+
+// sendLocal enqueues an activity's TaskScheduled message hidden for the
+// work-item visibility timeout (no poller is woken) and hands the work item
+// to this process's activity workers with the pop receipt of the enqueue,
+// which saves the receive. The message is on the queue as usual, so if
+// this process dies before the result is committed it becomes visible and
+// any worker runs the activity (at least once, as with a received item).
+func (b *Backend) sendLocal(ctx context.Context, o outbound) error {
+	text, err := b.codec.Encode(ctx, o.m)
+	if err != nil {
+		b.act.cancelLocal()
+		return err
+	}
+	sent, err := b.workitems.SendHidden(ctx, text, b.opts.WorkItemVisibility)
+	if err != nil {
+		b.act.cancelLocal()
+		return err
+	}
+	tm := o.m.TaskMessage
+	ts := *tm.Event.(*history.TaskScheduledEvent)
+	raw := &queues.Message{ID: sent.ID, PopReceipt: sent.PopReceipt, Text: text, DequeueCount: 1,
+		InsertionTime: sent.InsertionTime, NextVisible: sent.NextVisible}
+	wi := &provider.ActivityWorkItem{ID: sent.ID, Instance: tm.OrchestrationInstance, Event: &ts, DequeueCount: 1,
+		Episode: o.m.Episode, Private: &activityLock{raw: raw, local: true}}
+	if c := tm.OrchestrationExecutionContext; c != nil {
+		wi.Tags = c.OrchestrationTags
+	}
+	b.act.offerLocal(wi)
+	return nil
+}
+
+// returnUntaken makes the work items no caller took visible again, so that
+// a stopping worker does not leave them hidden until their timeout.
+func (f *activityFetcher) returnUntaken(ctx context.Context) {
+	f.mu.Lock()
+	items := f.items
+	f.items, f.local = nil, 0
+	f.mu.Unlock()
+	forEach(ctx, len(items), 16, func(ctx context.Context, i int) {
+		l, err := activityLockOf(items[i])
+		if err != nil {
+			return
+		}
+		if _, _, err := f.b.workitems.UpdateVisibility(ctx, l.raw.ID, l.raw.PopReceipt, l.raw.Text, 0); err != nil && !errors.Is(err, queues.ErrMessageGone) {
+			f.b.log.Debug("azurestorage: returning an untaken activity work item", "message", l.raw.ID, "err", err)
+		}
+	})
 }

@@ -25,6 +25,9 @@ type outbound struct {
 	q     *queues.Queue
 	m     *queues.MessageData
 	delay time.Duration
+	// local: a TaskScheduled for this process's own activity workers
+	// (sendLocal).
+	local bool
 }
 
 // route decides each outbox message's queue and delay, as C# does: activity
@@ -64,7 +67,13 @@ func (b *Backend) sendAll(ctx context.Context, out []outbound) error {
 	var mu sync.Mutex
 	var first error
 	forEach(ctx, len(out), 16, func(ctx context.Context, i int) {
-		if _, err := b.codec.Send(ctx, out[i].q, out[i].m, out[i].delay); err != nil {
+		var err error
+		if out[i].local {
+			err = b.sendLocal(ctx, out[i])
+		} else {
+			_, err = b.codec.Send(ctx, out[i].q, out[i].m, out[i].delay)
+		}
+		if err != nil {
 			mu.Lock()
 			if first == nil {
 				first = err
@@ -109,7 +118,11 @@ func (b *Backend) CompleteOrchestration(ctx context.Context, wi *provider.Orches
 		if err != nil {
 			return err
 		}
-		out = append(out, outbound{q: q, m: b.envelope(tm, &ep, sender), delay: delay})
+		o := outbound{q: q, m: b.envelope(tm, &ep, sender), delay: delay}
+		if _, ok := tm.Event.(*history.TaskScheduledEvent); ok && q == b.workitems {
+			o.local = b.act.reserveLocal()
+		}
+		out = append(out, o)
 	}
 	if err := b.sendAll(ctx, out); err != nil {
 		return fmt.Errorf("azurestorage: sending the episode's messages: %w", err)

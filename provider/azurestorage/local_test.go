@@ -80,6 +80,12 @@ func (h *localHub) scheduleOne(id string) (*provider.OrchestrationWorkItem, <-ch
 	if _, err := c.ScheduleNew(h.ctx, "Orch", "in", client.WithInstanceID(id)); err != nil {
 		h.t.Fatal(err)
 	}
+	// A caller that gives up at once still starts the activity fetcher, so
+	// the backend knows this process runs activities before the episode
+	// commits (the goroutine below may not have called yet).
+	early, cancel := context.WithTimeout(h.ctx, time.Millisecond)
+	_, _ = h.be.LockNextActivity(early)
+	cancel()
 	acts := make(chan *provider.ActivityWorkItem, 1)
 	go func() {
 		wi, err := h.be.LockNextActivity(h.ctx)
@@ -148,19 +154,30 @@ func (h *localHub) finish(wi *provider.OrchestrationWorkItem) {
 	}
 }
 
-// TestLocalResult: an activity result goes to the session of its instance
-// without a control-queue message, and the activity's work item stays on its
-// queue until the commit that records the result deletes it.
-func TestLocalResult(t *testing.T) {
+// TestLocalActivityAndResult: the activity an episode schedules is enqueued
+// hidden and handed to this backend's waiting activity caller without a
+// receive; its result goes to the session without a control-queue message;
+// the work item stays on its queue (hidden) until the commit that records
+// the result deletes it.
+func TestLocalActivityAndResult(t *testing.T) {
 	h := newLocalHub(t, nil)
 	_, acts := h.scheduleOne("local-1")
 	a := h.activity(acts)
-	sends := h.count("control", "enqueue")
+	if a.Event.Name != "SayHello" || a.Event.Input == nil || *a.Event.Input != `["x"]` || a.DequeueCount != 1 {
+		t.Fatalf("work item %+v", a)
+	}
+	if _, w := h.depths(); w != 1 {
+		t.Fatalf("work-item queue holds %d messages, want the 1 hidden work item", w)
+	}
+	if msgs, err := h.work.Peek(h.ctx, 1); err != nil || len(msgs) != 0 {
+		t.Fatalf("the work item is visible (%d, %v); it must stay hidden while this process runs it", len(msgs), err)
+	}
+	controlSends := h.count("control", "enqueue")
 	if err := h.be.CompleteActivity(h.ctx, a, completed(a)); err != nil {
 		t.Fatal(err)
 	}
-	if n := h.count("control", "enqueue"); n != sends {
-		t.Fatalf("the result was sent to the control queue (%d enqueues)", n-sends)
+	if n := h.count("control", "enqueue"); n != controlSends {
+		t.Fatalf("the result was sent to the control queue (%d enqueues, want %d)", n, controlSends)
 	}
 	if _, w := h.depths(); w != 1 {
 		t.Fatalf("the work item was deleted before its result was committed (%d messages)", w)
@@ -170,25 +187,43 @@ func TestLocalResult(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(wi.Messages) != 1 || wi.Messages[0].Event.Type() != history.TaskCompleted || wi.History != nil {
-		t.Fatalf("second work item: %+v, history loaded %v", wi.Messages, wi.History != nil)
+		t.Fatalf("second work item: %d messages (%v), history loaded %v", len(wi.Messages), wi.Messages[0].Event.Type(), wi.History != nil)
 	}
 	h.finish(wi)
 	if c, w := h.depths(); c != 0 || w != 0 {
 		t.Fatalf("after the commit: control %d, work items %d; want both empty", c, w)
 	}
-	// Without the shortcut the result is a control-queue message.
-	h = newLocalHub(t, func(o *azurestorage.Options) { o.NoLocalResults = true })
-	_, acts = h.scheduleOne("plain-1")
-	a = h.activity(acts)
-	sends = h.count("control", "enqueue")
-	if err := h.be.CompleteActivity(h.ctx, a, completed(a)); err != nil {
-		t.Fatal(err)
-	}
-	if n := h.count("control", "enqueue"); n != sends+1 {
-		t.Fatalf("NoLocalResults: %d control enqueues for the result, want 1", n-sends)
-	}
-	if _, w := h.depths(); w != 0 {
-		t.Fatalf("NoLocalResults: the work item was not deleted with the result sent (%d)", w)
+}
+
+// TestLocalActivityIsNeverReceived: the hidden work item reaches the
+// activity caller without a receive (the queue's dequeue count is still 0:
+// taken back after an abandon it is delivered for the first time), while
+// without the shortcut the caller's item was received once already.
+func TestLocalActivityIsNeverReceived(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		off     bool
+		dequeue int64
+	}{{"local", false, 1}, {"received", true, 2}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newLocalHub(t, func(o *azurestorage.Options) { o.NoLocalActivities = tc.off })
+			_, acts := h.scheduleOne("count-1")
+			a := h.activity(acts)
+			if err := h.be.AbandonActivity(h.ctx, a, 0); err != nil {
+				t.Fatal(err)
+			}
+			msgs, err := h.work.Receive(h.ctx, 1, time.Minute)
+			if err != nil || len(msgs) != 1 {
+				t.Fatalf("receive after the abandon: %d, %v", len(msgs), err)
+			}
+			if msgs[0].DequeueCount != tc.dequeue {
+				t.Fatalf("dequeue count %d, want %d", msgs[0].DequeueCount, tc.dequeue)
+			}
+			m, _, err := queues.DecodeBody(msgs[0].Text)
+			if err != nil || m.TaskMessage.Event.Type() != history.TaskScheduled {
+				t.Fatalf("the work item's body: %v", err)
+			}
+		})
 	}
 }
 
@@ -221,6 +256,36 @@ func TestLocalResultSpillsOnAbandon(t *testing.T) {
 		t.Fatalf("redelivered work item: %+v", again.Messages)
 	}
 	h.finish(again)
+	if c, w := h.depths(); c != 0 || w != 0 {
+		t.Fatalf("after the commit: control %d, work items %d", c, w)
+	}
+}
+
+// TestNoLocalShortcuts: with both shortcuts off the backend takes C#'s
+// paths: the work item is received from its queue and the result travels
+// through the control queue.
+func TestNoLocalShortcuts(t *testing.T) {
+	h := newLocalHub(t, func(o *azurestorage.Options) { o.NoLocalActivities, o.NoLocalResults = true, true })
+	_, acts := h.scheduleOne("plain-1")
+	a := h.activity(acts)
+	if msgs, err := h.work.Peek(h.ctx, 1); err != nil || len(msgs) != 0 {
+		t.Fatalf("peek: %d, %v (a received work item is hidden)", len(msgs), err)
+	}
+	sends := h.count("control", "enqueue")
+	if err := h.be.CompleteActivity(h.ctx, a, completed(a)); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.count("control", "enqueue"); n != sends+1 {
+		t.Fatalf("%d control enqueues for the result, want 1", n-sends)
+	}
+	if _, w := h.depths(); w != 0 {
+		t.Fatalf("the work item was not deleted with the result sent (%d)", w)
+	}
+	wi, err := h.be.LockNextOrchestration(h.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.finish(wi)
 	if c, w := h.depths(); c != 0 || w != 0 {
 		t.Fatalf("after the commit: control %d, work items %d", c, w)
 	}

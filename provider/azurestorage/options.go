@@ -77,6 +77,16 @@ type Options struct {
 	// partition (by default such results go to the session in memory and
 	// the work item is deleted with the commit that records the result).
 	NoLocalResults bool
+	// NoLocalActivities sends every activity of this backend's episodes
+	// through the work-item queue visibly, as C# does. By default, while
+	// this process's activity workers ask for work, up to
+	// LocalActivityBacklog of them at a time are enqueued hidden and handed
+	// to those workers directly (see sendLocal).
+	NoLocalActivities bool
+	// LocalActivityBacklog bounds the activities waiting in memory for this
+	// process's workers (default 100); the rest go through the queue, where
+	// every worker of the hub can take them.
+	LocalActivityBacklog int
 
 	// Table, Blob and AppLease tune the partition managers (tests shorten
 	// the intervals); zero fields keep C#'s values.
@@ -118,6 +128,9 @@ func (o Options) withDefaults() (Options, error) {
 	def(&o.SessionIdleTimeout, 30*time.Second)
 	if o.ControlQueueBatchSize <= 0 || o.ControlQueueBatchSize > queues.MaxBatch {
 		o.ControlQueueBatchSize = queues.MaxBatch
+	}
+	if o.LocalActivityBacklog <= 0 {
+		o.LocalActivityBacklog = 100
 	}
 	if o.ControlQueueBufferThreshold <= 0 {
 		o.ControlQueueBufferThreshold = 64

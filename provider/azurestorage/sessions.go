@@ -214,6 +214,7 @@ func (b *Backend) Stop(ctx context.Context, graceful bool) error {
 		b.stopPartition(p, false)
 	}
 	b.loops.Wait()
+	b.act.returnUntaken(ctx)
 	b.mu.Lock()
 	b.started = false
 	b.sessions = map[string]*session{}
