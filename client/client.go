@@ -88,6 +88,7 @@ type startOptions struct {
 	dedupe     []Status
 	dedupeSet  bool
 	tags       map[string]string
+	trace      *history.DistributedTraceContext
 }
 
 // WithInstanceID sets the instance id (default: a new GUID as 32 hex digits).
@@ -111,6 +112,13 @@ func WithDedupeStatuses(s ...Status) StartOption {
 
 // WithTags sets the instance's tags.
 func WithTags(tags map[string]string) StartOption { return func(o *startOptions) { o.tags = tags } }
+
+// WithTraceParent starts the instance under a W3C trace context
+// ("00-<trace id>-<span id>-<flags>"); it is carried to every activity and
+// sub-orchestration the instance calls.
+func WithTraceParent(traceParent string) StartOption {
+	return func(o *startOptions) { o.trace = &history.DistributedTraceContext{TraceParent: traceParent} }
+}
 
 // DefaultDedupeStatuses are the statuses in which ScheduleNew refuses to
 // replace an existing instance.
@@ -138,7 +146,7 @@ func (c *Client) ScheduleNew(ctx context.Context, name string, input any, opts .
 	}
 	inst := history.OrchestrationInstance{InstanceID: id, ExecutionID: newID()}
 	start := &history.ExecutionStartedEvent{OrchestrationInstance: inst, Name: name, Version: o.version,
-		Input: &p, Tags: o.tags, ScheduledStartTime: o.startAt,
+		Input: &p, Tags: o.tags, ScheduledStartTime: o.startAt, ParentTraceContext: o.trace,
 		EventBase: history.EventBase{EventID: -1, Timestamp: c.now()}}
 	dedupe := DefaultDedupeStatuses
 	if o.dedupeSet {

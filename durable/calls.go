@@ -303,6 +303,9 @@ type ActivityInfo struct {
 	TaskID      int32
 	// Attempt counts deliveries of this invocation (1 on the first).
 	Attempt int
+	// TraceParent is the W3C trace context the orchestration was started
+	// under ("" if none); use it to parent the activity's own spans.
+	TraceParent string
 }
 
 type activityInfoKey struct{}

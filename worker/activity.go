@@ -34,7 +34,7 @@ func (w *Worker) runActivity(ctx context.Context, wi *provider.ActivityWorkItem)
 	}
 	actx, cancel := context.WithCancel(durable.WithActivityInfo(ctx, durable.ActivityInfo{
 		InstanceID: wi.Instance.InstanceID, ExecutionID: wi.Instance.ExecutionID, Name: ev.Name,
-		Version: ev.Version, TaskID: ev.EventID, Attempt: wi.DequeueCount}))
+		Version: ev.Version, TaskID: ev.EventID, Attempt: wi.DequeueCount, TraceParent: traceParent(ev)}))
 	defer cancel()
 	renewDone := make(chan struct{})
 	go w.renewActivity(actx, wi, renewDone)
@@ -90,4 +90,11 @@ func (w *Worker) renewActivity(ctx context.Context, wi *provider.ActivityWorkIte
 			}
 		}
 	}
+}
+
+func traceParent(ev *history.TaskScheduledEvent) string {
+	if ev.ParentTraceContext == nil {
+		return ""
+	}
+	return ev.ParentTraceContext.TraceParent
 }
