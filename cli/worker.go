@@ -46,6 +46,7 @@ type hostFlags struct {
 	maxPoll          float64
 	drainTimeout     time.Duration
 	conformance      bool
+	tuning           *tuningFlags
 }
 
 func addHostFlags(cmd *cobra.Command) *hostFlags {
@@ -59,6 +60,7 @@ func addHostFlags(cmd *cobra.Command) *hostFlags {
 	fl.IntVar(&h.maxActivities, "max-concurrent-activities", 10, "activities in flight at most")
 	fl.Float64Var(&h.maxPoll, "max-poll", queues.DefaultMaxPollInterval.Seconds(), "longest wait between polls of an idle queue, in seconds")
 	fl.DurationVar(&h.drainTimeout, "drain-timeout", DefaultDrainTimeout, "on shutdown, how long in-flight work may take to finish, and then the partitions to be released")
+	h.tuning = addTuningFlags(cmd)
 	return h
 }
 
@@ -83,17 +85,22 @@ func (h *hostFlags) settings(cmd *cobra.Command) (func(*azurestorage.Options), w
 	case h.drainTimeout <= 0:
 		return nil, worker.Options{}, usagef("--drain-timeout must be positive")
 	}
+	if err := h.tuning.validate(); err != nil {
+		return nil, worker.Options{}, err
+	}
 	adjust := func(o *azurestorage.Options) {
 		o.WorkerID = h.workerID
 		o.AppName = h.appName
 		o.Encoding = enc
 		o.PartitionManager = pm
 		o.MaxPollingInterval = time.Duration(h.maxPoll * float64(time.Second))
+		h.tuning.apply(o)
 	}
 	wo := worker.Options{
 		MaxConcurrentOrchestrations: h.maxOrchestration,
 		MaxConcurrentActivities:     h.maxActivities,
 		ShutdownTimeout:             h.drainTimeout,
+		ActivityRenewInterval:       h.tuning.activityRenewInterval(),
 		Logger:                      logger(cmd),
 	}
 	return adjust, wo, nil
@@ -150,6 +157,7 @@ exits 0; a second signal ends it at once.`,
 			defer h.release()
 			printEvent(cmd.OutOrStdout(), h.event("started"))
 			err = h.wait()
+			hf.tuning.report(wo.Logger)
 			printEvent(cmd.OutOrStdout(), h.event("stopped"))
 			return err
 		},
