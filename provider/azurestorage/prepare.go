@@ -80,7 +80,28 @@ func (b *Backend) load(ctx context.Context, s *session, expected string) (*table
 func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*provider.OrchestrationWorkItem, error) {
 	expected := batchExecution(msgs)
 	var loaded *tables.History
-	if !s.known || (expected != "" && !strings.EqualFold(expected, s.execID)) {
+	var row *history.OrchestrationState
+	rowRead := false
+	needLoad := !s.known || (expected != "" && !strings.EqualFold(expected, s.execID))
+	if needLoad && !s.known {
+		if es := firstStart(msgs); es != nil {
+			// The start's de-duplication reads the Instances row anyway;
+			// read it first, it may spare the history read.
+			r, err := b.inst.Get(ctx, s.id, false)
+			switch {
+			case err == nil:
+				row = r.State
+			case !errors.Is(err, tables.ErrNotFound):
+				return nil, err
+			}
+			rowRead = true
+			if freshStart(row, es, msgs) {
+				s.known, s.index, s.etag, s.execID, s.parentID, s.episodes = true, provider.NewHistoryIndex(nil), "", "", "", 0
+				needLoad = false
+			}
+		}
+	}
+	if needLoad {
 		h, err := b.load(ctx, s, expected)
 		if err != nil {
 			return nil, err
@@ -89,8 +110,6 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 	}
 
 	// De-duplicate top-level starts against the Instances row (§2.5).
-	var row *history.OrchestrationState
-	rowRead := false
 	candidates := make([]*pending, 0, len(msgs))
 	for _, m := range msgs {
 		es, ok := m.data.TaskMessage.Event.(*history.ExecutionStartedEvent)
@@ -161,6 +180,38 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 		}
 	}
 	return wi, nil
+}
+
+// firstStart returns the batch's top-level ExecutionStarted (the one whose
+// start is de-duplicated against the Instances row), if any.
+func firstStart(msgs []*pending) *history.ExecutionStartedEvent {
+	for _, m := range msgs {
+		if es, ok := m.data.TaskMessage.Event.(*history.ExecutionStartedEvent); ok && provider.NeedsStartDedupe(m.data.TaskMessage, senderOf(m)) {
+			return es
+		}
+	}
+	return nil
+}
+
+// freshStart reports whether a batch starts an instance that cannot have
+// any history yet, so that reading it can be skipped: the client wrote the
+// Instances row of this very execution as Pending with Generation 0 (it
+// found no earlier row of the id), and every message is on its first
+// delivery (no earlier attempt can have committed anything). Should
+// history exist all the same (rows left by a partial purge), the first
+// commit inserts the sentinel, fails with a conflict, the work item is
+// abandoned and retried with a history read: slower, never wrong.
+func freshStart(row *history.OrchestrationState, es *history.ExecutionStartedEvent, msgs []*pending) bool {
+	if row == nil || row.Status != history.StatusPending || row.Generation == nil || *row.Generation != 0 ||
+		!strings.EqualFold(row.OrchestrationInstance.ExecutionID, es.OrchestrationInstance.ExecutionID) {
+		return false
+	}
+	for _, m := range msgs {
+		if m.raw.DequeueCount != 1 || m.local {
+			return false
+		}
+	}
+	return true
 }
 
 // apply carries out a Drop or Abandon verdict and logs why.
