@@ -2,13 +2,18 @@ package azurestorage_test
 
 import (
 	"context"
+	"net/http"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/azdurable/azdurable/client"
+	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/azuritetest"
 	"github.com/azdurable/azdurable/provider/azurestorage"
+	"github.com/azdurable/azdurable/queues"
 	"github.com/azdurable/azdurable/samples/hellocities"
 	"github.com/azdurable/azdurable/storage"
 	"github.com/azdurable/azdurable/tables"
@@ -122,4 +127,85 @@ func startWorker(t *testing.T, be *azurestorage.Backend) (stop func()) {
 	}
 	t.Cleanup(stop)
 	return stop
+}
+
+// hook calls f after each response of the pipeline it is in.
+type hook struct {
+	f func(*policy.Request, *http.Response)
+}
+
+func (h hook) Do(req *policy.Request) (*http.Response, error) {
+	resp, err := req.Next()
+	if err == nil {
+		h.f(req, resp)
+	}
+	return resp, err
+}
+
+// TestStartWaitsBrieflyForItsRow: a start received before the client has
+// written its Instances row (the client writes it just after sending) is
+// not abandoned for two seconds: the row is read again shortly and the
+// start runs. The row is inserted right after the worker's first read
+// misses it, so the timing is fixed.
+func TestStartWaitsBrieflyForItsRow(t *testing.T) {
+	hub := azuritetest.NewHub(t)
+	acct := azuritetest.Account(t)
+	ts, _ := acct.TableService(nil)
+	var rows *tables.InstanceStore
+	gen := int32(0)
+	es := &history.ExecutionStartedEvent{OrchestrationInstance: history.OrchestrationInstance{InstanceID: "late-row", ExecutionID: "0123456789abcdef0123456789abcdef"},
+		Name: "HelloCities", Generation: &gen, EventBase: history.EventBase{EventID: -1, Timestamp: time.Now().UTC()}}
+	var instanceReads atomic.Int32
+	var inserted atomic.Bool
+	counter := storage.NewCallCounter(acct.Endpoints())
+	late := hook{func(req *policy.Request, resp *http.Response) {
+		r := req.Raw()
+		if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "Instances") || !strings.Contains(r.URL.RawQuery, "late-row") {
+			return
+		}
+		instanceReads.Add(1)
+		if inserted.CompareAndSwap(false, true) {
+			if _, err := rows.Insert(req.Raw().Context(), tables.PendingInstanceRow(es, hub, "", time.Now().UTC())); err != nil {
+				t.Errorf("inserting the row: %v", err)
+			}
+		}
+	}}
+	be, err := azurestorage.New(azurestorage.Options{TaskHub: hub, Account: acct, Partitions: 1, MaxPollingInterval: 200 * time.Millisecond,
+		Client: &storage.ClientOptions{PerRetryPolicies: []policy.Policy{counter.Policy(), late}}, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = be.DeleteTaskHub(context.Background()) })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := be.CreateTaskHub(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rows = tables.NewInstanceStore(ts, be.Names().InstancesTable())
+	qs, _ := acct.QueueService(nil)
+	msg := &queues.MessageData{ActivityID: "8d7a9f0e-0000-4000-8000-000000000001", Sender: &queues.Sender{},
+		TaskMessage: &history.TaskMessage{Event: es, OrchestrationInstance: es.OrchestrationInstance}}
+	if _, err := queues.NewQueue(qs, be.Names().ControlQueue(0), nil).Send(ctx, queues.EncodeBody(msg, queues.UTF8), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := be.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = be.Stop(context.Background(), true) })
+	wi, err := be.LockNextOrchestration(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !wi.NewExecution || len(wi.Messages) != 1 || wi.Messages[0].DequeueCount != 1 || wi.Messages[0].Event.Type() != history.ExecutionStarted {
+		t.Fatalf("work item: new execution %v, messages %+v", wi.NewExecution, wi.Messages)
+	}
+	if n := instanceReads.Load(); n != 2 {
+		t.Fatalf("%d reads of the Instances row, want 2 (a miss, then the row)", n)
+	}
+	if n := counter.Snapshot().Counts[storage.CallKey{Service: "queue", Category: "control", Operation: "update"}]; n != 0 {
+		t.Fatalf("the start was abandoned (%d visibility updates)", n)
+	}
+	if err := be.AbandonOrchestration(ctx, wi, 0); err != nil {
+		t.Fatal(err)
+	}
 }

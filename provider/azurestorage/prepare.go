@@ -84,17 +84,14 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 	rowRead := false
 	needLoad := !s.known || (expected != "" && !strings.EqualFold(expected, s.execID))
 	if needLoad && !s.known {
-		if es := firstStart(msgs); es != nil {
+		if m, es := firstStart(msgs); es != nil {
 			// The start's de-duplication reads the Instances row anyway;
 			// read it first, it may spare the history read.
-			r, err := b.inst.Get(ctx, s.id, false)
-			switch {
-			case err == nil:
-				row = r.State
-			case !errors.Is(err, tables.ErrNotFound):
+			r, err := b.startRow(ctx, s.id, m, es)
+			if err != nil {
 				return nil, err
 			}
-			rowRead = true
+			row, rowRead = r, true
 			if freshStart(row, es, msgs) {
 				s.known, s.index, s.etag, s.execID, s.parentID, s.episodes = true, provider.NewHistoryIndex(nil), "", "", "", 0
 				needLoad = false
@@ -118,14 +115,11 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 			continue
 		}
 		if !rowRead {
-			r, err := b.inst.Get(ctx, s.id, false)
-			switch {
-			case err == nil:
-				row = r.State
-			case !errors.Is(err, tables.ErrNotFound):
+			r, err := b.startRow(ctx, s.id, m, es)
+			if err != nil {
 				return nil, err
 			}
-			rowRead = true
+			row, rowRead = r, true
 		}
 		v, why := provider.DedupeStart(row, es, int(m.raw.DequeueCount), m.raw.NextVisible.Add(-b.opts.ControlQueueVisibility))
 		switch v {
@@ -182,15 +176,59 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 	return wi, nil
 }
 
+// startRowGrace is how recent a start must be for prepare to wait for its
+// Instances row rather than abandon it at once.
+const startRowGrace = 5 * time.Second
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
 // firstStart returns the batch's top-level ExecutionStarted (the one whose
-// start is de-duplicated against the Instances row), if any.
-func firstStart(msgs []*pending) *history.ExecutionStartedEvent {
+// start is de-duplicated against the Instances row) and its message, if
+// any.
+func firstStart(msgs []*pending) (*pending, *history.ExecutionStartedEvent) {
 	for _, m := range msgs {
 		if es, ok := m.data.TaskMessage.Event.(*history.ExecutionStartedEvent); ok && provider.NeedsStartDedupe(m.data.TaskMessage, senderOf(m)) {
-			return es
+			return m, es
 		}
 	}
-	return nil
+	return nil, nil
+}
+
+// startRow reads the Instances row a start is de-duplicated against (nil
+// when there is none). A client writes that row just after it sends the
+// start (C#'s order), so a start received at once may find no row of its
+// own yet; for a recent first delivery the row is read again a few times,
+// briefly (100, 200, 400 ms), before DedupeStart's verdict would abandon the
+// message for C#'s back-off (2 s, then a second receive and history read).
+func (b *Backend) startRow(ctx context.Context, id string, m *pending, es *history.ExecutionStartedEvent) (*history.OrchestrationState, error) {
+	wait := 100 * time.Millisecond
+	for {
+		var row *history.OrchestrationState
+		r, err := b.inst.Get(ctx, id, false)
+		switch {
+		case err == nil:
+			row = r.State
+		case !errors.Is(err, tables.ErrNotFound):
+			return nil, err
+		}
+		v, _ := provider.DedupeStart(row, es, int(m.raw.DequeueCount), m.raw.NextVisible.Add(-b.opts.ControlQueueVisibility))
+		if v != provider.Abandon || m.raw.DequeueCount != 1 || time.Since(m.raw.InsertionTime) > startRowGrace || wait > 400*time.Millisecond {
+			return row, nil
+		}
+		if !sleepCtx(ctx, wait) {
+			return nil, ctx.Err()
+		}
+		wait *= 2
+	}
 }
 
 // freshStart reports whether a batch starts an instance that cannot have
