@@ -2,6 +2,7 @@ package tables
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -288,6 +289,12 @@ func (s *HistoryStore) Append(ctx context.Context, instanceID, executionID strin
 		}
 		ops = append(ops, sentinel)
 		etags, err := submitTransaction(ctx, s.client, s.table, ops)
+		if err != nil && last && errors.Is(err, ErrConflict) {
+			// A retry after a lost answer conflicts with our own write.
+			if etag, ok := s.ownCheckpoint(ctx, instanceID, executionID, completed); ok {
+				etags, err = []string{etag}, nil
+			}
+		}
 		if err != nil {
 			return res, err
 		}
@@ -300,6 +307,34 @@ func (s *HistoryStore) Append(ctx context.Context, instanceID, executionID strin
 		first += n
 	}
 	return res, nil
+}
+
+// ownCheckpoint tells a conflict caused by our own checkpoint from one
+// caused by another writer. When the answer to the last transaction is
+// lost (a timeout, a reset, a 500 after the service applied it), the SDK
+// retries it, and the retry fails its If-Match (or its Insert) against the
+// sentinel the first attempt wrote. Reporting that as a conflict would
+// abandon a committed episode, and its messages would then be applied a
+// second time (an external event counted twice). The sentinel shows whose
+// checkpoint it is: a complete checkpoint of this execution whose
+// CheckpointCompletedTimestamp is the one this call wrote. Another
+// writer's complete checkpoint has its own timestamp, and its partial one
+// clears IsCheckpointComplete, so a sentinel changed by anyone after our
+// write never matches. It returns the sentinel's ETag when it matches.
+func (s *HistoryStore) ownCheckpoint(ctx context.Context, instanceID, executionID string, completed time.Time) (string, bool) {
+	pk := EscapePartitionKey(instanceID)
+	filter := "PartitionKey eq " + odataString(pk) + " and RowKey eq " + odataString(SentinelRowKey)
+	rows, err := queryAll(ctx, s.client, s.table, pk, &aztables.ListEntitiesOptions{Filter: &filter})
+	if err != nil || len(rows) != 1 {
+		return "", false
+	}
+	sen, err := DecodeSentinel(rows[0])
+	if err != nil || sen.ETag == "" || sen.ExecutionID != executionID || !sen.IsCheckpointComplete {
+		return "", false
+	}
+	// The column holds 100 ns ticks.
+	const tick = 100 * time.Nanosecond
+	return sen.ETag, sen.CheckpointCompleted.Truncate(tick).Equal(completed.Truncate(tick))
 }
 
 // splitBatches returns the number of rows of each transaction: a batch is
