@@ -84,6 +84,14 @@ type Backend struct {
 
 var _ provider.Backend = (*Backend)(nil)
 
+// processWakeups is shared by every backend of the process, so that a
+// message one backend sends (a client's start or event, another worker's
+// result) ends the polling back-off of the backends that poll that queue
+// here, not only the sender's own. Queue names start with the task hub's
+// name, so other hubs are not woken; a hub of the same name in another
+// account only costs a spurious poll.
+var processWakeups = queues.NewWakeups()
+
 // New returns a backend for a task hub. It makes no storage call.
 func New(opts Options) (*Backend, error) {
 	opts, err := opts.withDefaults()
@@ -106,7 +114,7 @@ func New(opts Options) (*Backend, error) {
 	if b.bsvc, err = opts.Account.BlobService(opts.Client); err != nil {
 		return nil, err
 	}
-	b.wake = queues.NewWakeups()
+	b.wake = processWakeups
 	b.large = blobs.New(b.bsvc, names.LargeMessagesContainer(), &blobs.Options{Logger: b.log})
 	b.codec = queues.NewCodec(opts.Encoding, b.large)
 	qo := &queues.QueueOptions{Wakeups: b.wake, Logger: b.log}
