@@ -25,6 +25,10 @@
 // Idle cost. With back-off cap M the waits after empty polls are 0, 50 ms,
 // then 50 ms + r·50 ms·2^(k-3) (r in [0.8, 1.2]) until they reach M, which
 // takes about 13 polls at the 30 s default (the ramp lasts about a minute).
+// A batch smaller than asked for counts as the first empty poll (the queue
+// was drained), so the poll right after it waits 50 ms instead of none; C#
+// polls again at once, so this saves up to two empty polls after each
+// burst and changes nothing once the back-off has reached M.
 // From then on an idle queue costs one receive per M, i.e. 60/M receives a
 // minute: about 2 per minute per queue at M = 30 s, or 10 per minute for a
 // hub with 4 control queues and the work-item queue, the same as C# with

@@ -181,6 +181,10 @@ type Poller struct {
 	// wait sleeps for d unless wake is closed first (woken) or ctx ends.
 	// A field so that tests can observe and shorten the waits.
 	wait func(ctx context.Context, d time.Duration, wake <-chan struct{}) (woken bool, err error)
+	// holding is set after a partial batch: the next Next waits first,
+	// on held, the wake-up channel taken before that batch's receive.
+	holding bool
+	held    <-chan struct{}
 }
 
 // NewPoller returns a Poller for q. It fails for options the service would
@@ -225,7 +229,23 @@ func newPoller(name string, recv func(context.Context, int, time.Duration) ([]*M
 // while the queue is empty, until ctx is done (then it returns ctx.Err()).
 // A failed receive is logged and counts as an empty poll, so a storage
 // outage is retried at the back-off's pace rather than in a tight loop.
+//
+// A batch smaller than BatchSize means the receive drained the queue, so
+// the receive right after it would most likely come back empty: it counts
+// as the first empty poll of the back-off (whose wait is 0), and the next
+// Next waits the second's MinPollInterval before receiving, unless a send
+// to the queue from this process wakes it first.
 func (p *Poller) Next(ctx context.Context) ([]*Message, error) {
+	if p.holding {
+		p.holding = false
+		woken, err := p.wait(ctx, p.backoff.Next(), p.held)
+		if err != nil {
+			return nil, err
+		}
+		if woken {
+			p.backoff.Reset()
+		}
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -239,6 +259,10 @@ func (p *Poller) Next(ctx context.Context) ([]*Message, error) {
 			p.log.Warn("queue receive failed; retrying after back-off", "err", err)
 		} else if len(msgs) > 0 {
 			p.backoff.Reset()
+			if len(msgs) < p.batch {
+				p.backoff.Next()
+				p.holding, p.held = true, wake
+			}
 			return msgs, nil
 		}
 		woken, err := p.wait(ctx, p.backoff.Next(), wake)

@@ -140,9 +140,49 @@ func TestPollerBacksOffAndResets(t *testing.T) {
 			t.Fatalf("Next = %v, %v; want message %s", msgs, err, want)
 		}
 	}
-	want := []time.Duration{0, 50 * ms, 100 * ms, 150 * ms, 250 * ms, 0, 50 * ms, 100 * ms}
+	// "a" is a partial batch (1 of 32): it stands for the first empty
+	// poll, so the second Next starts by waiting the second's 50 ms.
+	want := []time.Duration{0, 50 * ms, 100 * ms, 150 * ms, 250 * ms, 50 * ms, 100 * ms, 150 * ms, 250 * ms}
 	if !slices.Equal(waits, want) {
 		t.Fatalf("waits\n got %v\nwant %v", waits, want)
+	}
+}
+
+// TestPollerAfterPartialBatch: after a full batch the poller receives again
+// at once; after a partial one it first waits 50 ms, and a send during that
+// wait (even one made while the partial batch was being received) ends it.
+func TestPollerAfterPartialBatch(t *testing.T) {
+	w := NewWakeups()
+	two := func() ([]*Message, error) { return []*Message{{ID: "1"}, {ID: "2"}}, nil }
+	fq := &fakeQueue{answers: []func() ([]*Message, error){
+		two, one("partial"), one("after-wait"),
+		func() ([]*Message, error) { w.Notify("q"); return []*Message{{ID: "notified"}}, nil }, one("woken"),
+	}}
+	p, err := newPoller("q", fq.recv, &PollerOptions{BatchSize: 2, Wakeups: w, Rand: constRand(0.5), Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var waits []time.Duration
+	var woken []bool
+	p.wait = func(ctx context.Context, d time.Duration, wake <-chan struct{}) (bool, error) {
+		waits = append(waits, d)
+		select {
+		case <-wake:
+			woken = append(woken, true)
+			return true, nil
+		default:
+			woken = append(woken, false)
+			return false, nil
+		}
+	}
+	for _, want := range []string{"1", "partial", "after-wait", "notified", "woken"} {
+		msgs, err := p.Next(t.Context())
+		if err != nil || len(msgs) == 0 || msgs[0].ID != want {
+			t.Fatalf("Next = %v, %v; want %s first", msgs, err, want)
+		}
+	}
+	if want := []time.Duration{50 * ms, 50 * ms, 50 * ms}; !slices.Equal(waits, want) || !slices.Equal(woken, []bool{false, false, true}) {
+		t.Fatalf("waits %v (woken %v); want %v, only the last woken", waits, woken, want)
 	}
 }
 
@@ -193,9 +233,10 @@ func TestPollerWokenBySend(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("Notify did not end the back-off")
 	}
-	// The wake reset the back-off: the next empty poll waits 0.
-	if d := p.backoff.Next(); d != 0 {
-		t.Errorf("back-off after wake = %v, want a reset sequence", d)
+	// The wake reset the back-off, and the one message it brought was a
+	// partial batch, which counts as the first empty poll: next is 50 ms.
+	if d := p.backoff.Next(); d != MinPollInterval {
+		t.Errorf("back-off after wake = %v, want a reset sequence (50ms after the partial batch)", d)
 	}
 }
 
