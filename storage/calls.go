@@ -223,7 +223,7 @@ func (c *CallCounter) classify(req *policy.Request) CallKey {
 		container := len(segs) == 1 || q.Get("restype") == "container"
 		switch {
 		case q.Get("comp") == "lease":
-			k.Operation = "lease-" + strings.ToLower(r.Header.Get("x-ms-lease-action"))
+			k.Operation = "lease-" + strings.ToLower(header(r.Header, "x-ms-lease-action"))
 		case q.Get("comp") == "list":
 			k.Operation = "list"
 		case q.Get("comp") == "block":
@@ -260,6 +260,18 @@ func (c *CallCounter) split(u *url.URL) (service, rest string) {
 		return "blob", u.Path
 	}
 	return "unknown", u.Path
+}
+
+// header reads a request header whether it was set canonically or, as the
+// SDKs' generated code does for x-ms-* headers, under its lower-case name.
+func header(h http.Header, name string) string {
+	if v := h.Get(name); v != "" {
+		return v
+	}
+	if v := h[strings.ToLower(name)]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 func peekBody(req *policy.Request, max int) []byte {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/lease"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 	"github.com/azdurable/azdurable/internal/azuritetest"
 	"github.com/azdurable/azdurable/storage"
@@ -100,6 +101,42 @@ func TestCallCounterClassifiesTaskHubCalls(t *testing.T) {
 }
 
 func to32(n int32) *int32 { return &n }
+
+// TestCallCounterNamesLeaseActions: blob lease calls are named by their
+// action (the SDK sets x-ms-lease-action under its lower-case name).
+func TestCallCounterNamesLeaseActions(t *testing.T) {
+	ctx := context.Background()
+	hub := azuritetest.NewHub(t)
+	acct := azuritetest.Account(t)
+	counter := storage.NewCallCounter(acct.Endpoints())
+	bs, err := acct.BlobService(&storage.ClientOptions{PerRetryPolicies: []policy.Policy{counter.Policy()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := bs.ServiceClient().NewContainerClient(strings.ToLower(hub) + "-applease")
+	if _, err := cc.Create(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	lc, err := lease.NewContainerClient(cc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lc.AcquireLease(ctx, 15, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lc.RenewLease(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lc.ReleaseLease(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	s := counter.Snapshot()
+	for _, op := range []string{"lease-acquire", "lease-renew", "lease-release"} {
+		if n := s.Counts[storage.CallKey{Service: "blob", Category: "applease", Operation: op}]; n != 1 {
+			t.Errorf("%s: %d calls, want 1 (all: %v)", op, n, s.Counts)
+		}
+	}
+}
 
 func TestFaultInjectorFailsBeforeAndAfterTheWrite(t *testing.T) {
 	ctx := context.Background()
