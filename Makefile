@@ -6,6 +6,7 @@
 #   make fmt      gofmt -w the Go sources
 #   make vet      go vet ./...
 #   make demo     run every sample once on the local Azurite (or $AZURE_STORAGE_CONNECTION_STRING)
+#   make bench    azdurable bench chain and fanout, every storage call counted (BENCHFLAGS=--compare-csharp)
 
 GO        ?= go
 NPM       ?= npm
@@ -64,3 +65,13 @@ azurite: tools
 # if none runs, so that later --local commands see the demo's instances.
 demo: tools
 	$(GO) run ./cmd/azdurable demo
+
+# chain 100x5 and fanout 1000 on an in-memory Azurite started for the run,
+# with the storage ceiling of the same endpoint; about a minute each (three
+# with BENCHFLAGS=--compare-csharp, which runs dtfx-ref too). See
+# docs/storage-calls.md. Timings on a shared machine are noisy.
+BENCHFLAGS ?=
+.PHONY: bench
+bench: tools
+	$(GO) run ./cmd/azdurable bench chain $(BENCHFLAGS)
+	$(GO) run ./cmd/azdurable bench fanout $(BENCHFLAGS)

@@ -18,7 +18,7 @@ func newBench(a *app) *cobra.Command {
 	var asJSON, quiet bool
 	cmd := &cobra.Command{
 		Use:   "bench SCENARIO",
-		Short: "Benchmark a scenario and count every storage call (chain, fanout, events, starts)",
+		Short: "Benchmark a scenario and count every storage call (chain, fanout, events, starts, idle)",
 		Long: `Runs one scenario on real workers and real storage and reports throughput,
 latency and every storage call made (by service, category and operation):
 
@@ -26,6 +26,8 @@ latency and every storage call made (by service, category and operation):
   fanout  one orchestration fanning out to --count activities (1000) and in
   events  --count waiting instances (100), each sent --length events (1)
   starts  --count short orchestrations (500) of --length activities (0), started at once
+  idle    no work for --count seconds (150): idle calls per minute after the first
+          minute's back-off ramp, compared with C#'s defaults; then one start's pickup
 
 Storage is an in-memory Azurite started for the run unless --connection-string
 is given (use a scratch account: the bench creates and deletes its own task
@@ -77,7 +79,7 @@ and the ratios; with --json the output is
 		},
 	}
 	f := cmd.Flags()
-	f.IntVar(&cfg.Count, "count", 0, "size: instances (chain 100, events 100, starts 500) or fan-out activities (1000)")
+	f.IntVar(&cfg.Count, "count", 0, "size: instances (chain 100, events 100, starts 500), fan-out activities (1000), idle seconds (150)")
 	f.IntVar(&cfg.Length, "length", 0, "activities per chain (5), events per instance (1), activities per start (0)")
 	f.IntVar(&cfg.Workers, "workers", 0, "workers in this process, each with its own backend (default 1, or 0 with --processes)")
 	f.IntVar(&cfg.Processes, "processes", 0, "separate worker processes (this executable's \"bench worker\")")

@@ -308,3 +308,18 @@ func TestConfigDefaults(t *testing.T) {
 		t.Errorf("dtfx-ref args %q", args)
 	}
 }
+
+// TestCSharpIdleFormula: C#'s defaults on one worker with 4 partitions cost
+// 8 control and 2 work-item receives, 6 Partitions reads, 24 renewals and
+// 2.4 app-lease renewals a minute.
+func TestCSharpIdleFormula(t *testing.T) {
+	if v, _ := csharpIdlePerMinute(1, 4, 30*time.Second); v != 42.4 {
+		t.Errorf("1 worker, 4 partitions, 30 s: %v, want 42.4", v)
+	}
+	if v, _ := csharpIdlePerMinute(2, 4, time.Second); v != 240+120+12+24+4.8 {
+		t.Errorf("2 workers, 4 partitions, 1 s: %v", v)
+	}
+	if _, err := (Config{Scenario: Idle, Count: 30}).withDefaults(); err == nil {
+		t.Error("an idle run shorter than the ramp was accepted")
+	}
+}

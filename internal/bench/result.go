@@ -77,8 +77,9 @@ type Result struct {
 	// RunByOperation is the same without the setup calls.
 	RunByOperation map[string]int64 `json:"runByOperation"`
 
-	Ceiling *Ceiling `json:"ceiling,omitempty"`
-	Note    string   `json:"note"`
+	Ceiling *Ceiling    `json:"ceiling,omitempty"`
+	Idle    *IdleResult `json:"idle,omitempty"`
+	Note    string      `json:"note"`
 
 	run calls
 }
@@ -232,6 +233,19 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		line("schedule → activity start p50 / p95 ms", fmt.Sprintf("%.1f / %.1f", r.ScheduleToStartMsP50, r.ScheduleToStartMsP95))
 	}
 	line("setup seconds / row span seconds", fmt.Sprintf("%.2f / %.2f", r.SetupSeconds, r.RowSpanSeconds))
+	if in := r.Idle; in != nil {
+		line("idle: calls per minute (steady, all workers)", fmt.Sprintf("%.1f over %.0f s after a %.0f s ramp", in.CallsPerMinute, in.WindowSeconds, in.RampSeconds))
+		line("idle: C# at its defaults", fmt.Sprintf("%.1f (%s)", in.CSharpDefaultsPerMinute, in.Formula))
+		line("idle: a start sent afterwards, created → completed", fmt.Sprintf("%.1f ms", in.PickupMs))
+		keys := make([]string, 0, len(in.ByOperationPerMinute))
+		for k := range in.ByOperationPerMinute {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			line("idle /min: "+k, fmt.Sprintf("%.1f", in.ByOperationPerMinute[k]))
+		}
+	}
 	if k := r.Ceiling; k != nil {
 		line("ceiling: enqueue /s", fmt.Sprintf("%.0f", k.EnqueuePerSecond))
 		line("ceiling: dequeue 32 + delete, messages /s", fmt.Sprintf("%.0f (%.0f calls/s)", k.DequeueDeleteMessagesPerSecond, k.DequeueDeleteCallsPerSecond))

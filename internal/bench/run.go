@@ -50,17 +50,20 @@ const (
 	FanOut = "fanout"
 	Events = "events"
 	Starts = "starts"
+	// Idle runs no work: it measures what idle workers cost per minute,
+	// then how fast a start sent afterwards is picked up.
+	Idle = "idle"
 )
 
 // Scenarios lists the scenario names.
-var Scenarios = []string{Chain, FanOut, Events, Starts}
+var Scenarios = []string{Chain, FanOut, Events, Starts, Idle}
 
 // Config configures a benchmark run. Zero values mean the defaults given.
 type Config struct {
 	// Scenario is chain, fanout, events or starts.
 	Scenario string
 	// Count is the size: instances for chain (100), events (100) and
-	// starts (500); activities for fanout (1000).
+	// starts (500); activities for fanout (1000); seconds for idle (150).
 	Count int
 	// Length is activities per chain (5), events per instance (1), or
 	// activities per instance for starts (0).
@@ -128,6 +131,12 @@ func (c Config) withDefaults() (Config, error) {
 		def(&c.Length, 1)
 	case Starts:
 		def(&c.Count, 500)
+	case Idle:
+		def(&c.Count, 150)
+		c.Length = 0
+		if c.Count <= int(idleRamp/time.Second) {
+			return c, fmt.Errorf("idle needs more than %v (--count is seconds)", idleRamp)
+		}
 	default:
 		return c, fmt.Errorf("unknown scenario %q (want one of %s)", c.Scenario, strings.Join(Scenarios, ", "))
 	}
@@ -207,7 +216,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	r.acct, r.connStr = acct, connStr
 
 	var ceiling *Ceiling
-	if !cfg.NoCeiling {
+	if !cfg.NoCeiling && cfg.Scenario != Idle {
 		r.progress("measuring the storage ceiling (8 concurrent, %v per operation)", cfg.CeilingDuration)
 		if ceiling, err = MeasureCeiling(ctx, acct, 8, cfg.CeilingDuration); err != nil {
 			return nil, fmt.Errorf("measuring the storage ceiling: %w", err)
@@ -352,9 +361,13 @@ func (r *runner) runScenario(ctx context.Context) (*Result, error) {
 		setup.add(cc)
 	}
 
+	c := client.New(cbe, client.Options{})
+	if cfg.Scenario == Idle {
+		return r.idle(ctx, c, obs, workerCounter, clientCounter, children, setup, setupSeconds, hub)
+	}
+
 	// The scenario.
 	r.progress("running %s", scenarioLabel(cfg))
-	c := client.New(cbe, client.Options{})
 	sctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	var pollOpts []client.StateOption
@@ -440,6 +453,8 @@ func scenarioLabel(cfg Config) string {
 		return fmt.Sprintf("fanout %d", cfg.Count)
 	case Events:
 		return fmt.Sprintf("events %dx%d", cfg.Count, cfg.Length)
+	case Idle:
+		return fmt.Sprintf("idle %ds", cfg.Count)
 	}
 	return fmt.Sprintf("starts %dx%d", cfg.Count, cfg.Length)
 }
