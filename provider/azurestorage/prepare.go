@@ -81,6 +81,7 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 	expected := batchExecution(msgs)
 	var loaded *tables.History
 	var row *history.OrchestrationState
+	var instRow *tables.InstanceRow // row with its ETag, when read and found
 	rowRead := false
 	needLoad := !s.known || (expected != "" && !strings.EqualFold(expected, s.execID))
 	if needLoad && !s.known {
@@ -91,7 +92,7 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 			if err != nil {
 				return nil, err
 			}
-			row, rowRead = r, true
+			row, instRow, rowRead = stateOf(r), r, true
 			if freshStart(row, es, msgs) {
 				s.known, s.index, s.etag, s.execID, s.parentID, s.episodes = true, provider.NewHistoryIndex(nil), "", "", "", 0
 				needLoad = false
@@ -119,7 +120,7 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 			if err != nil {
 				return nil, err
 			}
-			row, rowRead = r, true
+			row, instRow, rowRead = stateOf(r), r, true
 		}
 		v, why := provider.DedupeStart(row, es, int(m.raw.DequeueCount), m.raw.NextVisible.Add(-b.opts.ControlQueueVisibility))
 		switch v {
@@ -138,10 +139,17 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 		back[pm] = m
 	}
 	res := provider.Triage(s.index, pms)
+	duplicateStart := false
 	for _, d := range res.Decisions {
 		if d.Verdict != provider.Keep {
 			b.apply(ctx, s, back[d.Message], d.Verdict, d.Reason)
 		}
+		if _, ok := d.Message.Event.(*history.ExecutionStartedEvent); ok && d.Verdict == provider.Drop {
+			duplicateStart = true
+		}
+	}
+	if duplicateStart && instRow != nil {
+		b.healPendingRow(ctx, s, instRow, loaded)
 	}
 	if t := res.TerminateWithoutHistory; t != nil {
 		b.terminateWithoutHistory(ctx, s.id, t)
@@ -209,26 +217,32 @@ func firstStart(msgs []*pending) (*pending, *history.ExecutionStartedEvent) {
 // own yet; for a recent first delivery the row is read again a few times,
 // briefly (100, 200, 400 ms), before DedupeStart's verdict would abandon the
 // message for C#'s back-off (2 s, then a second receive and history read).
-func (b *Backend) startRow(ctx context.Context, id string, m *pending, es *history.ExecutionStartedEvent) (*history.OrchestrationState, error) {
+func (b *Backend) startRow(ctx context.Context, id string, m *pending, es *history.ExecutionStartedEvent) (*tables.InstanceRow, error) {
 	wait := 100 * time.Millisecond
 	for {
-		var row *history.OrchestrationState
 		r, err := b.inst.Get(ctx, id, false)
-		switch {
-		case err == nil:
-			row = r.State
-		case !errors.Is(err, tables.ErrNotFound):
+		if errors.Is(err, tables.ErrNotFound) {
+			r, err = nil, nil
+		}
+		if err != nil {
 			return nil, err
 		}
-		v, _ := provider.DedupeStart(row, es, int(m.raw.DequeueCount), m.raw.NextVisible.Add(-b.opts.ControlQueueVisibility))
+		v, _ := provider.DedupeStart(stateOf(r), es, int(m.raw.DequeueCount), m.raw.NextVisible.Add(-b.opts.ControlQueueVisibility))
 		if v != provider.Abandon || m.raw.DequeueCount != 1 || time.Since(m.raw.InsertionTime) > startRowGrace || wait > 400*time.Millisecond {
-			return row, nil
+			return r, nil
 		}
 		if !sleepCtx(ctx, wait) {
 			return nil, ctx.Err()
 		}
 		wait *= 2
 	}
+}
+
+func stateOf(r *tables.InstanceRow) *history.OrchestrationState {
+	if r == nil {
+		return nil
+	}
+	return r.State
 }
 
 // freshStart reports whether a batch starts an instance that cannot have
@@ -333,6 +347,40 @@ func (b *Backend) repair(ctx context.Context, s *session, h *tables.History) {
 		return
 	}
 	b.log.Info("azurestorage: repaired the Instances row of a finished instance", "instance", s.id, "status", completed.OrchestrationStatus.String())
+}
+
+// healPendingRow writes the Instances row that the first checkpoint of
+// a running execution failed to write. A crash (or a row write that kept
+// failing) between that checkpoint's history commit and its row write
+// leaves the client's Pending row, and the start message comes back as a
+// duplicate. No later checkpoint sets RuntimeStatus before the instance
+// ends (as in C#), so without this the instance shows Pending while it
+// runs, and a client waiting for it to start waits for ever. The row is
+// rebuilt from the history as that checkpoint would have written it, with
+// If-Match on the Pending row just read, so a newer write always wins.
+func (b *Backend) healPendingRow(ctx context.Context, s *session, r *tables.InstanceRow, h *tables.History) {
+	if r.State.Status != history.StatusPending || !s.index.Started || s.index.Terminal() ||
+		!strings.EqualFold(r.State.OrchestrationInstance.ExecutionID, s.execID) {
+		return
+	}
+	if h == nil {
+		var err error
+		if h, err = b.hist.Load(ctx, s.id, s.execID); err != nil {
+			b.log.Warn("azurestorage: reading the history of an instance whose row says Pending", "instance", s.id, "err", err)
+			return
+		}
+	}
+	if len(h.Events) == 0 || !strings.EqualFold(h.ExecutionID, r.State.OrchestrationInstance.ExecutionID) {
+		return
+	}
+	e := tables.CheckpointInstanceRow(&tables.Checkpoint{InstanceID: s.id, ExecutionID: h.ExecutionID, TaskHubName: b.opts.TaskHub,
+		ParentInstanceID: parentOf(startOf(h.Events)), CustomStatus: r.State.CustomStatus, NewEvents: h.Events, NewRows: h.Rows,
+		LargeMessagesURL: b.large.URL(""), Now: time.Now().UTC()})
+	if _, err := b.inst.Merge(ctx, e, r.ETag); err != nil {
+		b.log.Warn("azurestorage: updating the Pending row of a running instance", "instance", s.id, "err", err)
+		return
+	}
+	b.log.Info("azurestorage: the Instances row of a running instance said Pending; rewritten from its history", "instance", s.id)
 }
 
 func rowAt(h *tables.History, i int) *tables.Entity {
