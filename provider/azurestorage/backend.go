@@ -143,7 +143,7 @@ func (b *Backend) CreateTaskHub(ctx context.Context) error {
 	// Creating the configured count on a hub that has another would add or
 	// keep control queues and Partitions rows the hub's other workers do not
 	// route to: instances would be silently misrouted.
-	if n, err := b.hubPartitions(ctx); err == nil && n != b.opts.Partitions {
+	if n, err := b.settledPartitions(ctx); err == nil && n != b.opts.Partitions {
 		return &provider.PartitionCountError{TaskHub: b.opts.TaskHub, Configured: b.opts.Partitions, Hub: n}
 	} else if err != nil && !errors.Is(err, errNoHub) {
 		return err
@@ -191,7 +191,7 @@ func (b *Backend) ensure(ctx context.Context) error {
 	if b.ensured {
 		return nil
 	}
-	n, err := b.hubPartitions(ctx)
+	n, err := b.settledPartitions(ctx)
 	if err != nil && !errors.Is(err, errNoHub) {
 		return err
 	}
@@ -205,7 +205,7 @@ func (b *Backend) ensure(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if n, err = b.hubPartitions(ctx); err != nil {
+		if n, err = b.settledPartitions(ctx); err != nil {
 			return err
 		}
 	}
@@ -217,6 +217,23 @@ func (b *Backend) ensure(ctx context.Context) error {
 }
 
 var errNoHub = errors.New("task hub has no partition records")
+
+// settledPartitions is hubPartitions for the partition-count guard. A
+// count that differs from the configured one is read again a few times
+// within about 1.5 s, because another worker (Go or C#) may be creating
+// the hub right now and inserts the partition rows one at a time: a
+// partial count is not the hub's, and taking it for one made workers
+// started together on a new hub exit with a PartitionCountError.
+func (b *Backend) settledPartitions(ctx context.Context) (int, error) {
+	n, err := b.hubPartitions(ctx)
+	for wait := 100 * time.Millisecond; err == nil && n != b.opts.Partitions && wait <= 800*time.Millisecond; wait *= 2 {
+		if !sleepCtx(ctx, wait) {
+			return 0, ctx.Err()
+		}
+		n, err = b.hubPartitions(ctx)
+	}
+	return n, err
+}
 
 // hubPartitions reads the hub's partition count as C# readers do: the rows
 // of the Partitions table, or taskhub.json when there is no such table.
