@@ -110,14 +110,9 @@ func (b *Backend) run(ctx context.Context) {
 			b.mu.Unlock()
 			b.log.Info("azurestorage: app lease acquired", "app", b.opts.AppName, "leaseId", app.ID())
 		}
-		mgr, err := b.newManager()
+		mgr, err := b.startManager(ctx)
 		if err != nil {
-			b.log.Error("azurestorage: partition manager", "err", err)
-			return
-		}
-		if err := mgr.Start(ctx, listener{b}); err != nil {
-			b.log.Error("azurestorage: starting the partition manager", "err", err)
-			return
+			return // stopping, or invalid options (logged)
 		}
 		b.mu.Lock()
 		b.mgr = mgr
