@@ -207,6 +207,7 @@ type EventOption func(*eventOptions)
 type eventOptions struct {
 	timeout    time.Duration
 	hasTimeout bool
+	exact      bool
 }
 
 // WithTimeout bounds an event wait: for d > 0 a durable timer races the
@@ -217,9 +218,20 @@ func WithTimeout(d time.Duration) EventOption {
 	return func(o *eventOptions) { o.timeout, o.hasTimeout = d, true }
 }
 
+// MatchCase makes an event wait compare names exactly (ordinal,
+// case-sensitive) instead of ignoring case. Orchestrations written directly
+// on C#'s DurableTask.Core (such as the reference program's) compare names
+// this way, while Durable Functions and durabletask-dotnet ignore case; a Go
+// version of a C# orchestration on a shared hub must compare as the C# one
+// does, or the two make different histories from the same events.
+func MatchCase() EventOption {
+	return func(o *eventOptions) { o.exact = true }
+}
+
 // WaitForEvent waits for the next external event with this name (names are
-// matched without regard to case). Events that arrive while nobody waits are
-// kept, in arrival order, for a later wait; each event completes one wait.
+// matched without regard to case, unless MatchCase is given). Events that
+// arrive while nobody waits are kept, in arrival order, for a later wait;
+// each event completes one wait.
 func WaitForEvent[T any](ctx Context, name string, opts ...EventOption) Future[T] {
 	var o eventOptions
 	for _, f := range opts {
@@ -227,9 +239,9 @@ func WaitForEvent[T any](ctx Context, name string, opts ...EventOption) Future[T
 	}
 	r := ctx.rt()
 	if o.hasTimeout {
-		return newFuture[T](r.WaitForEventTimeout(name, o.timeout))
+		return newFuture[T](r.WaitForEventTimeout(name, o.timeout, o.exact))
 	}
-	return newFuture[T](r.WaitForEvent(name))
+	return newFuture[T](r.WaitForEvent(name, o.exact))
 }
 
 // SendEvent sends an external event to another instance (one task id).
@@ -254,7 +266,7 @@ func NewEventChannel[T any](ctx Context, name string) *EventChannel[T] {
 
 func (c *EventChannel[T]) next(ctx Context) *replay.Task {
 	if c.pending == nil {
-		c.pending = ctx.rt().WaitForEvent(c.name)
+		c.pending = ctx.rt().WaitForEvent(c.name, false)
 	}
 	return c.pending
 }

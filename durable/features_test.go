@@ -162,6 +162,35 @@ func TestEventWaits(t *testing.T) {
 	}
 }
 
+// With MatchCase, a wait takes only events spelled exactly as asked, as
+// an orchestration on C#'s DurableTask.Core does: "go" and "GO" stay
+// buffered (for a later wait that ignores case) while the wait for "Go"
+// takes the event named "Go", even one that came later.
+func TestMatchCaseComparesNamesExactly(t *testing.T) {
+	orch := durable.NewOrchestration("Exact", func(ctx durable.Context, _ string) (string, error) {
+		_, errNone := durable.WaitForEvent[string](ctx, "Go", durable.MatchCase(), durable.WithTimeout(0)).Await(ctx)
+		exact, err := durable.WaitForEvent[string](ctx, "Go", durable.MatchCase()).Await(ctx)
+		if err != nil {
+			return "", err
+		}
+		_, errLater := durable.WaitForEvent[string](ctx, "go", durable.MatchCase(), durable.WithTimeout(time.Minute)).Await(ctx)
+		anyCase, err := durable.WaitForEvent[string](ctx, "GO").Await(ctx)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%v %s %v %s", errors.Is(errNone, durable.ErrTimeout), exact, errLater, anyCase), nil
+	})
+	s := sim(t, orch, "Exact")
+	s.Start(str(`""`))
+	s.Raise("go", str(`"lower"`))
+	s.Raise("GO", str(`"upper"`))
+	s.Raise("Go", str(`"exact"`))
+	c := s.Run()
+	if got := history.Deref(c.Output); got != `"true exact <nil> upper"` {
+		t.Errorf("got %s, want the exact spelling for the MatchCase waits and the first of the rest for the other", got)
+	}
+}
+
 func TestRetriesAreEagerAndNumberedLikeCSharp(t *testing.T) {
 	attempts := map[string]int{}
 	flaky := durable.NewActivity("Flaky", func(_ context.Context, s string) (string, error) {

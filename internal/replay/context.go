@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/azdurable/azdurable/history"
@@ -155,19 +154,26 @@ func (e *Engine) newTimerPiece(fireAt time.Time) *Task {
 }
 
 // WaitForEvent returns a task completed by the next external event with
-// this name (case-insensitive): a buffered one at once, else the next to
-// arrive. Waiters of one name are served first in, first out.
-func (c *Context) WaitForEvent(name string) *Task {
+// this name: a buffered one at once, else the next to arrive. Waiters of
+// one name are served first in, first out. Names are compared without
+// regard to case unless exact is set; then they are compared ordinally, as
+// orchestrations written directly on DurableTask.Core compare them (such an
+// orchestration ignores "go" while it waits for "Go", and a Go version of
+// it must too, or a history it writes cannot be replayed by the C# one).
+func (c *Context) WaitForEvent(name string, exact bool) *Task {
 	if err := c.usable("WaitForEvent"); err != nil {
 		return failedTask(err)
 	}
-	e := c.e
+	return c.e.waitForEvent(name, exact)
+}
+
+func (e *Engine) waitForEvent(name string, exact bool) *Task {
 	t := &Task{e: e, id: -1, kind: history.EventRaised, name: name}
-	if b, ok := e.takeBuffered(name); ok {
+	if b, ok := e.takeBuffered(name, exact); ok {
 		t.completeAt(b.ev.Input, nil, b.seq)
 		return t
 	}
-	e.waiters = append(e.waiters, &waiter{name: strings.ToLower(name), task: t})
+	e.waiters = append(e.waiters, &waiter{name: name, exact: exact, task: t})
 	return t
 }
 
@@ -175,7 +181,7 @@ func (c *Context) WaitForEvent(name string) *Task {
 // task id) races the event and whichever comes first in history wins (the
 // task fails with ErrTimeout if the timer does; the loser is detached); for
 // d == 0 it takes a buffered event or fails with ErrTimeout at once.
-func (c *Context) WaitForEventTimeout(name string, d time.Duration) *Task {
+func (c *Context) WaitForEventTimeout(name string, d time.Duration, exact bool) *Task {
 	if err := c.usable("WaitForEventTimeout"); err != nil {
 		return failedTask(err)
 	}
@@ -185,14 +191,14 @@ func (c *Context) WaitForEventTimeout(name string, d time.Duration) *Task {
 	}
 	if d == 0 {
 		t := &Task{e: e, id: -1, kind: history.EventRaised, name: name}
-		if b, ok := e.takeBuffered(name); ok {
+		if b, ok := e.takeBuffered(name, exact); ok {
 			t.completeAt(b.ev.Input, nil, b.seq)
 		} else {
 			t.complete(nil, ErrTimeout)
 		}
 		return t
 	}
-	t := c.WaitForEvent(name)
+	t := e.waitForEvent(name, exact)
 	timer := c.CreateTimer(e.now.Add(d))
 	timer.whenDone(func() {
 		if t.done {
@@ -214,16 +220,16 @@ func (c *Context) TryReceiveEvent(name string) (*string, bool) {
 	if c.usable("TryReceiveEvent") != nil {
 		return nil, false
 	}
-	b, ok := c.e.takeBuffered(name)
+	b, ok := c.e.takeBuffered(name, false)
 	if !ok {
 		return nil, false
 	}
 	return b.ev.Input, true
 }
 
-func (e *Engine) takeBuffered(name string) (buffered, bool) {
+func (e *Engine) takeBuffered(name string, exact bool) (buffered, bool) {
 	for i, b := range e.buffer {
-		if strings.EqualFold(b.ev.Name, name) {
+		if eventNameMatches(name, b.ev.Name, exact) {
 			e.buffer = append(e.buffer[:i:i], e.buffer[i+1:]...)
 			return b, true
 		}

@@ -89,8 +89,19 @@ type action struct {
 }
 
 type waiter struct {
-	name string // lower case
-	task *Task
+	name  string
+	exact bool // compare names ordinally (C#'s DTFx string keys), else ignoring case
+	task  *Task
+}
+
+// matches reports whether an event of this name completes the waiter.
+func (w *waiter) matches(name string) bool { return eventNameMatches(w.name, name, w.exact) }
+
+func eventNameMatches(want, got string, exact bool) bool {
+	if exact {
+		return want == got
+	}
+	return strings.EqualFold(want, got)
 }
 
 // buffered is an external event that arrived while nobody waited for it.
@@ -551,9 +562,8 @@ func (e *Engine) taskFailure(id int32, kind history.EventType, reason, details *
 // raise delivers an external event to the first waiter with its name, or
 // buffers it in arrival order.
 func (e *Engine) raise(v *history.EventRaisedEvent) {
-	name := strings.ToLower(v.Name)
 	for i, w := range e.waiters {
-		if w.name == name {
+		if w.matches(v.Name) {
 			e.waiters = append(e.waiters[:i:i], e.waiters[i+1:]...)
 			w.task.complete(v.Input, nil)
 			return
