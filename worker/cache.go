@@ -31,23 +31,56 @@ type cache struct {
 	mu      sync.Mutex
 	entries map[string]*cacheEntry
 	lru     *list.List // front = most recently used
+	// busy holds the instances a goroutine has taken and not released;
+	// the channel is closed on release.
+	busy map[string]chan struct{}
 }
 
 func newCache(opts CacheOptions) *cache {
-	return &cache{opts: opts, entries: map[string]*cacheEntry{}, lru: list.New()}
+	return &cache{opts: opts, entries: map[string]*cacheEntry{}, lru: list.New(), busy: map[string]chan struct{}{}}
 }
 
-// take removes and returns the entry of an instance, if any.
-func (c *cache) take(instanceID string) *cacheEntry {
+// take removes and returns the entry of an instance, if any, and holds the
+// instance until release is called. While another goroutine holds it, take
+// waits: the backend may hand out the instance's next work item as soon as
+// the commit of the previous one succeeds, before that goroutine has put
+// the engine back, and taking it then would miss the cache and replay the
+// whole history. If ctx ends first, take returns no entry and holds
+// nothing.
+func (c *cache) take(ctx context.Context, instanceID string) (e *cacheEntry, release func()) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[instanceID]
-	if !ok {
-		return nil
+	for {
+		ch, held := c.busy[instanceID]
+		if !held {
+			break
+		}
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, func() {}
+		}
+		c.mu.Lock()
 	}
-	delete(c.entries, instanceID)
-	c.lru.Remove(e.elem)
-	return e
+	ch := make(chan struct{})
+	c.busy[instanceID] = ch
+	if found, ok := c.entries[instanceID]; ok {
+		delete(c.entries, instanceID)
+		c.lru.Remove(found.elem)
+		e = found
+	}
+	c.mu.Unlock()
+	var once sync.Once
+	return e, func() {
+		once.Do(func() {
+			c.mu.Lock()
+			if c.busy[instanceID] == ch {
+				delete(c.busy, instanceID)
+			}
+			c.mu.Unlock()
+			close(ch)
+		})
+	}
 }
 
 // put stores an entry, evicting the least recently used beyond the bound.

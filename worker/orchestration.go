@@ -17,7 +17,8 @@ import (
 // abandons the work item.
 func (w *Worker) processOrchestration(ctx context.Context, wi *provider.OrchestrationWorkItem) {
 	log := w.log.With("instance", wi.InstanceID)
-	entry := w.cache.take(wi.InstanceID)
+	entry, release := w.cache.take(ctx, wi.InstanceID)
+	defer release()
 	newExecution := wi.NewExecution || startsNewExecution(wi)
 	if entry != nil && (newExecution || entry.executionID != wi.ExecutionID || entry.etag != wi.HistoryETag || entry.length != wi.HistoryLen) {
 		entry.engine.Evict()
