@@ -13,8 +13,10 @@ package conformance
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -190,7 +192,7 @@ var Parent = durable.NewOrchestration("Parent", func(ctx durable.Context, s stri
 	if err := durable.Sleep(ctx, 2*time.Second); err != nil {
 		return "", err
 	}
-	a, err := durable.WaitForEvent[string](ctx, "Approval").Await(ctx)
+	a, err := awaitText(ctx, waitText(ctx, "Approval"))
 	if err != nil {
 		return "", err
 	}
@@ -200,18 +202,18 @@ var Parent = durable.NewOrchestration("Parent", func(ctx durable.Context, s stri
 	if err := ctx.SetCustomStatus("done"); err != nil {
 		return "", err
 	}
-	return child + "|" + a, nil
+	return child + "|" + deref(a), nil
 })
 
 // Waiter waits for "Go" or "Ping", whichever comes first, and returns its
-// data (a string). It takes no task id.
-var Waiter = durable.NewOrchestration("Waiter", func(ctx durable.Context, _ string) (string, error) {
-	fs := []durable.Future[string]{durable.WaitForEvent[string](ctx, "Go"), durable.WaitForEvent[string](ctx, "Ping")}
+// data read as a string. It takes no task id.
+var Waiter = durable.NewOrchestration("Waiter", func(ctx durable.Context, _ string) (*string, error) {
+	fs := []durable.Future[json.RawMessage]{waitText(ctx, "Go"), waitText(ctx, "Ping")}
 	i, err := durable.WhenAny(ctx, fs[0], fs[1])
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	return fs[i].Await(ctx)
+	return awaitText(ctx, fs[i])
 })
 
 // Counter continues as new with n+1 while n < 2; the output is max(n, 2).
@@ -235,12 +237,12 @@ var BigPayload = durable.NewOrchestration("BigPayload", func(ctx durable.Context
 // SayHello("Seattle"); #2 timer 1 s; #3 sub-orchestration Child("London")
 // with the generated id ({execution id}:3). The output is [#0, e, #1, #3,
 // the input's length as a decimal string].
-var InteropFlow = durable.NewOrchestration("InteropFlow", func(ctx durable.Context, s string) ([]string, error) {
+var InteropFlow = durable.NewOrchestration("InteropFlow", func(ctx durable.Context, s string) ([]*string, error) {
 	tokyo, err := SayHello.Call(ctx, "Tokyo").Await(ctx)
 	if err != nil {
 		return nil, err
 	}
-	e, err := durable.WaitForEvent[string](ctx, "Continue").Await(ctx)
+	e, err := awaitText(ctx, waitText(ctx, "Continue"))
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +257,8 @@ var InteropFlow = durable.NewOrchestration("InteropFlow", func(ctx durable.Conte
 	if err != nil {
 		return nil, err
 	}
-	return []string{tokyo, e, seattle, london, strconv.Itoa(dotnetLen(s))}, nil
+	n := strconv.Itoa(dotnetLen(s))
+	return []*string{&tokyo, e, &seattle, &london, &n}, nil
 })
 
 // Sleeper: #0 timer of the input's seconds; #1 SayHello("Sleep"). The output
@@ -295,7 +298,7 @@ var ParentOfWaiter = durable.NewOrchestration("ParentOfWaiter", func(ctx durable
 	if err != nil {
 		return "", err
 	}
-	return "parent:" + out, nil
+	return "parent:" + deref(out), nil
 })
 
 // Ticker: #0 timer (20 s when n = 1, else 1 s) in every generation, then
@@ -313,6 +316,63 @@ var Ticker = durable.NewOrchestration("Ticker", func(ctx durable.Context, n int)
 	}
 	return n, nil
 })
+
+// waitText waits for an event as the C# reference orchestrations do: by
+// its exact name (DurableTask.Core compares names ordinally, so "go" is not
+// "Go").
+func waitText(ctx durable.Context, name string) durable.Future[json.RawMessage] {
+	return durable.WaitForEvent[json.RawMessage](ctx, name, durable.MatchCase())
+}
+
+// awaitText reads an event's data as a string, as Newtonsoft reads a JSON
+// value into a .NET string: a JSON string is its text, null is null, and a
+// number or a boolean is its literal ("5", "true"; a fraction as .NET
+// prints the double, 1.50 as "1.5"). An object or an array is an error, as
+// in C#.
+func awaitText(ctx durable.Context, f durable.Future[json.RawMessage]) (*string, error) {
+	raw, err := f.Await(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return jsonText(raw)
+}
+
+func jsonText(raw json.RawMessage) (*string, error) {
+	text := strings.TrimSpace(string(raw))
+	switch {
+	case text == "" || text == "null":
+		return nil, nil
+	case text == "true" || text == "false":
+		return &text, nil
+	case text[0] == '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, err
+		}
+		return &s, nil
+	case text[0] == '{' || text[0] == '[':
+		return nil, fmt.Errorf("event data %.40s is not a string, a number or a boolean", text)
+	}
+	if !strings.ContainsAny(text, ".eE") {
+		return &text, nil
+	}
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil {
+		return nil, fmt.Errorf("event data %.40s: %w", text, err)
+	}
+	s := strconv.FormatFloat(f, 'f', -1, 64)
+	if a := math.Abs(f); a != 0 && (a >= 1e15 || a < 1e-5) {
+		s = strconv.FormatFloat(f, 'E', -1, 64)
+	}
+	return &s, nil
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
 
 // dotnetLen is a string's .NET length: its UTF-16 code units.
 func dotnetLen(s string) int {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -64,7 +65,7 @@ func finish(t *testing.T, env *durabletest.Env, c Case) *client.State {
 func checkOutcome(t *testing.T, c Case, status string, output *string) {
 	t.Helper()
 	if status != c.Status {
-		t.Errorf("%s (%s): status %s, want %s (output %v)", c.ID, c.Name, status, c.Status, deref(output))
+		t.Errorf("%s (%s): status %s, want %s (output %v)", c.ID, c.Name, status, c.Status, show(output))
 		return
 	}
 	if output == nil {
@@ -82,7 +83,7 @@ func checkOutcome(t *testing.T, c Case, status string, output *string) {
 	}
 }
 
-func deref(p *string) string {
+func show(p *string) string {
 	if p == nil {
 		return "<nil>"
 	}
@@ -142,7 +143,7 @@ func TestFailReason(t *testing.T) {
 	var reasons []string
 	for _, ev := range env.History("u") {
 		if f, ok := ev.(*history.TaskFailedEvent); ok {
-			reasons = append(reasons, deref(f.Reason))
+			reasons = append(reasons, show(f.Reason))
 		}
 	}
 	if want := []string{"card declined: card 1"}; !slices.Equal(reasons, want) {
@@ -204,7 +205,7 @@ func TestParentCustomStatus(t *testing.T) {
 	}
 	st := finish(t, env, c)
 	checkOutcome(t, c, st.Status.String(), st.Output)
-	if got := deref(st.CustomStatus); got != `"done"` {
+	if got := show(st.CustomStatus); got != `"done"` {
 		t.Errorf("custom status %s, want \"done\"", got)
 	}
 }
@@ -238,5 +239,36 @@ func TestRegistrations(t *testing.T) {
 		if _, ok := env.Worker.Registry().Activity(a, ""); !ok {
 			t.Errorf("activity %s is not registered", a)
 		}
+	}
+}
+
+// Names are compared exactly, as DurableTask.Core compares them: the C#
+// Waiter ignores "go" and "PING" and takes "Ping" (what dtfx-ref did when
+// given the same events).
+func TestEventNamesMatchExactly(t *testing.T) {
+	env := newEnv(t)
+	c := Case{ID: "exact", Name: "Waiter", Input: `""`, Status: "Completed", Output: `"exact"`,
+		Raise: []Raise{{"exact", "go", `"lower"`}, {"exact", "PING", `"upper"`}, {"exact", "Ping", `"exact"`}}}
+	st := finish(t, env, c)
+	checkOutcome(t, c, st.Status.String(), st.Output)
+}
+
+// Event data is read as Newtonsoft reads a JSON value into a string (what
+// dtfx-ref's Waiter returned for the same data).
+func TestEventDataReadAsString(t *testing.T) {
+	env := newEnv(t)
+	for i, tc := range []struct{ data, status, output string }{
+		{`"s"`, "Completed", `"s"`}, {`5`, "Completed", `"5"`}, {`true`, "Completed", `"true"`},
+		{`null`, "Completed", `null`}, {`1.50`, "Completed", `"1.5"`}, {`1e3`, "Completed", `"1000"`},
+	} {
+		id := fmt.Sprintf("data-%d", i)
+		c := Case{ID: id, Name: "Waiter", Input: `""`, Status: tc.status, Output: tc.output,
+			Raise: []Raise{{id, "Go", tc.data}}}
+		st := finish(t, env, c)
+		checkOutcome(t, c, st.Status.String(), st.Output)
+	}
+	c := Case{ID: "data-object", Name: "Waiter", Input: `""`, Raise: []Raise{{"data-object", "Go", `{"a":1}`}}}
+	if st := finish(t, env, c); st.Status != client.Failed {
+		t.Errorf("an object as event data: %s %s, want Failed (C# cannot read it as a string)", st.Status, show(st.Output))
 	}
 }
