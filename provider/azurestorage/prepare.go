@@ -215,8 +215,9 @@ func firstStart(msgs []*pending) (*pending, *history.ExecutionStartedEvent) {
 // when there is none). A client writes that row just after it sends the
 // start (C#'s order), so a start received at once may find no row of its
 // own yet; for a recent first delivery the row is read again a few times,
-// briefly (100, 200, 400 ms), before DedupeStart's verdict would abandon the
-// message for C#'s back-off (2 s, then a second receive and history read).
+// briefly (after 100, 200, 400 and 800 ms), before DedupeStart's verdict
+// would abandon the message for C#'s back-off (2 s, then a second receive
+// and history read).
 func (b *Backend) startRow(ctx context.Context, id string, m *pending, es *history.ExecutionStartedEvent) (*tables.InstanceRow, error) {
 	wait := 100 * time.Millisecond
 	for {
@@ -228,7 +229,7 @@ func (b *Backend) startRow(ctx context.Context, id string, m *pending, es *histo
 			return nil, err
 		}
 		v, _ := provider.DedupeStart(stateOf(r), es, int(m.raw.DequeueCount), m.raw.NextVisible.Add(-b.opts.ControlQueueVisibility))
-		if v != provider.Abandon || m.raw.DequeueCount != 1 || time.Since(m.raw.InsertionTime) > startRowGrace || wait > 400*time.Millisecond {
+		if v != provider.Abandon || m.raw.DequeueCount != 1 || time.Since(m.raw.InsertionTime) > startRowGrace || wait > 800*time.Millisecond {
 			return r, nil
 		}
 		if !sleepCtx(ctx, wait) {
