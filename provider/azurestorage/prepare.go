@@ -139,17 +139,22 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 		back[pm] = m
 	}
 	res := provider.Triage(s.index, pms)
-	duplicateStart := false
+	// A duplicate start is the only trace of a lost row write: heal the
+	// row before the start is deleted, and keep the start (it comes back)
+	// when the row could not be written, or when this process dies first.
+	for i, d := range res.Decisions {
+		if _, ok := d.Message.Event.(*history.ExecutionStartedEvent); ok && d.Verdict == provider.Drop && instRow != nil {
+			if err := b.healPendingRow(ctx, s, instRow, loaded); err != nil {
+				res.Decisions[i].Verdict = provider.Abandon
+				res.Decisions[i].Reason = "the Instances row of the running instance still says Pending: " + err.Error()
+			}
+			break
+		}
+	}
 	for _, d := range res.Decisions {
 		if d.Verdict != provider.Keep {
 			b.apply(ctx, s, back[d.Message], d.Verdict, d.Reason)
 		}
-		if _, ok := d.Message.Event.(*history.ExecutionStartedEvent); ok && d.Verdict == provider.Drop {
-			duplicateStart = true
-		}
-	}
-	if duplicateStart && instRow != nil {
-		b.healPendingRow(ctx, s, instRow, loaded)
 	}
 	if t := res.TerminateWithoutHistory; t != nil {
 		b.terminateWithoutHistory(ctx, s.id, t)
@@ -269,7 +274,7 @@ func freshStart(row *history.OrchestrationState, es *history.ExecutionStartedEve
 
 // apply carries out a Drop or Abandon verdict and logs why.
 func (b *Backend) apply(ctx context.Context, s *session, m *pending, v provider.Verdict, why string) {
-	attrs := []any{"instance", s.id, "event", m.data.TaskMessage.Event.Type().String(), "message", m.raw.ID,
+	attrs := []any{"instance", s.id, "execution", m.data.TaskMessage.OrchestrationInstance.ExecutionID, "event", m.data.TaskMessage.Event.Type().String(), "message", m.raw.ID,
 		"dequeueCount", m.raw.DequeueCount, "reason", why}
 	switch v {
 	case provider.Drop:
@@ -359,29 +364,34 @@ func (b *Backend) repair(ctx context.Context, s *session, h *tables.History) {
 // runs, and a client waiting for it to start waits for ever. The row is
 // rebuilt from the history as that checkpoint would have written it, with
 // If-Match on the Pending row just read, so a newer write always wins.
-func (b *Backend) healPendingRow(ctx context.Context, s *session, r *tables.InstanceRow, h *tables.History) {
+//
+// It returns an error only when the row needed the rewrite and did not
+// get it; a row changed since it was read (412) needs none.
+func (b *Backend) healPendingRow(ctx context.Context, s *session, r *tables.InstanceRow, h *tables.History) error {
 	if r.State.Status != history.StatusPending || !s.index.Started || s.index.Terminal() ||
 		!strings.EqualFold(r.State.OrchestrationInstance.ExecutionID, s.execID) {
-		return
+		return nil
 	}
 	if h == nil {
 		var err error
 		if h, err = b.hist.Load(ctx, s.id, s.execID); err != nil {
-			b.log.Warn("azurestorage: reading the history of an instance whose row says Pending", "instance", s.id, "err", err)
-			return
+			return err
 		}
 	}
 	if len(h.Events) == 0 || !strings.EqualFold(h.ExecutionID, r.State.OrchestrationInstance.ExecutionID) {
-		return
+		return nil
 	}
 	e := tables.CheckpointInstanceRow(&tables.Checkpoint{InstanceID: s.id, ExecutionID: h.ExecutionID, TaskHubName: b.opts.TaskHub,
 		ParentInstanceID: parentOf(startOf(h.Events)), CustomStatus: r.State.CustomStatus, NewEvents: h.Events, NewRows: h.Rows,
 		LargeMessagesURL: b.large.URL(""), Now: time.Now().UTC()})
 	if _, err := b.inst.Merge(ctx, e, r.ETag); err != nil {
-		b.log.Warn("azurestorage: updating the Pending row of a running instance", "instance", s.id, "err", err)
-		return
+		if errors.Is(err, tables.ErrConflict) {
+			return nil // written by someone else since: no longer the client's row
+		}
+		return err
 	}
 	b.log.Info("azurestorage: the Instances row of a running instance said Pending; rewritten from its history", "instance", s.id)
+	return nil
 }
 
 func rowAt(h *tables.History, i int) *tables.Entity {

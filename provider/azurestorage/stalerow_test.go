@@ -26,21 +26,20 @@ var waitForGo = durable.NewOrchestration("WaitForGo", func(ctx durable.Context, 
 // message fail, as when the worker dies between the two (found by the
 // chaos run: instances killed there stayed Pending while they ran, and a
 // driver raising their event once they ran waited for ever). The start
-// message comes back as a duplicate; the row must then say Running.
+// message comes back as a duplicate; the row must then say Running, even
+// when the first attempt to rewrite it fails.
 func TestStartCheckpointWithoutItsRowIsHealed(t *testing.T) {
 	hub := azuritetest.NewHub(t)
 	acct := azuritetest.Account(t)
-	var armed atomic.Bool
-	armed.Store(true)
+	var failRows, failDeletes atomic.Bool
+	failRows.Store(true)
+	failDeletes.Store(true)
 	faults := storage.NewFaultInjector(1, 1, storage.Fault500)
 	instancesTable := hub + "Instances("
 	faults.Only(func(r *http.Request) bool {
-		if !armed.Load() {
-			return false
-		}
 		rowWrite := strings.Contains(r.URL.Path, instancesTable) && r.Method != http.MethodGet
 		messageDelete := strings.Contains(r.URL.Path, "-control-") && strings.Contains(r.URL.Path, "/messages/") && r.Method == http.MethodDelete
-		return rowWrite || messageDelete
+		return (rowWrite && failRows.Load()) || (messageDelete && failDeletes.Load())
 	})
 	be, err := azurestorage.New(azurestorage.Options{TaskHub: hub, Account: acct, MaxPollingInterval: 300 * time.Millisecond,
 		ControlQueueVisibility: 2 * time.Second, Logger: quiet(),
@@ -75,7 +74,13 @@ func TestStartCheckpointWithoutItsRowIsHealed(t *testing.T) {
 	waitUntil(t, "the failed row writes and message delete", 30*time.Second, func() bool {
 		return faults.Injected()[storage.Fault500] >= 8
 	})
-	armed.Store(false)
+	// The first attempt to heal the row fails too: the start must stay
+	// on its queue for another one.
+	failDeletes.Store(false)
+	waitUntil(t, "a failed attempt to heal the row", 30*time.Second, func() bool {
+		return faults.Injected()[storage.Fault500] >= 10
+	})
+	failRows.Store(false)
 	// Nothing else happens to the instance until its event: only the
 	// redelivered start can show that it runs.
 	waitUntil(t, "the row to say Running", 30*time.Second, func() bool {
