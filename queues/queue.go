@@ -151,6 +151,13 @@ func (q *Queue) SendHidden(ctx context.Context, text string, visibility time.Dur
 	return q.send(ctx, text, visibility, false)
 }
 
+// SendQuiet is Send without the wake-up: this process's pollers of the
+// queue are not told about the message, so that the caller can tell them
+// (Wakeups.Notify) once whatever the message depends on has been written.
+func (q *Queue) SendQuiet(ctx context.Context, text string, delay time.Duration) (Sent, error) {
+	return q.send(ctx, text, delay, false)
+}
+
 func (q *Queue) send(ctx context.Context, text string, delay time.Duration, wake bool) (Sent, error) {
 	if delay > provider.MaxVisibilityDelay {
 		return Sent{}, q.fail("send", fmt.Errorf("visibility delay %v is longer than the 7 days Azure allows; split long timers", delay))

@@ -177,6 +177,25 @@ func TestSendHidden(t *testing.T) {
 	}
 }
 
+// TestSendQuiet: a quiet send is visible at once but wakes no poller.
+func TestSendQuiet(t *testing.T) {
+	t.Parallel()
+	h := newHubEnv(t)
+	q := h.queue(t)
+	wake := h.wake.C(q.Name())
+	if _, err := q.SendQuiet(t.Context(), `{"quiet":1}`, 0); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-wake:
+		t.Fatal("a quiet send woke the queue's pollers")
+	default:
+	}
+	if msgs, err := q.Receive(t.Context(), 1, time.Minute); err != nil || len(msgs) != 1 || msgs[0].Text != `{"quiet":1}` {
+		t.Fatalf("receive after a quiet send: %d, %v", len(msgs), err)
+	}
+}
+
 // TestDelayLimit: more than 7 days is refused before any request; exactly
 // 7 days is what the service accepts.
 func TestDelayLimit(t *testing.T) {
