@@ -63,8 +63,21 @@ func (b *Backend) CreateInstance(ctx context.Context, start *history.TaskMessage
 	if err != nil {
 		return err
 	}
-	if _, err := b.controlQueueFor(id).Send(ctx, text, max(delay, 0)); err != nil {
+	// This process's pollers of the queue are woken only once the row is
+	// written: woken at the send, a worker here would receive the start
+	// before its row exists and have to wait for it (see startRow).
+	q := b.controlQueueFor(id)
+	quiet := delay <= 0
+	if quiet {
+		_, err = q.SendQuiet(ctx, text, 0)
+	} else {
+		_, err = q.Send(ctx, text, delay)
+	}
+	if err != nil {
 		return err
+	}
+	if quiet {
+		defer b.wake.Notify(q.Name())
 	}
 	inputURL := ""
 	if blobName != "" {
