@@ -5,6 +5,7 @@
 #   make azurite  run Azurite in the foreground on 10000-10002, data in .azurite/
 #   make fmt      gofmt -w the Go sources
 #   make vet      go vet ./...
+#   make interop  C# interop tests with dtfx-ref ($DTFX_REF, else ../shared/csharp-reference/dtfx-ref)
 #   make demo     run every sample once on the local Azurite (or $AZURE_STORAGE_CONNECTION_STRING)
 #   make bench    azdurable bench chain and fanout, every storage call counted (BENCHFLAGS=--compare-csharp)
 
@@ -75,3 +76,24 @@ BENCHFLAGS ?=
 bench: tools
 	$(GO) run ./cmd/azdurable bench chain $(BENCHFLAGS)
 	$(GO) run ./cmd/azdurable bench fanout $(BENCHFLAGS)
+
+# The C# interop suite (interop/, build tag interop): the snapshot takeover,
+# the hand-off to a C# worker and the live mixed hub, bounded by 10 minutes.
+# It needs the C# reference program: $DTFX_REF, else
+# ../shared/csharp-reference/dtfx-ref; without it the target fails and says
+# so. The live test's JSON summary goes to $INTEROP_SUMMARY (default
+# $TMPDIR/azdurable-interop-live-summary.json) and is printed.
+.PHONY: interop
+interop: tools
+	@ref="$${DTFX_REF:-../shared/csharp-reference/dtfx-ref}"; \
+	if [ ! -f "$$ref" ] || [ ! -x "$$ref" ]; then \
+		echo "make interop: the C# reference program dtfx-ref was not found at $$ref: set DTFX_REF to its path" >&2; \
+		exit 1; \
+	fi; \
+	ref="$$(cd "$$(dirname "$$ref")" && pwd)/$$(basename "$$ref")"; \
+	summary="$${INTEROP_SUMMARY:-$${TMPDIR:-/tmp}/azdurable-interop-live-summary.json}"; \
+	rm -f "$$summary"; \
+	DTFX_REF="$$ref" INTEROP_SUMMARY="$$summary" $(GO) test -race -tags interop -count=1 -timeout 10m -v $(TESTFLAGS) ./interop/; \
+	status=$$?; \
+	if [ -f "$$summary" ]; then echo "live summary ($$summary):"; cat "$$summary"; fi; \
+	exit $$status

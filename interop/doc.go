@@ -1,0 +1,16 @@
+// Package interop holds the tests that run azdurable beside Microsoft's C#
+// Durable Task backend (the reference program dtfx-ref) on one Azurite:
+// a Go worker finishing hubs a C# worker left in flight (the snapshot), a
+// C# worker finishing instances a Go worker started, and one hub shared
+// live by both languages.
+//
+// The tests carry the build tag interop and need the C# program; run them
+// with `make interop`, or
+//
+//	DTFX_REF=/path/to/dtfx-ref go test -race -tags interop ./interop/
+//
+// Without $DTFX_REF the program is looked for at
+// ../shared/csharp-reference/dtfx-ref from the repository root, and the
+// snapshot (hub-snapshot.tar.gz) beside it or at $DTFX_SNAPSHOT. A missing
+// program fails the tests; it never skips them.
+package interop
