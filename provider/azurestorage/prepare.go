@@ -13,17 +13,29 @@ import (
 )
 
 // batchExecution is the execution a batch addresses: its ExecutionStarted's,
-// else the first execution id a message names ("" = the current one).
+// else the one its messages name, else "" (the current one). Messages that
+// name different executions (results for an execution that was replaced,
+// next to the current one's) make it "" too: read against the current
+// execution, Triage drops the stale ones as stale, whereas read against a
+// stale execution's (absent) history the current ones would look out of
+// order until dropped as belonging to no instance.
 func batchExecution(msgs []*pending) string {
 	for _, m := range msgs {
 		if es, ok := m.data.TaskMessage.Event.(*history.ExecutionStartedEvent); ok {
 			return es.OrchestrationInstance.ExecutionID
 		}
-		if id := m.data.TaskMessage.OrchestrationInstance.ExecutionID; id != "" {
-			return id
+	}
+	id := ""
+	for _, m := range msgs {
+		switch e := m.data.TaskMessage.OrchestrationInstance.ExecutionID; {
+		case e == "":
+		case id == "":
+			id = e
+		case !strings.EqualFold(id, e):
+			return ""
 		}
 	}
-	return ""
+	return id
 }
 
 func countStarts(events []history.Event) int {
@@ -66,7 +78,10 @@ func (b *Backend) load(ctx context.Context, s *session, expected string) (*table
 	if err != nil {
 		return nil, err
 	}
-	s.known = true
+	// A history read for another execution than the current one (a stale
+	// result's) says nothing about the current one: the next batch reads
+	// again, rather than take the instance for one without history.
+	s.known = expected == "" || strings.EqualFold(h.ExecutionID, expected)
 	s.index = provider.NewHistoryIndex(h.Events)
 	s.etag = h.ETag
 	s.execID = h.ExecutionID
