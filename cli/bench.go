@@ -87,6 +87,7 @@ and the ratios; with --json the output is
 	f.StringVar(&cfg.ConnectionString, "connection-string", "", "storage connection string (default: an in-memory Azurite started for the run)")
 	f.DurationVar(&cfg.MaxPoll, "max-poll", 0, "the workers' queue polling cap (default 30s, the C# default); passed to dtfx-ref too")
 	f.DurationVar(&cfg.ClientPoll, "client-poll", 2*time.Second, "the client's fixed completion-polling interval, as dtfx-ref's C# client polls; 0 uses the client's own back-off (200ms growing to 2s)")
+	f.BoolVar(&cfg.WaitEach, "wait-each", false, "wait for all instances at once, each polled on its own (default: one after another in start order, as dtfx-ref's client does)")
 	f.IntVar(&cfg.Starters, "starters", 8, "concurrent client starts and raises")
 	f.IntVar(&cfg.Activities, "activities", 0, "activity concurrency per worker (default: the worker's)")
 	f.IntVar(&cfg.Orchestrations, "orchestrations", 0, "orchestration concurrency per worker (default: the worker's)")

@@ -86,6 +86,10 @@ type Config struct {
 	// ClientPoll is the client's fixed completion-polling interval; 0 uses
 	// the client's default back-off.
 	ClientPoll time.Duration
+	// WaitEach waits for all instances at once, each polled on its own;
+	// by default they are awaited one after another in start order, as
+	// dtfx-ref's client does.
+	WaitEach bool
 	// Starters is how many starts (and raises) run at once (8).
 	Starters int
 	// Activities and Orchestrations bound each worker's concurrency (0: the
@@ -400,7 +404,7 @@ func (r *runner) runScenario(ctx context.Context) (*Result, error) {
 
 	res := &Result{Backend: "azdurable (provider/azurestorage)", Scenario: scenarioLabel(cfg), Workers: cfg.Workers,
 		Processes: cfg.Processes, Partitions: cfg.Partitions, MaxPollSeconds: cfg.MaxPoll.Seconds(),
-		ClientPoll: clientPollLabel(cfg.ClientPoll), LocalResults: !cfg.NoLocalResults, LocalActivities: !cfg.NoLocalActivities, SetupSeconds: round(setupSeconds, 3), Seconds: round(elapsed.Seconds(), 3), TaskHub: hub}
+		ClientPoll: clientPollLabel(cfg.ClientPoll, cfg.WaitEach), LocalResults: !cfg.NoLocalResults, LocalActivities: !cfg.NoLocalActivities, SetupSeconds: round(setupSeconds, 3), Seconds: round(elapsed.Seconds(), 3), TaskHub: hub}
 	workerCalls := total
 	total.add(clientCalls)
 	if err := r.measure(ctx, obs, insts, starts, res); err != nil {
@@ -459,11 +463,15 @@ func scenarioLabel(cfg Config) string {
 	return fmt.Sprintf("starts %dx%d", cfg.Count, cfg.Length)
 }
 
-func clientPollLabel(d time.Duration) string {
-	if d == 0 {
-		return "client default (200 ms growing to 2 s)"
+func clientPollLabel(d time.Duration, each bool) string {
+	how := "one instance after another"
+	if each {
+		how = "all instances at once"
 	}
-	return "every " + d.String()
+	if d == 0 {
+		return "with the client's back-off (200 ms growing to 2 s), " + how
+	}
+	return "every " + d.String() + ", " + how
 }
 
 // drive starts the scenario's instances and waits until each has ended.
@@ -483,7 +491,6 @@ func (r *runner) drive(ctx context.Context, c *client.Client, pollOpts []client.
 			insts = append(insts, &instance{id: fmt.Sprintf("bench-%05d", i)})
 		}
 	}
-	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
 	fail := func(err error) {
@@ -493,14 +500,34 @@ func (r *runner) drive(ctx context.Context, c *client.Client, pollOpts []client.
 		}
 		mu.Unlock()
 	}
-	wait := func(in *instance, waitFn func(context.Context, string, ...client.StateOption) (*client.State, error)) {
-		defer wg.Done()
+	waitOne := func(in *instance, waitFn func(context.Context, string, ...client.StateOption) (*client.State, error)) {
 		in.state, in.err = waitFn(ctx, in.id, pollOpts...)
 		if in.err != nil {
 			fail(fmt.Errorf("waiting for %s: %w", in.id, in.err))
 		}
 	}
-	// Starts, Starters at a time; each started instance is waited for.
+	// waitAll waits for every started instance: one after another in
+	// start order, as dtfx-ref's client does (an instance that finished
+	// while an earlier one was awaited costs one read), or with WaitEach
+	// all at once, each polled on its own.
+	waitAll := func(started []bool, waitFn func(context.Context, string, ...client.StateOption) (*client.State, error)) {
+		var wg sync.WaitGroup
+		for i, in := range insts {
+			if !started[i] {
+				continue
+			}
+			if !cfg.WaitEach {
+				if waitOne(in, waitFn); ctx.Err() != nil {
+					return
+				}
+				continue
+			}
+			wg.Add(1)
+			go func() { defer wg.Done(); waitOne(in, waitFn) }()
+		}
+		wg.Wait()
+	}
+	// Starts, Starters at a time.
 	started := make([]bool, len(insts))
 	forEachLimit(len(insts), cfg.Starters, func(i int) {
 		in := insts[i]
@@ -509,20 +536,10 @@ func (r *runner) drive(ctx context.Context, c *client.Client, pollOpts []client.
 			return
 		}
 		started[i] = true
-		if cfg.Scenario != Events {
-			wg.Add(1)
-			go wait(in, c.WaitForCompletion)
-		}
 	})
 	if cfg.Scenario == Events && firstErr == nil {
 		// Every instance waits for its events before any is raised.
-		for i, in := range insts {
-			if started[i] {
-				wg.Add(1)
-				go wait(in, c.WaitForStart)
-			}
-		}
-		wg.Wait()
+		waitAll(started, c.WaitForStart)
 		if firstErr == nil {
 			forEachLimit(len(insts)*cfg.Length, cfg.Starters, func(k int) {
 				in := insts[k%len(insts)]
@@ -530,13 +547,11 @@ func (r *runner) drive(ctx context.Context, c *client.Client, pollOpts []client.
 					fail(fmt.Errorf("raising an event for %s: %w", in.id, err))
 				}
 			})
-			for _, in := range insts {
-				wg.Add(1)
-				go wait(in, c.WaitForCompletion)
-			}
 		}
 	}
-	wg.Wait()
+	if firstErr == nil {
+		waitAll(started, c.WaitForCompletion)
+	}
 	return insts, firstErr
 }
 
