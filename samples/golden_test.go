@@ -36,7 +36,9 @@ func TestGoldenHistories(t *testing.T) {
 	}
 	cases := map[string]func(e *durabletest.Env) string{
 		"hellocities": func(e *durabletest.Env) string { return durabletest.Start(e, hellocities.HelloCities, "cities").ID },
-		"indexing":    func(e *durabletest.Env) string { return durabletest.Start(e, indexing.IndexRepositories, "fabrikam").ID },
+		"indexing": func(e *durabletest.Env) string {
+			return durabletest.Start(e, indexing.IndexRepositories, "fabrikam").ID
+		},
 		"orders-refunded": func(e *durabletest.Env) string {
 			return durabletest.Start(e, orders.ProcessOrder, orders.Order{ID: "g1", Item: "widget", Quantity: 1, ShippingFails: true}).ID
 		},
