@@ -129,6 +129,7 @@ func (b *Backend) CompleteOrchestration(ctx context.Context, wi *provider.Orches
 	}
 
 	// 2. History, under the sentinel's ETag.
+	committing := time.Now()
 	res, err := b.hist.Append(ctx, wi.InstanceID, execID, startSeq, r.NewEvents, wi.HistoryETag)
 	if err != nil {
 		b.mu.Lock()
@@ -150,13 +151,16 @@ func (b *Backend) CompleteOrchestration(ctx context.Context, wi *provider.Orches
 	row := tables.CheckpointInstanceRow(&tables.Checkpoint{InstanceID: wi.InstanceID, ExecutionID: execID,
 		TaskHubName: b.opts.TaskHub, ParentInstanceID: parentID, CustomStatus: r.CustomStatus,
 		NewEvents: forInstanceRow(r.NewEvents), NewRows: res.Rows, LargeMessagesURL: b.large.URL(""), Now: now})
+	var rowETag string
 	for attempt := 1; ; attempt++ {
-		if _, err = b.inst.Merge(ctx, row, ""); err == nil || attempt == 3 || ctx.Err() != nil {
+		if rowETag, err = b.inst.Merge(ctx, row, ""); err == nil || attempt == 3 || ctx.Err() != nil {
 			break
 		}
 	}
 	if err != nil {
 		b.log.Warn("azurestorage: updating the Instances row after the history commit", "instance", wi.InstanceID, "err", err)
+	} else if time.Since(committing) > slowCommit {
+		b.recheckRow(ctx, s.id, execID, res.ETag, rowETag)
 	}
 
 	// 4. Delete the consumed messages.
@@ -174,6 +178,71 @@ func (b *Backend) CompleteOrchestration(ctx context.Context, wi *provider.Orches
 	ls.newExec = false
 	b.unlock(s, true)
 	return nil
+}
+
+// slowCommit is how long the history commit and the Instances row write
+// may take before the row is checked against the stored history. It is
+// shorter than any lease or visibility timeout after which another worker
+// could have taken the instance over.
+const slowCommit = 2 * time.Second
+
+// recheckRow handles a commit that took so long that this process may have
+// been paused (SIGSTOP, a VM freeze, a long GC) between its history commit
+// and its Instances row write: meanwhile another worker may have taken the
+// instance over and written newer rows, and the row just written (which is
+// not conditional, as in C#) would put the instance back to an older
+// state, for example Running after Completed. If the history has moved on
+// since our commit (historyETag) and the row is still the one we wrote
+// (rowETag), the row is rebuilt from the stored history under If-Match; a
+// row written by anyone else since is newer and left alone.
+func (b *Backend) recheckRow(ctx context.Context, id, execID, historyETag, rowETag string) {
+	h, err := b.hist.Load(ctx, id, "")
+	if err != nil || h.ETag == historyETag || len(h.Events) == 0 {
+		return
+	}
+	r, err := b.inst.Get(ctx, id, false)
+	if err != nil || r.ETag != rowETag {
+		return // written by someone else since ours: newer
+	}
+	e := rowFromHistory(b, id, h, r.State.CustomStatus)
+	if e == nil {
+		return
+	}
+	if _, err := b.inst.Merge(ctx, e, r.ETag); err != nil {
+		if !errors.Is(err, tables.ErrConflict) {
+			b.log.Warn("azurestorage: rewriting a slow commit's Instances row", "instance", id, "err", err)
+		}
+		return
+	}
+	b.log.Warn("azurestorage: a slow commit's Instances row was older than the stored history; rewritten from it",
+		"instance", id, "execution", execID)
+}
+
+// rowFromHistory builds the Instances row that the stored history h
+// implies: the terminal row if it ended, else the running one.
+func rowFromHistory(b *Backend, id string, h *tables.History, custom *string) *tables.Entity {
+	start := startOf(h.Events)
+	if start == nil {
+		return nil
+	}
+	var completed *history.ExecutionCompletedEvent
+	var startedRow, completedRow *tables.Entity
+	for i, ev := range h.Events {
+		switch v := ev.(type) {
+		case *history.ExecutionStartedEvent:
+			startedRow = rowAt(h, i)
+		case *history.ExecutionCompletedEvent:
+			completed, completedRow = v, rowAt(h, i)
+		}
+	}
+	if completed != nil && completed.OrchestrationStatus.IsTerminal() {
+		return tables.RepairInstanceRow(&tables.Repair{InstanceID: id, ExecutionID: h.ExecutionID, TaskHubName: b.opts.TaskHub,
+			CustomStatus: custom, Started: start, Completed: completed, LastEventTime: h.Events[len(h.Events)-1].Base().Timestamp,
+			RowExists: true, StartedRow: startedRow, CompletedRow: completedRow, LargeMessagesURL: b.large.URL("")})
+	}
+	return tables.CheckpointInstanceRow(&tables.Checkpoint{InstanceID: id, ExecutionID: h.ExecutionID, TaskHubName: b.opts.TaskHub,
+		ParentInstanceID: parentOf(start), CustomStatus: custom, NewEvents: forInstanceRow(h.Events), NewRows: h.Rows,
+		LargeMessagesURL: b.large.URL(""), Now: time.Now().UTC()})
 }
 
 // forInstanceRow hides the failure details of completions that carry a
