@@ -103,7 +103,7 @@ type Options struct {
 	Versioning              Versioning
 	OnNonDeterminism        NonDeterminismPolicy
 	// DeadlockTimeout bounds how long orchestrator code may block outside a
-	// durable call (default 1 s).
+	// durable call (default 10 s).
 	DeadlockTimeout time.Duration
 	// VerifyReplay replays every cached episode once more from the full
 	// history and fails the episode if the actions differ (the test
@@ -166,7 +166,7 @@ func New(be provider.Backend, opts Options) *Worker {
 		opts.Cache.IdleTimeout = 30 * time.Second
 	}
 	if opts.DeadlockTimeout == 0 {
-		opts.DeadlockTimeout = time.Second
+		opts.DeadlockTimeout = 10 * time.Second
 	}
 	if opts.MaxGenerationsPerWorkItem <= 0 {
 		opts.MaxGenerationsPerWorkItem = 100

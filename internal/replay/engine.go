@@ -23,7 +23,7 @@ type Options struct {
 	// logged while replaying. Nil discards.
 	Logger *slog.Logger
 	// DeadlockTimeout bounds how long orchestrator code may run without
-	// yielding at a durable call (default 1 s; negative disables).
+	// yielding at a durable call (default 10 s; negative disables).
 	DeadlockTimeout time.Duration
 	// MaxTimerPiece is the longest single durable timer; longer timers are
 	// split into pieces (default 3 days).
@@ -163,7 +163,7 @@ type Engine struct {
 // New returns an engine for one execution of fn.
 func New(fn Orchestrator, opts Options) *Engine {
 	if opts.DeadlockTimeout == 0 {
-		opts.DeadlockTimeout = time.Second
+		opts.DeadlockTimeout = 10 * time.Second
 	}
 	if opts.MaxTimerPiece <= 0 {
 		opts.MaxTimerPiece = DefaultMaxTimerPiece
