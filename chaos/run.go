@@ -1,0 +1,264 @@
+package chaos
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	mrand "math/rand/v2"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/azdurable/azdurable/client"
+	"github.com/azdurable/azdurable/provider/azurestorage"
+	"github.com/azdurable/azdurable/storage"
+)
+
+// Config describes a chaos run.
+type Config struct {
+	// Command runs a worker: the program and the arguments that precede
+	// "worker" (the program must register Registrations()).
+	Command []string
+	// Env is added to the workers' environment.
+	Env []string
+	// ConnectionString of the storage account (an Azurite).
+	ConnectionString string
+	// TaskHub is the hub to run on (default: a fresh name).
+	TaskHub    string
+	Workers    int // default 3
+	Partitions int // default 8
+	// Instances is the number of top-level instances (default 280); their
+	// sub-orchestrations come on top.
+	Instances int
+	// StartRate bounds the starts per second (default 10).
+	StartRate float64
+	// KillEvery is the mean time between SIGKILLs of a random worker,
+	// which is restarted at once (0: no kills).
+	KillEvery time.Duration
+	Settings  Settings
+	// Timeout bounds the wait for every instance to end (default 8 min).
+	Timeout time.Duration
+	// Dir receives the workers' logs and execution records.
+	Dir  string
+	Seed uint64
+	// Logf reports progress (nil: silent).
+	Logf func(format string, args ...any)
+}
+
+// Summary is the result of a run; it is printed as JSON.
+type Summary struct {
+	TaskHub           string  `json:"taskHub"`
+	Workers           int     `json:"workers"`
+	Partitions        int     `json:"partitions"`
+	DurationSeconds   float64 `json:"durationSeconds"`
+	InstancesStarted  int     `json:"instancesStarted"`
+	SubOrchestrations int     `json:"subOrchestrations"`
+	*Outcome
+	Kills      int        `json:"kills"`
+	Activities Executions `json:"activities"`
+	LogCounts
+	Settings SettingsJSON `json:"settings"`
+	// ShutdownErrors lists workers that did not stop cleanly at the end.
+	ShutdownErrors []string `json:"shutdownErrors"`
+	// UnexpectedExits counts worker processes that ended by themselves.
+	UnexpectedExits int  `json:"unexpectedExits"`
+	OK              bool `json:"ok"`
+}
+
+// SettingsJSON is Settings as the summary prints them.
+type SettingsJSON struct {
+	ControlQueueVisibility   string  `json:"controlQueueVisibility"`
+	WorkItemVisibility       string  `json:"workItemVisibility"`
+	PartitionLease           string  `json:"partitionLease"`
+	PartitionAcquireInterval string  `json:"partitionAcquireInterval"`
+	PartitionSafetyMargin    string  `json:"partitionSafetyMargin"`
+	AppLeaseDuration         string  `json:"appLeaseDuration"`
+	AppLeaseRenewInterval    string  `json:"appLeaseRenewInterval"`
+	AppLeaseAcquireInterval  string  `json:"appLeaseAcquireInterval"`
+	MaxPoll                  string  `json:"maxPoll"`
+	FaultRate                float64 `json:"faultRate"`
+	KillEvery                string  `json:"killEvery"`
+	StartRate                float64 `json:"startRate"`
+}
+
+func (s Settings) json(killEvery time.Duration, rate float64) SettingsJSON {
+	return SettingsJSON{ControlQueueVisibility: s.ControlQueueVisibility.String(), WorkItemVisibility: s.WorkItemVisibility.String(),
+		PartitionLease: s.PartitionLease.String(), PartitionAcquireInterval: s.PartitionAcquireInterval.String(),
+		PartitionSafetyMargin: s.PartitionSafetyMargin.String(), AppLeaseDuration: s.AppLeaseDuration.String(),
+		AppLeaseRenewInterval: s.AppLeaseRenewInterval.String(), AppLeaseAcquireInterval: s.AppLeaseAcquireInterval.String(),
+		MaxPoll: s.MaxPoll.String(), FaultRate: s.FaultRate, KillEvery: killEvery.String(), StartRate: rate}
+}
+
+func (c *Config) defaults() error {
+	if len(c.Command) == 0 || c.ConnectionString == "" || c.Dir == "" {
+		return errors.New("chaos: Config needs Command, ConnectionString and Dir")
+	}
+	if c.TaskHub == "" {
+		c.TaskHub = NewHubName()
+	}
+	if c.Workers <= 0 {
+		c.Workers = 3
+	}
+	if c.Partitions <= 0 {
+		c.Partitions = 8
+	}
+	if c.Instances <= 0 {
+		c.Instances = 280
+	}
+	if c.StartRate <= 0 {
+		c.StartRate = 10
+	}
+	if c.Settings == (Settings{}) {
+		c.Settings = ShortSettings()
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 8 * time.Minute
+	}
+	if c.Logf == nil {
+		c.Logf = func(string, ...any) {}
+	}
+	return nil
+}
+
+// NewHubName returns a fresh task hub name.
+func NewHubName() string { return "Chaos" + strings.ToLower(rand.Text()[:10]) }
+
+// NewClient returns a client for the hub (a backend that is never
+// started, so it takes no partitions).
+func NewClient(connectionString, hub string, partitions int) (*client.Client, *azurestorage.Backend, error) {
+	acct, err := storage.ParseConnectionString(connectionString)
+	if err != nil {
+		return nil, nil, err
+	}
+	be, err := azurestorage.New(azurestorage.Options{TaskHub: hub, Account: acct, Partitions: partitions, WorkerID: "chaos-driver"})
+	if err != nil {
+		return nil, nil, err
+	}
+	return client.New(be, client.Options{}), be, nil
+}
+
+// Run runs the workload on Workers worker processes, killing one every
+// KillEvery, until every instance has ended or Timeout passed, and checks
+// the outcome. The error reports a run that could not be carried out; a
+// run that lost, stranded or broke work returns a Summary with OK false.
+func Run(ctx context.Context, cfg Config) (*Summary, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	began := time.Now()
+	c, be, err := NewClient(cfg.ConnectionString, cfg.TaskHub, cfg.Partitions)
+	if err != nil {
+		return nil, err
+	}
+	if err := be.CreateTaskHub(ctx); err != nil {
+		return nil, fmt.Errorf("chaos: creating the task hub: %w", err)
+	}
+	cl := &Cluster{Command: cfg.Command, Env: cfg.Env, ConnectionString: cfg.ConnectionString, TaskHub: cfg.TaskHub,
+		Partitions: cfg.Partitions, Settings: cfg.Settings, Dir: cfg.Dir}
+	defer cl.Shutdown(10 * time.Second) // after a failure; a no-op once stopped
+	for i := 0; i < cfg.Workers; i++ {
+		if _, err := cl.Start(i); err != nil {
+			return nil, err
+		}
+	}
+	for i := 0; i < cfg.Workers; i++ {
+		sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		err := cl.Proc(i).WaitStarted(sctx)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+	}
+	cfg.Logf("chaos: %d workers run on task hub %s (%d partitions); logs in %s", cfg.Workers, cfg.TaskHub, cfg.Partitions, cfg.Dir)
+
+	prefix := cfg.TaskHub
+	plan := Plan(prefix, cfg.Instances)
+	d := &Driver{C: c, Plan: plan, Rate: cfg.StartRate, Prefix: prefix}
+	wctx, cancelWatch := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancelWatch()
+	startErr := make(chan error, 1)
+	go func() { startErr <- d.Start(wctx) }()
+
+	kctx, stopKilling := context.WithCancel(wctx)
+	var kills int
+	var killWG sync.WaitGroup
+	if cfg.KillEvery > 0 {
+		killWG.Add(1)
+		go func() {
+			defer killWG.Done()
+			kills = killLoop(kctx, cl, cfg)
+		}()
+	}
+	last := time.Now()
+	watchErr := d.Watch(wctx, 500*time.Millisecond, func(ended, total int) {
+		if time.Since(last) >= 10*time.Second {
+			last = time.Now()
+			cfg.Logf("chaos: %d of %d instances ended after %s", ended, total, time.Since(began).Round(time.Second))
+		}
+	})
+	stopKilling()
+	killWG.Wait()
+	if err := <-startErr; err != nil && watchErr == nil {
+		watchErr = err
+	}
+	if watchErr != nil {
+		cfg.Logf("chaos: %v", watchErr)
+	}
+	s := &Summary{TaskHub: cfg.TaskHub, Workers: cfg.Workers, Partitions: cfg.Partitions, InstancesStarted: d.Started(),
+		Kills: kills, Settings: cfg.Settings.json(cfg.KillEvery, cfg.StartRate), ShutdownErrors: []string{}}
+	for _, sp := range plan {
+		if sp.Child {
+			s.SubOrchestrations++
+		}
+	}
+	if err := cl.Shutdown(30 * time.Second); err != nil {
+		s.ShutdownErrors = append(s.ShutdownErrors, strings.Split(err.Error(), "\n")...)
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+	defer cancel()
+	s.Outcome = Check(cctx, c, plan, CheckOptions{Dir: cfg.Dir, RedeliveredEvents: cfg.KillEvery > 0})
+	s.Activities = CountExecutions(cl.All())
+	s.LogCounts = CountLogs(cl.All())
+	for _, p := range cl.All() {
+		if p.Unexpected() {
+			s.UnexpectedExits++
+		}
+	}
+	s.DurationSeconds = time.Since(began).Round(100 * time.Millisecond).Seconds()
+	s.OK = s.Outcome.OK() && s.Panics == 0 && s.UnexpectedExits == 0 && len(s.ShutdownErrors) == 0 && s.InstancesStarted == cfg.Instances
+	return s, nil
+}
+
+// killLoop kills a random worker with SIGKILL about every KillEvery and
+// restarts it at once; it returns the number of kills. A worker that
+// ended by itself is restarted too (and counted by the summary).
+func killLoop(ctx context.Context, cl *Cluster, cfg Config) int {
+	rnd := mrand.New(mrand.NewPCG(cfg.Seed, cfg.Seed+1))
+	kills := 0
+	for {
+		d := cfg.KillEvery/2 + time.Duration(rnd.Int64N(int64(cfg.KillEvery)))
+		if !wait(ctx, d) {
+			return kills
+		}
+		for i := 0; i < cfg.Workers; i++ {
+			if p := cl.Proc(i); p.Exited() {
+				cfg.Logf("chaos: worker %s ended by itself (%v); restarting it", p.WorkerID, p.err)
+				if _, err := cl.Start(i); err != nil {
+					cfg.Logf("chaos: restarting worker %d: %v", i, err)
+				}
+			}
+		}
+		slot := rnd.IntN(cfg.Workers)
+		p := cl.Proc(slot)
+		p.Kill()
+		kills++
+		if _, err := cl.Start(slot); err != nil {
+			cfg.Logf("chaos: restarting worker %d: %v", slot, err)
+		}
+	}
+}
