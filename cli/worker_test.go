@@ -57,8 +57,29 @@ func TestDedupeRegistrations(t *testing.T) {
 	if err := durable.NewRegistry().Add(got...); err != nil {
 		t.Fatalf("deduped registrations: %v", err)
 	}
-	if len(got) != len(samples.All(nil))+1 || n.orchestrations != 5 || n.activities != len(got)-5 || got[len(got)-1] != durable.Registrable(v2) {
-		t.Errorf("deduped %d registrations, %+v", len(got), n)
+	// Every registration's key is kept exactly once: the count of distinct
+	// keys, each kind counted apart.
+	keys, kinds := map[string]bool{}, map[string]int{}
+	for _, it := range append(all, again, v2) {
+		kind, key, ok := registrationKey(it)
+		if !ok {
+			t.Fatalf("%v has no key", it)
+		}
+		if !keys[key] {
+			keys[key] = true
+			kinds[kind]++
+		}
+	}
+	if len(got) != len(keys) || n.orchestrations != kinds["orchestration"] || n.activities != kinds["activity"] {
+		t.Errorf("deduped to %d registrations %+v, want %d %v", len(got), n, len(keys), kinds)
+	}
+	if len(got) >= len(all)+2 || got[len(got)-1] != durable.Registrable(v2) {
+		t.Errorf("the duplicates were not dropped, or the other version was")
+	}
+	for _, it := range got {
+		if it == durable.Registrable(again) {
+			t.Errorf("the case variant of HelloCities was kept")
+		}
 	}
 	if got[0] != durable.Registrable(hellocities.HelloCities) {
 		t.Errorf("the first of duplicates is not kept")
