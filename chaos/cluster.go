@@ -225,9 +225,21 @@ func (p *Proc) Terminate(d time.Duration) error {
 		}
 		return p.err
 	}
-	_ = signal(p.cmd.Process, sigTerm)
 	t := time.NewTimer(d)
 	defer t.Stop()
+	// A worker restarted a moment ago may not have installed its signal
+	// handler yet, and SIGTERM would end it at once ("signal: terminated")
+	// instead of draining. It installs the handler before it prints its
+	// started line, so wait for that line first.
+	select {
+	case <-p.started:
+	case <-p.done:
+		return p.err
+	case <-t.C:
+		p.Kill()
+		return fmt.Errorf("chaos: worker %s did not start within %v, so it could not be asked to stop", p.WorkerID, d)
+	}
+	_ = signal(p.cmd.Process, sigTerm)
 	select {
 	case <-p.done:
 		return p.err

@@ -34,3 +34,25 @@ func TestWorkersStartTogetherOnANewHub(t *testing.T) {
 		}
 	}
 }
+
+// TestStopRightAfterStart asks workers to stop the moment they were
+// started, as the end of a chaos run does with a worker the kill loop has
+// just restarted. A SIGTERM that arrives before the worker can handle it
+// would end the process at once ("signal: terminated"); the cluster must
+// wait until the worker can drain, so every stop is clean.
+func TestStopRightAfterStart(t *testing.T) {
+	cl := testCluster(t, 4, ShortSettings())
+	for slot := 0; slot < 3; slot++ {
+		if _, err := cl.Start(slot); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cl.Shutdown(60 * time.Second); err != nil {
+		t.Fatalf("stopping workers that had just started: %v", err)
+	}
+	for _, p := range cl.All() {
+		if p.Unexpected() {
+			t.Errorf("worker %s ended with %v", p.WorkerID, p.err)
+		}
+	}
+}
