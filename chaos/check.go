@@ -77,13 +77,16 @@ type CheckOptions struct {
 	// with C#. Runs that kill or pause workers set it; they count such
 	// events in EventsDeliveredTwice.
 	RedeliveredEvents bool
+	// Registrations are replayed besides the workload's (a test's own
+	// orchestrations).
+	Registrations []durable.Registrable
 }
 
 // Check reads the final state and history of every planned instance.
 func Check(ctx context.Context, c *client.Client, plan []Spec, opts CheckOptions) *Outcome {
 	dir := opts.Dir
 	reg := durable.NewRegistry()
-	_ = reg.Add(Registrations()...)
+	_ = reg.Add(append(Registrations(), opts.Registrations...)...)
 	o := &Outcome{HistoryProblems: []string{}, Problems: []string{}}
 	for _, s := range plan {
 		st, err := c.GetState(ctx, s.ID)

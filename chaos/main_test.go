@@ -40,7 +40,28 @@ var exploding = durable.NewOrchestration("ChaosExploding", func(ctx durable.Cont
 	return explode.Call(ctx, s).Await(ctx)
 })
 
-func testRegistrations() []durable.Registrable { return []durable.Registrable{explode, exploding} }
+// envFreeze names the marker file of freezing: the first worker process
+// that runs freezing's second episode (not replaying) creates it, writes
+// its pid in it and stops itself with SIGSTOP, in the middle of the
+// episode, before its commit.
+const envFreeze = "AZDURABLE_CHAOS_FREEZE"
+
+// freezing adds 1 to its input with an activity and returns the sum;
+// after the activity it freezes the process once (see envFreeze).
+var freezing = durable.NewOrchestration("ChaosFreezing", func(ctx durable.Context, n int) (int, error) {
+	v, err := Add.Call(ctx, Pair{n, 1}).Await(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if !ctx.IsReplaying() {
+		freezeOnce()
+	}
+	return v, nil
+})
+
+func testRegistrations() []durable.Registrable {
+	return []durable.Registrable{explode, exploding, freezing}
+}
 
 // newTestHub returns a fresh hub whose resources are deleted after the
 // test, the leased app-lease container included (the app lease outlives
