@@ -78,47 +78,63 @@ func TestFaultsLoseNothing(t *testing.T) {
 	faults.SetRate(0.05)
 	runWorker(t, be, append(hellocities.Registrations(), killFanOut, slowItem)...)
 	c := client.New(be, client.Options{})
+	injected := func() int64 {
+		n := int64(0)
+		for _, v := range faults.Injected() {
+			n += v
+		}
+		return n
+	}
 	var ids []string
-	for i := 0; i < 6; i++ {
-		id := fmt.Sprintf("hello-%d", i)
-		for {
-			if _, err := c.ScheduleNew(ctx, "HelloCities", "x", client.WithInstanceID(id), client.WithDedupeStatuses()); err == nil {
-				break
-			} else if ctx.Err() != nil {
-				t.Fatal(err)
+	// Rounds of six HelloCities (and one fan-out in the first) until at
+	// least 20 faults have hit the run: how many calls fail is chance.
+	for round := 0; round == 0 || (injected() < 20 && round < 12); round++ {
+		var batch []string
+		for i := 0; i < 6; i++ {
+			id := fmt.Sprintf("hello-%d-%d", round, i)
+			for {
+				if _, err := c.ScheduleNew(ctx, "HelloCities", "x", client.WithInstanceID(id), client.WithDedupeStatuses()); err == nil {
+					break
+				} else if ctx.Err() != nil {
+					t.Fatal(err)
+				}
+			}
+			batch = append(batch, id)
+		}
+		if round == 0 {
+			for {
+				if _, err := c.ScheduleNew(ctx, killFanOut.Name(), 20, client.WithInstanceID("fan"), client.WithDedupeStatuses()); err == nil {
+					break
+				} else if ctx.Err() != nil {
+					t.Fatal(err)
+				}
+			}
+			batch = append(batch, "fan")
+		}
+		for _, id := range batch {
+			var st *client.State
+			waitUntil(t, id+" to complete", 140*time.Second, func() bool {
+				s, err := c.GetState(ctx, id)
+				if err == nil && s.Status.IsTerminal() {
+					st = s
+					return true
+				}
+				return false
+			})
+			want := `["Hello Tokyo!","Hello Seattle!","Hello London!"]`
+			if id == "fan" {
+				want = "2470"
+			}
+			if st.Status != client.Completed || *st.Output != want {
+				t.Errorf("%s: %s %s", id, st.Status, *st.Output)
 			}
 		}
-		ids = append(ids, id)
-	}
-	for {
-		if _, err := c.ScheduleNew(ctx, killFanOut.Name(), 20, client.WithInstanceID("fan"), client.WithDedupeStatuses()); err == nil {
-			break
-		} else if ctx.Err() != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, id := range append(ids, "fan") {
-		var st *client.State
-		waitUntil(t, id+" to complete", 140*time.Second, func() bool {
-			s, err := c.GetState(ctx, id)
-			if err == nil && s.Status.IsTerminal() {
-				st = s
-				return true
-			}
-			return false
-		})
-		want := `["Hello Tokyo!","Hello Seattle!","Hello London!"]`
-		if id == "fan" {
-			want = "2470"
-		}
-		if st.Status != client.Completed || *st.Output != want {
-			t.Errorf("%s: %s %s", id, st.Status, *st.Output)
-		}
+		ids = append(ids, batch...)
 	}
 	faults.SetRate(0)
 	reg := worker.New(be, worker.Options{}).Registry()
 	_ = reg.Add(append(hellocities.Registrations(), killFanOut, slowItem)...)
-	for _, id := range append(ids, "fan") {
+	for _, id := range ids {
 		h, err := c.History(ctx, id, "")
 		if err != nil {
 			t.Fatal(err)
@@ -145,12 +161,9 @@ func TestFaultsLoseNothing(t *testing.T) {
 			t.Errorf("%s: %v", id, err)
 		}
 	}
-	n := int64(0)
-	for _, v := range faults.Injected() {
-		n += v
-	}
-	t.Logf("faults injected: %v (%d)", faults.Injected(), n)
-	if n < 10 {
+	n := injected()
+	t.Logf("faults injected: %v (%d) over %d instances", faults.Injected(), n, len(ids))
+	if n < 20 {
 		t.Errorf("only %d faults were injected; the test proves little", n)
 	}
 }
