@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/azuritetest"
+	"github.com/azdurable/azdurable/internal/syncbuf"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/provider/azurestorage"
 	"github.com/azdurable/azdurable/worker"
@@ -39,24 +39,6 @@ var (
 	})
 )
 
-// logBuffer is a log sink safe for concurrent use.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestOversizedInputsAndLongWaits adds to the bad-input cases of package
 // azurestorage what a user can send through the public API: inputs and
 // outputs beyond the 64 KiB of a table column and the queue's message
@@ -68,7 +50,7 @@ func (l *logBuffer) String() string {
 // nothing is written.
 func TestOversizedInputsAndLongWaits(t *testing.T) {
 	hub := newTestHub(t, 4)
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	be, err := azurestorage.New(azurestorage.Options{TaskHub: hub, Account: azuritetest.Account(t), MaxPollingInterval: 300 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/client"
+	"github.com/azdurable/azdurable/internal/ctxsleep"
 	"github.com/azdurable/azdurable/provider"
 )
 
@@ -54,7 +55,7 @@ func (d *Driver) Start(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return fmt.Errorf("starting %s: %w", s.ID, err)
 			}
-			if !wait(ctx, 200*time.Millisecond) {
+			if !ctxsleep.Sleep(ctx, 200*time.Millisecond) {
 				return ctx.Err()
 			}
 		}
@@ -111,7 +112,7 @@ func (d *Driver) Watch(ctx context.Context, interval time.Duration, progress fun
 		if len(d.ended) == len(d.Plan) {
 			return nil
 		}
-		if !wait(ctx, interval) {
+		if !ctxsleep.Sleep(ctx, interval) {
 			return fmt.Errorf("%d of %d instances ended: %w", len(d.ended), len(d.Plan), ctx.Err())
 		}
 	}
@@ -126,16 +127,4 @@ func (d *Driver) Unended() []string {
 		}
 	}
 	return out
-}
-
-// wait waits d or until ctx ends; it reports whether d passed.
-func wait(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

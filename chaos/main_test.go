@@ -9,6 +9,7 @@ import (
 	"github.com/azdurable/azdurable/cli"
 	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/internal/azuritetest"
+	"github.com/azdurable/azdurable/internal/ctxsleep"
 	"github.com/azdurable/azdurable/partition"
 	"github.com/azdurable/azdurable/storage"
 )
@@ -119,7 +120,7 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %v waiting for %s", d, what)
 		}
-		wait(context.Background(), 100*time.Millisecond)
+		ctxsleep.Sleep(context.Background(), 100*time.Millisecond)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/client"
+	"github.com/azdurable/azdurable/internal/ctxsleep"
 	"github.com/azdurable/azdurable/provider/azurestorage"
 	"github.com/azdurable/azdurable/storage"
 )
@@ -242,7 +243,7 @@ func killLoop(ctx context.Context, cl *Cluster, cfg Config) int {
 	kills := 0
 	for {
 		d := cfg.KillEvery/2 + time.Duration(rnd.Int64N(int64(cfg.KillEvery)))
-		if !wait(ctx, d) {
+		if !ctxsleep.Sleep(ctx, d) {
 			return kills
 		}
 		for i := 0; i < cfg.Workers; i++ {

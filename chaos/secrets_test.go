@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/internal/azuritetest"
+	"github.com/azdurable/azdurable/internal/ctxsleep"
 	"github.com/azdurable/azdurable/storage"
 )
 
@@ -149,7 +150,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 			info := runCLI(t, withGood, short, "hub", "info", "--task-hub", hub)
 			t.Fatalf("timed out after 90s waiting for the exploding instance to fail\nshow: %s\nhub info: %s", show.out, info.out)
 		}
-		wait(context.Background(), 100*time.Millisecond)
+		ctxsleep.Sleep(context.Background(), 100*time.Millisecond)
 	}
 	outs = append(outs, show, runCLI(t, withGood, short, "instances", "history", "exploding", "--task-hub", hub),
 		runCLI(t, withGood, short, "instances", "list", "--task-hub", hub, "--json"))

@@ -49,13 +49,7 @@ func TestSplitBrainPausedWorker(t *testing.T) {
 		}
 	}
 	// Both own partitions before the workload starts.
-	waitFor(t, "both workers to own partitions", time.Minute, func() bool {
-		n := map[string]int{}
-		for _, o := range owners(t, cl) {
-			n[o]++
-		}
-		return n[a.WorkerID] > 0 && n[b.WorkerID] > 0
-	})
+	waitEachOwns(t, cl, a, b)
 
 	c, _, err := NewClient(cl.ConnectionString, cl.TaskHub, cl.Partitions)
 	if err != nil {
@@ -162,13 +156,7 @@ func TestSplitBrainFrozenMidEpisode(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "both workers to own a partition", time.Minute, func() bool {
-		n := map[string]int{}
-		for _, o := range owners(t, cl) {
-			n[o]++
-		}
-		return n[procs[0].WorkerID] > 0 && n[procs[1].WorkerID] > 0
-	})
+	waitEachOwns(t, cl, procs...)
 
 	c, _, err := NewClient(cl.ConnectionString, cl.TaskHub, cl.Partitions)
 	if err != nil {
@@ -217,4 +205,21 @@ func TestSplitBrainFrozenMidEpisode(t *testing.T) {
 	if !o.OK() || o.HistoriesChecked != 1 {
 		t.Fatalf("after the stale commit: %+v", o)
 	}
+}
+
+// waitEachOwns waits until each of procs owns at least one partition.
+func waitEachOwns(t *testing.T, cl *Cluster, procs ...*Proc) {
+	t.Helper()
+	waitFor(t, "every worker to own a partition", time.Minute, func() bool {
+		n := map[string]int{}
+		for _, o := range owners(t, cl) {
+			n[o]++
+		}
+		for _, p := range procs {
+			if n[p.WorkerID] == 0 {
+				return false
+			}
+		}
+		return true
+	})
 }

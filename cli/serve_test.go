@@ -1,44 +1,24 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/azdurable/azdurable/internal/azuritetest"
+	"github.com/azdurable/azdurable/internal/syncbuf"
 	"github.com/azdurable/azdurable/samples"
 )
-
-// syncBuffer is a bytes.Buffer that a running command and the test may
-// use at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // startServe runs "azdurable serve" in the background with the samples
 // registered and returns the API's base URL; the server stops, and its
 // exit status is checked, when the test ends.
-func startServe(t *testing.T, args ...string) (baseURL string, stdout, stderr *syncBuffer) {
+func startServe(t *testing.T, args ...string) (baseURL string, stdout, stderr *syncbuf.Buffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	prev := serveContext
@@ -47,7 +27,7 @@ func startServe(t *testing.T, args ...string) (baseURL string, stdout, stderr *s
 		go func() { <-ctx.Done(); stop() }()
 		return c, stop
 	}
-	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	stdout, stderr = &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- Run(append([]string{"serve", "--listen", "127.0.0.1:0"}, args...), strings.NewReader(""), stdout, stderr,

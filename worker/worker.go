@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/durable"
+	"github.com/azdurable/azdurable/internal/ctxsleep"
 	"github.com/azdurable/azdurable/provider"
 )
 
@@ -281,7 +282,7 @@ func (w *Worker) orchestrationLoop(lockCtx, workCtx context.Context) {
 				return
 			}
 			w.log.Warn("worker: locking the next orchestration work item", "err", err)
-			if !sleepCtx(lockCtx, time.Second) {
+			if !ctxsleep.Sleep(lockCtx, time.Second) {
 				return
 			}
 			continue
@@ -301,7 +302,7 @@ func (w *Worker) activityLoop(lockCtx, workCtx context.Context) {
 				return
 			}
 			w.log.Warn("worker: locking the next activity work item", "err", err)
-			if !sleepCtx(lockCtx, time.Second) {
+			if !ctxsleep.Sleep(lockCtx, time.Second) {
 				return
 			}
 			continue
@@ -310,16 +311,5 @@ func (w *Worker) activityLoop(lockCtx, workCtx context.Context) {
 			continue
 		}
 		w.runActivity(workCtx, wi)
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

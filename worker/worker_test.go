@@ -13,38 +13,22 @@ import (
 	"github.com/azdurable/azdurable/client"
 	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/syncbuf"
 	"github.com/azdurable/azdurable/provider/memory"
 	"github.com/azdurable/azdurable/worker"
 )
-
-type logBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 type fixture struct {
 	be   *memory.Backend
 	w    *worker.Worker
 	c    *client.Client
-	logs *logBuf
+	logs *syncbuf.Buffer
 }
 
 func run(t *testing.T, opts worker.Options, items ...durable.Registrable) *fixture {
 	t.Helper()
 	be := memory.New(memory.Options{})
-	logs := &logBuf{}
+	logs := &syncbuf.Buffer{}
 	opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	w := worker.New(be, opts)
 	if err := w.Register(items...); err != nil {

@@ -34,6 +34,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/lease"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 	"github.com/azdurable/azdurable/blobs"
+	"github.com/azdurable/azdurable/internal/ctxsleep"
 	"github.com/azdurable/azdurable/partition"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/queues"
@@ -227,7 +228,7 @@ var errNoHub = errors.New("task hub has no partition records")
 func (b *Backend) settledPartitions(ctx context.Context) (int, error) {
 	n, err := b.hubPartitions(ctx)
 	for wait := 100 * time.Millisecond; err == nil && n != b.opts.Partitions && wait <= 800*time.Millisecond; wait *= 2 {
-		if !sleepCtx(ctx, wait) {
+		if !ctxsleep.Sleep(ctx, wait) {
 			return 0, ctx.Err()
 		}
 		n, err = b.hubPartitions(ctx)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/ctxsleep"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/queues"
 	"github.com/azdurable/azdurable/tables"
@@ -208,17 +209,6 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 // Instances row rather than abandon it at once.
 const startRowGrace = 5 * time.Second
 
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
 // firstStart returns the batch's top-level ExecutionStarted (the one whose
 // start is de-duplicated against the Instances row) and its message, if
 // any.
@@ -252,7 +242,7 @@ func (b *Backend) startRow(ctx context.Context, id string, m *pending, es *histo
 		if v != provider.Abandon || m.raw.DequeueCount != 1 || time.Since(m.raw.InsertionTime) > startRowGrace || wait > 800*time.Millisecond {
 			return r, nil
 		}
-		if !sleepCtx(ctx, wait) {
+		if !ctxsleep.Sleep(ctx, wait) {
 			return nil, ctx.Err()
 		}
 		wait *= 2

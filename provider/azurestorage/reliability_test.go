@@ -1,7 +1,6 @@
 package azurestorage_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -18,30 +17,13 @@ import (
 	"github.com/azdurable/azdurable/durabletest"
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/azuritetest"
+	"github.com/azdurable/azdurable/internal/syncbuf"
 	"github.com/azdurable/azdurable/provider/azurestorage"
 	"github.com/azdurable/azdurable/queues"
 	"github.com/azdurable/azdurable/samples/hellocities"
 	"github.com/azdurable/azdurable/storage"
 	"github.com/azdurable/azdurable/worker"
 )
-
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
@@ -177,7 +159,7 @@ func TestFaultsLoseNothing(t *testing.T) {
 func TestBadInputKeepsTheWorkerRunning(t *testing.T) {
 	hub := azuritetest.NewHub(t)
 	acct := azuritetest.Account(t)
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	be, err := azurestorage.New(azurestorage.Options{TaskHub: hub, Account: acct, Partitions: 1, MaxPollingInterval: 300 * time.Millisecond,
 		PoisonDequeueCount: 2, Logger: log})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/azdurable/azdurable/internal/ctxsleep"
 	"github.com/azdurable/azdurable/partition"
 )
 
@@ -28,7 +29,7 @@ func (b *Backend) startManager(ctx context.Context) (partition.Manager, error) {
 			return nil, ctx.Err()
 		}
 		b.log.Error("azurestorage: starting the partition manager failed; retrying", "err", err, "retryIn", wait)
-		if !sleepCtx(ctx, wait) {
+		if !ctxsleep.Sleep(ctx, wait) {
 			return nil, ctx.Err()
 		}
 	}

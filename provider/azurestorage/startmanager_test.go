@@ -12,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/azdurable/azdurable/client"
 	"github.com/azdurable/azdurable/internal/azuritetest"
+	"github.com/azdurable/azdurable/internal/syncbuf"
 	"github.com/azdurable/azdurable/provider/azurestorage"
 	"github.com/azdurable/azdurable/samples/hellocities"
 	"github.com/azdurable/azdurable/storage"
@@ -30,7 +31,7 @@ func TestPartitionManagerStartIsRetried(t *testing.T) {
 	faults.Only(func(r *http.Request) bool {
 		return armed.Load() && r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/Tables")
 	})
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	be, err := azurestorage.New(azurestorage.Options{TaskHub: hub, Account: azuritetest.Account(t), MaxPollingInterval: 300 * time.Millisecond,
 		DisableAppLease: true, Logger: slog.New(slog.NewTextHandler(logs, nil)),
 		Client: &storage.ClientOptions{PerRetryPolicies: []policy.Policy{faults.Policy()},

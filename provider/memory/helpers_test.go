@@ -1,14 +1,13 @@
 package memory
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/syncbuf"
 	"github.com/azdurable/azdurable/provider"
 )
 
@@ -18,28 +17,11 @@ var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 // wait bounds every blocking call of a test; nothing sleeps.
 const wait = 10 * time.Second
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
 type fixture struct {
 	t     *testing.T
 	b     *Backend
 	clock *ManualClock
-	logs  *syncBuffer
+	logs  *syncbuf.Buffer
 	ctx   context.Context
 }
 
@@ -47,7 +29,7 @@ type fixture struct {
 // a clock) that logs into a buffer shown when the test fails.
 func newFixture(t *testing.T, opts Options) *fixture {
 	t.Helper()
-	f := &fixture{t: t, logs: &syncBuffer{}, ctx: context.Background()}
+	f := &fixture{t: t, logs: &syncbuf.Buffer{}, ctx: context.Background()}
 	if opts.Clock == nil {
 		f.clock = NewManualClock(t0)
 		opts.Clock = f.clock
