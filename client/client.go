@@ -82,17 +82,21 @@ func (c *Client) now() time.Time { return c.opts.Clock.Now().UTC() }
 type StartOption func(*startOptions)
 
 type startOptions struct {
-	instanceID string
-	startAt    *time.Time
-	version    string
-	dedupe     []Status
-	dedupeSet  bool
-	tags       map[string]string
-	trace      *history.DistributedTraceContext
+	instanceID    string
+	instanceIDSet bool
+	startAt       *time.Time
+	version       string
+	dedupe        []Status
+	dedupeSet     bool
+	tags          map[string]string
+	trace         *history.DistributedTraceContext
 }
 
-// WithInstanceID sets the instance id (default: a new GUID as 32 hex digits).
-func WithInstanceID(id string) StartOption { return func(o *startOptions) { o.instanceID = id } }
+// WithInstanceID sets the instance id (default: a new GUID as 32 hex
+// digits). An empty id is an error, not a request for the default.
+func WithInstanceID(id string) StartOption {
+	return func(o *startOptions) { o.instanceID, o.instanceIDSet = id, true }
+}
 
 // WithStartAt schedules the start (the instance stays Pending until then).
 func WithStartAt(t time.Time) StartOption {
@@ -130,15 +134,9 @@ func (c *Client) ScheduleNew(ctx context.Context, name string, input any, opts .
 	for _, f := range opts {
 		f(&o)
 	}
-	if strings.TrimSpace(name) == "" {
-		return "", errors.New("client: orchestration name is empty")
-	}
 	id := o.instanceID
-	if id == "" {
+	if !o.instanceIDSet {
 		id = newID()
-	}
-	if err := validateInstanceID(id); err != nil {
-		return "", err
 	}
 	p, err := durable.Converter().Marshal(input)
 	if err != nil {
@@ -148,28 +146,21 @@ func (c *Client) ScheduleNew(ctx context.Context, name string, input any, opts .
 	start := &history.ExecutionStartedEvent{OrchestrationInstance: inst, Name: name, Version: o.version,
 		Input: &p, Tags: o.tags, ScheduledStartTime: o.startAt, ParentTraceContext: o.trace,
 		EventBase: history.EventBase{EventID: -1, Timestamp: c.now()}}
+	tm := &history.TaskMessage{Event: start, OrchestrationInstance: inst}
+	if err := validateStart(tm, c.now()); err != nil {
+		return "", err
+	}
 	dedupe := DefaultDedupeStatuses
 	if o.dedupeSet {
 		dedupe = o.dedupe
 	}
-	if err := c.be.CreateInstance(ctx, &history.TaskMessage{Event: start, OrchestrationInstance: inst}, dedupe); err != nil {
+	if err := c.be.CreateInstance(ctx, tm, dedupe); err != nil {
 		return "", err
 	}
 	return id, nil
 }
 
 func newID() string { return strings.ReplaceAll(uuid.NewString(), "-", "") }
-
-// validateInstanceID refuses ids that the storage layout cannot hold.
-func validateInstanceID(id string) error {
-	if id == "" {
-		return errors.New("client: instance id is empty")
-	}
-	if len(id) > 1024 {
-		return errors.New("client: instance id is longer than 1024 characters")
-	}
-	return nil
-}
 
 // RaiseEvent sends an external event to the instance's current execution.
 func (c *Client) RaiseEvent(ctx context.Context, instanceID, name string, payload any) error {
@@ -209,14 +200,14 @@ func (c *Client) Resume(ctx context.Context, instanceID, reason string) error {
 }
 
 func (c *Client) send(ctx context.Context, instanceID string, ev history.Event) error {
-	if err := validateInstanceID(instanceID); err != nil {
-		return err
-	}
 	b := ev.Base()
 	b.EventID = -1
 	b.Timestamp = c.now()
-	return c.be.SendMessages(ctx, &history.TaskMessage{Event: ev,
-		OrchestrationInstance: history.OrchestrationInstance{InstanceID: instanceID}})
+	tm := &history.TaskMessage{Event: ev, OrchestrationInstance: history.OrchestrationInstance{InstanceID: instanceID}}
+	if err := validateMessage(tm); err != nil {
+		return err
+	}
+	return c.be.SendMessages(ctx, tm)
 }
 
 // State is an instance's status.

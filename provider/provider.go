@@ -9,8 +9,10 @@
 // every backend is written once here and called by both: which incoming
 // messages are dropped as duplicates or stale, which are held back as out of
 // order (Triage), how ExecutionStarted messages are de-duplicated against the
-// instance's status (DedupeStart), the abandon back-off (AbandonDelay), and
-// how an episode's new events change an instance's status (ApplyToState).
+// instance's status (DedupeStart), the abandon back-off (AbandonDelay), how
+// an episode's new events change an instance's status (ApplyToState), and
+// what no storage can hold, refused before the first side effect
+// (ValidateInstanceID, ValidateStart, ValidateMessage, ValidateEpisode).
 //
 // A work item is one instance's batch of new messages. The backend locks the
 // instance for the duration of the work item: no other work item for the
@@ -47,7 +49,10 @@ type Backend interface {
 
 	// CreateInstance sends an ExecutionStarted message and records the
 	// instance as Pending. If an instance with the id exists and its status
-	// is in dedupe, nothing is sent and ErrInstanceExists is returned.
+	// is in dedupe, nothing is sent and ErrInstanceExists is returned; of
+	// concurrent starts of one id, one succeeds and the others get
+	// ErrInstanceExists, and none leaves its message behind. A start that
+	// fails ValidateStart fails with ErrInvalid before anything is sent.
 	CreateInstance(ctx context.Context, start *history.TaskMessage, dedupe []history.OrchestrationStatus) error
 	// SendMessages sends client messages (events, terminate, suspend,
 	// resume) to their instances.
@@ -74,7 +79,9 @@ type Backend interface {
 	// RenewOrchestration extends the lock of a work item's messages.
 	RenewOrchestration(ctx context.Context, wi *OrchestrationWorkItem) error
 	// CompleteOrchestration commits an episode. On success wi.HistoryETag,
-	// wi.HistoryLen and wi.ExecutionID describe the new history.
+	// wi.HistoryLen and wi.ExecutionID describe the new history. An episode
+	// that fails ValidateEpisode fails with ErrInvalid before anything is
+	// sent.
 	CompleteOrchestration(ctx context.Context, wi *OrchestrationWorkItem, r *EpisodeResult) error
 	// AbandonOrchestration unlocks the instance and makes the work item's
 	// messages visible again after delay.

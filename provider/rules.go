@@ -131,9 +131,10 @@ type TriageResult struct {
 	// new execution's rows overwrite the old ones from row 0).
 	NewExecution bool
 	// TerminateWithoutHistory is set when the instance has no history and
-	// the batch holds a terminate: the backend marks the instance
-	// Terminated in its status store (C#'s behaviour for Pending and
-	// scheduled instances) and drops the batch.
+	// the batch holds a terminate (alone, or with the instance's top-level
+	// start): the backend marks the instance Terminated in its status store
+	// (C#'s behaviour for Pending and scheduled instances) and drops the
+	// batch.
 	TerminateWithoutHistory *history.ExecutionTerminatedEvent
 }
 
@@ -159,6 +160,10 @@ const maxDequeuesWithoutHistory = 5
 //   - if, after that, the instance has no ExecutionStarted in history or in
 //     the batch, the batch is dropped ("no such instance"), and a terminate
 //     in it is reported as TerminateWithoutHistory;
+//   - if the batch starts the instance's first execution with a top-level
+//     start and also holds a terminate, the batch is dropped and the
+//     terminate reported as TerminateWithoutHistory (ours, not C#'s: C#
+//     runs the orchestration's first episode before it terminates it);
 //   - if the execution has ended, the rest of the batch is dropped.
 func Triage(x *HistoryIndex, msgs []*Message) TriageResult {
 	var res TriageResult
@@ -205,6 +210,37 @@ func Triage(x *HistoryIndex, msgs []*Message) TriageResult {
 		decide(m, Keep, "")
 	}
 	switch {
+	case started && !x.Started:
+		// The batch starts the instance's first execution. A terminate that
+		// came with a top-level start (both became visible together, e.g.
+		// after the start's scheduled time passed with no worker running)
+		// ends the instance before it runs, as a terminate that came first
+		// does: nothing runs and no history is written. A child's start is
+		// run instead: its parent waits for its result.
+		var start *history.ExecutionStartedEvent
+		var term *history.ExecutionTerminatedEvent
+		for _, d := range res.Decisions {
+			if d.Verdict != Keep {
+				continue
+			}
+			switch v := d.Message.Event.(type) {
+			case *history.ExecutionStartedEvent:
+				start = v
+			case *history.ExecutionTerminatedEvent:
+				if term == nil {
+					term = v
+				}
+			}
+		}
+		if start == nil || term == nil || start.ParentInstance != nil {
+			break
+		}
+		res.TerminateWithoutHistory = term
+		for i := range res.Decisions {
+			if d := &res.Decisions[i]; d.Verdict == Keep {
+				d.Verdict, d.Reason = Drop, fmt.Sprintf("terminated before it started: %s discarded", d.Message.Event.Type())
+			}
+		}
 	case !started:
 		for i := range res.Decisions {
 			d := &res.Decisions[i]
@@ -245,10 +281,22 @@ func NeedsStartDedupe(m *history.TaskMessage, sender history.OrchestrationInstan
 // when there is none). reinsertedAt is when the message was last made
 // visible again (next-visible time minus the visibility timeout); it matters
 // only when dequeueCount > 1.
+//
+// One rule is ours, not C#'s: a start whose own execution the row shows
+// Terminated is dropped. The row can say so before the execution has any
+// history only because a terminate reached the instance while its start
+// was not visible yet (scheduled for later, or waiting for a retry), and
+// was recorded on the row (Triage's TerminateWithoutHistory); C# then runs
+// the start all the same, undoing the terminate. With history, the start
+// is a duplicate anyway.
 func DedupeStart(row *history.OrchestrationState, start *history.ExecutionStartedEvent, dequeueCount int, reinsertedAt time.Time) (Verdict, string) {
 	id := start.OrchestrationInstance.ExecutionID
 	if row != nil {
-		if row.OrchestrationInstance.ExecutionID == "" || strings.EqualFold(row.OrchestrationInstance.ExecutionID, id) {
+		same := id != "" && strings.EqualFold(row.OrchestrationInstance.ExecutionID, id)
+		if same && row.Status == history.StatusTerminated {
+			return Drop, fmt.Sprintf("ExecutionStarted %s: the execution was terminated before it started", id)
+		}
+		if row.OrchestrationInstance.ExecutionID == "" || same {
 			return Keep, ""
 		}
 		sameGen := (row.Generation == nil && start.Generation == nil) ||

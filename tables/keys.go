@@ -121,6 +121,17 @@ func UnescapePartitionKey(key string) string {
 	return b.String()
 }
 
+// MaxKeyUnits is the longest PartitionKey or RowKey the Table service
+// stores: 1 KiB of UTF-16, that is 512 code units. Azurite refuses longer
+// keys too.
+const MaxKeyUnits = 512
+
+// PartitionKeyUnits returns the length, in UTF-16 code units, of the
+// PartitionKey an instance id gets (EscapePartitionKey(id)): the figure the
+// service compares with MaxKeyUnits. An id of 300 '/' characters is 600
+// units long once escaped.
+func PartitionKeyUnits(id string) int { return UTF16Len(EscapePartitionKey(id)) }
+
 // RowKeyFor returns the RowKey of the event at position seq (0-based) of an
 // execution's history: 16 upper-case hexadecimal digits.
 func RowKeyFor(seq int) string { return fmt.Sprintf("%016X", uint64(seq)) }

@@ -16,24 +16,72 @@ import (
 
 var clientSender = queues.Sender{}
 
-// CreateInstance starts an instance as C#'s client does: read the
-// Instances row, apply the dedupe statuses and the Generation rule, send the
-// ExecutionStarted message, then write the Pending row (Insert, or Replace
-// under the ETag just read; losing either race is ignored).
+// CreateInstance starts an instance in C#'s order (tables spec §2.3.1,
+// §2.5): read the Instances row, apply the dedupe statuses and the
+// Generation rule, send the ExecutionStarted message, then write the
+// Pending row (Insert, or Replace under the ETag just read).
+//
+// Unlike C#, a start that loses is undone and reported. The message is
+// sent hidden (for at least startHideFor) and shown only once the row is
+// written, so that no worker can take it meanwhile and the sender alone
+// holds it by its pop receipt. If the row write fails, the row is read
+// again (the write may have landed and only its answer been lost); a row
+// that is not this start's means the start lost, and its message (and its
+// offloaded body) are deleted. A lost race (another start inserted the row
+// first, or the row changed or vanished since it was read, e.g. purged) is
+// then decided afresh from the current row: the dedupe statuses give
+// provider.ErrInstanceExists (so of N concurrent starts of one id exactly
+// one succeeds), otherwise the start is sent again. A crash after the send
+// leaves a hidden message: without its row, workers drop it after its
+// deliveries run out, as C#'s do; with its row, it runs startHideFor late.
+//
+// Everything that can refuse the start is checked before anything is
+// written (provider.ValidateStart).
 func (b *Backend) CreateInstance(ctx context.Context, start *history.TaskMessage, dedupe []history.OrchestrationStatus) error {
+	if err := provider.ValidateStart(start, time.Now().UTC()); err != nil {
+		return err
+	}
 	if err := b.ensure(ctx); err != nil {
 		return err
 	}
-	es, ok := start.Event.(*history.ExecutionStartedEvent)
-	if !ok {
-		return fmt.Errorf("azurestorage: CreateInstance needs an ExecutionStarted message, not %s", start.Event.Type())
+	id := start.Event.(*history.ExecutionStartedEvent).OrchestrationInstance.InstanceID
+	for attempt := 1; ; attempt++ {
+		err := b.createOnce(ctx, start, dedupe, attempt > 1)
+		if !errors.Is(err, errStartRaced) {
+			return err
+		}
+		if attempt == maxStartAttempts {
+			return fmt.Errorf("%w: %q: other writers changed its Instances row during %d attempts to start it", provider.ErrInstanceExists, id, attempt)
+		}
+		b.log.Info("azurestorage: a start lost a race for its Instances row; deciding again", "instance", id, "attempt", attempt)
 	}
-	id := start.OrchestrationInstance.InstanceID
+}
+
+// startHideFor is how long a start message stays hidden while its row is
+// written; it is shown as soon as the row is (see CreateInstance).
+const startHideFor = 30 * time.Second
+
+// maxStartAttempts bounds how often a start that keeps losing races for
+// its row is tried again.
+const maxStartAttempts = 5
+
+// errStartRaced reports a start whose row write lost a race and whose
+// message was withdrawn: CreateInstance decides again.
+var errStartRaced = errors.New("azurestorage: the start lost a race for its Instances row")
+
+// createOnce is one attempt of CreateInstance; raced says that an earlier
+// attempt lost a race for the row.
+func (b *Backend) createOnce(ctx context.Context, start *history.TaskMessage, dedupe []history.OrchestrationStatus, raced bool) error {
+	es := start.Event.(*history.ExecutionStartedEvent)
+	id := es.OrchestrationInstance.InstanceID
 	row, err := b.inst.Get(ctx, id, false)
 	if err != nil && !errors.Is(err, tables.ErrNotFound) {
 		return err
 	}
 	if row != nil && slices.Contains(dedupe, row.State.Status) {
+		if raced {
+			return fmt.Errorf("%w: %q is %s: a concurrent start of the same id won", provider.ErrInstanceExists, id, row.State.Status)
+		}
 		return fmt.Errorf("%w: %q is %s", provider.ErrInstanceExists, id, row.State.Status)
 	}
 	cp := *es
@@ -54,41 +102,31 @@ func (b *Backend) CreateInstance(ctx context.Context, start *history.TaskMessage
 	var delay time.Duration
 	if es.ScheduledStartTime != nil {
 		delay = es.ScheduledStartTime.Sub(now)
-		if delay > provider.MaxVisibilityDelay {
-			return fmt.Errorf("azurestorage: a scheduled start more than 7 days ahead (%s) cannot be delayed on an Azure queue", es.ScheduledStartTime.Format(time.RFC3339))
-		}
 	}
 	m := b.envelope(&tm, nil, clientSender)
 	text, blobName, err := b.codec.EncodeOffload(ctx, m)
 	if err != nil {
 		return err
 	}
-	// This process's pollers of the queue are woken only once the row is
-	// written: woken at the send, a worker here would receive the start
-	// before its row exists and have to wait for it (see startRow).
 	q := b.controlQueueFor(id)
-	quiet := delay <= 0
-	if quiet {
-		_, err = q.SendQuiet(ctx, text, 0)
-	} else {
-		_, err = q.Send(ctx, text, delay)
-	}
+	hide := max(delay, startHideFor)
+	sent, err := q.SendHidden(ctx, text, hide)
 	if err != nil {
 		return err
 	}
-	if quiet {
-		defer b.wake.Notify(q.Name())
-	}
+	s := &sentStart{q: q, sent: sent, blob: blobName}
+
 	inputURL := ""
 	if blobName != "" {
 		inputURL = b.large.URL(blobName)
 	}
 	e := tables.PendingInstanceRow(es, b.opts.TaskHub, inputURL, now)
 	up, err := tables.OffloadLargeColumns(e, nil)
-	if err != nil {
-		return err
+	if err == nil {
+		err = b.uploadLarge(ctx, up)
 	}
-	if err := b.uploadLarge(ctx, up); err != nil {
+	if err != nil {
+		b.withdraw(ctx, id, s)
 		return err
 	}
 	if row == nil {
@@ -96,14 +134,99 @@ func (b *Backend) CreateInstance(ctx context.Context, start *history.TaskMessage
 	} else {
 		_, err = b.inst.Replace(ctx, e, row.ETag)
 	}
-	if err != nil && !errors.Is(err, tables.ErrConflict) {
-		return err
+	if err != nil {
+		if !b.rowIsOurs(ctx, id, es) {
+			if !b.withdraw(ctx, id, s) {
+				// A worker has the message after all (it was hidden for
+				// less time than the write took): its de-duplication drops
+				// it, since the row is not its execution's.
+				if errors.Is(err, tables.ErrConflict) {
+					return fmt.Errorf("%w: %q: a concurrent start wrote its Instances row first", provider.ErrInstanceExists, id)
+				}
+				return err
+			}
+			if errors.Is(err, tables.ErrConflict) || errors.Is(err, tables.ErrNotFound) {
+				return errStartRaced
+			}
+			return err
+		}
 	}
+	b.show(ctx, id, s, text, es)
 	return nil
+}
+
+// sentStart is a start message sent hidden: its sender holds it by the
+// pop receipt until it is shown or withdrawn.
+type sentStart struct {
+	q    *queues.Queue
+	sent queues.Sent
+	blob string // the offloaded message body, if any
+}
+
+// rowIsOurs reads the instance's row after a failed write: the write may
+// have been applied with only its answer lost (a retried Insert then fails
+// with a conflict against itself).
+func (b *Backend) rowIsOurs(ctx context.Context, id string, es *history.ExecutionStartedEvent) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	r, err := b.inst.Get(ctx, id, false)
+	return err == nil && strings.EqualFold(r.State.OrchestrationInstance.ExecutionID, es.OrchestrationInstance.ExecutionID)
+}
+
+// withdraw deletes a start message that will not run, and its offloaded
+// body. It reports whether the message is gone; false means a worker
+// received it (or storage failed), and then the worker's de-duplication
+// deals with it.
+func (b *Backend) withdraw(ctx context.Context, id string, s *sentStart) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := s.q.Delete(ctx, s.sent.ID, s.sent.PopReceipt); err != nil {
+		b.log.Warn("azurestorage: withdrawing the message of a start that failed", "instance", id, "message", s.sent.ID, "err", err)
+		return false
+	}
+	if s.blob != "" {
+		if _, err := b.large.DeletePrefix(ctx, s.blob); err != nil {
+			b.log.Warn("azurestorage: deleting the offloaded body of a withdrawn start", "instance", id, "blob", s.blob, "err", err)
+		}
+	}
+	return true
+}
+
+// show makes a start message visible (at its scheduled time, if that is
+// sooner than the hiding ends) and wakes this process's pollers of its
+// queue. A failure only delays the start until the hiding ends.
+func (b *Backend) show(ctx context.Context, id string, s *sentStart, text string, es *history.ExecutionStartedEvent) {
+	// The start has happened (its row is written) even if the caller gave
+	// up meanwhile: show it all the same.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	var delay time.Duration
+	if es.ScheduledStartTime != nil {
+		delay = max(time.Until(*es.ScheduledStartTime), 0)
+	}
+	if !s.sent.NextVisible.IsZero() && time.Now().Add(delay).After(s.sent.NextVisible) {
+		return // hidden until its scheduled time already
+	}
+	if _, _, err := s.q.UpdateVisibility(ctx, s.sent.ID, s.sent.PopReceipt, text, delay); err != nil {
+		b.log.Warn("azurestorage: showing a start message; it shows when its hiding ends", "instance", id, "message", s.sent.ID,
+			"visibleAt", s.sent.NextVisible, "err", err)
+		return
+	}
+	name := s.q.Name()
+	if delay <= 0 {
+		b.wake.Notify(name)
+	} else if delay <= 10*time.Minute {
+		time.AfterFunc(delay, func() { b.wake.Notify(name) })
+	}
 }
 
 // SendMessages sends client messages to their instances' control queues.
 func (b *Backend) SendMessages(ctx context.Context, msgs ...*history.TaskMessage) error {
+	for _, tm := range msgs {
+		if err := provider.ValidateMessage(tm); err != nil {
+			return err
+		}
+	}
 	if err := b.ensure(ctx); err != nil {
 		return err
 	}

@@ -38,18 +38,13 @@ func (b *Backend) route(tm *history.TaskMessage, now time.Time) (*queues.Queue, 
 	case *history.TaskScheduledEvent:
 		return b.workitems, 0, nil
 	case *history.TimerFiredEvent:
-		d := v.FireAt.Sub(now)
-		if d > provider.MaxVisibilityDelay {
-			return nil, 0, fmt.Errorf("azurestorage: timer %d fires at %s, more than 7 days ahead: Azure queues cannot delay a message that long (use durable timers, which split)", v.TimerID, v.FireAt.Format(time.RFC3339))
-		}
+		// Delays over 7 days were refused by provider.ValidateEpisode.
+		d := min(v.FireAt.Sub(now), provider.MaxVisibilityDelay)
 		return b.controlQueueFor(tm.OrchestrationInstance.InstanceID), max(d, 0), nil
 	case *history.ExecutionStartedEvent:
 		var d time.Duration
 		if v.ScheduledStartTime != nil {
-			d = v.ScheduledStartTime.Sub(now)
-			if d > provider.MaxVisibilityDelay {
-				return nil, 0, fmt.Errorf("azurestorage: scheduled start more than 7 days ahead")
-			}
+			d = min(v.ScheduledStartTime.Sub(now), provider.MaxVisibilityDelay)
 		}
 		return b.controlQueueFor(tm.OrchestrationInstance.InstanceID), max(d, 0), nil
 	}
@@ -86,10 +81,16 @@ func (b *Backend) sendAll(ctx context.Context, out []outbound) error {
 
 // CompleteOrchestration commits an episode in C#'s order: outbound
 // messages, history, the Instances row, then the deletion of the consumed
-// messages.
+// messages. An episode that storage would refuse (provider.ValidateEpisode:
+// an instance id no table key can hold, a start without a name, a delay
+// over 7 days) fails with an error wrapping provider.ErrInvalid before
+// anything is sent, so that retrying it repeats no side effect.
 func (b *Backend) CompleteOrchestration(ctx context.Context, wi *provider.OrchestrationWorkItem, r *provider.EpisodeResult) error {
 	ls, err := b.lockOf(wi)
 	if err != nil {
+		return err
+	}
+	if err := provider.ValidateEpisode(wi.InstanceID, r, time.Now().UTC()); err != nil {
 		return err
 	}
 	s := ls.s

@@ -26,20 +26,12 @@ func (b *Backend) CreateInstance(ctx context.Context, start *history.TaskMessage
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if start == nil {
-		return fmt.Errorf("memory: create instance: nil start message")
+	// The rules that can refuse a start are the Azure backend's, so that a
+	// start refused there is refused here too.
+	if err := provider.ValidateStart(start, b.clock.Now()); err != nil {
+		return fmt.Errorf("memory: create instance: %w", err)
 	}
-	es, ok := start.Event.(*history.ExecutionStartedEvent)
-	if !ok {
-		return fmt.Errorf("memory: create instance: the start message holds %T, not an ExecutionStarted", start.Event)
-	}
-	id := es.OrchestrationInstance.InstanceID
-	if mid := start.OrchestrationInstance.InstanceID; mid != "" && mid != id {
-		return fmt.Errorf("memory: create instance: message addressed to %q, ExecutionStarted names %q", mid, id)
-	}
-	if id == "" || es.OrchestrationInstance.ExecutionID == "" {
-		return fmt.Errorf("memory: create instance: the ExecutionStarted needs an instance id and an execution id (got %+v)", es.OrchestrationInstance)
-	}
+	id := start.Event.(*history.ExecutionStartedEvent).OrchestrationInstance.InstanceID
 	tm, err := normalizeMessage(start)
 	if err != nil {
 		return err
@@ -97,8 +89,8 @@ func (b *Backend) SendMessages(ctx context.Context, msgs ...*history.TaskMessage
 		if err != nil {
 			return fmt.Errorf("memory: send message %d: %w", i, err)
 		}
-		if tm.OrchestrationInstance.InstanceID == "" {
-			return fmt.Errorf("memory: send message %d: %s names no instance", i, tm.Event.Type())
+		if err := provider.ValidateMessage(tm); err != nil {
+			return fmt.Errorf("memory: send message %d: %w", i, err)
 		}
 		norm[i] = tm
 	}

@@ -67,6 +67,10 @@ func (b *Backend) CompleteOrchestration(ctx context.Context, wi *provider.Orches
 		b.mu.Unlock()
 		return err
 	}
+	if err := provider.ValidateEpisode(wi.InstanceID, r, b.clock.Now()); err != nil {
+		b.mu.Unlock()
+		return fmt.Errorf("memory: commit of %q: %w", wi.InstanceID, err)
+	}
 	p, err := b.planLocked(l, wi, r, b.clock.Now())
 	b.mu.Unlock()
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/azdurable/azdurable/provider"
 )
 
 // Options configure a Backend. The zero value is a valid configuration.
@@ -128,7 +130,7 @@ var (
 	ErrInjectedCrash = errors.New("memory: injected crash")
 	// ErrDelayTooLong means a message would need a visibility delay over
 	// provider.MaxVisibilityDelay (7 days), which Azure Storage refuses.
-	ErrDelayTooLong = errors.New("memory: visibility delay over 7 days (Azure Storage refuses it; split long timers)")
+	ErrDelayTooLong = provider.ErrDelayTooLong
 	// ErrMessageGone means a work item's message was deleted or received
 	// again by another work item after its lock expired: the work item no
 	// longer holds it.

@@ -265,8 +265,9 @@ func TestCreateInstanceDedupeAndRecreate(t *testing.T) {
 }
 
 // A terminate that reaches an instance without history (a scheduled start
-// not yet due) marks its row Terminated with the reason as output. As in
-// C#, the start message itself still runs when it becomes visible.
+// not yet due) marks its row Terminated with the reason as output, and the
+// start message, when it becomes visible, is dropped rather than run (C#
+// runs it, undoing the terminate): no work item, no history.
 func TestTerminateBeforeStart(t *testing.T) {
 	f := newFixture(t, Options{})
 	start := startMsg("i", "e1", "Hello", nil, f.now())
@@ -293,8 +294,17 @@ func TestTerminateBeforeStart(t *testing.T) {
 		t.Fatalf("terminate not consumed or start lost: %+v", s)
 	}
 	f.clock.Set(at)
-	if wi := f.tryLock(); wi == nil || wi.Messages[0].Event.Type() != history.ExecutionStarted {
-		t.Fatalf("the scheduled start did not run at its time (C# runs it): %+v", wi)
+	if wi := f.tryLock(); wi != nil {
+		t.Fatalf("the start of a terminated instance was handed out: %+v", wi.Messages)
+	}
+	if s := f.b.Stats(); s.Dropped != 2 || s.ControlMessages[f.b.PartitionOf("i")] != 0 {
+		t.Fatalf("the start was not dropped: %+v", s)
+	}
+	if h, _ := f.b.History(f.ctx, "i", ""); len(h) != 0 {
+		t.Fatalf("history written: %v", types(h))
+	}
+	if st := f.state("i"); st.Status != history.StatusTerminated || history.Deref(st.Output) != "operator request" {
+		t.Fatalf("row after the start was due: %+v", st)
 	}
 }
 

@@ -1,0 +1,64 @@
+package provider
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/azdurable/azdurable/history"
+)
+
+// A start whose own execution the row shows Terminated is dropped (the
+// terminate came first); the other rules are C#'s.
+func TestDedupeStartTerminatedBeforeStart(t *testing.T) {
+	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	g := int32(0)
+	start := &history.ExecutionStartedEvent{OrchestrationInstance: history.OrchestrationInstance{InstanceID: "i", ExecutionID: "E1"},
+		Name: "Orch", Generation: &g, EventBase: history.EventBase{Timestamp: ts}}
+	row := func(exec string, st history.OrchestrationStatus) *history.OrchestrationState {
+		return &history.OrchestrationState{OrchestrationInstance: history.OrchestrationInstance{InstanceID: "i", ExecutionID: exec},
+			Status: st, Generation: &g, CreatedTime: ts}
+	}
+	if v, why := DedupeStart(row("e1", history.StatusTerminated), start, 1, ts); v != Drop || !strings.Contains(why, "terminated") {
+		t.Errorf("terminated before it started: %s (%s)", v, why)
+	}
+	if v, _ := DedupeStart(row("E1", history.StatusPending), start, 1, ts); v != Keep {
+		t.Errorf("pending: %s", v)
+	}
+	if v, _ := DedupeStart(row("", history.StatusTerminated), start, 1, ts); v != Keep {
+		t.Errorf("a row without an execution id: %s", v)
+	}
+	if v, _ := DedupeStart(row("E0", history.StatusTerminated), start, 1, ts); v != Abandon {
+		t.Errorf("another execution's terminated row: %s", v)
+	}
+}
+
+// A terminate that comes in one batch with the top-level start of an
+// instance without history ends it before it runs; with a child's start,
+// the child runs (its parent waits for its result).
+func TestTriageTerminateWithTheFirstStart(t *testing.T) {
+	inst := history.OrchestrationInstance{InstanceID: "i", ExecutionID: "E1"}
+	start := &Message{TaskMessage: &history.TaskMessage{OrchestrationInstance: inst,
+		Event: &history.ExecutionStartedEvent{OrchestrationInstance: inst, Name: "Orch"}}, DequeueCount: 1}
+	term := &Message{TaskMessage: &history.TaskMessage{OrchestrationInstance: history.OrchestrationInstance{InstanceID: "i"},
+		Event: &history.ExecutionTerminatedEvent{Input: history.Str("stop")}}, DequeueCount: 1}
+	res := Triage(NewHistoryIndex(nil), []*Message{start, term})
+	if res.TerminateWithoutHistory == nil || len(res.Kept) != 0 || res.NewExecution {
+		t.Fatalf("top-level start with a terminate: %+v", res)
+	}
+	for _, d := range res.Decisions {
+		if d.Verdict != Drop {
+			t.Errorf("%s: %s", d.Message.Event.Type(), d.Verdict)
+		}
+	}
+
+	child := &Message{TaskMessage: &history.TaskMessage{OrchestrationInstance: inst,
+		Event: &history.ExecutionStartedEvent{OrchestrationInstance: inst, Name: "Orch",
+			ParentInstance: &history.ParentInstance{Name: "P", OrchestrationInstance: history.OrchestrationInstance{InstanceID: "p", ExecutionID: "pe"}}}}, DequeueCount: 1}
+	if res := Triage(NewHistoryIndex(nil), []*Message{child, term}); res.TerminateWithoutHistory != nil || len(res.Kept) != 2 {
+		t.Fatalf("child start with a terminate: %+v", res)
+	}
+	if res := Triage(NewHistoryIndex(nil), []*Message{start}); res.TerminateWithoutHistory != nil || len(res.Kept) != 1 {
+		t.Fatalf("start alone: %+v", res)
+	}
+}
