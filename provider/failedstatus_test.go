@@ -43,6 +43,9 @@ var (
 	panics = durable.NewOrchestration("CrossBackendPanics", func(ctx durable.Context, _ string) (string, error) {
 		panic("kaboom")
 	})
+	zeroRetry = durable.NewOrchestration("CrossBackendZeroRetry", func(ctx durable.Context, s string) (string, error) {
+		return declines.Call(ctx, s, durable.WithRetry(durable.RetryPolicy{})).Await(ctx)
+	})
 )
 
 // TestCrossBackendFailedOrchestrationStatus is the cross-backend guard for
@@ -52,6 +55,8 @@ func TestCrossBackendFailedOrchestrationStatus(t *testing.T) {
 		"it-broke": {itBroke.Name(), `"x"`, "it broke"},
 		"uncaught": {uncaught.Name(), `"order-2"`, "card declined: order-2"},
 		"panics":   {panics.Name(), `"p"`, ""},
+		"zero-retry": {zeroRetry.Name(), `"z"`, `durable: invalid RetryPolicy for "CrossBackendDecline": ` +
+			"FirstRetryInterval is 0s; it must be positive; MaxAttempts is 0; it must be at least 1"},
 	}
 	hub := azuritetest.NewHub(t)
 	az, err := azurestorage.New(azurestorage.Options{TaskHub: hub, Account: azuritetest.Account(t),
@@ -100,7 +105,7 @@ func runFailing(t *testing.T, be provider.Backend, runs map[string]failingRun) m
 	t.Helper()
 	w := worker.New(be, worker.Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 		ShutdownTimeout: 10 * time.Second})
-	if err := w.Register(itBroke, declines, uncaught, panics); err != nil {
+	if err := w.Register(itBroke, declines, uncaught, panics, zeroRetry); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
