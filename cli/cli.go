@@ -101,16 +101,12 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, opts ...Optio
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(stderr, "azdurable: %v\n", oneLine(err))
+	printError(stderr, err)
 	var ue usageError
 	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag") {
 		return 2
 	}
 	return 1
-}
-
-func oneLine(err error) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
 }
 
 func newRoot(a *app) *cobra.Command {
