@@ -30,7 +30,7 @@ func describeBuild(info *debug.BuildInfo) string {
 				v = d.Version
 				if d.Replace != nil {
 					v += " => " + d.Replace.Path
-					if d.Replace.Version != "" {
+					if d.Replace.Version != "" && d.Replace.Version != "(devel)" {
 						v += " " + d.Replace.Version
 					}
 				}
