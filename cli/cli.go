@@ -9,9 +9,11 @@
 // tests can run them in-process with their own arguments and streams. Each
 // command file adds its constructor to the command list from an init
 // function, so commands stay independent of each other. Errors are printed
-// once, as one line "azdurable: <reason>", and give exit status 1 (2 for
-// usage errors); nothing else is printed on failure, so scripts can rely on
-// stdout.
+// once, as one line "azdurable: <reason>" made by the formatter of
+// errors.go (a storage failure reads "<status> <code>: <meaning>; <what to
+// do>", never the SDK's dump), and give exit status 1 (2 for usage errors,
+// unknown commands and subcommands included); nothing else is printed on
+// failure, so scripts can rely on stdout.
 package cli
 
 import (
