@@ -49,10 +49,17 @@ vet:
 	$(GO) vet ./...
 
 # The steps run in sequence in one recipe so that make -j cannot reorder them.
+# internal/testreport prints a line per package as soon as it finishes (plain
+# go test holds each line back until every package listed before it is done),
+# the output of failed tests, and the wall time at the end.
 test: tools
 	@$(MAKE) --no-print-directory fmt-check
 	$(GO) vet ./...
-	$(GO) test -race -timeout 20m $(TESTFLAGS) ./...
+	@dir="$$(mktemp -d "$${TMPDIR:-/tmp}/azdurable-test.XXXXXX")" && \
+	$(GO) build -o "$$dir/testreport" ./internal/testreport && \
+	echo "$(GO) test -json -race -timeout 20m $(TESTFLAGS) ./..." && \
+	"$$dir/testreport" -- $(GO) test -json -race -timeout 20m $(TESTFLAGS) ./...; \
+	status=$$?; rm -rf "$$dir"; exit $$status
 
 azurite: tools
 	@mkdir -p "$(AZURITE_DATA)"

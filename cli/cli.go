@@ -9,9 +9,11 @@
 // tests can run them in-process with their own arguments and streams. Each
 // command file adds its constructor to the command list from an init
 // function, so commands stay independent of each other. Errors are printed
-// once, as one line "azdurable: <reason>", and give exit status 1 (2 for
-// usage errors); nothing else is printed on failure, so scripts can rely on
-// stdout.
+// once, as one line "azdurable: <reason>" made by the formatter of
+// errors.go (a storage failure reads "<status> <code>: <meaning>; <what to
+// do>", never the SDK's dump), and give exit status 1 (2 for usage errors,
+// unknown commands and subcommands included); nothing else is printed on
+// failure, so scripts can rely on stdout.
 package cli
 
 import (
@@ -101,16 +103,12 @@ func Run(args []string, stdin io.Reader, stdout, stderr io.Writer, opts ...Optio
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(stderr, "azdurable: %v\n", oneLine(err))
+	printError(stderr, err)
 	var ue usageError
 	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") || strings.HasPrefix(err.Error(), "unknown flag") {
 		return 2
 	}
 	return 1
-}
-
-func oneLine(err error) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", " ")), " ")
 }
 
 func newRoot(a *app) *cobra.Command {
@@ -122,10 +120,40 @@ func newRoot(a *app) *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.Version = version()
+	root.SetVersionTemplate("azdurable {{.Version}}\n")
 	for _, c := range commands {
 		root.AddCommand(c(a))
 	}
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every command group (a command that only
+// holds subcommands, like "instances") fail with a usage error on an
+// unknown subcommand; cobra would print the group's help and exit 0, so a
+// typo in a script went unnoticed. A group given no subcommand prints its
+// help.
+func refuseUnknownSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
+	if c == c.Root() || !c.HasSubCommands() || c.Runnable() {
+		return // the root refuses unknown commands itself
+	}
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		var names []string
+		for _, sub := range cmd.Commands() {
+			if sub.IsAvailableCommand() {
+				names = append(names, sub.Name())
+			}
+		}
+		return usagef("unknown command %q for %q (its commands: %s)", args[0], cmd.CommandPath(), strings.Join(names, ", "))
+	}
+	c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 }
 
 // logger returns a logger for a command's stderr at the --log-level.

@@ -21,7 +21,7 @@ import (
 
 func init() { commands = append(commands, newInstances) }
 
-func newInstances(*app) *cobra.Command {
+func newInstances(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "instances",
 		Short: "List, inspect, start, signal and purge orchestration instances of a task hub",
@@ -29,7 +29,7 @@ func newInstances(*app) *cobra.Command {
 wrote them. Every subcommand takes the storage flags (--connection-string,
 --account or --local, and --task-hub).`,
 	}
-	cmd.AddCommand(newInstancesList(), newInstancesShow(), newInstancesHistory(), newInstancesStart(),
+	cmd.AddCommand(newInstancesList(), newInstancesShow(), newInstancesHistory(), newInstancesStart(a),
 		newInstancesRaise(), newInstancesTerminate(), newInstancesLifecycle("suspend"), newInstancesLifecycle("resume"),
 		newInstancesPurge())
 	return cmd
@@ -418,24 +418,42 @@ func short(s string) string {
 	return s
 }
 
-func newInstancesStart() *cobra.Command {
-	var id, input, at string
+func newInstancesStart(a *app) *cobra.Command {
+	var id, input, inputFile, at string
+	var wait bool
+	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "start ORCHESTRATION",
 		Short: "Start an orchestration and print its instance id",
 		Long: `Starts an orchestration by name and prints the new instance's id. The input is
-JSON text (--input '"cities"', --input '{"id":"o1"}'); without it the input is
-null. --at schedules the start: the instance stays Pending until then. The task
+JSON text (--input '"cities"', --input '{"id":"o1"}'), or the JSON text of a
+file (--input-file in.json, or --input-file - for standard input), for inputs
+too large for the command line; without either the input is null. --at
+schedules the start: the instance stays Pending until then. With --wait the
+command waits for the instance to finish (at most --timeout, if given) and
+prints its final status; it exits with 1 unless the instance completed.
+
+An orchestration this binary does not host is started all the same (workers
+of other binaries may host it), with a warning that lists the names it does
+host. An id that is taken by an instance that has not finished (it may have
+been started a moment ago by someone else) is an error that says so. The task
 hub is created if it does not exist.`,
 		Args: exactArgs(1),
 	}
 	sf := addStorageFlags(cmd)
 	cmd.Flags().StringVar(&id, "id", "", "instance id (default: a new GUID as 32 hex digits)")
 	cmd.Flags().StringVar(&input, "input", "", "input as JSON text")
+	cmd.Flags().StringVar(&inputFile, "input-file", "", "read the input's JSON text from this file (- for standard input)")
 	cmd.Flags().StringVar(&at, "at", "", "start at this RFC 3339 time instead of now")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the instance to finish and print its final status")
+	cmd.Flags().DurationVar(&timeout, "timeout", 0, "with --wait, stop waiting after this long (e.g. 90s, 10m; default: no limit)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		name := args[0]
 		var opts []client.StartOption
-		if id != "" {
+		if cmd.Flags().Changed("id") {
+			if id == "" {
+				return usagef("--id is empty: give an instance id, or leave --id out for a generated one")
+			}
 			opts = append(opts, client.WithInstanceID(id))
 		}
 		if at != "" {
@@ -445,7 +463,13 @@ hub is created if it does not exist.`,
 			}
 			opts = append(opts, client.WithStartAt(t))
 		}
-		in, err := jsonFlag("--input", input)
+		if cmd.Flags().Changed("timeout") && !wait {
+			return usagef("--timeout needs --wait")
+		}
+		if timeout < 0 {
+			return usagef("--timeout must not be negative")
+		}
+		in, err := payloadFlags(cmd, "--input", input, "--input-file", inputFile)
 		if err != nil {
 			return err
 		}
@@ -454,12 +478,19 @@ hub is created if it does not exist.`,
 		if err != nil {
 			return err
 		}
-		newID, err := c.ScheduleNew(cmd.Context(), args[0], in, opts...)
+		newID, err := c.ScheduleNew(cmd.Context(), name, in, opts...)
+		if errors.Is(err, client.ErrInstanceExists) {
+			return instanceExists(cmd.Context(), c, id, err)
+		}
 		if err != nil {
 			return err
 		}
 		fmt.Fprintln(cmd.OutOrStdout(), newID)
-		return nil
+		warnIfNotHosted(cmd, a, HostInfo{Account: sf.opened, TaskHub: sf.taskHub}, name)
+		if !wait {
+			return nil
+		}
+		return waitAndPrint(cmd, c, newID, timeout)
 	}
 	return cmd
 }
@@ -478,18 +509,20 @@ func jsonFlag(flag, v string) (any, error) {
 }
 
 func newInstancesRaise() *cobra.Command {
-	var data string
+	var data, dataFile string
 	cmd := &cobra.Command{
 		Use:   "raise INSTANCE-ID EVENT",
 		Short: "Send an external event to a running instance",
-		Long: `Sends the event EVENT with --data (JSON text; default null) to the instance.
-The instance must exist and must not have finished.`,
+		Long: `Sends the event EVENT with --data (JSON text; default null), or with the JSON
+text of a file (--data-file data.json, or --data-file - for standard input), to
+the instance. The instance must exist and must not have finished.`,
 		Args: exactArgs(2),
 	}
 	sf := addStorageFlags(cmd)
 	cmd.Flags().StringVar(&data, "data", "", "event payload as JSON text")
+	cmd.Flags().StringVar(&dataFile, "data-file", "", "read the payload's JSON text from this file (- for standard input)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		payload, err := jsonFlag("--data", data)
+		payload, err := payloadFlags(cmd, "--data", data, "--data-file", dataFile)
 		if err != nil {
 			return err
 		}

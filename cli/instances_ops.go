@@ -153,7 +153,8 @@ blobs. With instance ids, those instances are purged whatever their status.
 Without ids, the filters select the instances: by default only finished ones
 (Completed, Failed, Canceled, Terminated); name other statuses with --status to
 purge running instances too. A purge by filter, or of more than one id, asks for
-confirmation unless --yes is given, and shows its progress on stderr.`,
+confirmation unless --yes is given, and shows its progress on stderr when
+stderr is a terminal.`,
 	}
 	sf := addStorageFlags(cmd)
 	ff := addFilterFlags(cmd, "statuses to purge (repeat or separate with commas; default: the finished ones)")
@@ -238,7 +239,7 @@ func purgeAll(ctx context.Context, cmd *cobra.Command, c *client.Client, ids []s
 	var failed []string
 	var errs []error
 	done, instances, rows := 0, 0, 0
-	bar := newProgress(cmd.ErrOrStderr(), len(ids), len(ids) >= progressMin)
+	bar := newProgress(cmd.ErrOrStderr(), len(ids), len(ids) >= progressMin && isTerminal(cmd.ErrOrStderr()))
 	work := make(chan string)
 	var wg sync.WaitGroup
 	for range min(purgeParallel, len(ids)) {
@@ -284,6 +285,17 @@ feed:
 		return fmt.Errorf("%d instances could not be purged (%s): %w", len(failed), strings.Join(failed, ", "), errors.Join(errs...))
 	}
 	return errors.Join(errs...)
+}
+
+// isTerminal reports whether w is a terminal; progress bars are drawn
+// only there, never into a pipe or a file. Tests replace it.
+var isTerminal = func(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // progress draws "purging [#####.....] 12/40" on one line of w.

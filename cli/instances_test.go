@@ -285,8 +285,7 @@ func TestInstancesCommands(t *testing.T) {
 			t.Errorf("unconfirmed purge: %d %q %q", code, out, errOut)
 		}
 		code, out, errOut = e.cli("yes\n", "purge", "--status", "Pending", "--prefix", "bulk-")
-		if code != 0 || out != "purged 12 instances (0 history rows)\n" || !strings.Contains(errOut, "purging [") ||
-			!strings.HasSuffix(errOut, "[##############################] 12/12\n") {
+		if code != 0 || out != "purged 12 instances (0 history rows)\n" || strings.Contains(errOut, "purging [") {
 			t.Errorf("bulk purge: %d %q %q", code, out, errOut)
 		}
 		if rows := tableRows(e.ok("list", "--prefix", "bulk-")); len(rows) != 0 {

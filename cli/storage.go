@@ -36,6 +36,10 @@ type storageFlags struct {
 	local            bool
 	taskHub          string
 	partitions       int
+
+	// opened is the account backend opened, for commands that need it
+	// afterwards (nil before).
+	opened *storage.Account
 }
 
 func addStorageFlags(cmd *cobra.Command) *storageFlags {
@@ -135,6 +139,7 @@ func (f *storageFlags) backend(ctx context.Context, cmd *cobra.Command, adjust f
 	if err != nil {
 		return nil, release, err
 	}
+	f.opened = acct
 	o := azurestorage.Options{TaskHub: f.taskHub, Account: acct, Partitions: f.partitions, Logger: logger(cmd)}
 	if adjust != nil {
 		adjust(&o)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/azdurable/azdurable/internal/replay"
@@ -106,7 +105,11 @@ func failedFuture[Out any](ctx Context, err error) Future[Out] {
 
 // RetryPolicy mirrors C#'s RetryOptions. The delay before attempt k+1 is
 // min(FirstRetryInterval × BackoffCoefficient^(k−1), MaxRetryInterval). No
-// attempt starts after the first attempt plus RetryTimeout (if set).
+// attempt starts after the first attempt plus RetryTimeout (if set). A
+// policy must pass Validate (FirstRetryInterval and MaxAttempts are
+// required; a zero BackoffCoefficient means 1, a zero MaxRetryInterval or
+// RetryTimeout means none); a call with an invalid one fails at once with a
+// *RetryPolicyError and schedules nothing.
 // Failures marked non-retriable are never retried; Handle, if set, decides
 // for the others. The next attempt is scheduled as soon as the failure is
 // applied, so retries in a fan-out run in parallel. Only the retry timers and
@@ -120,24 +123,14 @@ type RetryPolicy struct {
 	Handle             func(*TaskFailedError) bool
 }
 
-func (p RetryPolicy) delay(attempt int) time.Duration {
-	coeff := p.BackoffCoefficient
-	if coeff <= 0 {
-		coeff = 1
-	}
-	d := float64(p.FirstRetryInterval) * math.Pow(coeff, float64(attempt-1))
-	if p.MaxRetryInterval > 0 && d > float64(p.MaxRetryInterval) {
-		d = float64(p.MaxRetryInterval)
-	}
-	if d > float64(math.MaxInt64) {
-		d = float64(math.MaxInt64)
-	}
-	return time.Duration(d)
-}
-
 func withRetry(ctx Context, name string, p RetryPolicy, attempt func(*replay.Context) *replay.Task) *replay.Task {
 	r := ctx.rt()
 	result := r.NewPromise("retry " + name)
+	if err := p.check(); err != nil {
+		err.Call = name
+		r.Resolve(result, nil, err)
+		return result
+	}
 	start := r.Now()
 	err := r.Go("retry "+name, func(rc *replay.Context) {
 		for n := 1; ; n++ {
@@ -146,7 +139,7 @@ func withRetry(ctx Context, name string, p RetryPolicy, attempt func(*replay.Con
 				rc.Resolve(result, val, nil)
 				return
 			}
-			if rc.Evicting() || !retriable(err, p) || (p.MaxAttempts > 0 && n >= p.MaxAttempts) {
+			if rc.Evicting() || !retriable(err, p) || n >= p.MaxAttempts {
 				rc.Resolve(result, nil, err)
 				return
 			}

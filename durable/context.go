@@ -34,7 +34,10 @@ type Context interface {
 	Logger() *slog.Logger
 	// NewGUID returns a deterministic GUID (the same on every replay).
 	NewGUID() string
-	// Rand returns a deterministic random source for this execution.
+	// Rand returns the execution's deterministic random source: one stream,
+	// seeded from the instance and execution ids, that advances with every
+	// draw (two calls give different numbers) and gives the same numbers
+	// again on every replay. Draw only from orchestration code.
 	Rand() *rand.Rand
 	// SetCustomStatus records v (as JSON) as the instance's custom status;
 	// the last value set in an episode is stored. nil clears it.

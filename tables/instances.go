@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/provider"
 )
 
 // Instances-table columns.
@@ -130,8 +131,8 @@ type Checkpoint struct {
 //     RuntimeStatus = Running, Tags, Generation (null, hence not written,
 //     when the event has none), ScheduledStartTime (if set), Input;
 //   - ExecutionCompleted: RuntimeStatus = the event's status, CompletedTime
-//     = Now, Output = "<ErrorType>: <ErrorMessage>" when FailureDetails is
-//     set, else Result;
+//     = Now, Output = provider.FailureOutput (the Result, else the failure
+//     details' "<ErrorType>: <ErrorMessage>");
 //   - ExecutionTerminated: RuntimeStatus = Terminated, CompletedTime = Now,
 //     Output = the reason (the event's Input);
 //   - ExecutionSuspended / ExecutionResumed: RuntimeStatus = Suspended /
@@ -173,7 +174,7 @@ func CheckpointInstanceRow(c *Checkpoint) *Entity {
 		case *history.ExecutionCompletedEvent:
 			e.Set(colRuntimeStatus, v.OrchestrationStatus.String())
 			e.Set(colCompletedTime, now)
-			e.Set(colOutput, valueOrURL(row, colResult, c.LargeMessagesURL, completionOutput(v.Result, v.FailureDetails)))
+			e.Set(colOutput, valueOrURL(row, colResult, c.LargeMessagesURL, provider.FailureOutput(v.Result, v.FailureDetails)))
 		case *history.ExecutionTerminatedEvent:
 			e.Set(colRuntimeStatus, history.StatusTerminated.String())
 			e.Set(colCompletedTime, now)
@@ -190,17 +191,6 @@ func CheckpointInstanceRow(c *Checkpoint) *Entity {
 		}
 	}
 	return e
-}
-
-// completionOutput is the Output C# derives from an ExecutionCompleted
-// event: FailureDetails' "<ErrorType>: <ErrorMessage>" when present, else
-// the Result.
-func completionOutput(result *string, fd *history.FailureDetails) *string {
-	if fd != nil {
-		s := fd.ErrorType + ": " + fd.ErrorMessage
-		return &s
-	}
-	return result
 }
 
 // Repair describes a terminal execution whose Instances row is missing or
@@ -236,8 +226,9 @@ type Repair struct {
 // shows another status for that execution (§2.3.3 of the tables spec).
 // Columns: Name, Version, CreatedTime, CustomStatus, ExecutionId,
 // LastUpdatedTime, RuntimeStatus, CompletedTime (the ExecutionCompleted
-// Timestamp), Tags, TaskHubName, ScheduledStartTime (if set), Output (the
-// Result), and Input when no row exists.
+// Timestamp), Tags, TaskHubName, ScheduledStartTime (if set), Output
+// (provider.FailureOutput of the completion, which is its Result whenever
+// it has one, as C# writes it), and Input when no row exists.
 func RepairInstanceRow(r *Repair) *Entity {
 	e := &Entity{PartitionKey: EscapePartitionKey(r.InstanceID)}
 	e.Set(colName, r.Started.Name)
@@ -253,7 +244,7 @@ func RepairInstanceRow(r *Repair) *Entity {
 	if r.Started.ScheduledStartTime != nil {
 		e.Set(colScheduledStart, r.Started.ScheduledStartTime.UTC())
 	}
-	e.Set(colOutput, valueOrURL(r.CompletedRow, colResult, r.LargeMessagesURL, r.Completed.Result))
+	e.Set(colOutput, valueOrURL(r.CompletedRow, colResult, r.LargeMessagesURL, provider.FailureOutput(r.Completed.Result, r.Completed.FailureDetails)))
 	if !r.RowExists {
 		e.Set(colInput, valueOrURL(r.StartedRow, colInput, r.LargeMessagesURL, r.Started.Input))
 	}

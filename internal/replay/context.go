@@ -258,12 +258,22 @@ func (c *Context) NewGUID() string {
 	return uuid.NewSHA1(guidNamespace, []byte(name)).String()
 }
 
-// Rand returns a random source seeded from the instance and execution ids.
+// Rand returns the execution's random stream: one source per engine,
+// seeded from the instance and execution ids and created on first use, that
+// advances with every draw. Orchestrator code draws in the same order on
+// every replay, so a cached engine that continues and a fresh one that
+// replays the history give the same numbers. Like every durable call it
+// belongs to the orchestration's coroutines (it is not safe for other
+// goroutines).
 func (c *Context) Rand() *rand.Rand {
-	h1, h2 := fnv.New64a(), fnv.New64a()
-	h1.Write([]byte(c.e.info.InstanceID))
-	h2.Write([]byte(c.e.info.ExecutionID))
-	return rand.New(rand.NewPCG(h1.Sum64(), h2.Sum64()))
+	e := c.e
+	if e.rng == nil {
+		h1, h2 := fnv.New64a(), fnv.New64a()
+		h1.Write([]byte(e.info.InstanceID))
+		h2.Write([]byte(e.info.ExecutionID))
+		e.rng = rand.New(rand.NewPCG(h1.Sum64(), h2.Sum64()))
+	}
+	return e.rng
 }
 
 // Await waits for a task and returns its result.

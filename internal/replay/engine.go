@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -148,6 +149,7 @@ type Engine struct {
 	completion        *Completion
 	completionHistory bool // an ExecutionCompleted from history matched it
 	guidCounter       int
+	rng               *rand.Rand // Context.Rand's stream, nil until first use
 	seq               int64
 
 	cos           []*coroutine

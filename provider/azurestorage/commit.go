@@ -151,7 +151,7 @@ func (b *Backend) CompleteOrchestration(ctx context.Context, wi *provider.Orches
 	}
 	row := tables.CheckpointInstanceRow(&tables.Checkpoint{InstanceID: wi.InstanceID, ExecutionID: execID,
 		TaskHubName: b.opts.TaskHub, ParentInstanceID: parentID, CustomStatus: r.CustomStatus,
-		NewEvents: forInstanceRow(r.NewEvents), NewRows: res.Rows, LargeMessagesURL: b.large.URL(""), Now: now})
+		NewEvents: r.NewEvents, NewRows: res.Rows, LargeMessagesURL: b.large.URL(""), Now: now})
 	var rowETag string
 	for attempt := 1; ; attempt++ {
 		if rowETag, err = b.inst.Merge(ctx, row, ""); err == nil || attempt == 3 || ctx.Err() != nil {
@@ -242,30 +242,8 @@ func rowFromHistory(b *Backend, id string, h *tables.History, custom *string) *t
 			RowExists: true, StartedRow: startedRow, CompletedRow: completedRow, LargeMessagesURL: b.large.URL("")})
 	}
 	return tables.CheckpointInstanceRow(&tables.Checkpoint{InstanceID: id, ExecutionID: h.ExecutionID, TaskHubName: b.opts.TaskHub,
-		ParentInstanceID: parentOf(start), CustomStatus: custom, NewEvents: forInstanceRow(h.Events), NewRows: h.Rows,
+		ParentInstanceID: parentOf(start), CustomStatus: custom, NewEvents: h.Events, NewRows: h.Rows,
 		LargeMessagesURL: b.large.URL(""), Now: time.Now().UTC()})
-}
-
-// forInstanceRow hides the failure details of completions that carry a
-// Result, so that the Instances row's Output is the bare failure message,
-// as a C# worker in its default error mode records it (the details stay in
-// the History row).
-func forInstanceRow(events []history.Event) []history.Event {
-	var out []history.Event
-	for i, ev := range events {
-		if c, ok := ev.(*history.ExecutionCompletedEvent); ok && c.FailureDetails != nil && c.Result != nil {
-			if out == nil {
-				out = append([]history.Event(nil), events...)
-			}
-			cp := *c
-			cp.FailureDetails = nil
-			out[i] = &cp
-		}
-	}
-	if out == nil {
-		return events
-	}
-	return out
 }
 
 // AbandonOrchestration puts the work item's messages back with delay.
