@@ -6,33 +6,6 @@ import (
 	"github.com/azdurable/azdurable/history"
 )
 
-// FailureOutput is the Output of an execution that ended with this
-// completion (Result and FailureDetails of its ExecutionCompleted event), in
-// every backend's status row: the Result when there is one, else
-// "<ErrorType>: <ErrorMessage>" of the failure details (nil when there is
-// neither). It is the one rule for a failed orchestration's output; the
-// Azure Storage backend writes it into the Instances row and the in-memory
-// backend into its status row, through ApplyEpisode.
-//
-// Why this rule. A C# worker in its default error mode (the reference
-// program's Uncaught: Result "card declined: order-2", FailureDetails null)
-// leaves Output = the bare failure message, and that is what C# readers
-// and our conformance cases expect. C#'s table store computes
-// FailureDetails?.ToString() ?? Result, which gives the same text for every
-// event a C# worker writes in that mode; a Go worker writes the Result and
-// the details, and applying C#'s formula literally would show the Go type
-// ("*errors.errorString: it broke"), so the Result comes first. The details
-// stay in the History (the ExecutionCompleted event), which is where C#
-// keeps them too: the status row holds no failure details (see
-// ApplyEpisode).
-func FailureOutput(result *string, fd *history.FailureDetails) *string {
-	if result == nil && fd != nil {
-		s := fd.ErrorType + ": " + fd.ErrorMessage
-		return &s
-	}
-	return result
-}
-
 // ApplyEpisode updates an instance's status the way C# updates the
 // Instances row after a checkpoint (tables spec §2.3.2): custom status,
 // execution id and last-updated time always; then each new event in order
@@ -41,7 +14,7 @@ func FailureOutput(result *string, fd *history.FailureDetails) *string {
 //
 // The status holds what an Instances row holds, and nothing more, so that
 // every backend shows the same status for the same history: a completion's
-// Output follows FailureOutput and FailureDetails stays nil (the Instances
+// Output follows history.FailureOutput and FailureDetails stays nil (the Instances
 // table has no such column; the details are in the history, and clients
 // derive the failure from the Output).
 func ApplyEpisode(st *history.OrchestrationState, instanceID string, events []history.Event, customStatus *string, now time.Time) *history.OrchestrationState {
@@ -77,7 +50,7 @@ func ApplyEpisode(st *history.OrchestrationState, instanceID string, events []hi
 		case *history.ExecutionCompletedEvent:
 			st.Status = v.OrchestrationStatus
 			st.CompletedTime = now
-			st.Output = FailureOutput(v.Result, v.FailureDetails)
+			st.Output = history.FailureOutput(v.Result, v.FailureDetails)
 			st.FailureDetails = nil
 		case *history.ContinueAsNewEvent:
 			st.Status = history.StatusContinuedAsNew

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/history"
-	"github.com/azdurable/azdurable/provider"
 )
 
 // Instances-table columns.
@@ -131,7 +130,7 @@ type Checkpoint struct {
 //     RuntimeStatus = Running, Tags, Generation (null, hence not written,
 //     when the event has none), ScheduledStartTime (if set), Input;
 //   - ExecutionCompleted: RuntimeStatus = the event's status, CompletedTime
-//     = Now, Output = provider.FailureOutput (the Result, else the failure
+//     = Now, Output = history.FailureOutput (the Result, else the failure
 //     details' "<ErrorType>: <ErrorMessage>");
 //   - ExecutionTerminated: RuntimeStatus = Terminated, CompletedTime = Now,
 //     Output = the reason (the event's Input);
@@ -174,7 +173,7 @@ func CheckpointInstanceRow(c *Checkpoint) *Entity {
 		case *history.ExecutionCompletedEvent:
 			e.Set(colRuntimeStatus, v.OrchestrationStatus.String())
 			e.Set(colCompletedTime, now)
-			e.Set(colOutput, valueOrURL(row, colResult, c.LargeMessagesURL, provider.FailureOutput(v.Result, v.FailureDetails)))
+			e.Set(colOutput, valueOrURL(row, colResult, c.LargeMessagesURL, history.FailureOutput(v.Result, v.FailureDetails)))
 		case *history.ExecutionTerminatedEvent:
 			e.Set(colRuntimeStatus, history.StatusTerminated.String())
 			e.Set(colCompletedTime, now)
@@ -227,7 +226,7 @@ type Repair struct {
 // Columns: Name, Version, CreatedTime, CustomStatus, ExecutionId,
 // LastUpdatedTime, RuntimeStatus, CompletedTime (the ExecutionCompleted
 // Timestamp), Tags, TaskHubName, ScheduledStartTime (if set), Output
-// (provider.FailureOutput of the completion, which is its Result whenever
+// (history.FailureOutput of the completion, which is its Result whenever
 // it has one, as C# writes it), and Input when no row exists.
 func RepairInstanceRow(r *Repair) *Entity {
 	e := &Entity{PartitionKey: EscapePartitionKey(r.InstanceID)}
@@ -244,7 +243,7 @@ func RepairInstanceRow(r *Repair) *Entity {
 	if r.Started.ScheduledStartTime != nil {
 		e.Set(colScheduledStart, r.Started.ScheduledStartTime.UTC())
 	}
-	e.Set(colOutput, valueOrURL(r.CompletedRow, colResult, r.LargeMessagesURL, provider.FailureOutput(r.Completed.Result, r.Completed.FailureDetails)))
+	e.Set(colOutput, valueOrURL(r.CompletedRow, colResult, r.LargeMessagesURL, history.FailureOutput(r.Completed.Result, r.Completed.FailureDetails)))
 	if !r.RowExists {
 		e.Set(colInput, valueOrURL(r.StartedRow, colInput, r.LargeMessagesURL, r.Started.Input))
 	}
