@@ -81,6 +81,10 @@ type Progress struct {
 	Skipped       int64  `json:"skipped"`
 	StartFailures int64  `json:"startFailures"`
 	LastError     string `json:"lastError,omitempty"`
+	// AlreadyStarted counts the ticks (among Started) whose start found
+	// the instance there already: a start that ran again after a crash or
+	// a lost answer, or an instance of someone else with the tick's id.
+	AlreadyStarted int64 `json:"alreadyStarted,omitempty"`
 }
 
 // The operations of a Control event.
@@ -294,13 +298,17 @@ func (r *runner) start(ticks []time.Time) {
 			Orchestration: d.Orchestration, Version: d.Version, Input: d.Input}, durable.WithRetry(startRetry))
 	}
 	for i, f := range futures {
-		if _, err := f.Await(r.ctx); err != nil {
+		res, err := f.Await(r.ctx)
+		if err != nil {
 			p.StartFailures++
 			p.LastError = fmt.Sprintf("tick %s: %v", ticks[i].Format(time.RFC3339), err)
 			r.ctx.Logger().Warn("schedule: starting a tick failed", "schedule", d.Name, "tick", ticks[i], "err", err)
 			continue
 		}
 		p.Started++
+		if !res.Started {
+			p.AlreadyStarted++
+		}
 		p.LastTick, p.LastInstanceID = ticks[i], TickInstanceID(d.Name, ticks[i])
 	}
 }
