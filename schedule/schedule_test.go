@@ -458,6 +458,7 @@ func TestBuiltIn(t *testing.T) {
 // activity results reported twice and timers that fire early, every tick
 // is still started exactly once.
 func TestTicksExactlyOnceUnderFaults(t *testing.T) {
+	repeated := int64(0)
 	for _, seed := range []uint64{1, 2} {
 		t.Run(fmt.Sprint("seed-", seed), func(t *testing.T) {
 			f := newFixture(t, func(o *durabletest.Options) {
@@ -493,14 +494,20 @@ func TestTicksExactlyOnceUnderFaults(t *testing.T) {
 					t.Errorf("%s: %v", id, problems)
 				}
 			}
-			if info := f.info("faulty"); info.Status != schedule.Ended || info.Started != 36 || info.StartFailures != 0 {
+			info = f.info("faulty")
+			if info.Status != schedule.Ended || info.Started != 36 || info.StartFailures != 0 {
 				t.Errorf("progress %+v", info.Progress)
 			}
+			repeated += info.AlreadyStarted
 			if s := f.env.Backend.Stats(); s.Duplicated == 0 || s.Crashes == 0 {
 				t.Errorf("no fault was injected: %+v", s)
 			}
 		})
 	}
+	if repeated == 0 {
+		t.Error("no start ran twice: the faults did not test the start's de-duplication")
+	}
+	t.Logf("%d starts ran again and found their instance", repeated)
 }
 
 // The schedule's custom status is JSON a dashboard can read.
