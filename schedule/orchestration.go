@@ -15,7 +15,7 @@ import (
 // How the schedule orchestration paces itself.
 const (
 	// stepsPerGeneration bounds the waits, starts and control events of
-	// one execution before it continues as new (about 100 history events).
+	// one execution before it continues as new (about 60 history events).
 	stepsPerGeneration = 24
 	// maxBatch bounds the ticks started at once.
 	maxBatch = 20

@@ -205,7 +205,7 @@ func TestDayOfTicks(t *testing.T) {
 		t.Errorf("ended: %+v", info.Progress)
 	}
 	h := f.env.History(info.InstanceID)
-	if len(h) > 150 {
+	if len(h) > 100 {
 		t.Errorf("the schedule's last execution has %d events: it does not continue as new often enough", len(h))
 	}
 	if es, ok := h[1].(*history.ExecutionStartedEvent); !ok || !strings.Contains(deref(es.Input), `"started":1`) {
