@@ -180,6 +180,7 @@ type scheduleJSON struct {
 	Skipped        int64           `json:"skipped"`
 	StartFailures  int64           `json:"startFailures"`
 	LastError      string          `json:"lastError,omitempty"`
+	AlreadyStarted int64           `json:"alreadyStarted"`
 	Failure        string          `json:"failure,omitempty"`
 	CreatedAt      time.Time       `json:"createdAt"`
 }
@@ -190,7 +191,8 @@ func printSchedulesJSON(w io.Writer, list []*schedule.Info) error {
 		j := scheduleJSON{Name: s.Name, InstanceID: s.InstanceID, Status: s.Status, Cron: s.Cron, TimeZone: s.TimeZone,
 			Orchestration: s.Orchestration, Version: s.Version, CatchUp: string(s.CatchUp), Grace: s.Grace.String(),
 			End: s.End, NextTick: s.NextTick, LastTick: s.LastTick, LastInstanceID: s.LastInstanceID, Started: s.Started,
-			Skipped: s.Skipped, StartFailures: s.StartFailures, LastError: s.LastError, Failure: s.Failure, CreatedAt: s.CreatedAt}
+			Skipped: s.Skipped, StartFailures: s.StartFailures, LastError: s.LastError, AlreadyStarted: s.AlreadyStarted,
+			Failure: s.Failure, CreatedAt: s.CreatedAt}
 		if s.Input != nil {
 			j.Input = json.RawMessage(*s.Input)
 		}
