@@ -4,7 +4,8 @@
 // orchestration that carries it out. Clients create, pause, resume, delete
 // and list schedules with the client package (client.CreateSchedule and the
 // others); every worker (worker.New) hosts the orchestration and its start
-// activity without being asked.
+// activity without being asked, and runs it whatever its Versioning (the
+// ticks' instances carry the version the schedule names).
 //
 // A schedule named N is the orchestration instance "schedule:N" (ids that
 // start with "schedule:" are reserved for schedules). Its input holds the

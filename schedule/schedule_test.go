@@ -19,6 +19,7 @@ import (
 	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/provider/memory"
 	"github.com/azdurable/azdurable/schedule"
+	"github.com/azdurable/azdurable/worker"
 )
 
 // start is the virtual clock's start in every environment here.
@@ -527,4 +528,50 @@ func TestCustomStatusShape(t *testing.T) {
 	if m["status"] != "Active" || m["nextTick"] != "2026-01-01T01:00:00Z" || m["started"] != 0.0 {
 		t.Errorf("custom status %s", deref(st.CustomStatus))
 	}
+}
+
+// A worker that runs only instances of its own version (and fails the
+// others) still runs schedules: the schedule orchestration belongs to
+// azdurable, not to the application's versions. The ticks' instances carry
+// the version the schedule names.
+func TestStrictVersioningWorkerRunsSchedules(t *testing.T) {
+	f := newFixture(t, func(o *durabletest.Options) {
+		o.Manual = true
+		o.Worker.Versioning = worker.Versioning{Version: "2", Match: worker.MatchStrict, OnMismatch: worker.Fail}
+	})
+	f.create("versioned", schedule.Options{Cron: "0 * * * *", Orchestration: "Report", Version: "2", Input: "v"})
+	f.env.StartWorker()
+	f.idle()
+	if info := f.info("versioned"); info.Status != schedule.Active {
+		t.Fatalf("the schedule on a strictly versioned worker: %+v %s", info.Progress, info.Failure)
+	}
+	f.advanceTo(hours(1)[0])
+	st, err := f.env.Client.GetState(f.ctx(), schedule.TickInstanceID("versioned", hours(1)[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Version != "2" || st.Status != client.Completed {
+		t.Errorf("the tick's instance: version %q, %s", st.Version, st.Status)
+	}
+}
+
+// Pause and delete sent before any worker ran the schedule are applied
+// when one does: it never starts a tick.
+func TestControlBeforeAnyWorker(t *testing.T) {
+	f := newFixture(t, func(o *durabletest.Options) { o.Manual = true })
+	ctx := f.ctx()
+	f.create("early", schedule.Options{Cron: "0 * * * *"})
+	if err := f.env.Client.PauseSchedule(ctx, "early"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.env.Client.DeleteSchedule(ctx, "early"); err != nil {
+		t.Fatal(err)
+	}
+	f.env.StartWorker()
+	f.idle()
+	f.advanceTo(hours(2)[0])
+	if info := f.info("early"); info.Status != schedule.Deleted || info.Started != 0 {
+		t.Fatalf("progress %+v", info.Progress)
+	}
+	f.checkTicks("early")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 
 	"github.com/azdurable/azdurable/client"
 	"github.com/azdurable/azdurable/schedule"
@@ -31,3 +32,8 @@ func (w *Worker) registerSchedules() {
 		panic("worker: registering the schedule orchestration: " + err.Error())
 	}
 }
+
+// builtIn reports whether an orchestration is one of azdurable's own (the
+// schedule orchestration). Every worker runs them whatever its Versioning:
+// their code belongs to azdurable, not to the application's versions.
+func builtIn(name string) bool { return strings.EqualFold(name, schedule.OrchestrationName) }
