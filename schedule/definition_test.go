@@ -98,6 +98,9 @@ func TestNextTicks(t *testing.T) {
 		{"@every 90s", "", t0.Add(500 * time.Millisecond), []string{"2026-01-01T00:01:30Z", "2026-01-01T00:03:00Z"}},
 		// The local hour that the spring change skips has no 02:30.
 		{"30 2 * * *", "Europe/Berlin", time.Date(2026, 3, 28, 12, 0, 0, 0, time.UTC), []string{"2026-03-30T00:30:00Z"}},
+		// The local hour that the autumn change repeats fires in both offsets.
+		{"30 1 * * *", "America/New_York", time.Date(2026, 10, 31, 12, 0, 0, 0, time.UTC),
+			[]string{"2026-11-01T05:30:00Z", "2026-11-01T06:30:00Z", "2026-11-02T06:30:00Z"}},
 	} {
 		d := mustNew(t, Options{Cron: tc.cron, TimeZone: tc.zone})
 		if got := ticks(d, tc.from, len(tc.want)); strings.Join(got, " ") != strings.Join(tc.want, " ") {

@@ -34,7 +34,8 @@
 //
 // Limits. The CRON parser is robfig/cron/v3: five fields, or six with
 // seconds first, or a descriptor (@hourly, @daily, @every 90s); times in a
-// local hour that a daylight-saving change skips do not fire. Time zones
+// local hour that a daylight-saving change skips do not fire, and times in
+// an hour it repeats fire twice (each is a tick of its own). Time zones
 // come from the system's zone database, or from the copy embedded in the
 // binary (time/tzdata) where the system has none. A tick's start is retried for about ten
 // minutes (a storage outage); if it still fails, the tick is counted in
