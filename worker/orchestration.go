@@ -57,6 +57,7 @@ func (w *Worker) processOrchestration(ctx context.Context, wi *provider.Orchestr
 		return
 	}
 	allowed, why := w.versionAllowed(start.Version)
+	allowed = allowed || builtIn(start.Name)
 	if !allowed && w.opts.Versioning.OnMismatch == Reject {
 		w.abandonWithBackoff(ctx, wi, log, why)
 		return

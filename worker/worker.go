@@ -188,6 +188,7 @@ func New(be provider.Backend, opts Options) *Worker {
 	}
 	w := &Worker{be: be, reg: durable.NewRegistry(), opts: opts, log: log, clock: clock}
 	w.cache = newCache(opts.Cache)
+	w.registerSchedules()
 	return w
 }
 
