@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -24,10 +25,11 @@ const (
 )
 
 // startRetry retries a tick's start through storage outages for about ten
-// minutes; a failure marked non-retryable (an invalid request) is final at
-// once.
+// minutes (RetryTimeout bounds it; MaxAttempts only has to be large enough
+// not to end it first); a failure marked non-retryable (an invalid request)
+// is final at once.
 var startRetry = durable.RetryPolicy{FirstRetryInterval: 2 * time.Second, BackoffCoefficient: 2,
-	MaxRetryInterval: time.Minute, RetryTimeout: 10 * time.Minute}
+	MaxRetryInterval: time.Minute, MaxAttempts: math.MaxInt32, RetryTimeout: 10 * time.Minute}
 
 // Status is what a schedule is doing.
 type Status string
