@@ -35,6 +35,11 @@ func init() { commands = append(commands, newWorker) }
 // the process exits within 30 s of SIGTERM.
 const DefaultDrainTimeout = 12 * time.Second
 
+// stopSignals end a worker with a drain: SIGTERM (a deployment's stop),
+// SIGINT (Ctrl-C) and SIGHUP (a closed terminal or session), which would
+// otherwise end the process at once with its partitions still owned.
+var stopSignals = []os.Signal{syscall.SIGTERM, os.Interrupt, syscall.SIGHUP}
+
 // hostFlags are the worker settings that `worker` and `demo` share.
 type hostFlags struct {
 	workerID         string
@@ -128,17 +133,19 @@ func newWorker(a *app) *cobra.Command {
 	var hf *hostFlags
 	cmd := &cobra.Command{
 		Use:   "worker --task-hub NAME [storage flags]",
-		Short: "Run a worker for a task hub until SIGTERM or SIGINT",
+		Short: "Run a worker for a task hub until SIGTERM, SIGINT or SIGHUP",
 		Long: `Runs a worker that hosts this program's orchestrations and activities (for
 the azdurable program: the samples; with --conformance also the reference
 set shared with the C# backend) on a task hub, creating the hub if it is
 missing. Once it runs it prints one JSON line {"event":"started",...} to
-standard output. On SIGTERM or SIGINT it stops taking work, lets in-flight
-work finish, releases its partitions, prints {"event":"stopped",...} and
-exits 0; a second signal ends it at once.`,
+standard output. On SIGTERM, SIGINT or SIGHUP it stops taking work, lets
+in-flight work finish for --drain-timeout, gives back to its queue the
+activities still running then (their context is cancelled; the next worker
+runs them again), releases its partitions, prints {"event":"stopped",...}
+and exits 0; a second signal ends it at once.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
+			ctx, stop := signal.NotifyContext(cmd.Context(), stopSignals...)
 			defer stop()
 			// Restore the default handling once the first signal arrived, so
 			// that a second one ends a drain that takes too long.
