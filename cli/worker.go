@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
@@ -159,7 +161,7 @@ and exits 0; a second signal ends it at once.`,
 				return nil // asked to stop by a signal before it was running
 			}
 			if err != nil {
-				return err
+				return storageErrorLine(err)
 			}
 			defer h.release()
 			printEvent(cmd.OutOrStdout(), h.event("started"))
@@ -395,6 +397,24 @@ func (s *blobStore) create(ctx context.Context) error {
 	}
 	s.created = true
 	return nil
+}
+
+// storageErrorLine shortens a storage service's refusal to what a person
+// needs: what was being done, the status and error code, and for refused
+// credentials (401, 403) what to check, instead of the SDK's dump of the
+// request and the response body. Other errors are returned as they are.
+func storageErrorLine(err error) error {
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) {
+		return err
+	}
+	what := strings.TrimSuffix(err.Error(), re.Error())
+	line := fmt.Sprintf("%s%d %s", what, re.StatusCode, re.ErrorCode)
+	if re.StatusCode == http.StatusUnauthorized || re.StatusCode == http.StatusForbidden {
+		line += ": the storage account refused the credentials; check the account key, the SAS token (permissions, expiry) " +
+			"or the identity's role given by --connection-string, $" + EnvConnectionString + " or --account"
+	}
+	return errors.New(line)
 }
 
 // errStopped reports a worker whose context ended before it started.
