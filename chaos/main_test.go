@@ -61,7 +61,7 @@ var freezing = durable.NewOrchestration("ChaosFreezing", func(ctx durable.Contex
 })
 
 func testRegistrations() []durable.Registrable {
-	return []durable.Registrable{explode, exploding, freezing}
+	return []durable.Registrable{explode, exploding, freezing, linger, lingering}
 }
 
 // newTestHub returns a fresh hub whose resources are deleted after the

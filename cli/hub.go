@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/azdurable/azdurable/partition"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/provider/azurestorage"
+	"github.com/azdurable/azdurable/queues"
 	"github.com/azdurable/azdurable/storage"
 	"github.com/spf13/cobra"
 )
@@ -136,6 +138,7 @@ func deleteHub(ctx context.Context, be *azurestorage.Backend, acct *storage.Acco
 func newHubInfo() *cobra.Command {
 	var sf *storageFlags
 	var asJSON bool
+	var appNames []string
 	cmd := &cobra.Command{
 		Use:   "info --task-hub NAME [--json] [storage flags]",
 		Short: "Show a task hub's partitions, queue depths, partition owners and app lease",
@@ -143,10 +146,16 @@ func newHubInfo() *cobra.Command {
 control queue and the work-item queue, who owns each partition (owner, lease
 expiry, whether it is draining, who asked to take it over) and which app holds
 the app lease: as a table, or as JSON with --json. The partition count is read
-from the hub; --partitions, if given, must match it.`,
+from the hub; --partitions, if given, must match it.
+
+The app lease names its holder by a lease id derived from the app's name, so
+the name is shown when it is one hub info can check: the default app name here
+($WEBSITE_SITE_NAME, else $DTFX_APP_NAME), the empty name (C#'s default when
+neither is set) and the names given with --app-name.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			be, release, err := sf.backend(cmd.Context(), cmd, func(o *azurestorage.Options) { o.DoNotCreate = true })
+			var acct *storage.Account
+			be, release, err := sf.backend(cmd.Context(), cmd, func(o *azurestorage.Options) { o.DoNotCreate = true; acct = o.Account })
 			defer release()
 			if err != nil {
 				return err
@@ -159,6 +168,7 @@ from the hub; --partitions, if given, must match it.`,
 				return &provider.PartitionCountError{TaskHub: sf.taskHub, Configured: sf.partitions, Hub: info.Partitions}
 			}
 			report := newHubReport(info, time.Now())
+			report.AppLease.identify(cmd.Context(), acct, be.Names(), appNames)
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
@@ -169,6 +179,7 @@ from the hub; --partitions, if given, must match it.`,
 	}
 	sf = addStorageFlags(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	cmd.Flags().StringArrayVar(&appNames, "app-name", nil, "an app name to check the app lease's holder against (repeatable)")
 	return cmd
 }
 
@@ -202,8 +213,62 @@ type ownerReport struct {
 }
 
 type appLease struct {
-	OwnerID       string `json:"ownerId"`
+	OwnerID string `json:"ownerId"`
+	// OwnerAppName is the owner's app name when it is one of Checked.
+	OwnerAppName *string `json:"ownerAppName,omitempty"`
+	// Held says whether the lease is held now (nil if it could not be read).
+	Held          *bool  `json:"held,omitempty"`
 	DesiredSwapID string `json:"desiredSwapId,omitempty"`
+	// DesiredSwapAppName is the app name that asked for the lease when it
+	// is one of Checked.
+	DesiredSwapAppName *string `json:"desiredSwapAppName,omitempty"`
+	// Checked are the app names the lease ids were checked against.
+	Checked []string `json:"appNamesChecked"`
+}
+
+// identify finds the app names of the lease ids among the names hub info
+// can check, and whether the lease is held now (one more storage call).
+func (l *appLease) identify(ctx context.Context, acct *storage.Account, names queues.Names, extra []string) {
+	l.Checked = partition.AppNameCandidates(extra...)
+	if name, ok := partition.AppNameOf(l.OwnerID, l.Checked...); ok {
+		l.OwnerAppName = &name
+	}
+	if name, ok := partition.AppNameOf(l.DesiredSwapID, l.Checked...); ok {
+		l.DesiredSwapAppName = &name
+	}
+	if acct == nil || l.OwnerID == "" {
+		return
+	}
+	if bs, err := acct.BlobService(nil); err == nil {
+		if held, err := partition.AppLeaseHeld(ctx, bs, names); err == nil {
+			l.Held = &held
+		}
+	}
+}
+
+// text is the app lease line of the table.
+func (l appLease) text() string {
+	if l.OwnerID == "" {
+		return "nobody"
+	}
+	s := "owner " + l.OwnerID + " (" + l.appName(l.OwnerAppName) + ")"
+	if l.Held != nil && *l.Held {
+		s += ", held now"
+	} else if l.Held != nil {
+		s += ", not held now (expired or released)"
+	}
+	return s
+}
+
+func (l appLease) appName(name *string) string {
+	if name != nil {
+		return fmt.Sprintf("app %q", *name)
+	}
+	quoted := make([]string, len(l.Checked))
+	for i, c := range l.Checked {
+		quoted[i] = strconv.Quote(c)
+	}
+	return fmt.Sprintf("an app not named %s; check a name with --app-name", strings.Join(quoted, " or "))
 }
 
 func newHubReport(info *azurestorage.HubInfo, now time.Time) hubReport {
@@ -241,16 +306,9 @@ func (r hubReport) writeText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
 	fmt.Fprintf(tw, "task hub\t%s\n", r.TaskHub)
 	fmt.Fprintf(tw, "partitions\t%d (%s partition manager)\n", r.Partitions, r.PartitionManager)
-	switch {
-	case r.AppLease.OwnerID == "":
-		fmt.Fprintf(tw, "app lease\tnobody\n")
-	case r.AppLease.OwnerID == partition.LeaseIDForApp(partition.DefaultAppName()):
-		fmt.Fprintf(tw, "app lease\towner %s (app name %q, the default here)\n", r.AppLease.OwnerID, partition.DefaultAppName())
-	default:
-		fmt.Fprintf(tw, "app lease\towner %s\n", r.AppLease.OwnerID)
-	}
+	fmt.Fprintf(tw, "app lease\t%s\n", r.AppLease.text())
 	if r.AppLease.DesiredSwapID != "" {
-		fmt.Fprintf(tw, "\tswap requested by %s\n", r.AppLease.DesiredSwapID)
+		fmt.Fprintf(tw, "\tswap requested by %s (%s)\n", r.AppLease.DesiredSwapID, r.AppLease.appName(r.AppLease.DesiredSwapAppName))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -211,3 +211,63 @@ func TestHubSafeLeases(t *testing.T) {
 		}
 	}
 }
+
+// hub info names the app that holds the app lease when its name is one it
+// can check (the default app name here, "", and --app-name), and says
+// whether the lease is held now.
+func TestHubInfoAppLeaseHolder(t *testing.T) {
+	t.Setenv("WEBSITE_SITE_NAME", "")
+	t.Setenv("DTFX_APP_NAME", "")
+	hub := azuritetest.NewHub(t)
+	acct := azuritetest.Account(t)
+	be, err := azurestorage.New(azurestorage.Options{TaskHub: hub, Account: acct, Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = be.DeleteTaskHub(context.Background()) }) // breaks the app lease
+	if code, _, errOut := hubCLI(t, hub, "", "create"); code != 0 {
+		t.Fatal(errOut)
+	}
+	held, err := partition.NewAppLease(acct, be.Names(), "cscapture", partition.AppLeaseOptions{Logger: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Stop()
+	if ok, err := held.TryAcquire(t.Context()); !ok || err != nil {
+		t.Fatalf("taking the app lease as cscapture: %v %v", ok, err)
+	}
+	id := partition.LeaseIDForApp("cscapture")
+	for _, tc := range []struct {
+		env  string
+		args []string
+		want string
+	}{
+		{"", nil, "app lease    owner " + id + ` (an app not named ""; check a name with --app-name), held now`},
+		{"", []string{"--app-name", "other", "--app-name", "cscapture"}, "app lease    owner " + id + ` (app "cscapture"), held now`},
+		{"cscapture", nil, "app lease    owner " + id + ` (app "cscapture"), held now`},
+	} {
+		t.Setenv("DTFX_APP_NAME", tc.env)
+		code, out, errOut := hubCLI(t, hub, "", append([]string{"info"}, tc.args...)...)
+		if code != 0 || !strings.Contains(out, tc.want+"\n") {
+			t.Errorf("DTFX_APP_NAME=%q hub info %v: exit %d %s\n%s\nwant the line %q", tc.env, tc.args, code, errOut, out, tc.want)
+		}
+	}
+	t.Setenv("DTFX_APP_NAME", "")
+	code, out, errOut := hubCLI(t, hub, "", "info", "--json", "--app-name", "cscapture")
+	var r hubReport
+	if code != 0 || json.Unmarshal([]byte(out), &r) != nil {
+		t.Fatalf("hub info --json: exit %d %s %s", code, out, errOut)
+	}
+	if l := r.AppLease; l.OwnerID != id || l.OwnerAppName == nil || *l.OwnerAppName != "cscapture" || l.Held == nil || !*l.Held ||
+		strings.Join(l.Checked, ",") != ",cscapture" {
+		t.Errorf("app lease in JSON: %+v", l)
+	}
+	// Once the holder released it, the lease is shown as not held.
+	if err := held.Release(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ := hubCLI(t, hub, "", "info", "--app-name", "cscapture"); code != 0 ||
+		!strings.Contains(out, `(app "cscapture"), not held now (expired or released)`) {
+		t.Errorf("after the release:\n%s", out)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
@@ -34,6 +36,11 @@ func init() { commands = append(commands, newWorker) }
 // worker` (finishing in-flight work, then releasing the partitions), so that
 // the process exits within 30 s of SIGTERM.
 const DefaultDrainTimeout = 12 * time.Second
+
+// stopSignals end a worker with a drain: SIGTERM (a deployment's stop),
+// SIGINT (Ctrl-C) and SIGHUP (a closed terminal or session), which would
+// otherwise end the process at once with its partitions still owned.
+var stopSignals = []os.Signal{syscall.SIGTERM, os.Interrupt, syscall.SIGHUP}
 
 // hostFlags are the worker settings that `worker` and `demo` share.
 type hostFlags struct {
@@ -128,17 +135,19 @@ func newWorker(a *app) *cobra.Command {
 	var hf *hostFlags
 	cmd := &cobra.Command{
 		Use:   "worker --task-hub NAME [storage flags]",
-		Short: "Run a worker for a task hub until SIGTERM or SIGINT",
+		Short: "Run a worker for a task hub until SIGTERM, SIGINT or SIGHUP",
 		Long: `Runs a worker that hosts this program's orchestrations and activities (for
 the azdurable program: the samples; with --conformance also the reference
 set shared with the C# backend) on a task hub, creating the hub if it is
 missing. Once it runs it prints one JSON line {"event":"started",...} to
-standard output. On SIGTERM or SIGINT it stops taking work, lets in-flight
-work finish, releases its partitions, prints {"event":"stopped",...} and
-exits 0; a second signal ends it at once.`,
+standard output. On SIGTERM, SIGINT or SIGHUP it stops taking work, lets
+in-flight work finish for --drain-timeout, gives back to its queue the
+activities still running then (their context is cancelled; the next worker
+runs them again), releases its partitions, prints {"event":"stopped",...}
+and exits 0; a second signal ends it at once.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
+			ctx, stop := signal.NotifyContext(cmd.Context(), stopSignals...)
 			defer stop()
 			// Restore the default handling once the first signal arrived, so
 			// that a second one ends a drain that takes too long.
@@ -152,7 +161,7 @@ exits 0; a second signal ends it at once.`,
 				return nil // asked to stop by a signal before it was running
 			}
 			if err != nil {
-				return err
+				return storageErrorLine(err)
 			}
 			defer h.release()
 			printEvent(cmd.OutOrStdout(), h.event("started"))
@@ -388,6 +397,24 @@ func (s *blobStore) create(ctx context.Context) error {
 	}
 	s.created = true
 	return nil
+}
+
+// storageErrorLine shortens a storage service's refusal to what a person
+// needs: what was being done, the status and error code, and for refused
+// credentials (401, 403) what to check, instead of the SDK's dump of the
+// request and the response body. Other errors are returned as they are.
+func storageErrorLine(err error) error {
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) {
+		return err
+	}
+	what := strings.TrimSuffix(err.Error(), re.Error())
+	line := fmt.Sprintf("%s%d %s", what, re.StatusCode, re.ErrorCode)
+	if re.StatusCode == http.StatusUnauthorized || re.StatusCode == http.StatusForbidden {
+		line += ": the storage account refused the credentials; check the account key, the SAS token (permissions, expiry) " +
+			"or the identity's role given by --connection-string, $" + EnvConnectionString + " or --account"
+	}
+	return errors.New(line)
 }
 
 // errStopped reports a worker whose context ended before it started.

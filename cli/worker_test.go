@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -10,6 +12,7 @@ import (
 	"github.com/azdurable/azdurable/internal/azuritetest"
 	"github.com/azdurable/azdurable/samples"
 	"github.com/azdurable/azdurable/samples/hellocities"
+	"github.com/azdurable/azdurable/storage"
 )
 
 func TestWorkerUsage(t *testing.T) {
@@ -83,5 +86,24 @@ func TestDedupeRegistrations(t *testing.T) {
 	}
 	if got[0] != durable.Registrable(hellocities.HelloCities) {
 		t.Errorf("the first of duplicates is not kept")
+	}
+}
+
+// A worker whose credentials the storage account refuses exits at once
+// with status 1 and one line that says what to check, for a wrong account
+// key and for a bad SAS token.
+func TestWorkerRefusedCredentials(t *testing.T) {
+	e := azuritetest.Account(t).Endpoints()
+	endpoints := fmt.Sprintf("BlobEndpoint=%s;QueueEndpoint=%s;TableEndpoint=%s", e.Blob, e.Queue, e.Table)
+	badKey := fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;%s", storage.DevelopmentAccountName,
+		base64.StdEncoding.EncodeToString([]byte("not the account key")), endpoints)
+	badSAS := endpoints + ";SharedAccessSignature=sv=2022-11-02&ss=bqt&srt=sco&sp=rwdlacup&se=2099-01-01T00:00:00Z&spr=https,http&sig=bm90YXNpZw%3D%3D"
+	for name, cs := range map[string]string{"account key": badKey, "SAS": badSAS} {
+		code, out, errOut := run(t, "", "worker", "--conformance", "--connection-string", cs, "--task-hub", azuritetest.NewHub(t))
+		if code != 1 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "403 ") ||
+			!strings.Contains(errOut, "the storage account refused the credentials; check the account key, the SAS token") ||
+			strings.Contains(errOut, "RESPONSE") || strings.Contains(errOut, "<?xml") {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q", name, code, out, errOut)
+		}
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +29,9 @@ const (
 	DefaultAppLeaseDuration        = 60 * time.Second
 	DefaultAppLeaseRenewInterval   = 25 * time.Second
 	DefaultAppLeaseAcquireInterval = 300 * time.Second
+	// DefaultAppLeaseWaitWarnInterval is how often a worker that waits for
+	// an app lease held by another app says so at WARN.
+	DefaultAppLeaseWaitWarnInterval = time.Minute
 )
 
 // LeaseIDForApp returns the app lease id of an application, as C# derives
@@ -128,6 +133,9 @@ type AppLeaseOptions struct {
 	AcquireInterval time.Duration
 	// OperationTimeout bounds each storage call (10 s).
 	OperationTimeout time.Duration
+	// WaitWarnInterval is how often Acquire logs at WARN, while another
+	// app holds the lease, which app that is and how to join it (1 min).
+	WaitWarnInterval time.Duration
 	Logger           *slog.Logger
 	// Client adjusts the blob client's pipeline. nil means the SDK defaults.
 	Client *storage.ClientOptions
@@ -154,6 +162,9 @@ type AppLease struct {
 	lostErr error
 	stop    context.CancelFunc
 	done    chan struct{}
+	// holder is the lease id the info blob named when the last attempt
+	// found the lease held by another app ("" if unknown).
+	holder string
 }
 
 // NewAppLease returns the app lease of appName on the hub names belongs to.
@@ -169,6 +180,7 @@ func NewAppLease(acct *storage.Account, names queues.Names, appName string, opts
 	def(&opts.RenewInterval, DefaultAppLeaseRenewInterval)
 	def(&opts.AcquireInterval, DefaultAppLeaseAcquireInterval)
 	def(&opts.OperationTimeout, DefaultBlobOperationTimeout)
+	def(&opts.WaitWarnInterval, DefaultAppLeaseWaitWarnInterval)
 	if opts.LeaseDuration < 15*time.Second || opts.LeaseDuration > 60*time.Second || opts.LeaseDuration%time.Second != 0 {
 		return nil, fmt.Errorf("partition: app lease duration %v is not a whole number of seconds in 15s..60s", opts.LeaseDuration)
 	}
@@ -225,12 +237,16 @@ func (a *AppLease) Held() bool {
 // Acquire blocks until this app holds the lease, retrying every
 // AcquireInterval while another app holds it, or until ctx ends. Once held
 // the lease is renewed in the background until Stop, Release or loss.
+// While another app holds it, Acquire says so at WARN every
+// WaitWarnInterval (see [AppLease.WaitingMessage]).
 func (a *AppLease) Acquire(ctx context.Context) error {
+	var nextWarn time.Time
 	for {
 		ok, err := a.TryAcquire(ctx)
 		if ok {
 			return nil
 		}
+		held := false
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -240,12 +256,125 @@ func (a *AppLease) Acquire(ctx context.Context) error {
 			}
 			a.log.Warn("partition: app lease acquisition failed; retrying", "error", errSummary(err), "retry_in", a.opts.AcquireInterval)
 		} else {
-			a.log.Info("partition: another app holds the app lease; waiting", "retry_in", a.opts.AcquireInterval)
+			held = true
 		}
-		if !sleep(ctx, a.opts.AcquireInterval, nil) {
-			return ctx.Err()
+		// Wait for the next attempt, repeating the warning meanwhile.
+		attempt := time.Now().Add(a.opts.AcquireInterval)
+		for {
+			now := time.Now()
+			if held && !now.Before(nextWarn) {
+				a.log.Warn(a.WaitingMessage(), "holder_lease", a.Holder(), "retry_in", a.opts.AcquireInterval)
+				nextWarn = now.Add(a.opts.WaitWarnInterval)
+			}
+			wait := attempt.Sub(now)
+			if held {
+				wait = min(wait, nextWarn.Sub(now))
+			}
+			if wait <= 0 {
+				break
+			}
+			if !sleep(ctx, wait, nil) {
+				return ctx.Err()
+			}
+			if !time.Now().Before(attempt) {
+				break
+			}
 		}
 	}
+}
+
+// Holder returns the lease id of the app that held the lease at the last
+// attempt that found it held by another app, as the info blob names it
+// ("" if it names none, or names this app although another app holds the
+// lease).
+func (a *AppLease) Holder() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.holder
+}
+
+// WaitingMessage says, for a person, that another app holds the lease,
+// which app that is (its name when [AppNameOf] finds it among
+// [AppNameCandidates], else its lease id), this app's name, and how to
+// join the holder: the same app name for every worker of the hub
+// (azdurable worker: --app-name).
+func (a *AppLease) WaitingMessage() string {
+	return appLeaseWaitingMessage(a.names.TaskHub(), a.appName, a.Holder())
+}
+
+func appLeaseWaitingMessage(hub, appName, holder string) string {
+	var other, fix string
+	candidates := AppNameCandidates()
+	switch name, ok := AppNameOf(holder, candidates...); {
+	case ok:
+		other = fmt.Sprintf("app %q (lease %s)", name, holder)
+		fix = "--app-name " + quoteArg(name)
+	case holder == "":
+		other = "another app (the lease info blob does not say which)"
+		fix = "--app-name <that app's name>"
+	default:
+		quoted := make([]string, len(candidates))
+		for i, c := range candidates {
+			quoted[i] = strconv.Quote(c)
+		}
+		other = fmt.Sprintf("another app (lease %s, which is not the lease of app %s)", holder, strings.Join(quoted, " or "))
+		fix = "--app-name <that app's name>"
+	}
+	return fmt.Sprintf("partition: this worker (app %q, lease %s) waits for the app lease of task hub %s, held by %s: "+
+		"it takes no partitions and runs no orchestrations until that app's workers stop. Every worker of a hub, C# and Go, "+
+		"must use the same app name (C# takes it from WEBSITE_SITE_NAME, else DTFX_APP_NAME): to join that app, run this worker with %s",
+		appName, LeaseIDForApp(appName), hub, other, fix)
+}
+
+// quoteArg quotes an app name for a shell command line when it needs it.
+func quoteArg(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// AppNameOf returns the name among candidates whose app lease id
+// ([LeaseIDForApp]) is leaseID. The id is a hash of the name, so only a
+// name one can guess can be found.
+func AppNameOf(leaseID string, candidates ...string) (string, bool) {
+	if leaseID == "" {
+		return "", false
+	}
+	for _, c := range candidates {
+		if strings.EqualFold(LeaseIDForApp(c), leaseID) {
+			return c, true
+		}
+	}
+	return "", false
+}
+
+// AppNameCandidates returns the app names a process can check a lease id
+// against without being told: C#'s default in this environment
+// ([DefaultAppName]) and the empty name (C#'s default where neither
+// variable is set), followed by extra, without repeats.
+func AppNameCandidates(extra ...string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, c := range append([]string{DefaultAppName(), ""}, extra...) {
+		if !seen[c] {
+			seen[c] = true
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// AppLeaseHeld reports whether the app lease container is leased now (by
+// any app).
+func AppLeaseHeld(ctx context.Context, blobs *azblob.Client, names queues.Names) (bool, error) {
+	p, err := blobs.ServiceClient().NewContainerClient(names.AppLeaseContainer()).GetProperties(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("read the app lease: %w", err)
+	}
+	return p.LeaseState != nil && *p.LeaseState == lease.StateTypeLeased, nil
 }
 
 // TryAcquire makes one acquisition attempt (tables spec §5.4): if the info
@@ -290,6 +419,12 @@ func (a *AppLease) TryAcquire(ctx context.Context) (bool, error) {
 		}
 		if _, err := lc.AcquireLease(ctx, int32(a.opts.LeaseDuration/time.Second), nil); err != nil {
 			if hasStatus(err, http.StatusConflict) {
+				a.mu.Lock()
+				a.holder = info.OwnerID
+				if strings.EqualFold(a.holder, a.id) {
+					a.holder = ""
+				}
+				a.mu.Unlock()
 				return false, nil
 			}
 			return false, fmt.Errorf("acquire app lease: %w", err)

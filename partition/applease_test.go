@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/lease"
 
 	"github.com/azdurable/azdurable/internal/azuritetest"
+	"github.com/azdurable/azdurable/internal/syncbuf"
 	"github.com/azdurable/azdurable/queues"
 	"github.com/azdurable/azdurable/storage"
 )
@@ -212,5 +215,91 @@ func TestAppLeaseSharingRefusalAndSwap(t *testing.T) {
 	}
 	if ok, err := again.TryAcquire(t.Context()); !ok || err != nil {
 		t.Errorf("after Release: %v, %v", ok, err)
+	}
+}
+
+// A worker that waits for an app lease held by another app says so at
+// WARN, repeatedly, naming both apps (the holder by name when it is one
+// the worker can check, else by lease id) and the flag that joins them.
+func TestAppLeaseWaitIsWarned(t *testing.T) {
+	acct := azuritetest.Account(t)
+	names := queues.MustNames(azuritetest.NewHub(t))
+	breakAppLease(t, acct, names)
+	t.Setenv("WEBSITE_SITE_NAME", "")
+	t.Setenv("DTFX_APP_NAME", "")
+
+	holder, err := NewAppLease(acct, names, "cscapture", fastAppLease())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(holder.Stop)
+	if ok, err := holder.TryAcquire(t.Context()); !ok || err != nil {
+		t.Fatalf("first app: %v %v", ok, err)
+	}
+	for _, tc := range []struct {
+		name, env string
+		want      []string
+	}{
+		// Without a hint the holder's name cannot be known: its lease id is
+		// given, with the names that were checked.
+		{"unknown holder", "", []string{`held by another app (lease b0f7794b-0000-0000-0000-000000000000, which is not the lease of app "")`,
+			`this worker (app "goapp", lease ` + LeaseIDForApp("goapp") + ")", "--app-name <that app's name>"}},
+		// The C# default for this environment names the holder.
+		{"known holder", "cscapture", []string{`held by app "cscapture" (lease b0f7794b-0000-0000-0000-000000000000)`,
+			`this worker (app "goapp"`, "run this worker with --app-name cscapture"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("DTFX_APP_NAME", tc.env)
+			logs := &syncbuf.Buffer{}
+			o := AppLeaseOptions{RenewInterval: 200 * time.Millisecond, AcquireInterval: time.Hour, WaitWarnInterval: 100 * time.Millisecond,
+				Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+			waiter, err := NewAppLease(acct, names, "goapp", o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(waiter.Stop)
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error, 1)
+			go func() { done <- waiter.Acquire(ctx) }()
+			// The warning repeats while the next attempt is an hour away.
+			azuritetest.WaitFor(t, 2*time.Minute, "two warnings", func() (bool, error) {
+				return strings.Count(logs.String(), "level=WARN") >= 2, nil
+			})
+			cancel()
+			if err := <-done; !errors.Is(err, context.Canceled) {
+				t.Errorf("Acquire returned %v", err)
+			}
+			line, _, _ := strings.Cut(logs.String(), "\n")
+			for _, w := range tc.want {
+				if !strings.Contains(line, strconv.Quote(w)[1:len(strconv.Quote(w))-1]) {
+					t.Errorf("the warning lacks %q:\n%s", w, line)
+				}
+			}
+			if waiter.Held() || waiter.Holder() != holder.ID() {
+				t.Errorf("held %v, holder %q", waiter.Held(), waiter.Holder())
+			}
+		})
+	}
+}
+
+func TestAppNameOf(t *testing.T) {
+	t.Setenv("WEBSITE_SITE_NAME", "")
+	t.Setenv("DTFX_APP_NAME", "site")
+	if got := AppNameCandidates("x", "", "site"); strings.Join(got, ",") != "site,,x" {
+		t.Errorf("candidates %q", got)
+	}
+	if name, ok := AppNameOf(strings.ToUpper(LeaseIDForApp("x")), AppNameCandidates("x")...); !ok || name != "x" {
+		t.Errorf("AppNameOf found %q %v", name, ok)
+	}
+	if name, ok := AppNameOf("811c9dc5-0000-0000-0000-000000000000", "a", ""); !ok || name != "" {
+		t.Errorf("the empty name: %q %v", name, ok)
+	}
+	if _, ok := AppNameOf("", ""); ok {
+		t.Error("an empty lease id matched")
+	}
+	for in, want := range map[string]string{"cscapture": "cscapture", "": "''", "my app": "'my app'", "it's": `'it'\''s'`} {
+		if got := quoteArg(in); got != want {
+			t.Errorf("quoteArg(%q) = %s, want %s", in, got, want)
+		}
 	}
 }

@@ -47,6 +47,11 @@
 // to Drain, and the release that lets the new owner claim it is written
 // only after Drain has returned.
 //
+// Worker ids must be unique among a hub's live workers. The table manager
+// notices a second live process with its id from the rows it reads anyway
+// (a row it owns renewed with a LastRenewal it did not write, newer than its
+// own start) and warns once a minute; the blob manager does not check.
+//
 // # Deviations from C#
 //
 // The managers follow the C# rules, not C#'s quirks: C# also starts

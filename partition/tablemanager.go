@@ -91,6 +91,7 @@ type TableManager struct {
 	rows  *aztables.Client
 	w     *rowWriter
 	log   *slog.Logger
+	twins *twinWatch
 
 	mu       sync.Mutex
 	started  bool
@@ -115,9 +116,10 @@ func NewTableManager(acct *storage.Account, names queues.Names, opts TableOption
 	if err != nil {
 		return nil, err
 	}
+	log := opts.Logger.With("worker", opts.WorkerID, "hub", names.TaskHub())
 	return &TableManager{
 		opts: opts, names: names, svc: svc, rows: svc.NewClient(names.PartitionsTable()), w: w,
-		log:  opts.Logger.With("worker", opts.WorkerID, "hub", names.TaskHub()),
+		log: log, twins: newTwinWatch(opts.WorkerID, log, time.Minute),
 		wake: make(chan struct{}, 1),
 	}, nil
 }
@@ -263,6 +265,7 @@ func (m *TableManager) iterate(parent context.Context, stopping bool) (tablePlan
 	if err != nil {
 		return tablePlan{}, err
 	}
+	m.twins.check(rows)
 	plan := planTable(rows, tableInput{
 		Me: m.opts.WorkerID, Now: time.Now(), Lease: m.opts.LeaseInterval,
 		RenewAfter: m.opts.AcquireInterval / 2, Stopping: stopping, Local: m.tr.phases(),
@@ -274,6 +277,7 @@ func (m *TableManager) iterate(parent context.Context, stopping bool) (tablePlan
 		m.tr.drain(p)
 	}
 	for _, w := range plan.Writes {
+		m.twins.writing(w.Row)
 		if _, err := m.w.replace(ctx, w.Row); err != nil {
 			return plan, fmt.Errorf("%s %s: %w", w.Kind, w.Row.Partition, err)
 		}

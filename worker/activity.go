@@ -2,7 +2,9 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"time"
 
@@ -32,17 +34,40 @@ func (w *Worker) runActivity(ctx context.Context, wi *provider.ActivityWorkItem)
 		}
 		return
 	}
-	actx, cancel := context.WithCancel(durable.WithActivityInfo(ctx, durable.ActivityInfo{
+	actx, cancel := context.WithCancelCause(durable.WithActivityInfo(ctx, durable.ActivityInfo{
 		InstanceID: wi.Instance.InstanceID, ExecutionID: wi.Instance.ExecutionID, Name: ev.Name,
 		Version: ev.Version, TaskID: ev.EventID, Attempt: wi.DequeueCount, TraceParent: traceParent(ev)}))
-	defer cancel()
+	defer cancel(nil)
+	forget := w.activities.add(wi.Instance, cancel)
 	renewDone := make(chan struct{})
-	go w.renewActivity(actx, wi, renewDone)
+	go w.renewActivity(actx, cancel, wi, renewDone)
 
 	out, err := w.callActivity(actx, fn, ev.Input)
-	cancel()
+	forget()
+	cause := context.Cause(actx)
+	cancel(nil)
 	<-renewDone
 
+	if err != nil && errors.Is(cause, ErrStopping) {
+		// The worker's own stop cancelled the activity: that is no failure
+		// of the activity, so the work item goes back to its queue for the
+		// next worker, at once.
+		w.stats.ActivitiesReturned.Add(1)
+		log.Info("worker: stopping; gave the cancelled activity back to its queue", "err", err)
+		if aerr := w.be.AbandonActivity(context.WithoutCancel(ctx), wi, 0); aerr != nil {
+			log.Warn("worker: giving the activity back failed; it runs again when its lock expires", "err", aerr)
+		}
+		return
+	}
+	w.reportActivity(ctx, wi, log, out, err)
+}
+
+// reportActivity sends the activity's result, or its failure, to its
+// orchestration. The result of an activity whose execution has ended is
+// sent all the same: the orchestration drops it, as it drops every late
+// result.
+func (w *Worker) reportActivity(ctx context.Context, wi *provider.ActivityWorkItem, log *slog.Logger, out *string, err error) {
+	ev := wi.Event
 	now := w.clock.Now()
 	var result history.Event
 	if err != nil {
@@ -76,7 +101,11 @@ func (w *Worker) callActivity(ctx context.Context, fn durable.ActivityFunc, inpu
 	return fn(ctx, input)
 }
 
-func (w *Worker) renewActivity(ctx context.Context, wi *provider.ActivityWorkItem, done chan<- struct{}) {
+// renewActivity renews the work item's lock every ActivityRenewInterval
+// while the activity runs, and with each renewal checks whether the
+// activity's execution has ended (see executionEnded); if so it cancels the
+// activity's context with ErrInstanceEnded and stops renewing.
+func (w *Worker) renewActivity(ctx context.Context, cancel context.CancelCauseFunc, wi *provider.ActivityWorkItem, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(w.opts.ActivityRenewInterval)
 	defer t.Stop()
@@ -85,6 +114,13 @@ func (w *Worker) renewActivity(ctx context.Context, wi *provider.ActivityWorkIte
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if w.executionEnded(ctx, wi) {
+				w.stats.ActivitiesCancelled.Add(1)
+				w.log.Info("worker: the activity's orchestration execution has ended; cancelling the activity",
+					"activity", wi.Event.Name, "instance", wi.Instance.InstanceID, "taskId", wi.Event.EventID)
+				cancel(ErrInstanceEnded)
+				return
+			}
 			if err := w.be.RenewActivity(context.WithoutCancel(ctx), wi); err != nil {
 				w.log.Warn("worker: renewing an activity lock failed", "activity", wi.Event.Name, "err", err)
 			}

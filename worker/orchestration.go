@@ -109,6 +109,7 @@ func (w *Worker) processOrchestration(ctx context.Context, wi *provider.Orchestr
 		return
 	}
 	w.stats.Episodes.Add(1)
+	w.cancelEndedActivities(wi, result.done)
 	if result.done {
 		ep.engine.Evict()
 		return
@@ -209,6 +210,9 @@ func (w *Worker) abandon(ctx context.Context, wi *provider.OrchestrationWorkItem
 }, what string, err error) {
 	w.stats.Abandoned.Add(1)
 	delay := provider.AbandonDelay(maxDequeue(wi))
+	if errors.Is(context.Cause(ctx), ErrStopping) {
+		delay = stopAbandonDelay
+	}
 	log.Warn("worker: abandoning orchestration work item", "step", what, "err", err, "retryIn", delay)
 	if aerr := w.be.AbandonOrchestration(context.WithoutCancel(ctx), wi, delay); aerr != nil {
 		log.Warn("worker: abandoning failed; the messages reappear when their lock expires", "err", aerr)

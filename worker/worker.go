@@ -15,6 +15,28 @@
 // deployment problem rather than a failure of the orchestration (an unknown
 // name, a deadlock, a lost lock) abandons the work item with C#'s back-off
 // and never fails the instance.
+//
+// Stopping. Run stops taking work when its context ends and lets the work
+// in flight finish for ShutdownTimeout. Then it cancels the work context
+// with the cause ErrStopping: an episode that has not committed is
+// abandoned (its messages are visible again after a second), and an
+// activity whose function then returns an error is not failed but given
+// back to its queue at once, for the next worker to run again; only an
+// error an activity returns before the stop fails its task (a success
+// returned after it is reported as usual). Cancellation is not a failure
+// of the activity, so a deployment never fails an orchestration.
+//
+// Ended instances. The context of a running activity is also cancelled,
+// with the cause ErrInstanceEnded, when the execution that scheduled it
+// ends (a terminate, or an end that did not wait for the activity); its
+// late result is sent as usual and dropped by the orchestration. This
+// costs no storage call for short activities: the process that commits
+// the final status cancels its own activities of that execution at the
+// commit, from the in-memory set of running activities; a process that
+// runs the activity without owning the instance's partition (the
+// work-item queue is shared) learns it with the activity's lock renewal,
+// every ActivityRenewInterval (30 s), by one read of the instance's status
+// row: only activities that outlive a renewal interval pay that read.
 package worker
 
 import (
@@ -136,6 +158,12 @@ type Stats struct {
 	CacheMisses         atomic.Int64
 	ActivityPanics      atomic.Int64
 	OrchestrationErrors atomic.Int64
+	// ActivitiesReturned counts activity work items given back to their
+	// queue because the worker's stop cancelled them.
+	ActivitiesReturned atomic.Int64
+	// ActivitiesCancelled counts activities whose context was cancelled
+	// because their orchestration's execution had ended.
+	ActivitiesCancelled atomic.Int64
 }
 
 // Worker hosts orchestrations and activities.
@@ -147,6 +175,8 @@ type Worker struct {
 	clock Clock
 	cache *cache
 	stats Stats
+	// activities holds the activities in flight, by instance.
+	activities runningSet
 
 	mu      sync.Mutex
 	running bool
@@ -228,8 +258,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	// can commit.
 	lockCtx, stopLocking := context.WithCancel(ctx)
 	defer stopLocking()
-	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelWork()
+	workCtx, cancelWork := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelWork(ErrStopping)
 
 	var wg sync.WaitGroup
 	for i := 0; i < w.opts.MaxConcurrentOrchestrations; i++ {
@@ -261,8 +291,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	select {
 	case <-drained:
 	case <-timer.C:
-		w.log.Warn("worker: shutdown timeout; abandoning in-flight work", "timeout", w.opts.ShutdownTimeout)
-		cancelWork()
+		w.log.Warn("worker: shutdown timeout; cancelling in-flight work and giving it back to its queues", "timeout", w.opts.ShutdownTimeout)
+		cancelWork(ErrStopping)
 		<-drained
 	}
 	<-sweepDone
