@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/azdurable/azdurable/client"
+	"github.com/azdurable/azdurable/provider"
 	"github.com/spf13/cobra"
 )
 
@@ -148,16 +149,17 @@ func newInstancesPurge() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "purge [INSTANCE-ID...]",
 		Short: "Delete instances' history, status and payload blobs",
-		Long: `Deletes instances for good: their History rows, Instances row and large-message
-blobs. With instance ids, those instances are purged whatever their status.
-Without ids, the filters select the instances: by default only finished ones
-(Completed, Failed, Canceled, Terminated); name other statuses with --status to
-purge running instances too. A purge by filter, or of more than one id, asks for
-confirmation unless --yes is given, and shows its progress on stderr when
+		Long: `Deletes finished instances (Completed, Failed, Canceled, Terminated) for good:
+their History rows, Instances row and large-message blobs. An instance that has
+not finished (Running, Pending, Suspended) is never purged: terminate it first.
+With instance ids, those instances are purged. Without ids, the filters select
+the instances: by default every finished status, or the finished statuses named
+with --status. A purge by filter, or of more than one id, asks for confirmation
+unless --yes is given, and shows its progress on stderr when
 stderr is a terminal.`,
 	}
 	sf := addStorageFlags(cmd)
-	ff := addFilterFlags(cmd, "statuses to purge (repeat or separate with commas; default: the finished ones)")
+	ff := addFilterFlags(cmd, "finished statuses to purge (repeat or separate with commas; default: all of them)")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		q, err := ff.query()
@@ -167,6 +169,11 @@ stderr is a terminal.`,
 		byFilter := len(args) == 0
 		if !byFilter && (len(q.Statuses) > 0 || !q.CreatedFrom.IsZero() || !q.CreatedTo.IsZero() || q.InstanceIDPrefix != "") {
 			return usagef("give instance ids or filters, not both")
+		}
+		for _, st := range q.Statuses {
+			if !provider.Purgeable(st) {
+				return usagef("--status %s: only finished instances can be purged (Completed, Failed, Canceled, Terminated); terminate the others first", st)
+			}
 		}
 		c, release, err := openClient(cmd, sf, false)
 		defer release()
@@ -252,10 +259,13 @@ func purgeAll(ctx context.Context, cmd *cobra.Command, c *client.Client, ids []s
 				done++
 				instances += res.InstancesDeleted
 				rows += res.RowsDeleted
-				if err != nil {
+				switch {
+				case err != nil && !named && errors.Is(err, client.ErrNotTerminal):
+					// Restarted since the filter selected it: no longer selected.
+				case err != nil:
 					failed = append(failed, id)
 					errs = append(errs, fmt.Errorf("%s: %w", id, err))
-				} else if res.InstancesDeleted == 0 && named {
+				case res.InstancesDeleted == 0 && named:
 					errs = append(errs, fmt.Errorf("instance %q not found", id))
 				}
 				bar.set(done)

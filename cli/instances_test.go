@@ -277,15 +277,27 @@ func TestInstancesCommands(t *testing.T) {
 		e.fails(1, "not found", "show", "cli-hello")
 		e.fails(1, `instance "cli-hello" not found`, "purge", "cli-hello")
 		e.fails(2, "not both", "purge", "x", "--prefix", "y")
+		var bulk []string
 		for i := range 12 {
-			e.ok("start", "HelloCities", "--id", fmt.Sprintf("bulk-%02d", i), "--at", later)
+			bulk = append(bulk, fmt.Sprintf("bulk-%02d", i))
+			e.ok("start", "HelloCities", "--id", bulk[i], "--at", later)
 		}
-		code, out, errOut := e.cli("", "purge", "--status", "Pending", "--prefix", "bulk-")
-		if code != 1 || !strings.Contains(errOut, "Purge 12 instances (status Pending; id prefix bulk-)? This cannot be undone. [y/N]") {
+		// Unfinished instances are never purged, by id or by filter.
+		e.fails(2, "only finished instances can be purged", "purge", "--status", "Pending", "--prefix", "bulk-")
+		e.fails(1, "its status is Pending", "purge", "bulk-00")
+		if st, err := e.c.GetState(e.ctx, "bulk-00"); err != nil || st.Status != client.Pending {
+			t.Fatalf("bulk-00 after the refused purge: %v %v", st, err)
+		}
+		e.ok(append([]string{"terminate", "--yes"}, bulk...)...)
+		for _, id := range bulk {
+			e.wait(id, client.Terminated)
+		}
+		code, out, errOut := e.cli("", "purge", "--status", "Terminated", "--prefix", "bulk-")
+		if code != 1 || !strings.Contains(errOut, "Purge 12 instances (status Terminated; id prefix bulk-)? This cannot be undone. [y/N]") {
 			t.Errorf("unconfirmed purge: %d %q %q", code, out, errOut)
 		}
-		code, out, errOut = e.cli("yes\n", "purge", "--status", "Pending", "--prefix", "bulk-")
-		if code != 0 || out != "purged 12 instances (0 history rows)\n" || strings.Contains(errOut, "purging [") {
+		code, out, errOut = e.cli("yes\n", "purge", "--status", "Terminated", "--prefix", "bulk-")
+		if code != 0 || !strings.HasPrefix(out, "purged 12 instances (") || strings.Contains(errOut, "purging [") {
 			t.Errorf("bulk purge: %d %q %q", code, out, errOut)
 		}
 		if rows := tableRows(e.ok("list", "--prefix", "bulk-")); len(rows) != 0 {

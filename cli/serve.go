@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -36,6 +37,7 @@ const shutdownGrace = 10 * time.Second
 
 func newServe(a *app) *cobra.Command {
 	var listen, basePath, key, origin string
+	var publicHosts []string
 	var withWorker bool
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -45,13 +47,25 @@ event, terminate, suspend, resume, restart, purge, start) for the task hub,
 under --base-path, until interrupted. Scripts, Logic Apps polling and
 dashboards written for Azure Functions work against it unchanged.
 
-Without --key (or $` + EnvHTTPKey + `) only loopback callers are admitted. With a key,
+Without --key (or $` + EnvHTTPKey + `) only loopback callers are admitted, and
+a request that a web page of another site sends (one with a foreign Origin
+header or Sec-Fetch-Site: cross-site) may not change anything. With a key,
 callers must present it in the x-functions-key header or the code query
 parameter, and the generated management URLs carry it as code=<key>, as in
 Functions: treat them as secrets.
 
-With --worker the same process also runs a worker hosting the orchestrations
-and activities this binary was built with (cli.Main(cli.WithRegistrations(…))).`,
+Requests must name the server in their Host header as the listen address,
+localhost, a loopback address, or one of the --public-host names; any other
+host name is refused (a web page that rebinds its DNS name to this machine
+cannot use the API). Management URLs are built from --public-origin, else
+from the first --public-host, else from the listen address, never from the
+caller's Host.
+
+The start route accepts any orchestration name: other workers of the hub
+(C# ones too) may host it. With --worker the same process also runs a worker
+hosting the orchestrations and activities this binary was built with
+(cli.Main(cli.WithRegistrations(…))), and the start route refuses the names
+it lacks.`,
 		Args: exactArgs(0),
 	}
 	sf := addStorageFlags(cmd)
@@ -59,7 +73,8 @@ and activities this binary was built with (cli.Main(cli.WithRegistrations(…)))
 	fl.StringVar(&listen, "listen", "127.0.0.1:8080", "address to listen on")
 	fl.StringVar(&basePath, "base-path", httpapi.DefaultBasePath, "path the routes are served under")
 	fl.StringVar(&key, "key", "", "key callers must present (default $"+EnvHTTPKey+")")
-	fl.StringVar(&origin, "public-origin", "", "scheme://host[:port] to write into management URLs (default: each request's own)")
+	fl.StringVar(&origin, "public-origin", "", "scheme://host[:port] to write into management URLs (default: http:// and the first --public-host, else the listen address)")
+	fl.StringSliceVar(&publicHosts, "public-host", nil, "further host name[:port] callers may use in the Host header (repeat or separate with commas)")
 	fl.BoolVar(&withWorker, "worker", false, "also run a worker for this binary's registrations")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if key == "" {
@@ -80,21 +95,33 @@ and activities this binary was built with (cli.Main(cli.WithRegistrations(…)))
 		if withWorker && len(regs) == 0 {
 			return usagef("--worker: this binary has no orchestrations; build your own with cli.Main(cli.WithRegistrations(...))")
 		}
+		ln, err := net.Listen("tcp", listen)
+		if err != nil {
+			return err
+		}
+		if origin == "" {
+			origin = defaultOrigin(ln.Addr(), publicHosts)
+		}
 		o := httpapi.Options{Client: client.New(be, client.Options{}), TaskHub: sf.taskHub, BasePath: basePath,
 			Origin: origin, Logger: logger(cmd)}
 		if key != "" {
 			o.Keys, o.URLQuery = []string{key}, "code="+url.QueryEscape(key)
 		}
-		if len(regs) > 0 {
+		// Without a worker here, other workers of the hub may host any
+		// orchestration: every name is started as given.
+		if withWorker {
 			o.Orchestrators = httpapi.FromRegistrations(regs...)
 		}
 		h, err := httpapi.New(o)
 		if err != nil {
+			ln.Close()
 			return usageError{err}
 		}
-		ln, err := net.Listen("tcp", listen)
+		guarded, err := httpapi.Guard(h, httpapi.GuardOptions{Listen: ln.Addr().String(), PublicHosts: publicHosts,
+			PublicOrigin: origin, AllowCrossSite: key != ""})
 		if err != nil {
-			return err
+			ln.Close()
+			return usageError{err}
 		}
 		var workerDone chan error // nil without a worker: never ready
 		if withWorker {
@@ -106,13 +133,16 @@ and activities this binary was built with (cli.Main(cli.WithRegistrations(…)))
 			workerDone = make(chan error, 1)
 			go func() { workerDone <- w.Run(ctx) }()
 		}
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: guarded, ReadHeaderTimeout: 10 * time.Second}
 		served := make(chan error, 1)
 		go func() { served <- srv.Serve(ln) }()
 		// Never print the key: it is a secret, and URLs with it end up in logs.
 		fmt.Fprintf(cmd.OutOrStdout(), "serving task hub %s at http://%s%s/\n", sf.taskHub, ln.Addr(), h.BasePath())
 		if key == "" && !isLoopback(ln.Addr()) {
 			fmt.Fprintln(cmd.ErrOrStderr(), "no --key: only callers on this machine (loopback) are admitted")
+		}
+		if key != "" && !isLoopback(ln.Addr()) && len(publicHosts) == 0 && !cmd.Flags().Changed("public-origin") {
+			fmt.Fprintf(cmd.ErrOrStderr(), "management URLs name %s; set --public-origin (and --public-host) to the name callers use\n", origin)
 		}
 		shutdown := func() error {
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
@@ -142,6 +172,25 @@ and activities this binary was built with (cli.Main(cli.WithRegistrations(…)))
 		return err
 	}
 	return cmd
+}
+
+// defaultOrigin is the origin of management URLs when --public-origin is
+// not given: http:// and the first public host (with the listen port when
+// it names none), else the listen address, with localhost for an address
+// that listens on every interface.
+func defaultOrigin(addr net.Addr, publicHosts []string) string {
+	host, port, _ := net.SplitHostPort(addr.String())
+	if len(publicHosts) > 0 {
+		h := strings.TrimSpace(publicHosts[0])
+		if _, _, err := net.SplitHostPort(h); err != nil {
+			h = net.JoinHostPort(strings.Trim(h, "[]"), port)
+		}
+		return "http://" + h
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 func isLoopback(a net.Addr) bool {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -129,5 +130,66 @@ func TestServeUsage(t *testing.T) {
 	base, _, _ := startServe(t, append([]string{"--base-path", "/api/durable"}, e.args...)...)
 	if code, body := httpDo(t, "GET", base+"/instances", "", ""); code != 200 || body != "[]" || !strings.HasSuffix(base, "/api/durable") {
 		t.Errorf("list: %d %s (%s)", code, body, base)
+	}
+}
+
+// hostDo sends a request with the given Host header.
+func hostDo(t *testing.T, method, url, host, body string, header ...string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(data)
+}
+
+// TestServeSafeByDefault: without a key, web pages cannot use serve
+// (foreign Host, cross-site posts), management URLs follow the listen
+// address, and without --worker any orchestration name is started.
+func TestServeSafeByDefault(t *testing.T) {
+	e := newHubEnv(t, false)
+	base, _, _ := startServe(t, append([]string{"--public-host", "durable.test"}, e.args...)...)
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := u.Port()
+	// Any name: a C# worker of the hub may host it.
+	code, body := hostDo(t, "POST", base+"/orchestrators/CSharpOnly/srv-any", "localhost:"+port, `"x"`)
+	var links struct{ StatusQueryGetURI string }
+	if err := json.Unmarshal([]byte(body), &links); code != 202 || err != nil {
+		t.Fatalf("start of a name this binary lacks: %d %s", code, body)
+	}
+	// The first --public-host names the URLs, whatever Host the caller sent.
+	if want := "http://durable.test:" + port + u.Path + "/instances/srv-any?"; !strings.HasPrefix(links.StatusQueryGetURI, want) {
+		t.Errorf("statusQueryGetUri %s, want %s…", links.StatusQueryGetURI, want)
+	}
+	if st, err := e.c.GetState(e.ctx, "srv-any"); err != nil || st.Name != "CSharpOnly" {
+		t.Errorf("srv-any: %+v %v", st, err)
+	}
+	for _, host := range []string{"evil.example:" + port, "attacker.test"} {
+		if code, body := hostDo(t, "GET", base+"/instances", host, ""); code != 403 || strings.Contains(body, "srv-any") {
+			t.Errorf("Host %s: %d %s", host, code, body)
+		}
+	}
+	if code, _ := hostDo(t, "GET", base+"/instances", "durable.test:"+port, ""); code != 200 {
+		t.Errorf("the public host: %d", code)
+	}
+	if code, body := hostDo(t, "POST", base+"/instances/srv-any/terminate", u.Host, "reason=x",
+		"Content-Type", "application/x-www-form-urlencoded", "Origin", "http://evil.example"); code != 403 {
+		t.Errorf("cross-site terminate: %d %s", code, body)
+	}
+	if code, _ := hostDo(t, "POST", base+"/instances/srv-any/terminate", u.Host, "", "Origin", "http://"+u.Host); code != 202 {
+		t.Errorf("same-origin terminate: %d", code)
 	}
 }

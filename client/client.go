@@ -138,7 +138,7 @@ func (c *Client) ScheduleNew(ctx context.Context, name string, input any, opts .
 	if !o.instanceIDSet {
 		id = newID()
 	}
-	p, err := durable.Converter().Marshal(input)
+	p, err := encodePayload(input)
 	if err != nil {
 		return "", fmt.Errorf("client: encoding the input: %w", err)
 	}
@@ -155,7 +155,7 @@ func (c *Client) ScheduleNew(ctx context.Context, name string, input any, opts .
 		dedupe = o.dedupe
 	}
 	if err := c.be.CreateInstance(ctx, tm, dedupe); err != nil {
-		return "", err
+		return "", c.startConflict(ctx, "start", id, err)
 	}
 	return id, nil
 }
@@ -164,39 +164,29 @@ func newID() string { return strings.ReplaceAll(uuid.NewString(), "-", "") }
 
 // RaiseEvent sends an external event to the instance's current execution.
 func (c *Client) RaiseEvent(ctx context.Context, instanceID, name string, payload any) error {
-	p, err := durable.Converter().Marshal(payload)
+	p, err := encodePayload(payload)
 	if err != nil {
 		return fmt.Errorf("client: encoding the event payload: %w", err)
 	}
 	return c.send(ctx, instanceID, &history.EventRaisedEvent{Name: name, Input: &p})
 }
 
-// TerminateOption configures Terminate.
-type TerminateOption func(*history.ExecutionTerminatedEvent)
-
-// Recursive also terminates the instance's running sub-orchestrations.
-func Recursive() TerminateOption {
-	return func(e *history.ExecutionTerminatedEvent) { e.Recursive = true }
-}
-
-// Terminate ends the instance; reason becomes its output. A Pending or
-// scheduled instance is terminated without running.
-func (c *Client) Terminate(ctx context.Context, instanceID, reason string, opts ...TerminateOption) error {
-	ev := &history.ExecutionTerminatedEvent{Input: &reason}
-	for _, f := range opts {
-		f(ev)
-	}
-	return c.send(ctx, instanceID, ev)
+// Terminate ends the instance; reason becomes its output (see
+// WithoutReason and Recursive). A Pending or scheduled instance is
+// terminated without running.
+func (c *Client) Terminate(ctx context.Context, instanceID, reason string, opts ...OperationOption) error {
+	o := operationOpts(opts)
+	return c.send(ctx, instanceID, &history.ExecutionTerminatedEvent{Input: o.reason(reason), Recursive: o.recursive})
 }
 
 // Suspend pauses the instance: events are kept until Resume.
-func (c *Client) Suspend(ctx context.Context, instanceID, reason string) error {
-	return c.send(ctx, instanceID, &history.ExecutionSuspendedEvent{Reason: &reason})
+func (c *Client) Suspend(ctx context.Context, instanceID, reason string, opts ...OperationOption) error {
+	return c.send(ctx, instanceID, &history.ExecutionSuspendedEvent{Reason: operationOpts(opts).reason(reason)})
 }
 
 // Resume continues a suspended instance.
-func (c *Client) Resume(ctx context.Context, instanceID, reason string) error {
-	return c.send(ctx, instanceID, &history.ExecutionResumedEvent{Reason: &reason})
+func (c *Client) Resume(ctx context.Context, instanceID, reason string, opts ...OperationOption) error {
+	return c.send(ctx, instanceID, &history.ExecutionResumedEvent{Reason: operationOpts(opts).reason(reason)})
 }
 
 func (c *Client) send(ctx context.Context, instanceID string, ev history.Event) error {
@@ -342,20 +332,6 @@ func (c *Client) wait(ctx context.Context, instanceID string, opts []StateOption
 			delay = o.max
 		}
 	}
-}
-
-// Purge deletes an instance's history and status. Running instances are
-// purged too; terminate them first.
-func (c *Client) Purge(ctx context.Context, instanceID string) (provider.PurgeResult, error) {
-	return c.be.Purge(ctx, instanceID)
-}
-
-// PurgeFilter selects instances to purge (see provider.PurgeFilter).
-type PurgeFilter = provider.PurgeFilter
-
-// PurgeWhere purges every instance that matches the filter.
-func (c *Client) PurgeWhere(ctx context.Context, f PurgeFilter) (provider.PurgeResult, error) {
-	return c.be.PurgeWhere(ctx, f)
 }
 
 // Query selects instances (see provider.Query).

@@ -87,3 +87,43 @@ func Example() {
 	// start: 202 10 true
 	// status: 200 Completed ["Hello Tokyo!","Hello Seattle!","Hello London!"]
 }
+
+// Put the API (and any other page of the same server) behind Guard, as
+// azdurable serve does: a request naming another host, or a cross-site
+// form post, is refused before it reaches a handler.
+func ExampleGuard() {
+	c := client.New(memory.New(memory.Options{TaskHub: "MyHub"}), client.Options{})
+	api, err := httpapi.New(httpapi.Options{Client: c, TaskHub: "MyHub"})
+	if err != nil {
+		panic(err)
+	}
+	srv := httptest.NewUnstartedServer(nil)
+	guarded, err := httpapi.Guard(api, httpapi.GuardOptions{Listen: srv.Listener.Addr().String()})
+	if err != nil {
+		panic(err)
+	}
+	srv.Config.Handler = guarded
+	srv.Start()
+	defer srv.Close()
+
+	send := func(method, host, origin string) int {
+		req, _ := http.NewRequest(method, srv.URL+httpapi.DefaultBasePath+"/orchestrators/HelloCities", nil)
+		req.Host = host
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			panic(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	fmt.Println("a script:", send("POST", srv.Listener.Addr().String(), ""))
+	fmt.Println("a page of another site:", send("POST", srv.Listener.Addr().String(), "https://evil.example"))
+	fmt.Println("a rebound DNS name:", send("GET", "evil.example", ""))
+	// Output:
+	// a script: 202
+	// a page of another site: 403
+	// a rebound DNS name: 403
+}

@@ -63,6 +63,11 @@ type Options struct {
 	// Logger receives backend errors (never URLs, which may carry keys).
 	// Default slog.Default().
 	Logger *slog.Logger
+	// MaxWaiting bounds the start and restart requests that wait for
+	// completion (timeout and pollingInterval given) at once; the requests
+	// past it answer at once with the check-status response, as a wait
+	// that timed out does. Default DefaultMaxWaiting.
+	MaxWaiting int
 }
 
 // FromRegistrations returns an Options.Orchestrators function that
@@ -98,9 +103,10 @@ func FromRegistrations(items ...durable.Registrable) func(name string) (register
 // Handler serves the Durable Functions instance-management routes. It is
 // safe for concurrent use.
 type Handler struct {
-	opts Options
-	c    *client.Client
-	log  *slog.Logger
+	opts    Options
+	c       *client.Client
+	log     *slog.Logger
+	waiting chan struct{} // one token per request waiting for completion
 }
 
 // New returns a Handler.
@@ -139,7 +145,10 @@ func New(o Options) (*Handler, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Handler{opts: o, c: o.Client, log: o.Logger}, nil
+	if o.MaxWaiting <= 0 {
+		o.MaxWaiting = DefaultMaxWaiting
+	}
+	return &Handler{opts: o, c: o.Client, log: o.Logger, waiting: make(chan struct{}, o.MaxWaiting)}, nil
 }
 
 // BasePath returns the path the routes are served under ("" for the root).

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -102,10 +103,18 @@ func (h *Handler) list(req *request) {
 	writeJSONBody(req.w, http.StatusOK, w.Bytes())
 }
 
-// purge answers DELETE instances/{id} (spec §6.7).
+// purge answers DELETE instances/{id} (spec §6.7): 404 for an unknown
+// id, 412 with a JSON string for an instance that has not finished (as the
+// extension answers; the client refuses it), else 200 with the count.
 func (h *Handler) purge(req *request) {
 	id := req.segs[1]
 	res, err := h.c.Purge(req.r.Context(), id)
+	var se *client.StatusError
+	if errors.As(err, &se) && errors.Is(err, client.ErrNotTerminal) {
+		writeJSONBody(req.w, http.StatusPreconditionFailed, jsonString(fmt.Sprintf(
+			"Only orchestrations in a terminal state can be purged, but the orchestration with instance ID %s has status %s", id, se.Status)))
+		return
+	}
 	if err != nil {
 		h.internalError(req, "purge", id, err)
 		return
@@ -114,7 +123,10 @@ func (h *Handler) purge(req *request) {
 }
 
 // purgeWhere answers DELETE instances (spec §6.8). As in C#, only the
-// terminal statuses of runtimeStatus count, and none means every status.
+// terminal statuses of runtimeStatus count, and none means every status,
+// but azdurable purges finished instances only: a running, pending or
+// suspended instance is never purged, whatever the filter says. A filter
+// that names finished statuses only answers as the extension does.
 func (h *Handler) purgeWhere(req *request) {
 	from, ok := req.q.time("createdTimeFrom")
 	if !ok {

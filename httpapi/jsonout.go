@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -88,10 +89,9 @@ func writeLongError(w http.ResponseWriter, status int, message, excType string, 
 }
 
 // writeJSONText writes stored JSON text as a JSON value, re-emitted as
-// Newtonsoft would after parsing it: compact, strings escaped with
-// Newtonsoft's table, floating-point numbers in .NET's round-trip form. Text
-// that is not JSON becomes a JSON string, blank text the empty string, and
-// nil null (spec §4.1).
+// Newtonsoft would after parsing it (reemitJSON). Text that is not JSON
+// becomes a JSON string, blank text the empty string, and nil null (spec
+// §4.1).
 func writeJSONText(w *netjson.Writer, text *string) {
 	switch {
 	case text == nil:
@@ -99,12 +99,12 @@ func writeJSONText(w *netjson.Writer, text *string) {
 	case strings.TrimSpace(*text) == "":
 		w.String("")
 	case json.Valid([]byte(*text)):
-		dec := json.NewDecoder(strings.NewReader(*text))
-		dec.UseNumber()
-		if err := copyValue(w, dec); err != nil {
+		n, err := parseNode([]byte(*text))
+		if err != nil {
 			// json.Valid accepted it, so the decoder cannot fail.
 			panic(fmt.Sprintf("httpapi: re-emitting valid JSON: %v", err))
 		}
+		n.write(w)
 	default:
 		w.String(*text)
 	}
@@ -116,47 +116,122 @@ func writePlainText(w *netjson.Writer, text *string) {
 	w.NullableString(text)
 }
 
-func copyValue(w *netjson.Writer, dec *json.Decoder) error {
+// reemitJSON parses JSON text and writes it back as Newtonsoft's JToken
+// does (JToken.Parse, then ToString without indentation), which is how
+// the extension stores a raised event's data: compact; strings escaped
+// with Newtonsoft's table ('<', '>', '&' and non-ASCII kept);
+// integers as written ("-0" becomes "0"); other numbers as a .NET double
+// in its shortest round-trip form ("1.50" is "1.5", "1E3" is "1000.0");
+// a name given twice in an object keeps its first place and its last
+// value.
+func reemitJSON(text []byte) ([]byte, error) {
+	n, err := parseNode(text)
+	if err != nil {
+		return nil, err
+	}
+	w := netjson.NewWriter(nil)
+	n.write(w)
+	return w.Bytes(), nil
+}
+
+// node is a parsed JSON value.
+type node struct {
+	kind  byte // '{', '[', '"' (string), '0' (number), 'b' (bool), 'n' (null)
+	text  string
+	b     bool
+	names []string // objects: the names, in first-seen order
+	items []*node  // objects: the values, parallel to names; arrays: the items
+}
+
+// parseNode parses one JSON value. The caller has checked that text is
+// JSON (json.Valid), which also bounds the nesting depth.
+func parseNode(text []byte) (*node, error) {
+	dec := json.NewDecoder(bytes.NewReader(text))
+	dec.UseNumber()
+	n, err := decodeNode(dec)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("httpapi: data after the JSON value")
+	}
+	return n, nil
+}
+
+func decodeNode(dec *json.Decoder) (*node, error) {
 	tok, err := dec.Token()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	switch t := tok.(type) {
 	case json.Delim:
+		n := &node{kind: byte(t)}
+		var index map[string]int // objects: where each name is
 		if t == '{' {
-			w.BeginObject()
-			for dec.More() {
+			index = map[string]int{}
+		}
+		for dec.More() {
+			var name string
+			if t == '{' {
 				k, err := dec.Token()
 				if err != nil {
-					return err
+					return nil, err
 				}
-				w.Key(k.(string))
-				if err := copyValue(w, dec); err != nil {
-					return err
-				}
+				name = k.(string)
 			}
-			w.EndObject()
-		} else {
-			w.BeginArray()
-			for dec.More() {
-				if err := copyValue(w, dec); err != nil {
-					return err
-				}
+			v, err := decodeNode(dec)
+			if err != nil {
+				return nil, err
 			}
-			w.EndArray()
+			if t == '{' {
+				if i, dup := index[name]; dup {
+					n.items[i] = v
+					continue
+				}
+				index[name] = len(n.names)
+				n.names = append(n.names, name)
+			}
+			n.items = append(n.items, v)
 		}
-		_, err = dec.Token() // the closing delimiter
-		return err
+		if _, err := dec.Token(); err != nil { // the closing delimiter
+			return nil, err
+		}
+		return n, nil
 	case string:
-		w.String(t)
+		return &node{kind: '"', text: t}, nil
 	case json.Number:
-		w.Raw([]byte(formatNumber(string(t))))
+		return &node{kind: '0', text: string(t)}, nil
 	case bool:
-		w.Bool(t)
-	case nil:
+		return &node{kind: 'b', b: t}, nil
+	default:
+		return &node{kind: 'n'}, nil
+	}
+}
+
+func (n *node) write(w *netjson.Writer) {
+	switch n.kind {
+	case '{':
+		w.BeginObject()
+		for i, name := range n.names {
+			w.Key(name)
+			n.items[i].write(w)
+		}
+		w.EndObject()
+	case '[':
+		w.BeginArray()
+		for _, it := range n.items {
+			it.write(w)
+		}
+		w.EndArray()
+	case '"':
+		w.String(n.text)
+	case '0':
+		w.Raw([]byte(formatNumber(n.text)))
+	case 'b':
+		w.Bool(n.b)
+	default:
 		w.Null()
 	}
-	return nil
 }
 
 // formatNumber renders a JSON number as Newtonsoft writes it back after
@@ -281,13 +356,4 @@ func appendStatus(w *netjson.Writer, st *client.State, o *StatusOptions) {
 // formatStatusTime renders a status time: UTC, fraction truncated, "Z".
 func formatStatusTime(t time.Time) string {
 	return t.UTC().Truncate(time.Second).Format(statusTimeLayout)
-}
-
-// compactJSON reports whether body is JSON and returns it compacted.
-func compactJSON(body []byte) (json.RawMessage, error) {
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, body); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }

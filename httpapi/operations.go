@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -69,19 +70,35 @@ func (h *Handler) raise(req *request) {
 	if !ok {
 		return
 	}
-	data, err := compactJSON(body)
-	if err != nil || len(data) == 0 {
-		if err == nil {
-			err = errors.New("the request body is empty")
-		}
+	if len(bytes.TrimSpace(body)) == 0 {
+		writeLongError(req.w, http.StatusBadRequest, msgInvalidJSON, excJSONReader, errors.New("the request body is empty"))
+		return
+	}
+	if !json.Valid(body) {
+		writeLongError(req.w, http.StatusBadRequest, msgInvalidJSON, excJSONReader, errors.New("the request body is not JSON"))
+		return
+	}
+	// The extension parses the data and stores it re-serialized.
+	data, err := reemitJSON(body)
+	if err != nil {
 		writeLongError(req.w, http.StatusBadRequest, msgInvalidJSON, excJSONReader, err)
 		return
 	}
-	if err := h.c.RaiseEvent(req.r.Context(), id, name, data); err != nil {
+	if err := h.c.RaiseEvent(req.r.Context(), id, name, client.RawJSON(data)); err != nil {
 		h.internalError(req, "raise", id, err)
 		return
 	}
 	writeEmpty(req.w, http.StatusAccepted)
+}
+
+// reason returns the reason parameter and the option that sends none
+// when it is absent: the extension stores null then, and "" for an empty
+// reason=.
+func reason(q query) (string, []client.OperationOption) {
+	if v, ok := q.get("reason"); ok {
+		return v, nil
+	}
+	return "", []client.OperationOption{client.WithoutReason()}
 }
 
 // terminate answers POST instances/{id}/terminate (spec §6.2).
@@ -90,7 +107,8 @@ func (h *Handler) terminate(req *request) {
 	if _, ok := h.stateForOperation(req, "terminate"); !ok {
 		return
 	}
-	if err := h.c.Terminate(req.r.Context(), id, req.q.str("reason")); err != nil {
+	text, opts := reason(req.q)
+	if err := h.c.Terminate(req.r.Context(), id, text, opts...); err != nil {
 		h.internalError(req, "terminate", id, err)
 		return
 	}
@@ -109,7 +127,8 @@ func (h *Handler) suspend(req *request) {
 			fmt.Errorf("cannot suspend orchestration instance %q: it is already suspended", id))
 		return
 	}
-	if err := h.c.Suspend(req.r.Context(), id, req.q.str("reason")); err != nil {
+	text, opts := reason(req.q)
+	if err := h.c.Suspend(req.r.Context(), id, text, opts...); err != nil {
 		h.internalError(req, "suspend", id, err)
 		return
 	}
@@ -128,17 +147,12 @@ func (h *Handler) resume(req *request) {
 			fmt.Errorf("cannot resume orchestration instance %q: it is %s, not suspended", id, st.Status))
 		return
 	}
-	if err := h.c.Resume(req.r.Context(), id, req.q.str("reason")); err != nil {
+	text, opts := reason(req.q)
+	if err := h.c.Resume(req.r.Context(), id, text, opts...); err != nil {
 		h.internalError(req, "resume", id, err)
 		return
 	}
 	writeEmpty(req.w, http.StatusAccepted)
-}
-
-// rewind answers POST instances/{id}/rewind: azdurable cannot rewind yet.
-func (h *Handler) rewind(req *request) {
-	writeLongError(req.w, http.StatusNotImplemented, "Rewind is not supported by azdurable", excNotSupported,
-		errors.New("azdurable cannot rewind a failed orchestration yet; restart it instead (POST instances/{id}/restart)"))
 }
 
 // restart answers POST instances/{id}/restart (spec §6.6).
@@ -161,7 +175,7 @@ func (h *Handler) restart(req *request) {
 	if !req.q.boolean("restartWithNewInstanceId", true) {
 		opts = append(opts, client.WithInstanceID(id))
 	}
-	h.startAndRespond(req, st.Name, storedInput(st.Input), opts, wait)
+	h.startAndRespond(req, st.Name, storedInput(st.Input), opts, wait, true)
 }
 
 // storedInput passes an instance's stored input on unchanged.
@@ -207,17 +221,18 @@ func (h *Handler) start(req *request) {
 	if !ok {
 		return
 	}
+	// The extension keeps a start body's text as it came: spaces and
+	// number spellings included.
 	var input any
 	if len(body) > 0 {
-		data, err := compactJSON(body)
-		if err != nil {
-			writeLongError(req.w, http.StatusBadRequest, msgInvalidJSON, excJSONReader, err)
+		if !json.Valid(body) {
+			writeLongError(req.w, http.StatusBadRequest, msgInvalidJSON, excJSONReader, errors.New("the request body is not JSON"))
 			return
 		}
-		input = data
+		input = client.RawJSON(body)
 	}
 	opts = append(opts, client.WithDedupeStatuses(nonRunningStates...))
-	h.startAndRespond(req, name, input, opts, wait)
+	h.startAndRespond(req, name, input, opts, wait, false)
 }
 
 // validateInstanceID applies the extension's rules for ids chosen by the
@@ -236,12 +251,31 @@ func validateInstanceID(id string) error {
 	return nil
 }
 
+// Bounds of the start and restart routes' wait for completion: a
+// pollingInterval under MinPollingInterval is raised to it, one over
+// MaxPollingInterval lowered to it, and a timeout over MaxWaitTimeout
+// lowered to it. The extension takes them as given, so that
+// pollingInterval=0 polls storage as fast as it answers, for up to a
+// timeout of any length.
+const (
+	MinPollingInterval = time.Second
+	MaxPollingInterval = time.Minute
+	MaxWaitTimeout     = 5 * time.Minute
+)
+
+// DefaultMaxWaiting is how many start or restart requests may wait for
+// completion at once (Options.MaxWaiting).
+const DefaultMaxWaiting = 64
+
 // waitSpec is the wait-for-completion mode of the start and restart
 // routes (timeout and pollingInterval both given).
 type waitSpec struct {
 	timeout, interval time.Duration
 }
 
+// waitOptions reads timeout and pollingInterval. As in the extension, an
+// interval over the timeout is refused (400); the values are then brought
+// within the bounds above.
 func (h *Handler) waitOptions(req *request) (*waitSpec, bool) {
 	timeout, okT := req.q.seconds("timeout")
 	interval, okI := req.q.seconds("pollingInterval")
@@ -253,16 +287,32 @@ func (h *Handler) waitOptions(req *request) (*waitSpec, bool) {
 			fmt.Errorf("pollingInterval (%v) must not be greater than timeout (%v)", interval, timeout))
 		return nil, false
 	}
-	return &waitSpec{timeout: timeout, interval: interval}, true
+	return &waitSpec{timeout: min(timeout, MaxWaitTimeout), interval: min(max(interval, MinPollingInterval), MaxPollingInterval)}, true
+}
+
+// conflictMessage is the extension's text for a start whose id is taken.
+func conflictMessage(err error) string {
+	status := client.Running
+	var se *client.StatusError
+	if errors.As(err, &se) {
+		status = se.Status
+	}
+	return fmt.Sprintf("An Orchestration instance with the status %s already exists.", status)
 }
 
 // startAndRespond starts the orchestration and answers with the
-// check-status response, or waits first (spec §2.4).
-func (h *Handler) startAndRespond(req *request, name string, input any, opts []client.StartOption, wait *waitSpec) {
+// check-status response, or waits first (spec §2.4). A taken id answers
+// 409 (restart names the route's own message).
+func (h *Handler) startAndRespond(req *request, name string, input any, opts []client.StartOption, wait *waitSpec, restart bool) {
 	ctx := req.r.Context()
 	newID, err := h.c.ScheduleNew(ctx, name, input, opts...)
 	if errors.Is(err, client.ErrInstanceExists) {
-		writeLongError(req.w, http.StatusInternalServerError, msgInternal, excAlreadyExists, err)
+		if restart {
+			writeLongError(req.w, http.StatusConflict, "A non-terminal instance with this instance ID already exists.",
+				excAlreadyExists, errors.New(conflictMessage(err)))
+		} else {
+			writeShortError(req.w, http.StatusConflict, conflictMessage(err))
+		}
 		return
 	}
 	if err != nil {
@@ -275,9 +325,22 @@ func (h *Handler) startAndRespond(req *request, name string, input any, opts []c
 		h.writeCheckStatus(req.w, links)
 		return
 	}
+	// Waiting requests are bounded; past the bound the answer is the one
+	// a wait that timed out gives.
+	select {
+	case h.waiting <- struct{}{}:
+		defer func() { <-h.waiting }()
+	default:
+		h.writeCheckStatus(req.w, links)
+		return
+	}
 	wctx, cancel := context.WithTimeout(ctx, wait.timeout)
 	defer cancel()
-	st, err := h.c.WaitForCompletion(wctx, newID, client.PollInterval(wait.interval, wait.interval))
+	// Poll the status row alone; the payloads are read once, at the end.
+	st, err := h.c.WaitForCompletion(wctx, newID, client.PollInterval(wait.interval, wait.interval), client.WithInputsAndOutputs(false))
+	if err == nil {
+		st, err = h.c.GetState(ctx, newID)
+	}
 	switch {
 	case err != nil && wctx.Err() != nil && ctx.Err() == nil:
 		h.writeCheckStatus(req.w, links)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -87,7 +88,7 @@ func (q query) seconds(name string) (time.Duration, bool) {
 		return 0, false
 	}
 	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-	if err != nil || f < 0 || f > 1e9 {
+	if err != nil || math.IsNaN(f) || f < 0 || f > 1e9 {
 		return 0, false
 	}
 	return time.Duration(f * float64(time.Second)), true

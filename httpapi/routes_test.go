@@ -300,18 +300,19 @@ func TestRoutes(t *testing.T) {
 			{"/orchestrators/HelloCities", "{oops", 400, "Invalid JSON content"},
 			{"/orchestrators/HelloCities?timeout=1&pollingInterval=2", "", 400, "One or more of the arguments submitted is incorrect"},
 			{"/orchestrators/Approval/appr-3", appr, 202, ""},
-			{"/orchestrators/Approval/appr-3", appr, 500, "Something went wrong while processing your request"},
 		} {
 			r := e.do("POST", base+c.path, c.body)
 			if r.code != c.code || (c.message != "" && !strings.HasPrefix(r.body, `{"Message":"`+c.message+`","ExceptionMessage":`)) {
 				t.Errorf("%s: %d %s", c.path, r.code, r.body)
 			}
-			if c.code == 500 && !strings.Contains(r.body, `"ExceptionType":"DurableTask.Core.Exceptions.OrchestrationAlreadyExistsException"`) {
-				t.Errorf("dedupe: %s", r.body)
-			}
+		}
+		// A taken id is a conflict, answered in the extension's short form.
+		r := e.do("POST", base+"/orchestrators/Approval/appr-3", appr)
+		if r.code != 409 || !regexp.MustCompile(`^\{"Message":"An Orchestration instance with the status (Pending|Running) already exists\."\}$`).MatchString(r.body) {
+			t.Errorf("dedupe: %d %s", r.code, r.body)
 		}
 		// New ids are 32 lower-case hex digits.
-		r := e.do("POST", base+"/orchestrators/HelloCities", "")
+		r = e.do("POST", base+"/orchestrators/HelloCities", "")
 		var body struct{ ID string }
 		if err := json.Unmarshal([]byte(r.body), &body); err != nil || !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(body.ID) {
 			t.Errorf("new id: %s", r.body)
@@ -344,7 +345,7 @@ func TestRoutes(t *testing.T) {
 			t.Errorf("restart in place: %d %s", r.code, r.body)
 		}
 		e.waitStatus("myorch-1", client.Completed)
-		if r := e.do("POST", base+"/instances/appr-3/restart?restartWithNewInstanceId=false", ""); r.code != 500 ||
+		if r := e.do("POST", base+"/instances/appr-3/restart?restartWithNewInstanceId=false", ""); r.code != 409 ||
 			!strings.Contains(r.body, "OrchestrationAlreadyExistsException") {
 			t.Errorf("restart a running instance in place: %d %s", r.code, r.body)
 		}
@@ -448,13 +449,24 @@ func TestRoutes(t *testing.T) {
 		if r := e.do("DELETE", base+"/instances?createdTimeFrom="+from+"&runtimeStatus=Completed", ""); r.code != 404 || r.body != "" {
 			t.Errorf("nothing left to purge: %d %q", r.code, r.body)
 		}
-		// No terminal status: every status, running instances included.
+		// No terminal status: every finished status, and never a running
+		// instance (the extension would purge those too).
 		r = e.do("DELETE", base+"/instances?createdTimeFrom="+from+"&runtimeStatus=Running", "")
 		if r.code != 200 {
 			t.Errorf("purge all: %d %s", r.code, r.body)
 		}
-		if r := e.do("GET", base+"/instances", ""); r.body != "[]" {
-			t.Errorf("left after purging everything: %s", r.body)
+		for st, err := range e.c.Query(e.ctx, client.Query{}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Status.IsTerminal() {
+				t.Errorf("left after purging every finished instance: %s %s", st.InstanceID, st.Status)
+			}
+		}
+		for _, id := range []string{"appr-3", "wait-2"} {
+			if _, err := e.c.GetState(e.ctx, id); err != nil {
+				t.Errorf("the running instance %s was purged: %v", id, err)
+			}
 		}
 	})
 

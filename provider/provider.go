@@ -197,14 +197,18 @@ type Page struct {
 	ContinuationToken string
 }
 
-// PurgeFilter selects instances to purge by creation time and status.
+// PurgeFilter selects instances to purge by creation time and status. A
+// purge by filter never deletes an unfinished instance (see
+// PurgeFilter.PurgeStatuses).
 type PurgeFilter struct {
 	CreatedFrom time.Time
 	CreatedTo   time.Time // zero = now
-	// Statuses restricts the purge. Non-terminal statuses are ignored, as in
-	// C#. An empty list is refused unless AllStatuses is set, because C#
-	// would purge running instances too.
-	Statuses    []history.OrchestrationStatus
+	// Statuses restricts the purge. Unfinished statuses are ignored, as in
+	// C#. An empty list is refused unless AllStatuses is set.
+	Statuses []history.OrchestrationStatus
+	// AllStatuses purges every finished status (Completed, Failed,
+	// Canceled, Terminated) and ignores Statuses. Unlike C#'s purge without
+	// statuses, it never purges a running, pending or suspended instance.
 	AllStatuses bool
 }
 
@@ -228,9 +232,9 @@ var (
 	ErrInstanceExists = errors.New("provider: an instance with this id already exists")
 	// ErrNotFound means the instance does not exist.
 	ErrNotFound = errors.New("provider: instance not found")
-	// ErrPurgeNeedsStatuses is returned by PurgeWhere without statuses and
-	// without AllStatuses.
-	ErrPurgeNeedsStatuses = errors.New("provider: purge by filter needs statuses, or AllStatuses to purge running instances too")
+	// ErrPurgeNeedsStatuses is returned by PurgeWhere when the filter names
+	// no finished status and AllStatuses is not set.
+	ErrPurgeNeedsStatuses = errors.New("provider: purge by filter needs a finished status (Completed, Failed, Canceled, Terminated), or AllStatuses for all of them")
 )
 
 // PartitionCountError is returned when a worker or client is configured with

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -246,13 +247,33 @@ func terminalStatuses(in []history.OrchestrationStatus) []history.OrchestrationS
 	return out
 }
 
+// changedStatus reads the instance's status again just before a purge by
+// status deletes it, and reports whether the instance must be kept: it is
+// gone, or its status is no longer one of statuses (it was restarted
+// since the page was read). Without statuses it keeps nothing.
+func (p *Purger) changedStatus(ctx context.Context, instanceID string, statuses []history.OrchestrationStatus) (bool, error) {
+	if len(statuses) == 0 {
+		return false, nil
+	}
+	row, err := p.instances.Get(ctx, instanceID, false)
+	if errors.Is(err, ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return true, err
+	}
+	return !slices.Contains(statuses, row.State.Status), nil
+}
+
 // Filter purges every instance f selects, like Instance for each, with at
 // most PurgeOptions.Concurrency at once. It reads the Instances table in
 // pages of 100 (Input and Output projected away). When ctx ends it stops
 // and returns what it did with Complete false and ctx's error; an instance
 // that fails is skipped, the others are still purged, and the error names
 // it. A filter with no terminal status left is refused (ErrNoPurgeStatuses)
-// unless AllStatuses is set.
+// unless AllStatuses is set. With statuses, each instance's status is read
+// again just before it is purged, and an instance whose status has left
+// the filter since its page was read (a restart) is skipped.
 func (p *Purger) Filter(ctx context.Context, f PurgeFilter) (PurgeResult, error) {
 	q := InstanceQuery{CreatedFrom: f.CreatedFrom, CreatedTo: f.CreatedTo, PageSize: purgePageSize}
 	switch reduced := terminalStatuses(f.Statuses); {
@@ -280,6 +301,16 @@ func (p *Purger) Filter(ctx context.Context, f PurgeFilter) (PurgeResult, error)
 		var mu sync.Mutex
 		_ = forEachLimit(ctx, len(page.Instances), p.parallel, func(ctx context.Context, i int) error {
 			id := page.Instances[i].State.OrchestrationInstance.InstanceID
+			keep, err := p.changedStatus(ctx, id, q.Statuses)
+			if keep || err != nil {
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					res.Complete = false
+					failures = append(failures, err)
+				}
+				return nil
+			}
 			r, err := p.purgeKnown(ctx, id)
 			mu.Lock()
 			defer mu.Unlock()

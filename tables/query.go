@@ -2,9 +2,6 @@ package tables
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -49,18 +46,24 @@ type InstancePage struct {
 	// Instances are the rows of this page in the table's order
 	// (PartitionKey order).
 	Instances []*InstanceRow
-	// ContinuationToken fetches the next page; "" after the last page. It
-	// is opaque: pass it back to Query with the same InstanceQuery.
+	// ContinuationToken fetches the next page; "" after the last page.
+	// Pass it back to Query with the same InstanceQuery. It is C#'s token
+	// (Azure.Data.Tables'): the service's NextPartitionKey and NextRowKey
+	// joined by a space, so that tokens pass between C# and Go readers of
+	// one hub.
 	ContinuationToken string
 }
 
-// ErrBadContinuationToken is wrapped by Query's error for a token it did
-// not make.
-var ErrBadContinuationToken = errors.New("invalid continuation token")
-
 // Query returns one page of the rows q selects, starting where token
-// (from the previous page; "" for the first) left off.
+// (from the previous page; "" for the first) left off. A token is handed
+// to the service as it is; what the service makes of one it did not issue
+// is its answer (Azurite starts after it, which often means an empty last
+// page). A CreatedTo before CreatedFrom selects nothing: the answer is an
+// empty last page, without a call.
 func (s *InstanceStore) Query(ctx context.Context, q InstanceQuery, token string) (*InstancePage, error) {
+	if !q.CreatedFrom.IsZero() && !q.CreatedTo.IsZero() && q.CreatedTo.Before(q.CreatedFrom) {
+		return &InstancePage{Instances: []*InstanceRow{}}, nil
+	}
 	filter, err := instanceFilter(q)
 	if err != nil {
 		return nil, err
@@ -77,11 +80,7 @@ func (s *InstanceStore) Query(ctx context.Context, q InstanceQuery, token string
 		o.Select = &sel
 	}
 	if token != "" {
-		pk, rk, err := decodeToken(token)
-		if err != nil {
-			return nil, err
-		}
-		o.NextPartitionKey, o.NextRowKey = pk, rk
+		o.NextPartitionKey, o.NextRowKey = decodeToken(token)
 	}
 	page, err := s.client.NewListEntitiesPager(o).NextPage(ctx)
 	if err != nil {
@@ -107,9 +106,6 @@ func instanceFilter(q InstanceQuery) (string, error) {
 	}
 	if !q.CreatedTo.IsZero() {
 		conds = append(conds, "CreatedTime le "+odataDateTime(q.CreatedTo))
-	}
-	if !q.CreatedFrom.IsZero() && !q.CreatedTo.IsZero() && q.CreatedTo.Before(q.CreatedFrom) {
-		return "", fmt.Errorf("tables: instance query: CreatedTo %v is before CreatedFrom %v", q.CreatedTo, q.CreatedFrom)
 	}
 	if len(q.Statuses) > 0 {
 		var or []string
@@ -201,30 +197,31 @@ func instanceSelect(input, output bool) string {
 	return strings.Join(cols, ",")
 }
 
-// continuation is the content of a continuation token: the service's
-// NextPartitionKey and NextRowKey.
-type continuation struct {
-	Version      int     `json:"v"`
-	PartitionKey *string `json:"pk,omitempty"`
-	RowKey       *string `json:"rk,omitempty"`
-}
-
+// encodeToken writes the service's continuation as C# does: NextPartitionKey,
+// a space, NextRowKey ("" when absent).
 func encodeToken(pk, rk *string) string {
 	if (pk == nil || *pk == "") && (rk == nil || *rk == "") {
 		return ""
 	}
-	b, _ := json.Marshal(continuation{Version: 1, PartitionKey: pk, RowKey: rk})
-	return base64.RawURLEncoding.EncodeToString(b)
+	return deref(pk) + " " + deref(rk)
 }
 
-func decodeToken(token string) (pk, rk *string, err error) {
-	b, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil {
-		return nil, nil, fmt.Errorf("tables: %w: not base64url", ErrBadContinuationToken)
+// decodeToken splits a token at its first space, as C# does; spaces around
+// it (which HTTP clients trim) do not matter. A token without a space is a
+// NextPartitionKey alone.
+func decodeToken(token string) (pk, rk *string) {
+	token = strings.TrimSpace(token)
+	p, r, ok := strings.Cut(token, " ")
+	pk = &p
+	if ok && r != "" {
+		rk = &r
 	}
-	var c continuation
-	if err := json.Unmarshal(b, &c); err != nil || c.Version != 1 || (c.PartitionKey == nil && c.RowKey == nil) {
-		return nil, nil, fmt.Errorf("tables: %w", ErrBadContinuationToken)
+	return pk, rk
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
 	}
-	return c.PartitionKey, c.RowKey, nil
+	return *s
 }

@@ -337,15 +337,19 @@ func (b *Backend) Purge(ctx context.Context, instanceID string) (provider.PurgeR
 	return provider.PurgeResult{InstancesDeleted: r.Instances, RowsDeleted: r.HistoryRows, Complete: r.Complete || err == nil}, err
 }
 
-// PurgeWhere purges every instance that matches the filter.
+// PurgeWhere purges the finished instances that match the filter: only
+// the statuses of f.PurgeStatuses(), each instance's status read again
+// just before it is purged, so that an unfinished instance is never
+// purged.
 func (b *Backend) PurgeWhere(ctx context.Context, f provider.PurgeFilter) (provider.PurgeResult, error) {
-	tf := tables.PurgeFilter{CreatedFrom: f.CreatedFrom, CreatedTo: f.CreatedTo, Statuses: f.Statuses, AllStatuses: f.AllStatuses}
-	if f.AllStatuses {
-		tf.Statuses = nil
+	statuses, err := f.PurgeStatuses()
+	if err != nil {
+		return provider.PurgeResult{}, err
 	}
+	tf := tables.PurgeFilter{CreatedFrom: f.CreatedFrom, CreatedTo: f.CreatedTo, Statuses: statuses}
 	r, err := b.purger.Filter(ctx, tf)
-	if errors.Is(err, tables.ErrNoPurgeStatuses) {
-		return provider.PurgeResult{}, provider.ErrPurgeNeedsStatuses
+	if errors.Is(err, tables.ErrTableNotFound) {
+		return provider.PurgeResult{Complete: true}, nil
 	}
 	return provider.PurgeResult{InstancesDeleted: r.Instances, RowsDeleted: r.HistoryRows, Complete: r.Complete}, err
 }

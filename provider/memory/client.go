@@ -142,16 +142,18 @@ func projectState(row *history.OrchestrationState, withPayloads bool) *history.O
 
 // Query lists status rows in instance-id order (the Instances table's
 // PartitionKey order), PageSize at a time (default 100). The continuation
-// token is opaque; it is "" on the last page.
+// token is opaque; it is "" on the last page. A token Query did not make
+// answers an empty last page, as the Azure Storage backend answers a
+// token that points past every row.
 func (b *Backend) Query(ctx context.Context, q provider.Query, token string) (*provider.Page, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	after := ""
 	if token != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(token)
+		raw, err := base64.RawURLEncoding.DecodeString(strings.TrimSpace(token))
 		if err != nil || !strings.HasPrefix(string(raw), "after:") {
-			return nil, fmt.Errorf("memory: query: invalid continuation token %q", token)
+			return &provider.Page{States: []*history.OrchestrationState{}}, nil
 		}
 		after = strings.TrimPrefix(string(raw), "after:")
 	}
@@ -255,27 +257,19 @@ func (b *Backend) purgeLocked(id string) provider.PurgeResult {
 	return provider.PurgeResult{InstancesDeleted: 1, RowsDeleted: rows}
 }
 
-// PurgeWhere purges the instances created in [CreatedFrom, CreatedTo]
-// (CreatedTo zero = now) whose status is one of the terminal statuses in
-// Statuses; non-terminal statuses are ignored, as C# does. When no
-// terminal status remains it fails with provider.ErrPurgeNeedsStatuses
-// (C# would purge every status), unless AllStatuses is set, which purges
-// every status in the range and ignores Statuses. A ctx that ends stops
-// the purge with Complete false.
+// PurgeWhere purges the finished instances created in [CreatedFrom,
+// CreatedTo] (CreatedTo zero = now) whose status is one of
+// f.PurgeStatuses(); it never purges an unfinished instance, and it fails
+// with provider.ErrPurgeNeedsStatuses when the filter names no finished
+// status. Each instance's status is checked again, under the lock, when it
+// is purged. A ctx that ends stops the purge with Complete false.
 func (b *Backend) PurgeWhere(ctx context.Context, f provider.PurgeFilter) (provider.PurgeResult, error) {
 	if err := ctx.Err(); err != nil {
 		return provider.PurgeResult{}, err
 	}
-	var statuses []history.OrchestrationStatus
-	if !f.AllStatuses {
-		for _, s := range f.Statuses {
-			if s.IsTerminal() && !slices.Contains(statuses, s) {
-				statuses = append(statuses, s)
-			}
-		}
-		if len(statuses) == 0 {
-			return provider.PurgeResult{}, provider.ErrPurgeNeedsStatuses
-		}
+	statuses, err := f.PurgeStatuses()
+	if err != nil {
+		return provider.PurgeResult{}, err
 	}
 	b.mu.Lock()
 	if err := b.hubLocked(); err != nil {
@@ -297,7 +291,7 @@ func (b *Backend) PurgeWhere(ctx context.Context, f provider.PurgeFilter) (provi
 		}
 		b.mu.Lock()
 		// Re-check: the row may have changed since the listing.
-		if inst := b.instances[id]; inst != nil && inst.row != nil && (statuses == nil || slices.Contains(statuses, inst.row.Status)) {
+		if inst := b.instances[id]; inst != nil && inst.row != nil && slices.Contains(statuses, inst.row.Status) {
 			r := b.purgeLocked(id)
 			res.InstancesDeleted += r.InstancesDeleted
 			res.RowsDeleted += r.RowsDeleted
