@@ -174,22 +174,28 @@ func TestProgressOnlyOnATerminal(t *testing.T) {
 	if isTerminal(w) {
 		t.Error("a pipe is not a terminal")
 	}
-	e := newHubEnv(t, false)
+	// Only finished instances are purged: scheduled starts, terminated.
+	e := newHubEnv(t, true)
 	later := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
-	for _, id := range []string{"p-00", "p-01", "p-02", "p-03", "p-04", "p-05", "p-06", "p-07", "p-08", "p-09", "p-10"} {
-		e.ok("start", "HelloCities", "--id", id, "--at", later)
+	finished := func(ids ...string) {
+		for _, id := range ids {
+			e.ok("start", "HelloCities", "--id", id, "--at", later)
+		}
+		e.ok(append([]string{"terminate", "--yes"}, ids...)...)
+		for _, id := range ids {
+			e.wait(id, client.Terminated)
+		}
 	}
-	code, out, errOut := e.cli("", "purge", "--yes", "--status", "Pending", "--prefix", "p-0")
-	if code != 0 || out != "purged 10 instances (0 history rows)\n" || strings.Contains(errOut, "purging") {
+	finished("p-00", "p-01", "p-02", "p-03", "p-04", "p-05", "p-06", "p-07", "p-08", "p-09", "p-10")
+	code, out, errOut := e.cli("", "purge", "--yes", "--status", "Terminated", "--prefix", "p-0")
+	if code != 0 || !strings.HasPrefix(out, "purged 10 instances (") || strings.Contains(errOut, "purging") {
 		t.Errorf("purge into a buffer: %d %q %q", code, out, errOut)
 	}
 	defer func(orig func(io.Writer) bool) { isTerminal = orig }(isTerminal)
 	isTerminal = func(io.Writer) bool { return true }
-	for _, id := range []string{"q-00", "q-01", "q-02", "q-03", "q-04", "q-05", "q-06", "q-07", "q-08", "q-09"} {
-		e.ok("start", "HelloCities", "--id", id, "--at", later)
-	}
-	code, out, errOut = e.cli("", "purge", "--yes", "--status", "Pending", "--prefix", "q-")
-	if code != 0 || out != "purged 10 instances (0 history rows)\n" || !strings.HasSuffix(errOut, "[##############################] 10/10\n") {
+	finished("q-00", "q-01", "q-02", "q-03", "q-04", "q-05", "q-06", "q-07", "q-08", "q-09")
+	code, out, errOut = e.cli("", "purge", "--yes", "--status", "Terminated", "--prefix", "q-")
+	if code != 0 || !strings.HasPrefix(out, "purged 10 instances (") || !strings.HasSuffix(errOut, "[##############################] 10/10\n") {
 		t.Errorf("purge on a terminal: %d %q %q", code, out, errOut)
 	}
 }
