@@ -10,6 +10,9 @@ import (
 	"github.com/azdurable/azdurable/provider"
 )
 
+// ErrRewindNotSupported means the client's backend cannot rewind.
+var ErrRewindNotSupported = errors.New("client: the backend cannot rewind")
+
 // maxRewindDepth bounds how deep a rewind follows sub-orchestrations.
 const maxRewindDepth = 64
 
@@ -41,7 +44,7 @@ func (c *Client) Rewind(ctx context.Context, instanceID, reason string) error {
 	}
 	rb, ok := c.be.(provider.RewindBackend)
 	if !ok {
-		return fmt.Errorf("client: the backend (%T) cannot rewind", c.be)
+		return fmt.Errorf("%w (%T)", ErrRewindNotSupported, c.be)
 	}
 	h, err := rb.ReadForRewind(ctx, instanceID)
 	if err != nil {
