@@ -245,19 +245,14 @@ func PlanRewind(h *RewindHistory, mode RewindMode, now time.Time) (*RewindPlan, 
 			}
 		}
 	}
-	// superseded reports whether a live row after j concerns j's task id
-	// (a new attempt or a new answer): an old rewound failure is then done.
+	// superseded reports whether a live answer for j's task id follows j:
+	// the work an old rewound failure stood for ran again and ended. (A new
+	// attempt without an answer does not count: C# records one in the
+	// episode in which its replay of a rewound history fails.)
 	superseded := func(j int) bool {
 		id, _ := CompletionID(rows[j].Event)
 		for k := j + 1; k < n; k++ {
-			if rows[k].Rewound {
-				continue
-			}
-			ev := rows[k].Event
-			if isAction(ev.Type()) && ev.Base().EventID == id {
-				return true
-			}
-			if cid, ok := CompletionID(ev); ok && cid == id {
+			if cid, ok := CompletionID(rows[k].Event); ok && cid == id && !rows[k].Rewound {
 				return true
 			}
 		}

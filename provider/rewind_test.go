@@ -159,8 +159,9 @@ func TestPlanRewind(t *testing.T) {
 			rewrite: []int{6, 7}, subs: []sub{{3, "c", true}, {2, "w", false}}},
 		{name: "the failure of the orchestration code itself (as C#)", spec: "OS ES TS#0 OC OS TC#0 EC:F OC", rewrite: []int{6}},
 		{name: "C#'s rewind of retries, failed again for non-determinism: the timers too",
-			spec:    "OS ES ~TS#0 OC OS ~TF#0 TC<1 OC OS TF>1 ~TS#2 OC OS ~TF#2 TC<3 OC OS TF>3 ~EC:F OC OS GE EC:F OC",
-			rewrite: []int{6, 9, 14, 17, 22}},
+			// C#'s failing replay records the new attempt #0 with its failure.
+			spec:    "OS ES ~TS#0 OC OS ~TF#0 TC<1 OC OS TF>1 ~TS#2 OC OS ~TF#2 TC<3 OC OS TF>3 ~EC:F OC OS GE TS#0 EC:F OC",
+			rewrite: []int{6, 9, 14, 17, 22, 23}},
 		{name: "a second rewind after the first one ran: old marks are done",
 			spec:    "OS ES ~TS#0 OC OS ~TF#0 ~EC:F OC OS GE TS#0 OC OS TF#0 EC:F OC",
 			rewrite: []int{10, 13, 14}},
