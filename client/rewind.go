@@ -125,7 +125,7 @@ func (r *rewinder) plan(ctx context.Context, h *provider.RewindHistory, mode pro
 		if err != nil {
 			return nil, err
 		}
-		if child != nil && !child.State.Status.IsTerminal() {
+		if child != nil && !child.State.Status.IsTerminal() && child.State.Status != ContinuedAsNew {
 			return nil, fmt.Errorf("client: cannot rewind instance %q yet: its sub-orchestration %q (task %d), created after the first failure, is %s; it would be created again while it runs: wait for it to end (or terminate it), then rewind",
 				h.InstanceID, s.InstanceID, s.TaskID, child.State.Status)
 		}
@@ -172,8 +172,10 @@ func (r *rewinder) plan(ctx context.Context, h *provider.RewindHistory, mode pro
 	return n, nil
 }
 
-// child reads a sub-orchestration, or returns nil when there is none of
-// this parent execution under its id (purged, or the id reused).
+// child reads a sub-orchestration, or returns nil when none exists under
+// its id (purged). An id that now names an instance this parent execution
+// did not create (started or restarted by someone else) stops the rewind:
+// creating the child again would replace that instance.
 func (r *rewinder) child(ctx context.Context, parent *provider.RewindHistory, s provider.RewindSub) (*provider.RewindHistory, error) {
 	ch, err := r.rb.ReadForRewind(ctx, s.InstanceID)
 	if errors.Is(err, ErrNotFound) {
@@ -183,7 +185,8 @@ func (r *rewinder) child(ctx context.Context, parent *provider.RewindHistory, s 
 		return nil, err
 	}
 	if !provider.ChildOf(ch, parent.InstanceID, parent.ExecutionID, s.TaskID) {
-		return nil, nil
+		return nil, fmt.Errorf("client: cannot rewind instance %q: the id %q of its sub-orchestration (task %d) now names another instance (%s %s); purge that one first",
+			parent.InstanceID, s.InstanceID, s.TaskID, ch.State.Name, ch.State.Status)
 	}
 	return ch, nil
 }

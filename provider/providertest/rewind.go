@@ -351,6 +351,30 @@ func testRewindRefused(t *testing.T, f Factory) {
 	if err := x.c.Rewind(x.ctx(), k("nosuch"), ""); !errors.Is(err, client.ErrNotFound) {
 		t.Errorf("rewind of an unknown id: %v, want ErrNotFound", err)
 	}
+
+	// A parent whose terminated child's id now names another instance: the
+	// rewind would create the child again over it, so it is refused, and
+	// nothing is written.
+	parent, child := k("reused"), k("reused-child")
+	x.schedule(ParentOfWaiter.Name(), child, client.WithInstanceID(parent))
+	x.waitFor(child, "the child to run", func(s *client.State) bool { return s.Status == client.Running })
+	if err := x.c.Terminate(x.ctx(), child, "stop"); err != nil {
+		t.Fatal(err)
+	}
+	x.failed(parent)
+	x.schedule(Waiter.Name(), "other", client.WithInstanceID(child))
+	x.waitFor(child, "the other instance to run", func(s *client.State) bool { return s.Status == client.Running })
+	before := x.types(parent)
+	if err := x.c.Rewind(x.ctx(), parent, ""); err == nil || !strings.Contains(err.Error(), "now names another instance") {
+		t.Errorf("rewind of a parent whose child id was reused: %v", err)
+	}
+	if st, err := x.c.GetState(x.ctx(), parent); err != nil || st.Status != client.Failed || x.types(parent) != before {
+		t.Errorf("the refused rewind changed the parent: %v %v", st, err)
+	}
+	if err := x.c.RaiseEvent(x.ctx(), child, "Go", "mine"); err != nil {
+		t.Fatal(err)
+	}
+	x.completed(child, quote("mine"))
 	if err := x.c.Terminate(x.ctx(), running, "cleanup"); err != nil {
 		t.Fatal(err)
 	}
