@@ -148,19 +148,20 @@ func rewindFailedOnCSharp(t *testing.T) {
 	w.stop(t)
 	before := historyRows(t, ctx, tsvc, names, "a-uncaught")
 
-	// A Go worker whose Fail now succeeds, then the Go client's rewind.
-	g := startGoWorkerWith(t, st, hub, partitions, "go-rewind-a", conformance.Registrations(), func(r *durable.Registry) {
-		r.ReplaceActivity("Fail", "", activityOf(func(s string) (string, error) { return "paid: " + s, nil }))
-	})
+	// The Go client's rewind, with no worker running: it rewrites C#'s rows
+	// exactly as C# does.
 	for id, reason := range map[string]string{"a-uncaught": "fixed", "a-pow": ""} {
 		if err := gc.Rewind(ctx, id, reason); err != nil {
 			t.Fatalf("rewind %s: %v", id, err)
 		}
 	}
-
-	// Go rewrote C#'s rows exactly as C# does.
 	after := historyRows(t, ctx, tsvc, names, "a-uncaught")
 	checkRewoundRows(t, "a-uncaught", before, after, map[string]bool{"TaskScheduled": true, "TaskFailed": true, "ExecutionCompleted": true})
+
+	// A Go worker whose Fail now succeeds finishes both.
+	g := startGoWorkerWith(t, st, hub, partitions, "go-rewind-a", conformance.Registrations(), func(r *durable.Registry) {
+		r.ReplaceActivity("Fail", "", activityOf(func(s string) (string, error) { return "paid: " + s, nil }))
+	})
 
 	waitStatus(t, gc, 2*time.Minute, "a-pow-w", client.Running)
 	if err := gc.RaiseEvent(ctx, "a-pow-w", "Ping", json.RawMessage(q("pinged"))); err != nil {

@@ -188,7 +188,7 @@ type RewindPlan struct {
 	// child of this execution is rewound with its parent (mark its row); a
 	// completed one's answer is sent again; one that still runs will
 	// answer; any other (terminated, purged, replaced) is created again by
-	// rewriting its row (only when Mode is RewindFailed).
+	// rewriting its row (only when rewinding a failed execution).
 	Subs []RewindSub
 	// Recreated are sub-orchestrations whose creation is among Rewrite:
 	// the orchestration creates them again. The caller refuses the rewind
