@@ -31,7 +31,7 @@ wrote them. Every subcommand takes the storage flags (--connection-string,
 	}
 	cmd.AddCommand(newInstancesList(), newInstancesShow(), newInstancesHistory(), newInstancesStart(a),
 		newInstancesRaise(), newInstancesTerminate(), newInstancesLifecycle("suspend"), newInstancesLifecycle("resume"),
-		newInstancesPurge())
+		newInstancesPurge(), newInstancesRewind(), newInstancesRestart())
 	return cmd
 }
 

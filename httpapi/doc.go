@@ -14,7 +14,7 @@
 //	POST   instances/{id}/raiseEvent/{event}           raise an event
 //	POST   instances/{id}/terminate|suspend|resume     lifecycle operations
 //	POST   instances/{id}/restart                      start again (new id unless restartWithNewInstanceId=false)
-//	POST   instances/{id}/rewind                       501: azdurable has no rewind yet
+//	POST   instances/{id}/rewind                       rewind a failed instance
 //	*      entities…                                   501: azdurable has no entities
 //
 // Everything else under the base path is 404 with an empty body, as in the

@@ -17,9 +17,14 @@ import (
 	"github.com/azdurable/azdurable/internal/netjson"
 )
 
+// errAnswered tells startAndRespond that its start function has answered
+// the request itself.
+var errAnswered = errors.New("httpapi: answered")
+
 // nonRunningStates are the statuses in which an existing instance blocks
-// a start with the same id (the extension's default, NonRunningStates).
-var nonRunningStates = []client.Status{client.Running, client.Pending, client.ContinuedAsNew, client.Suspended}
+// a start with the same id (the extension's default, NonRunningStates):
+// the client's rule for a restart in place.
+var nonRunningStates = client.RestartDedupeStatuses
 
 // stateForOperation reads the instance for an operation route and answers
 // 404 (unknown) or 410 (finished) itself; ok is false when it did.
@@ -162,31 +167,18 @@ func (h *Handler) restart(req *request) {
 	if !ok {
 		return
 	}
-	st, err := h.c.GetState(req.r.Context(), id)
-	if errors.Is(err, client.ErrNotFound) {
-		writeLongError(req.w, http.StatusBadRequest, "InstanceId does not match a valid orchestration instance.", excArgument, nil)
-		return
+	var opts []client.RestartOption
+	if req.q.boolean("restartWithNewInstanceId", true) {
+		opts = append(opts, client.WithNewInstanceID(""))
 	}
-	if err != nil {
-		h.internalError(req, "restart", id, err)
-		return
-	}
-	opts := []client.StartOption{client.WithVersion(st.Version), client.WithDedupeStatuses(nonRunningStates...)}
-	if !req.q.boolean("restartWithNewInstanceId", true) {
-		opts = append(opts, client.WithInstanceID(id))
-	}
-	h.startAndRespond(req, st.Name, storedInput(st.Input), opts, wait, true)
-}
-
-// storedInput passes an instance's stored input on unchanged.
-func storedInput(in *string) any {
-	if in == nil {
-		return nil
-	}
-	if json.Valid([]byte(*in)) {
-		return json.RawMessage(*in)
-	}
-	return *in
+	h.startAndRespond(req, func(ctx context.Context) (string, error) {
+		newID, err := h.c.Restart(ctx, id, opts...)
+		if errors.Is(err, client.ErrNotFound) {
+			writeLongError(req.w, http.StatusBadRequest, "InstanceId does not match a valid orchestration instance.", excArgument, nil)
+			return "", errAnswered
+		}
+		return newID, err
+	}, wait, true)
 }
 
 // start answers POST orchestrators/{name}[/{id}] (spec §3).
@@ -232,7 +224,9 @@ func (h *Handler) start(req *request) {
 		input = client.RawJSON(body)
 	}
 	opts = append(opts, client.WithDedupeStatuses(nonRunningStates...))
-	h.startAndRespond(req, name, input, opts, wait, false)
+	h.startAndRespond(req, func(ctx context.Context) (string, error) {
+		return h.c.ScheduleNew(ctx, name, input, opts...)
+	}, wait, false)
 }
 
 // validateInstanceID applies the extension's rules for ids chosen by the
@@ -303,9 +297,12 @@ func conflictMessage(err error) string {
 // startAndRespond starts the orchestration and answers with the
 // check-status response, or waits first (spec §2.4). A taken id answers
 // 409 (restart names the route's own message).
-func (h *Handler) startAndRespond(req *request, name string, input any, opts []client.StartOption, wait *waitSpec, restart bool) {
+func (h *Handler) startAndRespond(req *request, start func(context.Context) (string, error), wait *waitSpec, restart bool) {
 	ctx := req.r.Context()
-	newID, err := h.c.ScheduleNew(ctx, name, input, opts...)
+	newID, err := start(ctx)
+	if errors.Is(err, errAnswered) {
+		return
+	}
 	if errors.Is(err, client.ErrInstanceExists) {
 		if restart {
 			writeLongError(req.w, http.StatusConflict, "A non-terminal instance with this instance ID already exists.",

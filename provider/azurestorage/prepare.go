@@ -99,7 +99,9 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 	var row *history.OrchestrationState
 	var instRow *tables.InstanceRow // row with its ETag, when read and found
 	rowRead := false
-	needLoad := !s.known || (expected != "" && !strings.EqualFold(expected, s.execID))
+	// A finished execution is read again before its batch is judged: a
+	// rewind (ours or C#'s) rewrites its rows without telling this session.
+	needLoad := !s.known || (expected != "" && !strings.EqualFold(expected, s.execID)) || (s.index != nil && s.index.Terminal())
 	if needLoad && !s.known {
 		if m, es := firstStart(msgs); es != nil {
 			// The start's de-duplication reads the Instances row anyway;

@@ -66,6 +66,7 @@ type instance struct {
 	execID string // the execution hist belongs to
 	etag   string // "" until history is first written
 	rows   int    // most history rows ever written (stale rows included)
+	rewind rewindMarks
 }
 
 type orchWaiter struct {
