@@ -84,10 +84,10 @@ func (b *Backend) sendAll(ctx context.Context, out []outbound) error {
 	return first
 }
 
-// CompleteOrchestration commits an episode in C#'s order: outbound
+// completeOrchestration commits an episode in C#'s order: outbound
 // messages, history, the Instances row, then the deletion of the consumed
 // messages.
-func (b *Backend) CompleteOrchestration(ctx context.Context, wi *provider.OrchestrationWorkItem, r *provider.EpisodeResult) error {
+func (b *Backend) completeOrchestration(ctx context.Context, wi *provider.OrchestrationWorkItem, r *provider.EpisodeResult) error {
 	ls, err := b.lockOf(wi)
 	if err != nil {
 		return err
