@@ -17,19 +17,15 @@ type timeValue = time.Time
 // runActivity executes one activity work item and reports its result.
 func (w *Worker) runActivity(ctx context.Context, wi *provider.ActivityWorkItem) {
 	ev := wi.Event
-	log := w.log.With("activity", ev.Name, "instance", wi.Instance.InstanceID, "taskId", ev.EventID)
+	log := w.log.With("activity", ev.Name, "instance", wi.Instance.InstanceID, "taskId", ev.EventID, "message", wi.ID)
 	fn, ok := w.reg.Activity(ev.Name, ev.Version)
 	if !ok && ev.Version != "" {
 		fn, ok = w.reg.Activity(ev.Name, "")
 	}
 	if !ok {
 		w.stats.UnknownNames.Add(1)
-		delay := provider.AbandonDelay(wi.DequeueCount)
-		log.Warn("worker: unknown activity name: this worker does not register it; every worker of a hub must register every name it may receive",
-			"kind", "activity", "version", ev.Version, "dequeueCount", wi.DequeueCount, "retryIn", delay)
-		if err := w.be.AbandonActivity(context.WithoutCancel(ctx), wi, delay); err != nil {
-			log.Warn("worker: abandoning the activity failed", "err", err)
-		}
+		w.giveBackActivity(ctx, wi, log, unknownName("activity", ev.Name, ev.Version)+
+			"; it waits for a worker that hosts it (every worker of a hub must host every name it may receive), or for its orchestration to be terminated")
 		return
 	}
 	actx, cancel := context.WithCancel(durable.WithActivityInfo(ctx, durable.ActivityInfo{

@@ -147,6 +147,8 @@ type Worker struct {
 	clock Clock
 	cache *cache
 	stats Stats
+	// failures remembers repeatable commit failures (unknown.go).
+	failures commitFailures
 
 	mu      sync.Mutex
 	running bool
