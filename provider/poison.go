@@ -27,15 +27,19 @@ import (
 // is quarantined with its messages instead of being run again.
 //
 // A worker that cannot run a work item because it lacks the name (or the
-// version, or the code no longer matches the history and it blocks) gives
-// it back with Quarantiner.GiveBackOrchestration or GiveBackActivity: the
+// version, or the code no longer matches the history and it blocks), or
+// because storage failed it (a read, a commit or a result that could not
+// be sent, a lost lock), gives it back with
+// Quarantiner.GiveBackOrchestration or GiveBackActivity: the
 // messages are replaced by fresh copies, so a receive that was only a
 // give-back is never counted towards poison, whichever worker gave it back
 // and however often, and a worker that hosts the name never quarantines
 // the message. Copies are sent before the originals are deleted, so a
 // crash in between leaves a duplicate (which the message rules drop), never
-// a loss. The give-back is recorded (Stalled) so that the instance shows
-// why it does not move.
+// a loss. A give-back for a name is recorded (Stalled) so that the
+// instance shows why it does not move. What still counts is what may be
+// the message's own fault: a worker that dies holding it, orchestrator
+// code that fails or blocks on it.
 
 // DefaultMaxDequeueCount is how many times a message may be received
 // without being processed before it is quarantined, unless configured.
@@ -144,7 +148,9 @@ type Quarantiner interface {
 	// give-backs of the instance, records s (and, for an instance whose
 	// status row is Pending for this execution, its reason as the row's
 	// custom status, under If-Match) and unlocks the instance. It returns
-	// the delay.
+	// the delay. With s nil nothing is recorded: the work item failed for
+	// a reason that is not its own (storage unavailable, a lost lock) and
+	// is retried later without counting towards poison.
 	GiveBackOrchestration(ctx context.Context, wi *OrchestrationWorkItem, s *Stalled) (time.Duration, error)
 	// GiveBackActivity does the same for an activity work item.
 	GiveBackActivity(ctx context.Context, wi *ActivityWorkItem, s *Stalled) (time.Duration, error)

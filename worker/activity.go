@@ -50,10 +50,7 @@ func (w *Worker) runActivity(ctx context.Context, wi *provider.ActivityWorkItem)
 			EventBase: history.EventBase{EventID: -1, Timestamp: now}}
 	}
 	if err := w.be.CompleteActivity(context.WithoutCancel(ctx), wi, result); err != nil {
-		log.Warn("worker: reporting the activity result failed; it will run again", "err", err)
-		if aerr := w.be.AbandonActivity(context.WithoutCancel(ctx), wi, 0); aerr != nil {
-			log.Warn("worker: abandoning the activity failed", "err", aerr)
-		}
+		w.retryActivityLater(ctx, wi, log, err)
 		return
 	}
 	w.stats.Activities.Add(1)

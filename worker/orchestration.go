@@ -29,7 +29,7 @@ func (w *Worker) processOrchestration(ctx context.Context, wi *provider.Orchestr
 		w.stats.CacheMisses.Add(1)
 		if wi.History == nil && !newExecution {
 			if err := w.be.LoadHistory(ctx, wi); err != nil {
-				w.abandon(ctx, wi, log, "loading history", err)
+				w.retryLater(ctx, wi, log, "loading history", err)
 				return
 			}
 		}
@@ -113,7 +113,11 @@ func (w *Worker) processOrchestration(ctx context.Context, wi *provider.Orchestr
 			w.quarantineEpisode(ctx, wi, log, start.Name, reason, err)
 			return
 		}
-		w.abandon(ctx, wi, log, "committing the episode", err)
+		if _, again := provider.Repeatable(err); again {
+			w.abandon(ctx, wi, log, "committing the episode", err)
+		} else {
+			w.retryLater(ctx, wi, log, "committing the episode", err)
+		}
 		return
 	}
 	w.failures.succeeded(wi.InstanceID)

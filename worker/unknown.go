@@ -66,6 +66,42 @@ func (w *Worker) giveBack(ctx context.Context, wi *provider.OrchestrationWorkIte
 		"message", messageIDs(wi), "retryIn", delay)
 }
 
+// retryLater gives back an orchestration work item that failed for a
+// reason that is not its own (a storage read or commit that failed, a lost
+// lock), so that the failure does not count towards poison; without a
+// Quarantiner it is abandoned.
+func (w *Worker) retryLater(ctx context.Context, wi *provider.OrchestrationWorkItem, log *slog.Logger, what string, err error) {
+	q, ok := w.be.(provider.Quarantiner)
+	if !ok {
+		w.abandon(ctx, wi, log, what, err)
+		return
+	}
+	w.stats.Abandoned.Add(1)
+	delay, gerr := q.GiveBackOrchestration(context.WithoutCancel(ctx), wi, nil)
+	if gerr != nil {
+		w.abandon(ctx, wi, log, what, errors.Join(err, gerr))
+		return
+	}
+	log.Warn("worker: giving an orchestration work item back to retry it later", "step", what, "err", err,
+		"message", messageIDs(wi), "retryIn", delay)
+}
+
+// retryActivityLater gives back an activity work item whose result could
+// not be reported, uncounted, to run it again later; without a Quarantiner
+// it is abandoned.
+func (w *Worker) retryActivityLater(ctx context.Context, wi *provider.ActivityWorkItem, log *slog.Logger, err error) {
+	if q, ok := w.be.(provider.Quarantiner); ok {
+		if delay, gerr := q.GiveBackActivity(context.WithoutCancel(ctx), wi, nil); gerr == nil {
+			log.Warn("worker: reporting the activity result failed; it will run again", "err", err, "retryIn", delay)
+			return
+		}
+	}
+	log.Warn("worker: reporting the activity result failed; it will run again", "err", err)
+	if aerr := w.be.AbandonActivity(context.WithoutCancel(ctx), wi, 0); aerr != nil {
+		log.Warn("worker: abandoning the activity failed", "err", aerr)
+	}
+}
+
 // giveBackActivity does the same for an activity work item.
 func (w *Worker) giveBackActivity(ctx context.Context, wi *provider.ActivityWorkItem, log *slog.Logger, reason string) {
 	ev := wi.Event
@@ -139,7 +175,7 @@ func (w *Worker) terminateWithoutCode(ctx context.Context, wi *provider.Orchestr
 		err = w.be.CompleteOrchestration(ctx, wi, res.episode)
 	}
 	if err != nil {
-		w.abandon(ctx, wi, log, "terminating an instance whose orchestration this worker does not host", err)
+		w.retryLater(ctx, wi, log, "terminating an instance whose orchestration this worker does not host", err)
 		return
 	}
 	w.stats.Episodes.Add(1)

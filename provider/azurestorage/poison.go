@@ -74,6 +74,15 @@ func (d *diagState) count(key string, now time.Time) int {
 	return g.n
 }
 
+// gaveBack reports whether this backend gave key back within
+// givebackForget.
+func (d *diagState) gaveBack(key string, now time.Time) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	g := d.givebacks[key]
+	return g != nil && now.Sub(g.last) <= givebackForget
+}
+
 func (b *Backend) maxDequeue() int {
 	switch {
 	case b.opts.MaxDequeueCount < 0:
@@ -265,18 +274,20 @@ func (b *Backend) GiveBackOrchestration(ctx context.Context, wi *provider.Orches
 	ctx = context.WithoutCancel(ctx)
 	now := time.Now().UTC()
 	delay := provider.GiveBackDelay(provider.StalledOrchestration, b.diag.count("o|"+wi.InstanceID, now))
-	st.Worker, st.At, st.RetryInSeconds = b.opts.WorkerID, now, int(delay/time.Second)
-	if st.InstanceID == "" {
-		st.InstanceID = wi.InstanceID
-	}
-	if st.InstanceID != "" {
-		if err := b.saveRecord(ctx, stalledBlob(st), st); err != nil {
-			b.log.Warn("azurestorage: recording why a work item was given back", "instance", wi.InstanceID, "err", err)
+	if st != nil {
+		st.Worker, st.At, st.RetryInSeconds = b.opts.WorkerID, now, int(delay/time.Second)
+		if st.InstanceID == "" {
+			st.InstanceID = wi.InstanceID
 		}
-	}
-	if r := ls.row; r != nil && r.State.Status == history.StatusPending &&
-		strings.EqualFold(r.State.OrchestrationInstance.ExecutionID, st.ExecutionID) {
-		b.notePending(ctx, r, st)
+		if st.InstanceID != "" {
+			if err := b.saveRecord(ctx, stalledBlob(st), st); err != nil {
+				b.log.Warn("azurestorage: recording why a work item was given back", "instance", wi.InstanceID, "err", err)
+			}
+		}
+		if r := ls.row; r != nil && r.State.Status == history.StatusPending &&
+			strings.EqualFold(r.State.OrchestrationInstance.ExecutionID, st.ExecutionID) {
+			b.notePending(ctx, r, st)
+		}
 	}
 	b.requeueFresh(ctx, ls.msgs, delay)
 	b.unlock(ls.s, false)
@@ -304,12 +315,11 @@ func (b *Backend) notePending(ctx context.Context, r *tables.InstanceRow, st *pr
 	r.State.CustomStatus = &text
 }
 
-// requeueFresh replaces each message by a copy visible after delay and then
-// deletes the original, in the batch's order. When the batch starts with
-// an ExecutionStarted, the copies of the messages after it are sent in a
+// requeueFresh replaces each message by a copy visible after delay, in the
+// batch's order (replaceMessage). When the batch starts with an
+// ExecutionStarted, the copies of the messages after it are sent in a
 // later second than its copy, so that sorting by insertion time keeps the
-// start first. A copy that cannot be sent leaves the original, put back
-// with the delay.
+// start first.
 func (b *Backend) requeueFresh(ctx context.Context, msgs []*pending, delay time.Duration) {
 	var startAt time.Time
 	for i, m := range msgs {
@@ -323,27 +333,45 @@ func (b *Backend) requeueFresh(ctx context.Context, msgs []*pending, delay time.
 			}
 			startAt = time.Time{}
 		}
-		sent, err := m.q.SendQuiet(ctx, m.raw.Text, delay)
-		if err != nil {
-			b.log.Warn("azurestorage: copying a message that is given back; putting the original back instead", "message", m.raw.ID, "err", err)
-			if _, _, err := m.q.UpdateVisibility(ctx, m.raw.ID, m.raw.PopReceipt, m.raw.Text, delay); err != nil && !errors.Is(err, queues.ErrMessageGone) {
-				b.log.Warn("azurestorage: putting back a message", "message", m.raw.ID, "err", err)
-			}
-			continue
-		}
-		if i == 0 {
-			if _, ok := m.data.TaskMessage.Event.(*history.ExecutionStartedEvent); ok {
+		sent, ok := b.replaceMessage(ctx, m.q, m.raw, delay)
+		if ok && i == 0 {
+			if _, isStart := m.data.TaskMessage.Event.(*history.ExecutionStartedEvent); isStart {
 				startAt = sent.InsertionTime
 				if startAt.IsZero() {
 					startAt = time.Now()
 				}
 			}
 		}
-		if err := m.q.Delete(ctx, m.raw.ID, m.raw.PopReceipt); err != nil && !errors.Is(err, queues.ErrMessageGone) {
-			b.log.Warn("azurestorage: deleting a message replaced by its copy; the copy is a duplicate", "message", m.raw.ID, "err", err)
-		}
 	}
 	b.forget(msgs)
+}
+
+// replaceMessage gives a received message back as a copy visible after
+// delay, so that its dequeue count starts again: the original is first
+// hidden for the delay with its pop receipt (which proves that it is still
+// ours, and is what a crash right after leaves behind: an ordinary
+// abandon), then the copy is sent, then the original deleted. A message no
+// longer ours is left to its new holder; a crash between the send and the
+// delete leaves a duplicate, never a loss. It reports whether the copy
+// replaced the original.
+func (b *Backend) replaceMessage(ctx context.Context, q *queues.Queue, raw *queues.Message, delay time.Duration) (queues.Sent, bool) {
+	pop, _, err := q.UpdateVisibility(ctx, raw.ID, raw.PopReceipt, raw.Text, delay)
+	if err != nil {
+		if !errors.Is(err, queues.ErrMessageGone) {
+			b.log.Warn("azurestorage: putting back a message", "message", raw.ID, "err", err)
+		}
+		return queues.Sent{}, false
+	}
+	raw.PopReceipt = pop
+	sent, err := q.SendQuiet(ctx, raw.Text, delay)
+	if err != nil {
+		b.log.Warn("azurestorage: copying a message that is given back failed; the original is put back instead", "message", raw.ID, "err", err)
+		return queues.Sent{}, false
+	}
+	if err := q.Delete(ctx, raw.ID, pop); err != nil && !errors.Is(err, queues.ErrMessageGone) {
+		b.log.Warn("azurestorage: deleting a message replaced by its copy; the copy is a duplicate", "message", raw.ID, "err", err)
+	}
+	return sent, true
 }
 
 // GiveBackActivity puts an activity work item back as a fresh copy (see
@@ -357,22 +385,15 @@ func (b *Backend) GiveBackActivity(ctx context.Context, wi *provider.ActivityWor
 	now := time.Now().UTC()
 	key := fmt.Sprintf("a|%s|%s|%d", wi.Instance.InstanceID, wi.Instance.ExecutionID, wi.Event.EventID)
 	delay := provider.GiveBackDelay(provider.StalledActivity, b.diag.count(key, now))
-	st.Worker, st.At, st.RetryInSeconds = b.opts.WorkerID, now, int(delay/time.Second)
-	if st.InstanceID != "" {
-		if err := b.saveRecord(ctx, stalledBlob(st), st); err != nil {
-			b.log.Warn("azurestorage: recording why an activity was given back", "instance", st.InstanceID, "err", err)
+	if st != nil {
+		st.Worker, st.At, st.RetryInSeconds = b.opts.WorkerID, now, int(delay/time.Second)
+		if st.InstanceID != "" {
+			if err := b.saveRecord(ctx, stalledBlob(st), st); err != nil {
+				b.log.Warn("azurestorage: recording why an activity was given back", "instance", st.InstanceID, "err", err)
+			}
 		}
 	}
-	if _, err := b.workitems.SendQuiet(ctx, l.raw.Text, delay); err != nil {
-		_, _, uerr := b.workitems.UpdateVisibility(ctx, l.raw.ID, l.raw.PopReceipt, l.raw.Text, delay)
-		if uerr != nil && !errors.Is(uerr, queues.ErrMessageGone) {
-			return delay, fmt.Errorf("azurestorage: giving back an activity work item: %w", errors.Join(err, uerr))
-		}
-		return delay, nil
-	}
-	if err := b.workitems.Delete(ctx, l.raw.ID, l.raw.PopReceipt); err != nil && !errors.Is(err, queues.ErrMessageGone) {
-		b.log.Warn("azurestorage: deleting a work item replaced by its copy; the copy is a duplicate", "message", l.raw.ID, "err", err)
-	}
+	b.replaceMessage(ctx, b.workitems, l.raw, delay)
 	return delay, nil
 }
 
@@ -476,4 +497,28 @@ func (b *Backend) Diagnostics(ctx context.Context, instanceID string) (*provider
 	}
 	sort.Slice(d.Stalled, func(i, j int) bool { return d.Stalled[i].At.Before(d.Stalled[j].At) })
 	return d, nil
+}
+
+// prepareFailed puts back the messages of a batch whose work item could
+// not be formed. A failure that may pass (storage unavailable, a time-out,
+// a stop) is not the messages' fault: they are given back as fresh copies,
+// uncounted. One that will recur is abandoned with C#'s back-off and counts
+// towards poison.
+func (b *Backend) prepareFailed(ctx context.Context, s *session, msgs []*pending, err error) {
+	ids := make([]string, len(msgs))
+	for i, m := range msgs {
+		ids[i] = m.raw.ID
+	}
+	if _, again := provider.Repeatable(repeatable(err)); again {
+		b.log.Warn("azurestorage: preparing a work item failed; putting its messages back", "instance", s.id,
+			"message", strings.Join(ids, ","), "err", err)
+		b.abandonPending(ctx, msgs, 0)
+	} else {
+		ctx = context.WithoutCancel(ctx)
+		delay := provider.GiveBackDelay(provider.StalledOrchestration, b.diag.count("o|"+s.id, time.Now()))
+		b.log.Warn("azurestorage: preparing a work item failed; giving its messages back uncounted", "instance", s.id,
+			"message", strings.Join(ids, ","), "retryIn", delay, "err", err)
+		b.requeueFresh(ctx, msgs, delay)
+	}
+	b.unlock(s, false)
 }

@@ -108,7 +108,9 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 				return nil, err
 			}
 			row, instRow, rowRead = stateOf(r), r, true
-			if freshStart(row, es, msgs) {
+			// A batch this backend gave back is on a copy's first delivery
+			// although an earlier attempt may have written history.
+			if freshStart(row, es, msgs) && !b.diag.gaveBack("o|"+s.id, time.Now()) {
 				s.known, s.index, s.etag, s.execID, s.parentID, s.episodes = true, provider.NewHistoryIndex(nil), "", "", "", 0
 				needLoad = false
 			}

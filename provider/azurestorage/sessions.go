@@ -475,9 +475,7 @@ func (b *Backend) LockNextOrchestration(ctx context.Context) (*provider.Orchestr
 		}
 		wi, err := b.prepare(ctx, s, msgs)
 		if err != nil {
-			b.log.Warn("azurestorage: preparing a work item; abandoning its messages", "instance", s.id, "err", err)
-			b.abandonPending(ctx, msgs, 0)
-			b.unlock(s, false)
+			b.prepareFailed(ctx, s, msgs, err)
 			continue
 		}
 		if wi != nil {

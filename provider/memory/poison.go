@@ -99,15 +99,17 @@ func (b *Backend) GiveBackOrchestration(ctx context.Context, wi *provider.Orches
 	}
 	now := b.clock.Now()
 	delay := provider.GiveBackDelay(provider.StalledOrchestration, b.countGiveBackLocked("o|"+wi.InstanceID, now))
-	st.Worker, st.At, st.RetryInSeconds = "memory", now, int(delay/time.Second)
-	if st.InstanceID == "" {
-		st.InstanceID = wi.InstanceID
-	}
-	b.stallLocked(st)
-	if inst := b.instances[wi.InstanceID]; inst != nil && inst.row != nil && inst.row.Status == history.StatusPending &&
-		inst.row.OrchestrationInstance.ExecutionID == st.ExecutionID {
-		text := st.PendingStatus()
-		inst.row.CustomStatus = &text
+	if st != nil {
+		st.Worker, st.At, st.RetryInSeconds = "memory", now, int(delay/time.Second)
+		if st.InstanceID == "" {
+			st.InstanceID = wi.InstanceID
+		}
+		b.stallLocked(st)
+		if inst := b.instances[wi.InstanceID]; inst != nil && inst.row != nil && inst.row.Status == history.StatusPending &&
+			inst.row.OrchestrationInstance.ExecutionID == st.ExecutionID {
+			text := st.PendingStatus()
+			inst.row.CustomStatus = &text
+		}
 	}
 	for i, m := range l.msgs {
 		b.requeueLocked(m, l.receipts[i], now.Add(delay))
@@ -131,8 +133,10 @@ func (b *Backend) GiveBackActivity(ctx context.Context, wi *provider.ActivityWor
 	now := b.clock.Now()
 	key := fmt.Sprintf("a|%s|%s|%d", wi.Instance.InstanceID, wi.Instance.ExecutionID, wi.Event.EventID)
 	delay := provider.GiveBackDelay(provider.StalledActivity, b.countGiveBackLocked(key, now))
-	st.Worker, st.At, st.RetryInSeconds = "memory", now, int(delay/time.Second)
-	b.stallLocked(st)
+	if st != nil {
+		st.Worker, st.At, st.RetryInSeconds = "memory", now, int(delay/time.Second)
+		b.stallLocked(st)
+	}
 	b.requeueLocked(l.msg, l.receipt, now.Add(delay))
 	b.endActLeaseLocked(l)
 	b.kickLocked()
