@@ -215,26 +215,18 @@ func newInstancesShow() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "show INSTANCE-ID",
 		Short: "Show an instance's status, input, output and custom status",
-		Long: `Prints one instance's status. With --json it prints the status object the HTTP
-API answers for GET instances/{id}.`,
+		Long: `Prints one instance's status, followed by the work a worker gave back without
+running it that still holds the instance back (an orchestration or activity
+name no worker that received it hosts) and the instance's messages that were
+quarantined in the <hub>-poison container. With --json it prints the status
+object the HTTP API answers for GET instances/{id}, with "stalledWork" and
+"quarantinedMessages" added when there are any.`,
 		Args: exactArgs(1),
 	}
 	sf := addStorageFlags(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the HTTP API's JSON status object")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		c, release, err := openClient(cmd, sf, false)
-		defer release()
-		if err != nil {
-			return err
-		}
-		st, err := getState(cmd.Context(), c, args[0], true)
-		if err != nil {
-			return err
-		}
-		if asJSON {
-			return printIndented(cmd.OutOrStdout(), httpapi.MarshalStatus(st, nil))
-		}
-		return printState(cmd.OutOrStdout(), st)
+		return showInstance(cmd, sf, args[0], asJSON)
 	}
 	return cmd
 }

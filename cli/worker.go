@@ -22,6 +22,7 @@ import (
 	"github.com/azdurable/azdurable/conformance"
 	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/partition"
+	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/provider/azurestorage"
 	"github.com/azdurable/azdurable/queues"
 	"github.com/azdurable/azdurable/samples"
@@ -52,6 +53,7 @@ type hostFlags struct {
 	maxActivities    int
 	maxPoll          float64
 	drainTimeout     time.Duration
+	maxDequeueCount  int
 	conformance      bool
 	tuning           *tuningFlags
 }
@@ -67,6 +69,7 @@ func addHostFlags(cmd *cobra.Command) *hostFlags {
 	fl.IntVar(&h.maxActivities, "max-concurrent-activities", 10, "activities in flight at most")
 	fl.Float64Var(&h.maxPoll, "max-poll", queues.DefaultMaxPollInterval.Seconds(), "longest wait between polls of an idle queue, in seconds")
 	fl.DurationVar(&h.drainTimeout, "drain-timeout", DefaultDrainTimeout, "on shutdown, how long in-flight work may take to finish, and then the partitions to be released")
+	fl.IntVar(&h.maxDequeueCount, "max-dequeue-count", provider.DefaultMaxDequeueCount, "a message received more often than this without being processed is moved to the <hub>-poison container (0: never, as C#)")
 	h.tuning = addTuningFlags(cmd)
 	return h
 }
@@ -91,6 +94,8 @@ func (h *hostFlags) settings(cmd *cobra.Command) (func(*azurestorage.Options), w
 		return nil, worker.Options{}, usagef("--max-poll must be more than 0 and at most 3600 seconds")
 	case h.drainTimeout <= 0:
 		return nil, worker.Options{}, usagef("--drain-timeout must be positive")
+	case h.maxDequeueCount < 0:
+		return nil, worker.Options{}, usagef("--max-dequeue-count must be 0 (never quarantine) or more")
 	}
 	if err := h.tuning.validate(); err != nil {
 		return nil, worker.Options{}, err
@@ -101,6 +106,10 @@ func (h *hostFlags) settings(cmd *cobra.Command) (func(*azurestorage.Options), w
 		o.Encoding = enc
 		o.PartitionManager = pm
 		o.MaxPollingInterval = time.Duration(h.maxPoll * float64(time.Second))
+		o.MaxDequeueCount = h.maxDequeueCount
+		if h.maxDequeueCount == 0 {
+			o.MaxDequeueCount = -1
+		}
 		h.tuning.apply(o)
 	}
 	wo := worker.Options{

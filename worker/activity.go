@@ -19,19 +19,15 @@ type timeValue = time.Time
 // runActivity executes one activity work item and reports its result.
 func (w *Worker) runActivity(ctx context.Context, wi *provider.ActivityWorkItem) {
 	ev := wi.Event
-	log := w.log.With("activity", ev.Name, "instance", wi.Instance.InstanceID, "taskId", ev.EventID)
+	log := w.log.With("activity", ev.Name, "instance", wi.Instance.InstanceID, "taskId", ev.EventID, "message", wi.ID)
 	fn, ok := w.reg.Activity(ev.Name, ev.Version)
 	if !ok && ev.Version != "" {
 		fn, ok = w.reg.Activity(ev.Name, "")
 	}
 	if !ok {
 		w.stats.UnknownNames.Add(1)
-		delay := provider.AbandonDelay(wi.DequeueCount)
-		log.Warn("worker: unknown activity name: this worker does not register it; every worker of a hub must register every name it may receive",
-			"kind", "activity", "version", ev.Version, "dequeueCount", wi.DequeueCount, "retryIn", delay)
-		if err := w.be.AbandonActivity(context.WithoutCancel(ctx), wi, delay); err != nil {
-			log.Warn("worker: abandoning the activity failed", "err", err)
-		}
+		w.giveBackActivity(ctx, wi, log, unknownName("activity", ev.Name, ev.Version)+
+			"; it waits for a worker that hosts it (every worker of a hub must host every name it may receive), or for its orchestration to be terminated")
 		return
 	}
 	actx, cancel := context.WithCancelCause(durable.WithActivityInfo(ctx, durable.ActivityInfo{
@@ -52,7 +48,16 @@ func (w *Worker) runActivity(ctx context.Context, wi *provider.ActivityWorkItem)
 		// The worker's own stop cancelled the activity: that is no failure
 		// of the activity, so the work item goes back to its queue for the
 		// next worker, at once.
+		// A stop is no fault of the work item either: where the backend
+		// can, it goes back as a fresh copy that does not count towards
+		// poison.
 		w.stats.ActivitiesReturned.Add(1)
+		if q, ok := w.be.(provider.Quarantiner); ok {
+			if d, gerr := q.GiveBackActivity(context.WithoutCancel(ctx), wi, nil); gerr == nil {
+				log.Info("worker: stopping; gave the cancelled activity back to its queue", "err", err, "retryIn", d)
+				return
+			}
+		}
 		log.Info("worker: stopping; gave the cancelled activity back to its queue", "err", err)
 		if aerr := w.be.AbandonActivity(context.WithoutCancel(ctx), wi, 0); aerr != nil {
 			log.Warn("worker: giving the activity back failed; it runs again when its lock expires", "err", aerr)
@@ -79,10 +84,7 @@ func (w *Worker) reportActivity(ctx context.Context, wi *provider.ActivityWorkIt
 			EventBase: history.EventBase{EventID: -1, Timestamp: now}}
 	}
 	if err := w.be.CompleteActivity(context.WithoutCancel(ctx), wi, result); err != nil {
-		log.Warn("worker: reporting the activity result failed; it will run again", "err", err)
-		if aerr := w.be.AbandonActivity(context.WithoutCancel(ctx), wi, 0); aerr != nil {
-			log.Warn("worker: abandoning the activity failed", "err", aerr)
-		}
+		w.retryActivityLater(ctx, wi, log, err)
 		return
 	}
 	w.stats.Activities.Add(1)

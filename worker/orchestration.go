@@ -29,7 +29,7 @@ func (w *Worker) processOrchestration(ctx context.Context, wi *provider.Orchestr
 		w.stats.CacheMisses.Add(1)
 		if wi.History == nil && !newExecution {
 			if err := w.be.LoadHistory(ctx, wi); err != nil {
-				w.abandon(ctx, wi, log, "loading history", err)
+				w.retryLater(ctx, wi, log, "loading history", err)
 				return
 			}
 		}
@@ -52,14 +52,18 @@ func (w *Worker) processOrchestration(ctx context.Context, wi *provider.Orchestr
 	fn, ok := w.orchestrator(start.Name, start.Version)
 	if !ok {
 		w.stats.UnknownNames.Add(1)
-		w.abandonWithBackoff(ctx, wi, log.With("kind", "orchestration", "version", start.Version),
-			"unknown orchestration name: this worker does not register it; every worker of a hub must register every name it may receive")
+		if t := terminateIn(wi.Messages); t != nil {
+			w.terminateWithoutCode(ctx, wi, log, start, past, t)
+			return
+		}
+		w.giveBack(ctx, wi, log, start, unknownName("orchestration", start.Name, start.Version)+
+			"; the instance waits for a worker that hosts it (every worker of a hub must host every name it may receive), or for a terminate")
 		return
 	}
 	allowed, why := w.versionAllowed(start.Version)
 	allowed = allowed || builtIn(start.Name)
 	if !allowed && w.opts.Versioning.OnMismatch == Reject {
-		w.abandonWithBackoff(ctx, wi, log, why)
+		w.giveBack(ctx, wi, log, start, why+"; the instance waits for a worker that may run its version")
 		return
 	}
 
@@ -84,7 +88,8 @@ func (w *Worker) processOrchestration(ctx context.Context, wi *provider.Orchestr
 		case errors.As(err, &nde):
 			w.stats.NonDeterminism.Add(1)
 			if w.opts.OnNonDeterminism == BlockAndRetry {
-				w.abandonWithBackoff(ctx, wi, log.With("err", err), "non-determinism (BlockAndRetry): the instance waits for a deployment that matches its history")
+				w.giveBack(ctx, wi, log, start, "its history no longer matches the orchestration's code ("+err.Error()+
+					"); with BlockAndRetry the instance waits for a deployment that matches its history")
 				return
 			}
 			log.Error("worker: non-deterministic orchestration; failing the instance", "err", err)
@@ -105,9 +110,18 @@ func (w *Worker) processOrchestration(ctx context.Context, wi *provider.Orchestr
 		if errors.Is(err, provider.ErrLockLost) {
 			w.stats.LockLost.Add(1)
 		}
-		w.abandon(ctx, wi, log, "committing the episode", err)
+		if reason, poison := w.failures.failed(wi.InstanceID, err); poison {
+			w.quarantineEpisode(ctx, wi, log, start.Name, reason, err)
+			return
+		}
+		if _, again := provider.Repeatable(err); again {
+			w.abandon(ctx, wi, log, "committing the episode", err)
+		} else {
+			w.retryLater(ctx, wi, log, "committing the episode", err)
+		}
 		return
 	}
+	w.failures.succeeded(wi.InstanceID)
 	w.stats.Episodes.Add(1)
 	w.cancelEndedActivities(wi, result.done)
 	if result.done {
@@ -211,18 +225,21 @@ func (w *Worker) abandon(ctx context.Context, wi *provider.OrchestrationWorkItem
 	w.stats.Abandoned.Add(1)
 	delay := provider.AbandonDelay(maxDequeue(wi))
 	if errors.Is(context.Cause(ctx), ErrStopping) {
+		// A stop is no fault of the messages: where the backend can, they
+		// go back as fresh copies, so that rolling deployments never add
+		// up to poison.
+		if q, ok := w.be.(provider.Quarantiner); ok {
+			if d, gerr := q.GiveBackOrchestration(context.WithoutCancel(ctx), wi, nil); gerr == nil {
+				log.Warn("worker: stopping; gave the orchestration work item back", "step", what, "err", err, "message", messageIDs(wi), "retryIn", d)
+				return
+			}
+		}
 		delay = stopAbandonDelay
 	}
-	log.Warn("worker: abandoning orchestration work item", "step", what, "err", err, "retryIn", delay)
+	log.Warn("worker: abandoning orchestration work item", "step", what, "err", err, "message", messageIDs(wi), "retryIn", delay)
 	if aerr := w.be.AbandonOrchestration(context.WithoutCancel(ctx), wi, delay); aerr != nil {
 		log.Warn("worker: abandoning failed; the messages reappear when their lock expires", "err", aerr)
 	}
-}
-
-func (w *Worker) abandonWithBackoff(ctx context.Context, wi *provider.OrchestrationWorkItem, log interface {
-	Warn(string, ...any)
-}, why string) {
-	w.abandon(ctx, wi, log, why, nil)
 }
 
 func maxDequeue(wi *provider.OrchestrationWorkItem) int {

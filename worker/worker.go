@@ -177,6 +177,8 @@ type Worker struct {
 	stats Stats
 	// activities holds the activities in flight, by instance.
 	activities runningSet
+	// failures remembers repeatable commit failures (unknown.go).
+	failures commitFailures
 
 	mu      sync.Mutex
 	running bool

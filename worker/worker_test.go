@@ -69,8 +69,8 @@ var chain = durable.NewOrchestration("Chain", func(ctx durable.Context, s string
 	return hello.Call(ctx, a).Await(ctx)
 })
 
-// Decision test: an unknown orchestration name is abandoned with back-off
-// and logged; the instance stays Pending and is never failed.
+// Decision test: an unknown orchestration name is given back with
+// back-off and logged; the instance stays Pending and is never failed.
 func TestUnknownNamesAreAbandoned(t *testing.T) {
 	f := run(t, worker.Options{}, hello)
 	ctx := f.ctx(t)
@@ -78,12 +78,12 @@ func TestUnknownNamesAreAbandoned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	until(t, "the abandon", func() bool { return f.w.Stats().UnknownNames.Load() > 0 })
+	until(t, "the give-back", func() bool { return strings.Contains(f.logs.String(), "gave an orchestration work item back") })
 	st, err := f.c.GetState(ctx, id)
 	if err != nil || st.Status != client.Pending {
 		t.Fatalf("state %+v %v", st, err)
 	}
-	if l := f.logs.String(); !strings.Contains(l, "unknown orchestration name") || !strings.Contains(l, "instance="+id) {
+	if l := f.logs.String(); !strings.Contains(l, `orchestration \"Missing\" is not registered on this worker`) || !strings.Contains(l, "instance="+id) {
 		t.Errorf("log: %s", l)
 	}
 	// An unknown activity: the orchestration runs and waits, Running.

@@ -137,24 +137,32 @@ func (f *activityFetcher) loop() {
 	}
 }
 
-// activityItem decodes a work-item message; an undecodable one is put back
-// with back-off (or quarantined) and logged.
+// activityItem decodes a work-item message. One received more than
+// MaxDequeueCount times, or one that will never decode, is quarantined
+// (failing its task when it names one); one whose large-message blob could
+// not be read is put back with back-off.
 func (b *Backend) activityItem(m *queues.Message) *provider.ActivityWorkItem {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if b.quarantine(ctx, b.workitems, m) {
+	if max := b.maxDequeue(); provider.Poisoned(int(m.DequeueCount), max) {
+		data, _ := b.codec.Decode(ctx, m.Text)
+		b.quarantineReceived(ctx, b.workitems, m, data, provider.PoisonReason(int(m.DequeueCount), max))
 		return nil
 	}
 	data, err := b.codec.Decode(ctx, m.Text)
 	var ts *history.TaskScheduledEvent
 	if err == nil {
 		if data.TaskMessage == nil {
-			err = errors.New("the envelope carries no TaskMessage")
+			err = fmt.Errorf("%w: the envelope carries no TaskMessage", errNotAnEnvelope)
 		} else if ts, _ = data.TaskMessage.Event.(*history.TaskScheduledEvent); ts == nil {
-			err = fmt.Errorf("a %s event on the work-item queue", data.TaskMessage.Event.Type())
+			err = fmt.Errorf("%w: a %s event on the work-item queue", errNotAnEnvelope, data.TaskMessage.Event.Type())
 		}
 	}
 	if err != nil {
+		if permanentDecodeError(err) && b.maxDequeue() > 0 {
+			b.quarantineReceived(ctx, b.workitems, m, nil, provider.UndecodableReason(err))
+			return nil
+		}
 		b.log.Warn("azurestorage: cannot decode an activity work item; putting it back", "message", m.ID,
 			"dequeueCount", m.DequeueCount, "err", err)
 		if aerr := b.workitems.Abandon(ctx, m); aerr != nil && !errors.Is(aerr, queues.ErrMessageGone) {

@@ -81,6 +81,8 @@ type Backend struct {
 	loops    sync.WaitGroup
 
 	act *activityFetcher
+	// diag remembers this backend's give-backs (poison.go).
+	diag diagState
 }
 
 var _ provider.Backend = (*Backend)(nil)
@@ -268,7 +270,7 @@ func (b *Backend) DeleteTaskHub(ctx context.Context) error {
 	if err := tables.DeleteTables(ctx, b.tsvc, b.names.HistoryTable(), b.names.InstancesTable(), b.names.PartitionsTable()); err != nil {
 		errs = append(errs, err)
 	}
-	for _, c := range []string{b.names.LeasesContainer(), b.names.LargeMessagesContainer(), b.names.AppLeaseContainer(), b.names.LargeMessagesContainer()} {
+	for _, c := range []string{b.names.LeasesContainer(), b.names.LargeMessagesContainer(), b.names.AppLeaseContainer(), b.poisonStore().Container()} {
 		if err := b.deleteContainer(ctx, c); err != nil {
 			errs = append(errs, err)
 		}

@@ -79,13 +79,13 @@ func (b *Backend) sendAll(ctx context.Context, out []outbound) error {
 	return first
 }
 
-// CompleteOrchestration commits an episode in C#'s order: outbound
+// completeOrchestration commits an episode in C#'s order: outbound
 // messages, history, the Instances row, then the deletion of the consumed
 // messages. An episode that storage would refuse (provider.ValidateEpisode:
 // an instance id no table key can hold, a start without a name, a delay
 // over 7 days) fails with an error wrapping provider.ErrInvalid before
 // anything is sent, so that retrying it repeats no side effect.
-func (b *Backend) CompleteOrchestration(ctx context.Context, wi *provider.OrchestrationWorkItem, r *provider.EpisodeResult) error {
+func (b *Backend) completeOrchestration(ctx context.Context, wi *provider.OrchestrationWorkItem, r *provider.EpisodeResult) error {
 	ls, err := b.lockOf(wi)
 	if err != nil {
 		return err

@@ -66,11 +66,14 @@ type Options struct {
 	// SessionIdleTimeout drops an instance's in-memory session (its
 	// history ETag and index) after this long without messages (default 30 s).
 	SessionIdleTimeout time.Duration
-	// PoisonDequeueCount, when positive, moves a message that was received
-	// this many times without being processed into the <hub>-poison blob
-	// container (raw body kept) instead of retrying it forever. Off by
-	// default, as in C#.
-	PoisonDequeueCount int
+	// MaxDequeueCount is how many times a message may be received without
+	// being processed: one received more often, or one that cannot be
+	// decoded, is copied whole into the blob container <hub>-poison and
+	// deleted from its queue (a quarantined activity work item fails its
+	// task, so that its orchestration learns it). Default
+	// provider.DefaultMaxDequeueCount (5); negative never quarantines
+	// (C#'s behaviour: it only logs such messages).
+	MaxDequeueCount int
 
 	// NoLocalResults sends every activity result through the control
 	// queue, as C# does, even when this backend owns the orchestration's

@@ -9,7 +9,6 @@ import (
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/ctxsleep"
 	"github.com/azdurable/azdurable/provider"
-	"github.com/azdurable/azdurable/queues"
 	"github.com/azdurable/azdurable/tables"
 )
 
@@ -111,7 +110,9 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 				return nil, err
 			}
 			row, instRow, rowRead = stateOf(r), r, true
-			if freshStart(row, es, msgs) {
+			// A batch this backend gave back is on a copy's first delivery
+			// although an earlier attempt may have written history.
+			if freshStart(row, es, msgs) && !b.diag.gaveBack("o|"+s.id, time.Now()) {
 				s.known, s.index, s.etag, s.execID, s.parentID, s.episodes = true, provider.NewHistoryIndex(nil), "", "", "", 0
 				needLoad = false
 			}
@@ -186,7 +187,7 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 	if len(res.Kept) == 0 {
 		return nil, nil
 	}
-	ls := &lockState{s: s, episodes: s.episodes}
+	ls := &lockState{s: s, episodes: s.episodes, row: instRow}
 	for _, pm := range res.Kept {
 		ls.msgs = append(ls.msgs, back[pm])
 	}
@@ -406,23 +407,4 @@ func rowAt(h *tables.History, i int) *tables.Entity {
 		return h.Rows[i]
 	}
 	return nil
-}
-
-// quarantine moves a message received PoisonDequeueCount times into the
-// poison container, keeping its raw body, and deletes it from the queue.
-func (b *Backend) quarantine(ctx context.Context, q *queues.Queue, m *queues.Message) bool {
-	if b.opts.PoisonDequeueCount <= 0 || int(m.DequeueCount) < b.opts.PoisonDequeueCount {
-		return false
-	}
-	name := q.Name() + "/" + m.ID + ".txt"
-	if err := b.poisonStore().UploadGzip(ctx, name, []byte(m.Text)); err != nil {
-		b.log.Error("azurestorage: quarantining a poison message failed; it stays on its queue", "queue", q.Name(), "message", m.ID, "err", err)
-		return false
-	}
-	if err := q.Delete(ctx, m.ID, m.PopReceipt); err != nil && !errors.Is(err, queues.ErrMessageGone) {
-		b.log.Warn("azurestorage: deleting a quarantined message", "err", err)
-	}
-	b.log.Error("azurestorage: poison message quarantined", "queue", q.Name(), "message", m.ID,
-		"dequeueCount", m.DequeueCount, "container", b.poisonStore().Container(), "blob", name)
-	return true
 }

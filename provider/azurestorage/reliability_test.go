@@ -2,6 +2,7 @@ package azurestorage_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/azuritetest"
 	"github.com/azdurable/azdurable/internal/syncbuf"
+	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/provider/azurestorage"
 	"github.com/azdurable/azdurable/queues"
 	"github.com/azdurable/azdurable/samples/hellocities"
@@ -154,15 +156,16 @@ func TestFaultsLoseNothing(t *testing.T) {
 // bodies, unknown event types, a wrong $type, a truncated large-message
 // blob, messages for unknown instances, duplicates and unknown names:
 // the worker keeps running, other instances finish, the log names the
-// message and the reason, and with poison quarantine the raw message is
-// kept.
+// message and the reason, and every message that cannot be decoded is
+// quarantined on its first receive with its text kept whole, under its
+// instance when it names one.
 func TestBadInputKeepsTheWorkerRunning(t *testing.T) {
 	hub := azuritetest.NewHub(t)
 	acct := azuritetest.Account(t)
 	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	be, err := azurestorage.New(azurestorage.Options{TaskHub: hub, Account: acct, Partitions: 1, MaxPollingInterval: 300 * time.Millisecond,
-		PoisonDequeueCount: 2, Logger: log})
+		Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,25 +253,25 @@ func TestBadInputKeepsTheWorkerRunning(t *testing.T) {
 		l := logs.String()
 		return strings.Count(l, "poison message quarantined") >= 5 &&
 			strings.Contains(l, "no such instance") &&
-			strings.Contains(l, "unknown orchestration name") &&
+			strings.Contains(l, `orchestration \"NoSuchOrchestration\" is not registered on this worker`) &&
 			strings.Contains(l, "duplicate TaskCompleted for task 0")
 	})
 	l := logs.String()
-	for _, want := range []string{"cannot decode a control message", "cannot decode an activity work item", "unknown event class", "NoSuchEvent", "unknown event type", "truncated"} {
+	for _, want := range []string{"cannot be decoded", "queue=" + be.Names().WorkItemQueue(), "unknown event class", "NoSuchEvent", "unknown event type", "truncated"} {
 		if !strings.Contains(l, want) {
 			t.Errorf("the log does not say %q", want)
 		}
 	}
-	// The unknown name is never failed: it waits, Pending.
-	if st, err := c.GetState(ctx, unknown); err != nil || st.Status != client.Pending {
-		t.Errorf("unknown orchestration: %v %v", st, err)
+	// The unknown name is never failed: it waits, Pending, and says why.
+	if st, err := c.GetState(ctx, unknown); err != nil || st.Status != client.Pending ||
+		!strings.Contains(history.Deref(st.CustomStatus), `not registered on this worker`) {
+		t.Errorf("unknown orchestration: %+v %v", st, err)
 	}
 	if h2, _ := c.History(ctx, good, ""); len(h2) != len(h) {
 		t.Errorf("the duplicate changed the history: %d events, was %d", len(h2), len(h))
 	}
-	// The quarantined raw bodies are kept.
+	// The quarantined bodies are kept whole, each on its first receive.
 	poison := blobs.New(bs, strings.ToLower(hub)+"-poison", nil)
-	n := 0
 	pager := bs.NewListBlobsFlatPager(poison.Container(), nil)
 	found := map[string]bool{}
 	for pager.More() {
@@ -277,12 +280,24 @@ func TestBadInputKeepsTheWorkerRunning(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, it := range p.Segment.BlobItems {
-			n++
+			if strings.Contains(*it.Name, "/stalled/") {
+				continue // why the unknown name waits
+			}
 			data, err := poison.DownloadGzip(ctx, *it.Name)
 			if err != nil {
 				t.Fatal(err)
 			}
-			found[string(data)] = true
+			var rec provider.Quarantined
+			if err := json.Unmarshal(data, &rec); err != nil {
+				t.Fatalf("%s: %v", *it.Name, err)
+			}
+			found[rec.Body] = true
+			if rec.DequeueCount != 1 || !strings.HasPrefix(rec.Reason, "cannot be decoded") {
+				t.Errorf("%s: received %d times, reason %q", *it.Name, rec.DequeueCount, rec.Reason)
+			}
+			if wantUnder := strings.HasPrefix(*it.Name, "instances/x/quarantined/"); wantUnder != (rec.InstanceID == "x") {
+				t.Errorf("%s is filed under the wrong name for instance %q", *it.Name, rec.InstanceID)
+			}
 		}
 	}
 	for name, body := range bad {

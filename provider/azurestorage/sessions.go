@@ -11,6 +11,7 @@ import (
 	"github.com/azdurable/azdurable/partition"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/queues"
+	"github.com/azdurable/azdurable/tables"
 )
 
 // ownedPartition is a control queue this worker dequeues from.
@@ -64,6 +65,9 @@ type lockState struct {
 	newExec  bool
 	loaded   []history.Event
 	episodes int
+	// row is the instance's status row as prepare read it (with its ETag),
+	// when the batch holds a top-level start.
+	row *tables.InstanceRow
 }
 
 // Start acquires the app lease (unless disabled) and starts the partition
@@ -353,9 +357,20 @@ func (b *Backend) dequeueLoop(ctx context.Context, p *ownedPartition) {
 		if err != nil {
 			return
 		}
+		// Messages received together are filed together, so that one
+		// batch holds all of them (a start and its terminate, say).
+		got := make([]*pending, 0, len(msgs))
 		for _, m := range msgs {
-			b.receive(ctx, p, m)
+			if pm := b.receive(ctx, p, m); pm != nil {
+				got = append(got, pm)
+			}
 		}
+		b.mu.Lock()
+		for _, pm := range got {
+			p.held[pm.raw.ID] = pm
+			b.fileLocked(pm.data.TaskMessage.OrchestrationInstance.InstanceID, pm)
+		}
+		b.mu.Unlock()
 	}
 }
 
@@ -386,35 +401,44 @@ func (b *Backend) signalBufferLocked() {
 	b.bufCh = make(chan struct{})
 }
 
-// receive decodes one control message and files it into its session.
-func (b *Backend) receive(ctx context.Context, p *ownedPartition, m *queues.Message) {
-	if b.quarantine(ctx, p.queue, m) {
-		return
+// receive decodes one control message for its session (the caller files
+// it). A message received more than MaxDequeueCount times, or one that will
+// never decode, is quarantined; one whose large-message blob could not be
+// read is put back with back-off; nil is returned for those and for a
+// redelivery of a message still held.
+func (b *Backend) receive(ctx context.Context, p *ownedPartition, m *queues.Message) *pending {
+	b.mu.Lock()
+	if old, ok := p.held[m.ID]; ok {
+		// Redelivered while still held (its visibility ran out): keep the
+		// newer pop receipt, deliver it once. This receive was no attempt
+		// to process it, so it does not make the message poison.
+		old.raw = m
+		b.mu.Unlock()
+		return nil
+	}
+	b.mu.Unlock()
+	if max := b.maxDequeue(); provider.Poisoned(int(m.DequeueCount), max) {
+		data, _ := b.codec.Decode(ctx, m.Text)
+		b.quarantineReceived(ctx, p.queue, m, data, provider.PoisonReason(int(m.DequeueCount), max))
+		return nil
 	}
 	data, err := b.codec.Decode(ctx, m.Text)
 	if err == nil && data.TaskMessage == nil {
-		err = errors.New("the envelope carries no TaskMessage")
+		err = fmt.Errorf("%w: the envelope carries no TaskMessage", errNotAnEnvelope)
 	}
 	if err != nil {
-		b.log.Warn("azurestorage: cannot decode a control message; abandoning it", "queue", p.queue.Name(),
+		if permanentDecodeError(err) && b.maxDequeue() > 0 {
+			b.quarantineReceived(ctx, p.queue, m, nil, provider.UndecodableReason(err))
+			return nil
+		}
+		b.log.Warn("azurestorage: cannot decode a control message; putting it back", "queue", p.queue.Name(),
 			"message", m.ID, "dequeueCount", m.DequeueCount, "err", err)
 		if aerr := p.queue.Abandon(ctx, m); aerr != nil && !errors.Is(aerr, queues.ErrMessageGone) {
 			b.log.Warn("azurestorage: abandoning an undecodable message", "err", aerr)
 		}
-		return
+		return nil
 	}
-	id := data.TaskMessage.OrchestrationInstance.InstanceID
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if old, ok := p.held[m.ID]; ok {
-		// Redelivered while still held (its visibility ran out): keep the
-		// newer pop receipt, deliver it once.
-		old.raw = m
-		return
-	}
-	pm := &pending{part: p, q: p.queue, raw: m, data: data}
-	p.held[m.ID] = pm
-	b.fileLocked(id, pm)
+	return &pending{part: p, q: p.queue, raw: m, data: data}
 }
 
 // fileLocked adds a message to its instance's session and makes the
@@ -451,9 +475,7 @@ func (b *Backend) LockNextOrchestration(ctx context.Context) (*provider.Orchestr
 		}
 		wi, err := b.prepare(ctx, s, msgs)
 		if err != nil {
-			b.log.Warn("azurestorage: preparing a work item; abandoning its messages", "instance", s.id, "err", err)
-			b.abandonPending(ctx, msgs, 0)
-			b.unlock(s, false)
+			b.prepareFailed(ctx, s, msgs, err)
 			continue
 		}
 		if wi != nil {

@@ -74,7 +74,12 @@ func (b *Backend) nextActivityLocked(now time.Time) *provider.ActivityWorkItem {
 		if !ok {
 			continue // routing puts only TaskScheduled here
 		}
-		l := &actLease{b: b, msg: m, receipt: b.receiveLocked(m, now), expires: now.Add(b.opts.LockDuration)}
+		receipt := b.receiveLocked(m, now)
+		if provider.Poisoned(m.dequeues, b.maxDequeue()) {
+			b.poisonedActivityLocked(m, ts, now)
+			return b.nextActivityLocked(now)
+		}
+		l := &actLease{b: b, msg: m, receipt: receipt, expires: now.Add(b.opts.LockDuration)}
 		b.actLeases[l] = struct{}{}
 		wi := &provider.ActivityWorkItem{ID: m.id, Instance: m.tm.OrchestrationInstance,
 			Event: shallowEvent(ts).(*history.TaskScheduledEvent), DequeueCount: m.dequeues,

@@ -48,6 +48,10 @@ type Backend struct {
 	changed     chan struct{} // closed and replaced on every state change
 	crashNext   CrashPoint
 	stats       Stats
+	// quarantine, stalls and givebacks: poison.go.
+	quarantine []provider.Quarantined
+	stalls     map[string]provider.Stalled
+	givebacks  map[string]int
 }
 
 type runState int
@@ -98,6 +102,8 @@ type Stats struct {
 	Abandoned uint64
 	// Crashes counts injected crashes.
 	Crashes uint64
+	// Quarantined counts messages moved to quarantine.
+	Quarantined uint64
 	// Advances counts clock jumps made by AutoAdvance.
 	Advances uint64
 }
@@ -162,6 +168,7 @@ func (b *Backend) resetLocked() {
 	b.locks = map[string]*orchLease{}
 	b.orchLeases = map[*orchLease]struct{}{}
 	b.actLeases = map[*actLease]struct{}{}
+	b.quarantine, b.stalls, b.givebacks = nil, nil, nil
 }
 
 // Clock returns the backend's clock.

@@ -74,7 +74,8 @@ func (b *Backend) CompleteOrchestration(ctx context.Context, wi *provider.Orches
 	p, err := b.planLocked(l, wi, r, b.clock.Now())
 	b.mu.Unlock()
 	if err != nil {
-		return err
+		// Nothing was written, and the same episode is refused again.
+		return fmt.Errorf("%w: %w", provider.ErrInvalid, err)
 	}
 	id := wi.InstanceID
 	crashed := func(at CrashPoint) error {

@@ -32,6 +32,11 @@
 //     wakes the dispatcher; with AutoAdvance the backend moves the clock
 //     itself to the next visible-at time when it is otherwise idle, which
 //     is how the test environment skips timers.
+//   - Poison messages and give-backs follow package provider's rules: a
+//     message received more than Options.MaxDequeueCount times is moved to
+//     an in-memory quarantine (a quarantined activity fails its task
+//     first), give-backs replace messages by fresh copies, and Diagnostics
+//     lists both for an instance.
 //
 // Fault injection (Options.Faults) is seeded and covers duplicate delivery,
 // reordering within a batch, whole-second delay truncation and a crash

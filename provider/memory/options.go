@@ -33,6 +33,11 @@ type Options struct {
 	// MaxBatch bounds the messages of one orchestration work item (default
 	// 32, one Azure receive).
 	MaxBatch int
+	// MaxDequeueCount is how many times a message may be received without
+	// being processed before it is quarantined (default
+	// provider.DefaultMaxDequeueCount; negative: never), as in the Azure
+	// Storage backend.
+	MaxDequeueCount int
 	// Logger receives the reasons for dropped and abandoned messages and
 	// for injected faults. Default slog.Default().
 	Logger *slog.Logger

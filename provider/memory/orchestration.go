@@ -148,9 +148,16 @@ func (b *Backend) formWorkItemLocked(ib *inbox, now time.Time) *provider.Orchest
 	if b.opts.Faults.Shuffle {
 		b.shuffleLocked(batch)
 	}
+	kept := batch[:0:0]
 	for _, m := range batch {
 		b.receiveLocked(m, now)
+		if max := b.maxDequeue(); provider.Poisoned(m.dequeues, max) {
+			b.quarantineLocked(m, provider.PoisonReason(m.dequeues, max), now, true)
+			continue
+		}
+		kept = append(kept, m)
 	}
+	batch = kept
 	id := ib.id
 	inst := b.instances[id]
 	var row *history.OrchestrationState
