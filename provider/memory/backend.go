@@ -138,7 +138,7 @@ func New(opts Options) *Backend {
 		if opts.AutoAdvance {
 			opts.Clock = NewManualClock(time.Now())
 		} else {
-			opts.Clock = wallClock{}
+			opts.Clock = provider.WallClock{}
 		}
 	}
 	b := &Backend{opts: opts, names: names, log: opts.Logger, clock: opts.Clock,
