@@ -141,7 +141,7 @@ func owners(t *testing.T, cl *Cluster) map[string]string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rows, err := partition.ReadTable(ctx, svc, be.Names())
+	rows, err := partition.ReadTable(ctx, svc, be.Resources().TaskHub)
 	if err != nil {
 		return nil
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 	"github.com/azdurable/azdurable/internal/azuritetest"
-	"github.com/azdurable/azdurable/queues"
+	"github.com/azdurable/azdurable/internal/taskhub"
 )
 
 // The C# capture (testdata/csharp) was taken on hub CsHub with 4
@@ -100,7 +100,7 @@ func loadCSharpHub(t *testing.T, hub string) *csHub {
 			t.Fatal(err)
 		}
 	}
-	for i := range queues.DefaultPartitions {
+	for i := range taskhub.DefaultPartitions {
 		if _, err := h.queues.CreateQueue(ctx, h.queueName(fmt.Sprintf("cshub-control-%02d", i)), nil); err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/azdurable/azdurable/durabletest"
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/netjson"
+	"github.com/azdurable/azdurable/internal/taskhub"
 	"github.com/azdurable/azdurable/queues"
 	"github.com/azdurable/azdurable/samples"
 )
@@ -206,7 +207,7 @@ func TestCSharpHub(t *testing.T) {
 	})
 
 	t.Run("raise", func(t *testing.T) {
-		q := queues.MustNames("CsHub").ControlQueueFor("capture-terminate", queues.DefaultPartitions)
+		q := taskhub.MustNames("CsHub").ControlQueueFor("capture-terminate", taskhub.DefaultPartitions)
 		if q != "cshub-control-03" {
 			t.Fatalf("capture-terminate maps to %s; C# sent its messages to cshub-control-03", q)
 		}

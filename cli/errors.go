@@ -19,7 +19,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-	"github.com/azdurable/azdurable/tables"
+	"github.com/azdurable/azdurable/provider/azurestorage"
 )
 
 // Errors a person can read. Every command's error is printed by Run as one
@@ -129,7 +129,7 @@ func findUnit(err error) (unit, bool) {
 // asUnit recognises one error (not its chain) as a storage failure.
 func asUnit(e error) (unit, bool) {
 	switch x := e.(type) {
-	case *tables.Error:
+	case *azurestorage.TableError:
 		if x.StatusCode == 0 {
 			// No answer: the cause says why (it is walked next).
 			if u, ok := findUnit(x.Err); ok {
@@ -177,7 +177,7 @@ func asUnit(e error) (unit, bool) {
 	return unit{}, false
 }
 
-func tableContext(e *tables.Error) string {
+func tableContext(e *azurestorage.TableError) string {
 	s := e.Op + " on table " + e.Table
 	if e.PartitionKey != "" {
 		s += fmt.Sprintf(", partition %q", e.PartitionKey)

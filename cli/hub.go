@@ -13,10 +13,8 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
-	"github.com/azdurable/azdurable/partition"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/provider/azurestorage"
-	"github.com/azdurable/azdurable/queues"
 	"github.com/azdurable/azdurable/storage"
 	"github.com/spf13/cobra"
 )
@@ -154,8 +152,7 @@ the name is shown when it is one hub info can check: the default app name here
 neither is set) and the names given with --app-name.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var acct *storage.Account
-			be, release, err := sf.backend(cmd.Context(), cmd, func(o *azurestorage.Options) { o.DoNotCreate = true; acct = o.Account })
+			be, release, err := sf.backend(cmd.Context(), cmd, func(o *azurestorage.Options) { o.DoNotCreate = true })
 			defer release()
 			if err != nil {
 				return err
@@ -168,7 +165,7 @@ neither is set) and the names given with --app-name.`,
 				return &provider.PartitionCountError{TaskHub: sf.taskHub, Configured: sf.partitions, Hub: info.Partitions}
 			}
 			report := newHubReport(info, time.Now())
-			report.AppLease.identify(cmd.Context(), acct, be.Names(), appNames)
+			report.AppLease.identify(cmd.Context(), be, appNames)
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
@@ -228,21 +225,19 @@ type appLease struct {
 
 // identify finds the app names of the lease ids among the names hub info
 // can check, and whether the lease is held now (one more storage call).
-func (l *appLease) identify(ctx context.Context, acct *storage.Account, names queues.Names, extra []string) {
-	l.Checked = partition.AppNameCandidates(extra...)
-	if name, ok := partition.AppNameOf(l.OwnerID, l.Checked...); ok {
+func (l *appLease) identify(ctx context.Context, be *azurestorage.Backend, extra []string) {
+	l.Checked = azurestorage.AppNameCandidates(extra...)
+	if name, ok := azurestorage.AppNameOf(l.OwnerID, l.Checked...); ok {
 		l.OwnerAppName = &name
 	}
-	if name, ok := partition.AppNameOf(l.DesiredSwapID, l.Checked...); ok {
+	if name, ok := azurestorage.AppNameOf(l.DesiredSwapID, l.Checked...); ok {
 		l.DesiredSwapAppName = &name
 	}
-	if acct == nil || l.OwnerID == "" {
+	if be == nil || l.OwnerID == "" {
 		return
 	}
-	if bs, err := acct.BlobService(nil); err == nil {
-		if held, err := partition.AppLeaseHeld(ctx, bs, names); err == nil {
-			l.Held = &held
-		}
+	if held, err := be.AppLeaseHeld(ctx); err == nil {
+		l.Held = &held
 	}
 }
 
@@ -291,7 +286,7 @@ func newHubReport(info *azurestorage.HubInfo, now time.Time) hubReport {
 	if len(info.Owners) == 0 && len(info.Leases) > 0 {
 		r.PartitionManager = "safe"
 		for _, l := range info.Leases {
-			if l.Type != partition.LeaseOwnership {
+			if l.Type != azurestorage.LeaseOwnership {
 				continue
 			}
 			epoch, leased := l.Epoch, l.Leased

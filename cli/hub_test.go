@@ -9,9 +9,9 @@ import (
 
 	"github.com/azdurable/azdurable/client"
 	"github.com/azdurable/azdurable/internal/azuritetest"
+	"github.com/azdurable/azdurable/internal/taskhub"
 	"github.com/azdurable/azdurable/partition"
 	"github.com/azdurable/azdurable/provider/azurestorage"
-	"github.com/azdurable/azdurable/queues"
 	"github.com/azdurable/azdurable/worker"
 )
 
@@ -39,7 +39,7 @@ func TestHubCreateInfoDelete(t *testing.T) {
 	hub := azuritetest.NewHub(t)
 	acct := azuritetest.Account(t)
 	ctx := context.Background()
-	names, _ := queues.NewNames(hub)
+	names, _ := taskhub.NewNames(hub)
 	for i := 0; i < 2; i++ { // idempotent
 		code, out, errOut := hubCLI(t, hub, "", "create")
 		if code != 0 || out != "task hub "+hub+" is ready: 4 partitions, table partition manager\n" {
@@ -68,7 +68,7 @@ func TestHubCreateInfoDelete(t *testing.T) {
 	for _, q := range r.Queues {
 		depth[q.Name] = q.Messages
 	}
-	want := names.ControlQueue(queues.PartitionIndex(id, 4))
+	want := names.ControlQueue(taskhub.PartitionIndex(id, 4))
 	if r.TaskHub != hub || r.Partitions != 4 || r.PartitionManager != "table" || len(r.Queues) != 5 || depth[want] != 1 || depth[names.WorkItemQueue()] != 0 {
 		t.Errorf("info: %+v", r)
 	}
@@ -125,8 +125,8 @@ func TestHubPartitionCountMismatch(t *testing.T) {
 	}
 	// The refused create changed nothing.
 	svc, _ := acct.TableService(nil)
-	names, _ := queues.NewNames(hub)
-	if n, err := partition.CountRows(context.Background(), svc, names); err != nil || n != 4 {
+	names, _ := taskhub.NewNames(hub)
+	if n, err := partition.CountRows(context.Background(), svc, names.TaskHub()); err != nil || n != 4 {
 		t.Errorf("partition rows after the refused create: %d %v", n, err)
 	}
 	if res, _ := azuritetest.ListHub(context.Background(), acct, hub); len(res.Queues) != 5 {
@@ -228,7 +228,7 @@ func TestHubInfoAppLeaseHolder(t *testing.T) {
 	if code, _, errOut := hubCLI(t, hub, "", "create"); code != 0 {
 		t.Fatal(errOut)
 	}
-	held, err := partition.NewAppLease(acct, be.Names(), "cscapture", partition.AppLeaseOptions{Logger: quietLog()})
+	held, err := partition.NewAppLease(acct, be.Resources().TaskHub, "cscapture", partition.AppLeaseOptions{Logger: quietLog()})
 	if err != nil {
 		t.Fatal(err)
 	}

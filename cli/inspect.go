@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/azdurable/azdurable/provider/azurestorage"
 	"github.com/azdurable/azdurable/queues"
 	"github.com/spf13/cobra"
 )
@@ -122,19 +123,19 @@ computes it) and, with --task-hub, the control queue's name.`,
 			if !cmd.Flags().Changed("partitions") {
 				return usagef("--partitions is required: the hub's partition count decides the queue")
 			}
-			if err := queues.ValidatePartitionCount(partitions); err != nil {
+			if err := azurestorage.ValidatePartitionCount(partitions); err != nil {
 				return usageError{err}
 			}
-			i := queues.PartitionIndex(args[0], partitions)
+			i := azurestorage.PartitionIndex(args[0], partitions)
 			if hub == "" {
 				fmt.Fprintf(cmd.OutOrStdout(), "%02d\n", i)
 				return nil
 			}
-			names, err := queues.NewNames(hub)
+			r, err := azurestorage.HubResources(hub, partitions)
 			if err != nil {
 				return usageError{err}
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%02d %s\n", i, names.ControlQueue(i))
+			fmt.Fprintf(cmd.OutOrStdout(), "%02d %s\n", i, r.ControlQueues[i])
 			return nil
 		},
 	}

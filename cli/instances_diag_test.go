@@ -32,7 +32,7 @@ func TestShowListsStalledWorkAndQuarantinedMessages(t *testing.T) {
 	qs, _ := azuritetest.Account(t).QueueService(nil)
 	bad := map[string]string{}
 	for _, id := range []string{"typo-1", "ghost"} {
-		q := queues.NewQueue(qs, be.Names().ControlQueue(queues.PartitionIndex(id, queues.DefaultPartitions)), nil)
+		q := queues.NewQueue(qs, be.Resources().ControlQueues[azurestorage.PartitionIndex(id, azurestorage.DefaultPartitions)], nil)
 		body := `{"TaskMessage":{"Event":{"EventType":99},"OrchestrationInstance":{"InstanceId":"` + id + `"}}}`
 		sent, err := q.Send(e.ctx, body, 0)
 		if err != nil {

@@ -11,7 +11,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/azdurable/azdurable/internal/azurite"
 	"github.com/azdurable/azdurable/provider/azurestorage"
-	"github.com/azdurable/azdurable/queues"
 	"github.com/azdurable/azdurable/storage"
 	"github.com/spf13/cobra"
 )
@@ -49,22 +48,19 @@ func addStorageFlags(cmd *cobra.Command) *storageFlags {
 	fl.StringVar(&f.account, "account", "", "storage account name, authenticated with azidentity (managed identity, workload identity, Azure CLI login, …)")
 	fl.BoolVar(&f.local, "local", false, "use the local Azurite of make demo (127.0.0.1:10000-10002, data in .azurite/), starting it if it is not running")
 	fl.StringVar(&f.taskHub, "task-hub", os.Getenv(EnvTaskHub), "task hub name (default $"+EnvTaskHub+")")
-	fl.IntVar(&f.partitions, "partitions", queues.DefaultPartitions, "the task hub's partition count (1-16)")
+	fl.IntVar(&f.partitions, "partitions", azurestorage.DefaultPartitions, "the task hub's partition count (1-16)")
 	return f
 }
 
-func (f *storageFlags) hub() (queues.Names, error) {
+func (f *storageFlags) hub() (azurestorage.Resources, error) {
 	if f.taskHub == "" {
-		return queues.Names{}, usagef("--task-hub is required (or set %s)", EnvTaskHub)
+		return azurestorage.Resources{}, usagef("--task-hub is required (or set %s)", EnvTaskHub)
 	}
-	n, err := queues.NewNames(f.taskHub)
+	r, err := azurestorage.HubResources(f.taskHub, f.partitions)
 	if err != nil {
-		return queues.Names{}, usageError{err}
+		return azurestorage.Resources{}, usageError{err}
 	}
-	if err := queues.ValidatePartitionCount(f.partitions); err != nil {
-		return queues.Names{}, usageError{err}
-	}
-	return n, nil
+	return r, nil
 }
 
 // open returns the storage account the flags name, and a function that

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/azdurable/azdurable/partition"
 	"github.com/azdurable/azdurable/provider/azurestorage"
 	"github.com/azdurable/azdurable/storage"
 	"github.com/spf13/cobra"
@@ -38,12 +37,12 @@ func addTuningFlags(cmd *cobra.Command) *tuningFlags {
 	fl := cmd.Flags()
 	fl.DurationVar(&t.controlVisibility, "control-queue-visibility", 5*time.Minute, "visibility timeout of received control-queue messages")
 	fl.DurationVar(&t.workItemVisibility, "work-item-visibility", 5*time.Minute, "visibility timeout of received activity work items")
-	fl.DurationVar(&t.leaseInterval, "partition-lease", partition.DefaultLeaseInterval, "table partition lease length")
-	fl.DurationVar(&t.acquireInterval, "partition-acquire-interval", partition.DefaultAcquireInterval, "table partition loop (and renewal) interval")
-	fl.DurationVar(&t.safetyMargin, "partition-safety-margin", partition.DefaultSafetyMargin, "stop dequeuing this long before an unrenewed partition lease would expire")
-	fl.DurationVar(&t.appLeaseDuration, "app-lease-duration", partition.DefaultAppLeaseDuration, "app lease length (15s to 60s)")
-	fl.DurationVar(&t.appLeaseRenew, "app-lease-renew-interval", partition.DefaultAppLeaseRenewInterval, "app lease renewal interval")
-	fl.DurationVar(&t.appLeaseAcquire, "app-lease-acquire-interval", partition.DefaultAppLeaseAcquireInterval, "interval between attempts to take an app lease another app holds")
+	fl.DurationVar(&t.leaseInterval, "partition-lease", azurestorage.DefaultLeaseInterval, "table partition lease length")
+	fl.DurationVar(&t.acquireInterval, "partition-acquire-interval", azurestorage.DefaultAcquireInterval, "table partition loop (and renewal) interval")
+	fl.DurationVar(&t.safetyMargin, "partition-safety-margin", azurestorage.DefaultSafetyMargin, "stop dequeuing this long before an unrenewed partition lease would expire")
+	fl.DurationVar(&t.appLeaseDuration, "app-lease-duration", azurestorage.DefaultAppLeaseDuration, "app lease length (15s to 60s)")
+	fl.DurationVar(&t.appLeaseRenew, "app-lease-renew-interval", azurestorage.DefaultAppLeaseRenewInterval, "app lease renewal interval")
+	fl.DurationVar(&t.appLeaseAcquire, "app-lease-acquire-interval", azurestorage.DefaultAppLeaseAcquireInterval, "interval between attempts to take an app lease another app holds")
 	fl.Float64Var(&t.faultRate, "fault-rate", 0, "share of storage calls failed on purpose, before or after the write (tests only)")
 	fl.Uint64Var(&t.faultSeed, "fault-seed", 1, "seed of the injected faults")
 	for _, name := range []string{"control-queue-visibility", "work-item-visibility", "partition-lease", "partition-acquire-interval",

@@ -21,7 +21,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/azdurable/azdurable/conformance"
 	"github.com/azdurable/azdurable/durable"
-	"github.com/azdurable/azdurable/partition"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/provider/azurestorage"
 	"github.com/azdurable/azdurable/queues"
@@ -62,7 +61,7 @@ func addHostFlags(cmd *cobra.Command) *hostFlags {
 	h := &hostFlags{}
 	fl := cmd.Flags()
 	fl.StringVar(&h.workerID, "worker-id", "", "this worker's id in partition leases (default <hostname>-<pid>, unique on the host)")
-	fl.StringVar(&h.appName, "app-name", partition.DefaultAppName(), "app name of the app lease; use the same one as the hub's other workers, C# included (default as C#: $WEBSITE_SITE_NAME, else $DTFX_APP_NAME)")
+	fl.StringVar(&h.appName, "app-name", azurestorage.DefaultAppName(), "app name of the app lease; use the same one as the hub's other workers, C# included (default as C#: $WEBSITE_SITE_NAME, else $DTFX_APP_NAME)")
 	fl.StringVar(&h.encoding, "encoding", "utf8", "encoding of the queue messages written: utf8 or base64 (both are always read)")
 	fl.StringVar(&h.partitionManager, "partition-manager", "table", "partition ownership protocol: table (the <Hub>Partitions table, C#'s default) or safe (blob leases)")
 	fl.IntVar(&h.maxOrchestration, "max-concurrent-orchestrations", 100, "orchestration episodes in flight at most")

@@ -52,7 +52,7 @@ var (
 // Options configure a Client.
 type Options struct {
 	// Clock is used for event timestamps (default: wall clock).
-	Clock interface{ Now() time.Time }
+	Clock provider.Clock
 }
 
 // Client manages orchestration instances.
@@ -61,15 +61,9 @@ type Client struct {
 	opts Options
 }
 
-type wallClock struct{}
-
-func (wallClock) Now() time.Time { return time.Now().UTC() }
-
 // New returns a client for the backend.
 func New(be provider.Backend, opts Options) *Client {
-	if opts.Clock == nil {
-		opts.Clock = wallClock{}
-	}
+	opts.Clock = provider.ClockOrWall(opts.Clock)
 	return &Client{be: be, opts: opts}
 }
 

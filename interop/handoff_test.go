@@ -18,8 +18,8 @@ import (
 	"github.com/azdurable/azdurable/client"
 	"github.com/azdurable/azdurable/conformance"
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/taskhub"
 	"github.com/azdurable/azdurable/partition"
-	"github.com/azdurable/azdurable/queues"
 )
 
 // Instances run part way on a Go worker, which then goes away (gracefully,
@@ -49,7 +49,7 @@ func handOff(t *testing.T, kill bool) {
 	began := time.Now()
 	st := sharedStore(t)
 	hub := newHub(t, st.acct)
-	names := queues.MustNames(hub)
+	names := taskhub.MustNames(hub)
 	tsvc, err := st.acct.TableService(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -175,7 +175,7 @@ func handOff(t *testing.T, kill bool) {
 	// The Go worker goes away.
 	if kill {
 		child.kill(t)
-		rows, err := partition.ReadTable(ctx, tsvc, names)
+		rows, err := partition.ReadTable(ctx, tsvc, names.TaskHub())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,7 +186,7 @@ func handOff(t *testing.T, kill bool) {
 		}
 	} else {
 		inproc.stop(t)
-		rows, err := partition.ReadTable(ctx, tsvc, names)
+		rows, err := partition.ReadTable(ctx, tsvc, names.TaskHub())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -253,10 +253,10 @@ func handOff(t *testing.T, kill bool) {
 
 // waitOwners waits until every partition row names an owner that mine
 // accepts, with no pending hand-over.
-func waitOwners(t *testing.T, ctx context.Context, tsvc *aztables.ServiceClient, names queues.Names, n int, what string, mine func(string) bool) {
+func waitOwners(t *testing.T, ctx context.Context, tsvc *aztables.ServiceClient, names taskhub.Names, n int, what string, mine func(string) bool) {
 	t.Helper()
 	poll(t, 2*time.Minute, what, func() (bool, string, error) {
-		rows, err := partition.ReadTable(ctx, tsvc, names)
+		rows, err := partition.ReadTable(ctx, tsvc, names.TaskHub())
 		if errors.Is(err, partition.ErrNoPartitionsTable) {
 			return false, "no Partitions table yet", nil
 		}
@@ -277,7 +277,7 @@ func waitOwners(t *testing.T, ctx context.Context, tsvc *aztables.ServiceClient,
 
 // historyRows reads every History row of an instance, sentinel included,
 // as the table holds them.
-func historyRows(t *testing.T, ctx context.Context, tsvc *aztables.ServiceClient, names queues.Names, id string) []map[string]any {
+func historyRows(t *testing.T, ctx context.Context, tsvc *aztables.ServiceClient, names taskhub.Names, id string) []map[string]any {
 	t.Helper()
 	tc := tsvc.NewClient(names.HistoryTable())
 	pager := tc.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: to.Ptr(fmt.Sprintf("PartitionKey eq '%s'", id))})

@@ -26,8 +26,8 @@ import (
 	"github.com/azdurable/azdurable/conformance"
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/azuritetest"
+	"github.com/azdurable/azdurable/internal/taskhub"
 	"github.com/azdurable/azdurable/provider/azurestorage"
-	"github.com/azdurable/azdurable/queues"
 	"github.com/azdurable/azdurable/storage"
 	"github.com/azdurable/azdurable/worker"
 )
@@ -77,7 +77,7 @@ func sharedStore(t testing.TB) store {
 func newHub(t testing.TB, acct *storage.Account) string {
 	t.Helper()
 	hub := azuritetest.NewHub(t)
-	names := queues.MustNames(hub)
+	names := taskhub.MustNames(hub)
 	t.Cleanup(func() {
 		blobs, err := acct.BlobService(nil)
 		if err != nil {

@@ -19,8 +19,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/azdurable/azdurable/client"
 	"github.com/azdurable/azdurable/conformance"
+	"github.com/azdurable/azdurable/internal/taskhub"
 	"github.com/azdurable/azdurable/partition"
-	"github.com/azdurable/azdurable/queues"
 )
 
 // liveSummary is what TestLiveMixedHub writes to $INTEROP_SUMMARY.
@@ -81,7 +81,7 @@ type ownerWatch struct {
 	done   chan struct{}
 }
 
-func watchOwners(tsvc *aztables.ServiceClient, names queues.Names, began time.Time) *ownerWatch {
+func watchOwners(tsvc *aztables.ServiceClient, names taskhub.Names, began time.Time) *ownerWatch {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &ownerWatch{began: began, owners: map[string]string{}, seen: map[string]bool{}, stop: cancel, done: make(chan struct{})}
 	go func() {
@@ -90,7 +90,7 @@ func watchOwners(tsvc *aztables.ServiceClient, names queues.Names, began time.Ti
 		defer tick.Stop()
 		for {
 			rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
-			rows, err := partition.ReadTable(rctx, tsvc, names)
+			rows, err := partition.ReadTable(rctx, tsvc, names.TaskHub())
 			rcancel()
 			if err == nil {
 				w.record(rows)
@@ -340,7 +340,7 @@ func TestLiveMixedHub(t *testing.T) {
 	began := time.Now()
 	st := sharedStore(t)
 	hub := newHub(t, st.acct)
-	names := queues.MustNames(hub)
+	names := taskhub.MustNames(hub)
 	tsvc, err := st.acct.TableService(nil)
 	if err != nil {
 		t.Fatal(err)

@@ -17,8 +17,8 @@ import (
 	"github.com/azdurable/azdurable/client"
 	"github.com/azdurable/azdurable/conformance"
 	"github.com/azdurable/azdurable/durable"
+	"github.com/azdurable/azdurable/internal/taskhub"
 	"github.com/azdurable/azdurable/provider/azurestorage"
-	"github.com/azdurable/azdurable/queues"
 	"github.com/azdurable/azdurable/worker"
 )
 
@@ -115,7 +115,7 @@ func rewindFailedOnCSharp(t *testing.T) {
 	const partitions = 4
 	st := sharedStore(t)
 	hub := newHub(t, st.acct)
-	names := queues.MustNames(hub)
+	names := taskhub.MustNames(hub)
 	tsvc, err := st.acct.TableService(nil)
 	if err != nil {
 		t.Fatal(err)

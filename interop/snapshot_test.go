@@ -20,8 +20,8 @@ import (
 	"github.com/azdurable/azdurable/conformance"
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/azurite"
+	"github.com/azdurable/azdurable/internal/taskhub"
 	"github.com/azdurable/azdurable/partition"
-	"github.com/azdurable/azdurable/queues"
 	"github.com/azdurable/azdurable/storage"
 )
 
@@ -154,7 +154,7 @@ func (w tailWriter) Write(p []byte) (int, error) {
 func takeOver(t *testing.T, st store, hub, prefix string, raiseWithCS bool) {
 	const partitions = 4
 	began := time.Now()
-	names := queues.MustNames(hub)
+	names := taskhub.MustNames(hub)
 	tsvc, err := st.acct.TableService(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +165,7 @@ func takeOver(t *testing.T, st store, hub, prefix string, raiseWithCS bool) {
 	defer cancel()
 
 	// What C# left: its rows, as the README describes them.
-	rows, err := partition.ReadTable(ctx, tsvc, names)
+	rows, err := partition.ReadTable(ctx, tsvc, names.TaskHub())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func takeOver(t *testing.T, st store, hub, prefix string, raiseWithCS bool) {
 	g := startGoWorker(t, st.acct, hub, partitions, id, nil)
 	firstPass := 10 * time.Second // the table manager's acquire interval: a second pass comes no sooner
 	poll(t, firstPass, "the Go worker to own all 4 of C#'s partitions on its first pass", func() (bool, string, error) {
-		rows, err := partition.ReadTable(ctx, tsvc, names)
+		rows, err := partition.ReadTable(ctx, tsvc, names.TaskHub())
 		if err != nil {
 			return false, "", err
 		}

@@ -20,7 +20,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/lease"
 
 	"github.com/azdurable/azdurable/internal/netjson"
-	"github.com/azdurable/azdurable/queues"
+	"github.com/azdurable/azdurable/internal/taskhub"
 	"github.com/azdurable/azdurable/storage"
 )
 
@@ -39,7 +39,7 @@ const (
 // digits, followed by -0000-0000-0000-000000000000. Every worker of one app
 // computes the same id and so shares the lease.
 func LeaseIDForApp(appName string) string {
-	return fmt.Sprintf("%08x-0000-0000-0000-000000000000", queues.Hash(appName))
+	return fmt.Sprintf("%08x-0000-0000-0000-000000000000", taskhub.Hash(appName))
 }
 
 // DefaultAppName returns the app name C# uses when none is configured:
@@ -96,7 +96,11 @@ func (i *AppLeaseInfo) UnmarshalJSON(data []byte) error {
 // CreateAppLeaseStore creates the <hub>-applease container and, with
 // If-None-Match: *, its info blob holding {}. C# does this at every hub
 // creation, whether the app lease is used or not.
-func CreateAppLeaseStore(ctx context.Context, blobs *azblob.Client, names queues.Names) error {
+func CreateAppLeaseStore(ctx context.Context, blobs *azblob.Client, taskHub string) error {
+	names, err := taskhub.NewNames(taskHub)
+	if err != nil {
+		return err
+	}
 	cc := blobs.ServiceClient().NewContainerClient(names.AppLeaseContainer())
 	if err := createContainer(ctx, cc); err != nil {
 		return fmt.Errorf("%s: %w", names.AppLeaseContainer(), err)
@@ -108,7 +112,11 @@ func CreateAppLeaseStore(ctx context.Context, blobs *azblob.Client, names queues
 }
 
 // ReadAppLeaseInfo reads the app lease info blob.
-func ReadAppLeaseInfo(ctx context.Context, blobs *azblob.Client, names queues.Names) (AppLeaseInfo, error) {
+func ReadAppLeaseInfo(ctx context.Context, blobs *azblob.Client, taskHub string) (AppLeaseInfo, error) {
+	names, err := taskhub.NewNames(taskHub)
+	if err != nil {
+		return AppLeaseInfo{}, err
+	}
 	return readAppLeaseInfo(ctx, blobs.ServiceClient().NewContainerClient(names.AppLeaseContainer()).NewBlockBlobClient(names.AppLeaseInfoBlob()))
 }
 
@@ -148,7 +156,7 @@ type AppLeaseOptions struct {
 // with [NewAppLease]; a process holds it from a successful Acquire until
 // Stop, Release, or loss.
 type AppLease struct {
-	names   queues.Names
+	names   taskhub.Names
 	appName string
 	id      string
 	opts    AppLeaseOptions
@@ -167,10 +175,14 @@ type AppLease struct {
 	holder string
 }
 
-// NewAppLease returns the app lease of appName on the hub names belongs to.
+// NewAppLease returns the app lease of appName on the task hub taskHub.
 // Pass [DefaultAppName] to behave like C#; workers joining a C# app's hub
 // must use that app's name (or the C# side must disable its app lease).
-func NewAppLease(acct *storage.Account, names queues.Names, appName string, opts AppLeaseOptions) (*AppLease, error) {
+func NewAppLease(acct *storage.Account, taskHub string, appName string, opts AppLeaseOptions) (*AppLease, error) {
+	names, err := taskhub.NewNames(taskHub)
+	if err != nil {
+		return nil, err
+	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v
@@ -369,7 +381,11 @@ func AppNameCandidates(extra ...string) []string {
 
 // AppLeaseHeld reports whether the app lease container is leased now (by
 // any app).
-func AppLeaseHeld(ctx context.Context, blobs *azblob.Client, names queues.Names) (bool, error) {
+func AppLeaseHeld(ctx context.Context, blobs *azblob.Client, taskHub string) (bool, error) {
+	names, err := taskhub.NewNames(taskHub)
+	if err != nil {
+		return false, err
+	}
 	p, err := blobs.ServiceClient().NewContainerClient(names.AppLeaseContainer()).GetProperties(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("read the app lease: %w", err)

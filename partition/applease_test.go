@@ -16,7 +16,7 @@ import (
 
 	"github.com/azdurable/azdurable/internal/azuritetest"
 	"github.com/azdurable/azdurable/internal/syncbuf"
-	"github.com/azdurable/azdurable/queues"
+	"github.com/azdurable/azdurable/internal/taskhub"
 	"github.com/azdurable/azdurable/storage"
 )
 
@@ -76,7 +76,7 @@ func TestAppLeaseInfoJSON(t *testing.T) {
 
 // breakAppLease registers a cleanup (run before the hub's deletion) that
 // breaks the container lease, which would otherwise block deleting it.
-func breakAppLease(t *testing.T, acct *storage.Account, names queues.Names) {
+func breakAppLease(t *testing.T, acct *storage.Account, names taskhub.Names) {
 	t.Cleanup(func() {
 		blobs, err := acct.BlobService(nil)
 		if err != nil {
@@ -99,7 +99,7 @@ func fastAppLease() AppLeaseOptions {
 // both holders of the old app then see their renewal refused (Lost).
 func TestAppLeaseSharingRefusalAndSwap(t *testing.T) {
 	acct := azuritetest.Account(t)
-	names := queues.MustNames(azuritetest.NewHub(t))
+	names := taskhub.MustNames(azuritetest.NewHub(t))
 	breakAppLease(t, acct, names)
 	blobs, err := acct.BlobService(nil)
 	if err != nil {
@@ -111,7 +111,7 @@ func TestAppLeaseSharingRefusalAndSwap(t *testing.T) {
 		if rec != nil {
 			o.Client = &storage.ClientOptions{PerRetryPolicies: []policy.Policy{rec}}
 		}
-		a, err := NewAppLease(acct, names, app, o)
+		a, err := NewAppLease(acct, names.TaskHub(), app, o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,7 +119,7 @@ func TestAppLeaseSharingRefusalAndSwap(t *testing.T) {
 		return a
 	}
 
-	if err := CreateAppLeaseStore(t.Context(), blobs, names); err != nil {
+	if err := CreateAppLeaseStore(t.Context(), blobs, names.TaskHub()); err != nil {
 		t.Fatal(err)
 	}
 	raw, err := download(t.Context(), blobs.ServiceClient().NewContainerClient(names.AppLeaseContainer()).NewBlobClient(names.AppLeaseInfoBlob()))
@@ -180,13 +180,13 @@ func TestAppLeaseSharingRefusalAndSwap(t *testing.T) {
 	if err := other.RequestSwap(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if info, err := ReadAppLeaseInfo(t.Context(), blobs, names); err != nil || info != (AppLeaseInfo{OwnerID: a1.ID(), DesiredSwapID: other.ID()}) {
+	if info, err := ReadAppLeaseInfo(t.Context(), blobs, names.TaskHub()); err != nil || info != (AppLeaseInfo{OwnerID: a1.ID(), DesiredSwapID: other.ID()}) {
 		t.Fatalf("after the swap request: %+v, %v", info, err)
 	}
 	if err := other.Acquire(ctx); err != nil {
 		t.Fatalf("swap: %v", err)
 	}
-	if info, err := ReadAppLeaseInfo(t.Context(), blobs, names); err != nil || info != (AppLeaseInfo{OwnerID: other.ID()}) {
+	if info, err := ReadAppLeaseInfo(t.Context(), blobs, names.TaskHub()); err != nil || info != (AppLeaseInfo{OwnerID: other.ID()}) {
 		t.Fatalf("after the swap: %+v, %v", info, err)
 	}
 	for i, a := range []*AppLease{a1, a2} {
@@ -223,12 +223,12 @@ func TestAppLeaseSharingRefusalAndSwap(t *testing.T) {
 // the worker can check, else by lease id) and the flag that joins them.
 func TestAppLeaseWaitIsWarned(t *testing.T) {
 	acct := azuritetest.Account(t)
-	names := queues.MustNames(azuritetest.NewHub(t))
+	names := taskhub.MustNames(azuritetest.NewHub(t))
 	breakAppLease(t, acct, names)
 	t.Setenv("WEBSITE_SITE_NAME", "")
 	t.Setenv("DTFX_APP_NAME", "")
 
-	holder, err := NewAppLease(acct, names, "cscapture", fastAppLease())
+	holder, err := NewAppLease(acct, names.TaskHub(), "cscapture", fastAppLease())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func TestAppLeaseWaitIsWarned(t *testing.T) {
 			logs := &syncbuf.Buffer{}
 			o := AppLeaseOptions{RenewInterval: 200 * time.Millisecond, AcquireInterval: time.Hour, WaitWarnInterval: 100 * time.Millisecond,
 				Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))}
-			waiter, err := NewAppLease(acct, names, "goapp", o)
+			waiter, err := NewAppLease(acct, names.TaskHub(), "goapp", o)
 			if err != nil {
 				t.Fatal(err)
 			}

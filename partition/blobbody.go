@@ -19,7 +19,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
 	"github.com/azdurable/azdurable/internal/netjson"
-	"github.com/azdurable/azdurable/queues"
+	"github.com/azdurable/azdurable/internal/taskhub"
 )
 
 // Lease types of the safe blob-lease manager: the blob of partition P is
@@ -147,7 +147,11 @@ var ErrNoTaskHubInfo = errors.New("partition: taskhub.json does not exist")
 
 // ReadTaskHubInfo reads <hub>-leases/taskhub.json. C# readers take the
 // hub's partition count from it only when the Partitions table is absent.
-func ReadTaskHubInfo(ctx context.Context, blobs *azblob.Client, names queues.Names) (TaskHubInfo, error) {
+func ReadTaskHubInfo(ctx context.Context, blobs *azblob.Client, taskHub string) (TaskHubInfo, error) {
+	names, err := taskhub.NewNames(taskHub)
+	if err != nil {
+		return TaskHubInfo{}, err
+	}
 	data, err := download(ctx, blobs.ServiceClient().NewContainerClient(names.LeasesContainer()).NewBlobClient(TaskHubInfoBlob))
 	if err != nil {
 		if hasStatus(err, http.StatusNotFound) {
@@ -166,8 +170,12 @@ func ReadTaskHubInfo(ctx context.Context, blobs *azblob.Client, names queues.Nam
 // differs is overwritten with a warning), and the intent and ownership
 // lease blobs of partitions 0..n-1 (created with If-None-Match: *; existing
 // ones are left alone).
-func CreateLeaseStore(ctx context.Context, blobs *azblob.Client, names queues.Names, n int, log *slog.Logger) error {
-	if err := queues.ValidatePartitionCount(n); err != nil {
+func CreateLeaseStore(ctx context.Context, blobs *azblob.Client, taskHub string, n int, log *slog.Logger) error {
+	names, err := taskhub.NewNames(taskHub)
+	if err != nil {
+		return err
+	}
+	if err := taskhub.ValidatePartitionCount(n); err != nil {
 		return err
 	}
 	if log == nil {
@@ -191,7 +199,7 @@ func CreateLeaseStore(ctx context.Context, blobs *azblob.Client, names queues.Na
 	return nil
 }
 
-func ensureTaskHubInfo(ctx context.Context, cc *container.Client, names queues.Names, n int, log *slog.Logger) error {
+func ensureTaskHubInfo(ctx context.Context, cc *container.Client, names taskhub.Names, n int, log *slog.Logger) error {
 	want := TaskHubInfo{TaskHubName: names.TaskHub(), CreatedAt: time.Now().UTC(), PartitionCount: n}
 	body, _ := want.MarshalJSON()
 	bb := cc.NewBlockBlobClient(TaskHubInfoBlob)

@@ -21,7 +21,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/lease"
 	"github.com/google/uuid"
 
-	"github.com/azdurable/azdurable/queues"
+	"github.com/azdurable/azdurable/internal/taskhub"
 )
 
 // BlobLease is one lease blob as read: its body and whether the blob lease
@@ -375,7 +375,11 @@ func (s *leaseSet) expiry(p string) (time.Time, bool) {
 // ReadLeases returns every lease blob of the safe blob-lease manager, the
 // intent leases first, each sorted by partition: who holds which lease,
 // for `hub info`. Bodies carry lease ids (Token); do not log them.
-func ReadLeases(ctx context.Context, blobs *azblob.Client, names queues.Names) ([]BlobLease, error) {
+func ReadLeases(ctx context.Context, blobs *azblob.Client, taskHub string) ([]BlobLease, error) {
+	names, err := taskhub.NewNames(taskHub)
+	if err != nil {
+		return nil, err
+	}
 	cc := blobs.ServiceClient().NewContainerClient(names.LeasesContainer())
 	var out []BlobLease
 	for _, kind := range []string{LeaseIntent, LeaseOwnership} {

@@ -12,7 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
-	"github.com/azdurable/azdurable/queues"
+	"github.com/azdurable/azdurable/internal/taskhub"
 	"github.com/azdurable/azdurable/storage"
 )
 
@@ -102,7 +102,7 @@ func renewEvery(lease, renew, margin time.Duration) time.Duration {
 // [NewBlobManager].
 type BlobManager struct {
 	opts      BlobOptions
-	names     queues.Names
+	names     taskhub.Names
 	blobs     *azblob.Client
 	cc        *container.Client
 	log       *slog.Logger
@@ -125,9 +125,13 @@ type BlobManager struct {
 
 var _ Manager = (*BlobManager)(nil)
 
-// NewBlobManager returns a safe blob-lease manager for the hub names
-// belongs to, talking to acct.
-func NewBlobManager(acct *storage.Account, names queues.Names, opts BlobOptions) (*BlobManager, error) {
+// NewBlobManager returns a safe blob-lease manager for the task hub
+// taskHub, talking to acct.
+func NewBlobManager(acct *storage.Account, taskHub string, opts BlobOptions) (*BlobManager, error) {
+	names, err := taskhub.NewNames(taskHub)
+	if err != nil {
+		return nil, err
+	}
 	opts = opts.withDefaults()
 	if err := opts.validate(); err != nil {
 		return nil, err
@@ -162,7 +166,7 @@ func (m *BlobManager) Start(ctx context.Context, l Listener) error {
 		return ErrStarted
 	}
 	if n := m.opts.PartitionCount; n > 0 {
-		if err := CreateLeaseStore(ctx, m.blobs, m.names, n, m.log); err != nil {
+		if err := CreateLeaseStore(ctx, m.blobs, m.names.TaskHub(), n, m.log); err != nil {
 			return err
 		}
 	}

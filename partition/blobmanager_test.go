@@ -16,7 +16,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/lease"
 
 	"github.com/azdurable/azdurable/internal/azuritetest"
-	"github.com/azdurable/azdurable/queues"
+	"github.com/azdurable/azdurable/internal/taskhub"
 	"github.com/azdurable/azdurable/storage"
 )
 
@@ -40,8 +40,8 @@ var uuidText = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 
 // leasesAgree reports whether every partition's intent and ownership
 // leases are held, with bodies that name the manager dequeuing from it.
-func leasesAgree(ctx context.Context, blobs *azblob.Client, names queues.Names, owner map[string]string) (bool, error) {
-	ls, err := ReadLeases(ctx, blobs, names)
+func leasesAgree(ctx context.Context, blobs *azblob.Client, names taskhub.Names, owner map[string]string) (bool, error) {
+	ls, err := ReadLeases(ctx, blobs, names.TaskHub())
 	if err != nil {
 		return false, err
 	}
@@ -60,7 +60,7 @@ func leasesAgree(ctx context.Context, blobs *azblob.Client, names queues.Names, 
 // at once, and lease bodies naming the owner with a current Token.
 func TestBlobManagersBalanceHandOverAndExpiry(t *testing.T) {
 	acct := azuritetest.Account(t)
-	names := queues.MustNames(azuritetest.NewHub(t))
+	names := taskhub.MustNames(azuritetest.NewHub(t))
 	parts := names.ControlQueues(8)
 	blobs, err := acct.BlobService(nil)
 	if err != nil {
@@ -71,7 +71,7 @@ func TestBlobManagersBalanceHandOverAndExpiry(t *testing.T) {
 	ms := map[string]Manager{}
 	for _, id := range []string{"go-a", "go-b", "go-c"} {
 		fault[id] = &faults{}
-		m, err := NewBlobManager(acct, names, fastBlob(id, 8, fault[id]))
+		m, err := NewBlobManager(acct, names.TaskHub(), fastBlob(id, 8, fault[id]))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,7 +139,7 @@ func TestBlobManagersBalanceHandOverAndExpiry(t *testing.T) {
 		if err != nil || !slices.Equal(got, []int{0, 8}) || len(live[survivor].Owned()) != 8 {
 			return false, err
 		}
-		ls, err := ReadLeases(t.Context(), blobs, names)
+		ls, err := ReadLeases(t.Context(), blobs, names.TaskHub())
 		if err != nil {
 			return false, err
 		}
@@ -155,7 +155,7 @@ func TestBlobManagersBalanceHandOverAndExpiry(t *testing.T) {
 	fault[frozen].on.Store(false)
 	stopWithin(t, live[frozen], time.Minute)
 	stopWithin(t, live[survivor], time.Minute)
-	ls, err := ReadLeases(t.Context(), blobs, names)
+	ls, err := ReadLeases(t.Context(), blobs, names.TaskHub())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,13 +176,13 @@ func TestBlobManagersBalanceHandOverAndExpiry(t *testing.T) {
 // kept) and releases the ownership lease, which the thief then acquires.
 func TestBlobManagerYieldsToCSharpStyleSteal(t *testing.T) {
 	acct := azuritetest.Account(t)
-	names := queues.MustNames(azuritetest.NewHub(t))
+	names := taskhub.MustNames(azuritetest.NewHub(t))
 	blobs, err := acct.BlobService(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tl := &timeline{}
-	m, err := NewBlobManager(acct, names, fastBlob("go-w", 2))
+	m, err := NewBlobManager(acct, names.TaskHub(), fastBlob("go-w", 2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,15 +263,15 @@ func TestBlobManagerYieldsToCSharpStyleSteal(t *testing.T) {
 func TestCreateLeaseStore(t *testing.T) {
 	acct := azuritetest.Account(t)
 	hub := azuritetest.NewHub(t)
-	names := queues.MustNames(hub)
+	names := taskhub.MustNames(hub)
 	blobs, err := acct.BlobService(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ReadTaskHubInfo(t.Context(), blobs, names); !errorsIs(err, ErrNoTaskHubInfo) {
+	if _, err := ReadTaskHubInfo(t.Context(), blobs, names.TaskHub()); !errorsIs(err, ErrNoTaskHubInfo) {
 		t.Fatalf("ReadTaskHubInfo before creation: %v", err)
 	}
-	if err := CreateLeaseStore(t.Context(), blobs, names, 4, testLogger()); err != nil {
+	if err := CreateLeaseStore(t.Context(), blobs, names.TaskHub(), 4, testLogger()); err != nil {
 		t.Fatal(err)
 	}
 	cc := blobs.ServiceClient().NewContainerClient(names.LeasesContainer())
@@ -306,10 +306,10 @@ func TestCreateLeaseStore(t *testing.T) {
 	if _, err := cc.NewBlockBlobClient(LeaseIntent+"/"+names.ControlQueue(0)).Upload(t.Context(), readSeekCloser(used), nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := CreateLeaseStore(t.Context(), blobs, names, 4, testLogger()); err != nil {
+	if err := CreateLeaseStore(t.Context(), blobs, names.TaskHub(), 4, testLogger()); err != nil {
 		t.Fatal(err)
 	}
-	info, err := ReadTaskHubInfo(t.Context(), blobs, names)
+	info, err := ReadTaskHubInfo(t.Context(), blobs, names.TaskHub())
 	if err != nil || info.TaskHubName != hub || info.PartitionCount != 4 {
 		t.Errorf("after the stale check: %+v, %v", info, err)
 	}
@@ -327,7 +327,7 @@ func TestBlobOptionsValidation(t *testing.T) {
 		{Options: Options{SafetyMargin: 20 * time.Second}},
 		{IntentAcquireInterval: -time.Second},
 	} {
-		if _, err := NewBlobManager(acct, queues.MustNames("ValidHub"), o); err == nil {
+		if _, err := NewBlobManager(acct, "ValidHub", o); err == nil {
 			t.Errorf("options %+v accepted", o)
 		}
 	}

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/internal/azuritetest"
-	"github.com/azdurable/azdurable/queues"
+	"github.com/azdurable/azdurable/internal/taskhub"
 )
 
 func dtfxRef(t *testing.T) string {
@@ -42,18 +42,18 @@ func dtfxRef(t *testing.T) string {
 func TestInteropTableManagerWithCSharpWorker(t *testing.T) {
 	acct := azuritetest.Account(t)
 	hub := azuritetest.NewHub(t)
-	names := queues.MustNames(hub)
+	names := taskhub.MustNames(hub)
 	svc, err := acct.TableService(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := NewTableManager(acct, names, TableOptions{Options: Options{WorkerID: "go-1", PartitionCount: 4, Logger: testLogger()}, AcquireInterval: time.Second})
+	m, err := NewTableManager(acct, names.TaskHub(), TableOptions{Options: Options{WorkerID: "go-1", PartitionCount: 4, Logger: testLogger()}, AcquireInterval: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Rows settled per owner; and the Go worker dequeues only rows naming it.
 	owners := func() (map[string]int, map[string]bool, error) {
-		rows, err := ReadTable(t.Context(), svc, names)
+		rows, err := ReadTable(t.Context(), svc, names.TaskHub())
 		if err != nil {
 			return nil, nil, err
 		}
@@ -74,7 +74,7 @@ func TestInteropTableManagerWithCSharpWorker(t *testing.T) {
 func TestInteropBlobManagerWithCSharpWorker(t *testing.T) {
 	acct := azuritetest.Account(t)
 	hub := azuritetest.NewHub(t)
-	names := queues.MustNames(hub)
+	names := taskhub.MustNames(hub)
 	blobs, err := acct.BlobService(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func TestInteropBlobManagerWithCSharpWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	owners := func() (map[string]int, map[string]bool, error) {
-		ls, err := ReadLeases(t.Context(), blobs, names)
+		ls, err := ReadLeases(t.Context(), blobs, names.TaskHub())
 		if err != nil {
 			return nil, nil, err
 		}
@@ -111,7 +111,7 @@ func TestInteropBlobManagerWithCSharpWorker(t *testing.T) {
 // partitions per owner, and which partitions the store says Go owns.
 func shareWithCSharp(t *testing.T, hub string, m Manager, manager string, owners func() (map[string]int, map[string]bool, error)) {
 	exe := dtfxRef(t)
-	names := queues.MustNames(hub)
+	names := taskhub.MustNames(hub)
 	breakAppLease(t, azuritetest.Account(t), names) // C# leaves its app lease to expire
 	tl := &timeline{}
 	if err := m.Start(t.Context(), tl.listener("go-1")); err != nil {

@@ -13,7 +13,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
-	"github.com/azdurable/azdurable/queues"
+	"github.com/azdurable/azdurable/internal/taskhub"
 	"github.com/azdurable/azdurable/storage"
 )
 
@@ -86,7 +86,7 @@ func (o TableOptions) validate() error {
 // in the same iteration. Create it with [NewTableManager].
 type TableManager struct {
 	opts  TableOptions
-	names queues.Names
+	names taskhub.Names
 	svc   *aztables.ServiceClient
 	rows  *aztables.Client
 	w     *rowWriter
@@ -104,10 +104,14 @@ type TableManager struct {
 
 var _ Manager = (*TableManager)(nil)
 
-// NewTableManager returns a table partition manager for the hub names
-// belongs to, talking to acct. It builds its own table client so that it
+// NewTableManager returns a table partition manager for the task hub
+// taskHub, talking to acct. It builds its own table client so that it
 // can write rows whose PartitionKey is "" (see the package note).
-func NewTableManager(acct *storage.Account, names queues.Names, opts TableOptions) (*TableManager, error) {
+func NewTableManager(acct *storage.Account, taskHub string, opts TableOptions) (*TableManager, error) {
+	names, err := taskhub.NewNames(taskHub)
+	if err != nil {
+		return nil, err
+	}
 	opts = opts.withDefaults()
 	if err := opts.validate(); err != nil {
 		return nil, err
@@ -135,11 +139,11 @@ func (m *TableManager) Start(ctx context.Context, l Listener) error {
 	if m.started {
 		return ErrStarted
 	}
-	if err := CreateTable(ctx, m.svc, m.names); err != nil {
+	if err := CreateTable(ctx, m.svc, m.names.TaskHub()); err != nil {
 		return err
 	}
 	if m.opts.PartitionCount > 0 {
-		if err := CreateRows(ctx, m.svc, m.names, m.opts.PartitionCount); err != nil {
+		if err := CreateRows(ctx, m.svc, m.names.TaskHub(), m.opts.PartitionCount); err != nil {
 			return err
 		}
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/azdurable/azdurable/internal/azuritetest"
-	"github.com/azdurable/azdurable/queues"
+	"github.com/azdurable/azdurable/internal/taskhub"
 	"github.com/azdurable/azdurable/storage"
 )
 
@@ -39,14 +39,14 @@ func fastTable(worker string, partitions int, policies ...policy.Policy) TableOp
 // the managers' own view.
 func TestTableManagersBalanceHandOverAndExpiry(t *testing.T) {
 	acct := azuritetest.Account(t)
-	names := queues.MustNames(azuritetest.NewHub(t))
+	names := taskhub.MustNames(azuritetest.NewHub(t))
 	parts := names.ControlQueues(8)
 	tl := &timeline{}
 	fault := map[string]*faults{}
 	ms := map[string]Manager{}
 	for _, id := range []string{"go-a", "go-b", "go-c"} {
 		fault[id] = &faults{}
-		m, err := NewTableManager(acct, names, fastTable(id, 8, fault[id]))
+		m, err := NewTableManager(acct, names.TaskHub(), fastTable(id, 8, fault[id]))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,7 +78,7 @@ func TestTableManagersBalanceHandOverAndExpiry(t *testing.T) {
 			}
 			// The table says the same: each row names the manager that
 			// dequeues it, with no hand-over pending.
-			rows, err := ReadTable(t.Context(), svc, names)
+			rows, err := ReadTable(t.Context(), svc, names.TaskHub())
 			if err != nil {
 				return false, err
 			}
@@ -145,7 +145,7 @@ func TestTableManagersBalanceHandOverAndExpiry(t *testing.T) {
 	waitSplit("a 4/4 split after recovery", live, []int{4, 4})
 	stopWithin(t, live[frozen], time.Minute)
 	stopWithin(t, live[survivor], time.Minute)
-	rows, err := ReadTable(t.Context(), svc, names)
+	rows, err := ReadTable(t.Context(), svc, names.TaskHub())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestTableManagersBalanceHandOverAndExpiry(t *testing.T) {
 // released).
 func TestTableManagerStopAbandonsWhenContextEnds(t *testing.T) {
 	acct := azuritetest.Account(t)
-	names := queues.MustNames(azuritetest.NewHub(t))
+	names := taskhub.MustNames(azuritetest.NewHub(t))
 	cancelled := make(chan string, 2)
 	l := &funcListener{
 		acquired: func(string) {},
@@ -176,7 +176,7 @@ func TestTableManagerStopAbandonsWhenContextEnds(t *testing.T) {
 		},
 		lost: func(p string) { t.Errorf("Lost(%s) for a partition that was draining", p) },
 	}
-	m, err := NewTableManager(acct, names, fastTable("w", 2))
+	m, err := NewTableManager(acct, names.TaskHub(), fastTable("w", 2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestTableManagerStopAbandonsWhenContextEnds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := ReadTable(t.Context(), svc, names)
+	rows, err := ReadTable(t.Context(), svc, names.TaskHub())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,18 +219,18 @@ func TestTableManagerStopAbandonsWhenContextEnds(t *testing.T) {
 
 func TestTableOptionsValidation(t *testing.T) {
 	acct := azuritetest.Account(t)
-	names := queues.MustNames("ValidHub")
+	names := taskhub.MustNames("ValidHub")
 	for _, o := range []TableOptions{
 		{LeaseInterval: 10 * time.Second, AcquireInterval: 6 * time.Second}, // 6 s + 5 s margin > 10 s
 		{Options: Options{PartitionCount: 17}},
 		{Options: Options{SafetyMargin: -time.Second}},
 		{WaitInterval: -time.Second},
 	} {
-		if _, err := NewTableManager(acct, names, o); err == nil {
+		if _, err := NewTableManager(acct, names.TaskHub(), o); err == nil {
 			t.Errorf("options %+v accepted", o)
 		}
 	}
-	m, err := NewTableManager(acct, names, TableOptions{})
+	m, err := NewTableManager(acct, names.TaskHub(), TableOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
 	"github.com/azdurable/azdurable/internal/netjson"
-	"github.com/azdurable/azdurable/queues"
+	"github.com/azdurable/azdurable/internal/taskhub"
 )
 
 // Row is one row of the <Hub>Partitions table: the lease of one partition
@@ -158,8 +158,12 @@ func (r *Row) UnmarshalJSON(data []byte) error {
 var ErrNoPartitionsTable = errors.New("partition: the Partitions table does not exist")
 
 // CreateTable creates the <Hub>Partitions table if it does not exist.
-func CreateTable(ctx context.Context, svc *aztables.ServiceClient, names queues.Names) error {
-	_, err := svc.CreateTable(ctx, names.PartitionsTable(), nil)
+func CreateTable(ctx context.Context, svc *aztables.ServiceClient, taskHub string) error {
+	names, err := taskhub.NewNames(taskHub)
+	if err != nil {
+		return err
+	}
+	_, err = svc.CreateTable(ctx, names.PartitionsTable(), nil)
 	if err != nil && !hasStatus(err, http.StatusConflict) {
 		return fmt.Errorf("create table %s: %w", names.PartitionsTable(), err)
 	}
@@ -169,8 +173,12 @@ func CreateTable(ctx context.Context, svc *aztables.ServiceClient, names queues.
 // CreateRows inserts the row of every partition 0..n-1 that is missing,
 // with only its keys and IsDraining=false, as C# does at hub creation; rows
 // that exist (409) are left alone. The table must exist.
-func CreateRows(ctx context.Context, svc *aztables.ServiceClient, names queues.Names, n int) error {
-	if err := queues.ValidatePartitionCount(n); err != nil {
+func CreateRows(ctx context.Context, svc *aztables.ServiceClient, taskHub string, n int) error {
+	names, err := taskhub.NewNames(taskHub)
+	if err != nil {
+		return err
+	}
+	if err := taskhub.ValidatePartitionCount(n); err != nil {
 		return err
 	}
 	tc := svc.NewClient(names.PartitionsTable())
@@ -184,14 +192,22 @@ func CreateRows(ctx context.Context, svc *aztables.ServiceClient, names queues.N
 
 // ReadTable returns every row of the <Hub>Partitions table, sorted by
 // partition: owners, expiry and draining state, for `hub info`.
-func ReadTable(ctx context.Context, svc *aztables.ServiceClient, names queues.Names) ([]Row, error) {
+func ReadTable(ctx context.Context, svc *aztables.ServiceClient, taskHub string) ([]Row, error) {
+	names, err := taskhub.NewNames(taskHub)
+	if err != nil {
+		return nil, err
+	}
 	return readRows(ctx, svc.NewClient(names.PartitionsTable()), names.PartitionsTable())
 }
 
 // CountRows returns the number of rows of the <Hub>Partitions table. C#
 // readers take this count as the hub's partition count whenever the table
 // exists. A missing table gives an error wrapping [ErrNoPartitionsTable].
-func CountRows(ctx context.Context, svc *aztables.ServiceClient, names queues.Names) (int, error) {
+func CountRows(ctx context.Context, svc *aztables.ServiceClient, taskHub string) (int, error) {
+	names, err := taskhub.NewNames(taskHub)
+	if err != nil {
+		return 0, err
+	}
 	pager := svc.NewClient(names.PartitionsTable()).NewListEntitiesPager(&aztables.ListEntitiesOptions{Select: to.Ptr(colRowKey)})
 	n := 0
 	for pager.More() {

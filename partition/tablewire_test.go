@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/internal/azuritetest"
-	"github.com/azdurable/azdurable/queues"
+	"github.com/azdurable/azdurable/internal/taskhub"
 )
 
 // kindSequence names each write of one partition in order: insert, claim
@@ -54,9 +54,9 @@ func sortedMembers(ms []member) []member {
 // rows have the columns of C#'s stored rows.
 func TestTableManagerWritesMatchCSharp(t *testing.T) {
 	acct := azuritetest.Account(t)
-	names := queues.MustNames(azuritetest.NewHub(t))
+	names := taskhub.MustNames(azuritetest.NewHub(t))
 	rec := &recorder{filter: names.PartitionsTable()}
-	m, err := NewTableManager(acct, names, fastTable("go-w", 4, rec))
+	m, err := NewTableManager(acct, names.TaskHub(), fastTable("go-w", 4, rec))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestTableManagerWritesMatchCSharp(t *testing.T) {
 	if n != 4 {
 		t.Errorf("%d stored rows", n)
 	}
-	if c, err := CountRows(t.Context(), svc, names); err != nil || c != 4 {
+	if c, err := CountRows(t.Context(), svc, names.TaskHub()); err != nil || c != 4 {
 		t.Errorf("CountRows = %d, %v", c, err)
 	}
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/azdurable/azdurable/internal/azuritetest"
 	"github.com/azdurable/azdurable/internal/syncbuf"
-	"github.com/azdurable/azdurable/queues"
+	"github.com/azdurable/azdurable/internal/taskhub"
 )
 
 // Two live table managers with the same worker id both warn that another
@@ -17,7 +17,7 @@ import (
 // predecessor with the same id left behind does not.
 func TestTableManagerWarnsOfASharedWorkerID(t *testing.T) {
 	acct := azuritetest.Account(t)
-	names := queues.MustNames(azuritetest.NewHub(t))
+	names := taskhub.MustNames(azuritetest.NewHub(t))
 	svc, err := acct.TableService(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +27,7 @@ func TestTableManagerWarnsOfASharedWorkerID(t *testing.T) {
 		logs := &syncbuf.Buffer{}
 		o := fastTable(id, 2)
 		o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-		m, err := NewTableManager(acct, names, o)
+		m, err := NewTableManager(acct, names.TaskHub(), o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,14 +44,14 @@ func TestTableManagerWarnsOfASharedWorkerID(t *testing.T) {
 	// renewals waits until the rows were renewed n more times.
 	renewals := func(n int) {
 		t.Helper()
-		rows, err := ReadTable(t.Context(), svc, names)
+		rows, err := ReadTable(t.Context(), svc, names.TaskHub())
 		if err != nil || len(rows) != 2 {
 			t.Fatalf("rows %v %v", rows, err)
 		}
 		last := rows[0].LastRenewal
 		for i := 0; i < n; i++ {
 			azuritetest.WaitFor(t, 2*time.Minute, "a renewal", func() (bool, error) {
-				rows, err := ReadTable(t.Context(), svc, names)
+				rows, err := ReadTable(t.Context(), svc, names.TaskHub())
 				if err != nil || len(rows) != 2 || !rows[0].LastRenewal.After(last) {
 					return false, nil
 				}

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/taskhub"
 )
 
 // Backend is the storage contract of azdurable. All methods are safe for
@@ -251,20 +252,8 @@ func (e *PartitionCountError) Error() string {
 
 // MaxVisibilityDelay is the longest delay Azure accepts for a message
 // (7 days). Backends refuse longer delays with a clear error.
-const MaxVisibilityDelay = 7 * 24 * time.Hour
+const MaxVisibilityDelay = taskhub.MaxVisibilityDelay
 
 // AbandonDelay returns C#'s back-off for abandoning a message that has been
 // received dequeueCount times: 2^dequeueCount seconds, at most 600 s.
-func AbandonDelay(dequeueCount int) time.Duration {
-	if dequeueCount < 0 {
-		dequeueCount = 0
-	}
-	if dequeueCount > 30 {
-		return 600 * time.Second
-	}
-	d := time.Duration(1<<uint(dequeueCount)) * time.Second
-	if d > 600*time.Second {
-		d = 600 * time.Second
-	}
-	return d
-}
+func AbandonDelay(dequeueCount int) time.Duration { return taskhub.AbandonDelay(dequeueCount) }

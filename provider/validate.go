@@ -1,14 +1,13 @@
 package provider
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/azdurable/azdurable/history"
-	"github.com/azdurable/azdurable/tables"
+	"github.com/azdurable/azdurable/internal/taskhub"
 )
 
 // The checks below are the one home of every rule that can refuse a start,
@@ -23,14 +22,14 @@ import (
 // ErrDelayTooLong marks a message that would need a visibility delay over
 // MaxVisibilityDelay, which Azure queues refuse. The validation errors that
 // carry it wrap ErrInvalid too.
-var ErrDelayTooLong = errors.New("provider: visibility delay over 7 days (Azure queues refuse it; split long timers)")
+var ErrDelayTooLong = taskhub.ErrDelayTooLong
 
 // ValidateInstanceID refuses an instance id that storage cannot hold: an
 // empty id, bytes that are not UTF-8 (they would be changed on the way to
 // storage, and the instance would answer to another id), and an id whose
 // escaped PartitionKey is longer than the Table service's key limit
-// (tables.MaxKeyUnits UTF-16 code units, counted after escaping, so an id
-// of 300 '/' characters is too long).
+// (512 UTF-16 code units, counted after escaping, so an id of 300 '/'
+// characters is too long).
 func ValidateInstanceID(id string) error {
 	switch {
 	case id == "":
@@ -38,8 +37,8 @@ func ValidateInstanceID(id string) error {
 	case !utf8.ValidString(id):
 		return invalid("the instance id %s is not valid UTF-8", showID(id))
 	}
-	if n := tables.PartitionKeyUnits(id); n > tables.MaxKeyUnits {
-		return invalid("the instance id %s is %d UTF-16 code units long once escaped for a table key; at most %d fit", showID(id), n, tables.MaxKeyUnits)
+	if !taskhub.KeyFits(id) {
+		return invalid("the instance id %s is %d UTF-16 code units long once escaped for a table key; at most %d fit", showID(id), taskhub.PartitionKeyUnits(id), taskhub.MaxKeyUnits)
 	}
 	return nil
 }
@@ -85,7 +84,7 @@ func validateStarted(es *history.ExecutionStartedEvent, now time.Time) error {
 			return err
 		}
 	}
-	if t := es.ScheduledStartTime; t != nil && t.Sub(now) > MaxVisibilityDelay {
+	if t := es.ScheduledStartTime; t != nil && taskhub.DueTooLate(*t, now) {
 		return invalid("%w: the start of %s is scheduled for %s, more than 7 days ahead",
 			ErrDelayTooLong, showID(id), t.UTC().Format(time.RFC3339))
 	}
@@ -155,7 +154,7 @@ func ValidateEpisode(instanceID string, r *EpisodeResult, now time.Time) error {
 				return err
 			}
 		case *history.TimerFiredEvent:
-			if v.FireAt.Sub(now) > MaxVisibilityDelay {
+			if taskhub.DueTooLate(v.FireAt, now) {
 				return invalid("%w: timer %d of %s fires at %s, more than 7 days ahead",
 					ErrDelayTooLong, v.TimerID, showID(instanceID), v.FireAt.UTC().Format(time.RFC3339))
 			}
@@ -167,8 +166,8 @@ func ValidateEpisode(instanceID string, r *EpisodeResult, now time.Time) error {
 // fitsColumn refuses a value that is stored in a table column of its own
 // that is never moved to a blob, when it is over the column limit.
 func fitsColumn(what, v string) error {
-	if tables.ExceedsColumnLimit(v) {
-		return invalid("the %s is %d UTF-16 code units long; a table column holds at most %d", what, tables.UTF16Len(v), tables.MaxColumnUTF16Bytes/2)
+	if taskhub.ExceedsColumnLimit(v) {
+		return invalid("the %s is %d UTF-16 code units long; a table column holds at most %d", what, taskhub.UTF16Len(v), taskhub.MaxColumnUTF16Bytes/2)
 	}
 	return nil
 }

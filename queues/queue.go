@@ -12,16 +12,16 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 
-	"github.com/azdurable/azdurable/provider"
+	"github.com/azdurable/azdurable/internal/taskhub"
 )
 
 // Azure Storage limits that are checked before a request is sent, so that a
 // bad call fails with a clear message and nothing half-done.
 const (
 	// MaxBatch is the most messages one Receive can return.
-	MaxBatch = 32
+	MaxBatch = taskhub.MaxReceiveBatch
 	// MaxMessageBytes is the largest message text Azure accepts (64 KiB).
-	MaxMessageBytes = 64 * 1024
+	MaxMessageBytes = taskhub.MaxMessageBytes
 )
 
 // poisonDelay is the abandon delay from which C# logs a message as poison.
@@ -131,7 +131,7 @@ func (q *Queue) DeleteQueue(ctx context.Context) error {
 // Send enqueues text, invisible for delay. Messages never expire (TTL -1,
 // as C# sends). The delay is sent in whole seconds, truncated as the C# SDK
 // does, so a message can become visible up to a second early; a negative
-// delay means none. A delay above provider.MaxVisibilityDelay (7 days),
+// delay means none. A delay above the 7 days Azure allows,
 // text above MaxMessageBytes, and text that is not valid UTF-8 or holds
 // characters XML cannot carry are refused before any request.
 func (q *Queue) Send(ctx context.Context, text string, delay time.Duration) (Sent, error) {
@@ -159,7 +159,7 @@ func (q *Queue) SendQuiet(ctx context.Context, text string, delay time.Duration)
 }
 
 func (q *Queue) send(ctx context.Context, text string, delay time.Duration, wake bool) (Sent, error) {
-	if delay > provider.MaxVisibilityDelay {
+	if taskhub.DelayTooLong(delay) {
 		return Sent{}, q.fail("send", fmt.Errorf("visibility delay %v is longer than the 7 days Azure allows; split long timers", delay))
 	}
 	if err := checkText(text); err != nil {
@@ -222,7 +222,7 @@ func (q *Queue) Receive(ctx context.Context, n int, visibility time.Duration) ([
 	if n < 1 || n > MaxBatch {
 		return nil, q.fail("receive", fmt.Errorf("batch size %d is outside 1..%d", n, MaxBatch))
 	}
-	if visibility < time.Second || visibility > provider.MaxVisibilityDelay {
+	if visibility < time.Second || taskhub.DelayTooLong(visibility) {
 		return nil, q.fail("receive", fmt.Errorf("visibility timeout %v is outside 1s..7 days", visibility))
 	}
 	resp, err := q.client.DequeueMessages(ctx, &azqueue.DequeueMessagesOptions{
@@ -304,7 +304,7 @@ func (q *Queue) Delete(ctx context.Context, id, popReceipt string) error {
 // whatever is sent, so passing anything else rewrites the message. A stale
 // pop receipt gives an error wrapping ErrMessageGone.
 func (q *Queue) UpdateVisibility(ctx context.Context, id, popReceipt, text string, visibility time.Duration) (string, time.Time, error) {
-	if visibility > provider.MaxVisibilityDelay {
+	if taskhub.DelayTooLong(visibility) {
 		return "", time.Time{}, q.fail("update", fmt.Errorf("visibility timeout %v is longer than 7 days", visibility))
 	}
 	if err := checkText(text); err != nil {
@@ -322,12 +322,12 @@ func (q *Queue) UpdateVisibility(ctx context.Context, id, popReceipt, text strin
 }
 
 // Abandon puts a received message back for a later retry after C#'s
-// back-off, provider.AbandonDelay(m.DequeueCount): 2 s after the first
-// delivery, doubling up to 10 minutes. From 10 minutes on the message is
-// logged as poison, but it is never deleted: C# peers keep retrying it too.
+// back-off for m.DequeueCount: 2 s after the first delivery, doubling up to
+// 10 minutes. From 10 minutes on the message is logged as poison, but it is
+// never deleted: C# peers keep retrying it too.
 // On success m.PopReceipt and m.NextVisible describe the updated message.
 func (q *Queue) Abandon(ctx context.Context, m *Message) error {
-	delay := provider.AbandonDelay(int(m.DequeueCount))
+	delay := taskhub.AbandonDelay(int(m.DequeueCount))
 	if delay >= poisonDelay {
 		q.log.Warn("poison message: it failed repeatedly and is retried every 10 minutes; it is never deleted",
 			"message_id", m.ID, "dequeue_count", m.DequeueCount)

@@ -12,7 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 
-	"github.com/azdurable/azdurable/provider"
+	"github.com/azdurable/azdurable/internal/taskhub"
 )
 
 // TestSendReceiveDelete: messages arrive with their text, a first dequeue
@@ -204,7 +204,7 @@ func TestDelayLimit(t *testing.T) {
 	q := h.queue(t)
 	ctx := t.Context()
 	before := h.requests.n.Load()
-	_, err := q.Send(ctx, `{"far":true}`, provider.MaxVisibilityDelay+time.Second)
+	_, err := q.Send(ctx, `{"far":true}`, taskhub.MaxVisibilityDelay+time.Second)
 	if err == nil || !strings.Contains(err.Error(), "7 days") || !strings.Contains(err.Error(), q.Name()) {
 		t.Fatalf("err = %v, want a refusal naming the 7-day limit and the queue", err)
 	}
@@ -214,7 +214,7 @@ func TestDelayLimit(t *testing.T) {
 	if n, err := q.ApproximateCount(ctx); err != nil || n != 0 {
 		t.Fatalf("queue holds %d messages (%v) after a refused send", n, err)
 	}
-	if _, err := q.Send(ctx, `{"max":true}`, provider.MaxVisibilityDelay); err != nil {
+	if _, err := q.Send(ctx, `{"max":true}`, taskhub.MaxVisibilityDelay); err != nil {
 		t.Fatalf("a delay of exactly 7 days: %v", err)
 	}
 }
@@ -399,7 +399,7 @@ func TestReceiveArguments(t *testing.T) {
 	for _, c := range []struct {
 		n   int
 		vis time.Duration
-	}{{0, time.Minute}, {33, time.Minute}, {1, 0}, {1, 500 * time.Millisecond}, {1, provider.MaxVisibilityDelay + time.Second}} {
+	}{{0, time.Minute}, {33, time.Minute}, {1, 0}, {1, 500 * time.Millisecond}, {1, taskhub.MaxVisibilityDelay + time.Second}} {
 		if _, err := q.Receive(t.Context(), c.n, c.vis); err == nil {
 			t.Errorf("Receive(%d, %v) accepted", c.n, c.vis)
 		}

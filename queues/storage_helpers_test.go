@@ -12,6 +12,7 @@ import (
 	"github.com/azdurable/azdurable/blobs"
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/azuritetest"
+	"github.com/azdurable/azdurable/internal/taskhub"
 	"github.com/azdurable/azdurable/storage"
 )
 
@@ -29,7 +30,7 @@ func (p *countingPolicy) Do(req *policy.Request) (*http.Response, error) {
 // hubEnv is a fresh task hub on the shared Azurite with its queue service,
 // blob store and a request counter on the queue pipeline.
 type hubEnv struct {
-	names    Names
+	names    taskhub.Names
 	svc      *azqueue.ServiceClient
 	requests *countingPolicy
 	store    *blobs.Store
@@ -39,7 +40,7 @@ type hubEnv struct {
 func newHubEnv(t *testing.T) *hubEnv {
 	t.Helper()
 	acct := azuritetest.Account(t)
-	names := MustNames(azuritetest.NewHub(t))
+	names := taskhub.MustNames(azuritetest.NewHub(t))
 	counter := &countingPolicy{}
 	svc, err := acct.QueueService(&storage.ClientOptions{PerCallPolicies: []policy.Policy{counter}})
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/azdurable/azdurable/internal/taskhub"
 )
 
 // CallCounter counts every HTTP request made through the clients whose
@@ -287,30 +289,9 @@ func peekBody(req *policy.Request, max int) []byte {
 	return buf[:n]
 }
 
-func queueCategory(name string) string {
-	switch {
-	case strings.HasSuffix(name, "-workitems"):
-		return "workitems"
-	case strings.Contains(name, "-control-"):
-		return "control"
-	}
-	return "other"
-}
-
-func tableCategory(name string) string {
-	for _, s := range []string{"History", "Instances", "Partitions"} {
-		if strings.HasSuffix(name, s) {
-			return strings.ToLower(s)
-		}
-	}
-	return "other"
-}
-
-func containerCategory(name string) string {
-	for _, s := range []string{"largemessages", "applease", "leases"} {
-		if strings.HasSuffix(name, "-"+s) {
-			return s
-		}
-	}
-	return "other"
-}
+// The categories are the task hub core's resource kinds.
+var (
+	queueCategory     = taskhub.QueueKind
+	tableCategory     = taskhub.TableKind
+	containerCategory = taskhub.ContainerKind
+)

@@ -11,14 +11,15 @@ import (
 
 	"github.com/azdurable/azdurable/blobs"
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/taskhub"
 )
 
 // Checkpoint batching limits (§1.6 of the tables spec): at most this many
 // event rows per transaction (the sentinel makes 100), and a flush once the
 // estimated size (EstimatedRowBytes) goes over MaxBatchBytes.
 const (
-	MaxBatchRows  = 99
-	MaxBatchBytes = 3 << 20
+	MaxBatchRows  = taskhub.MaxBatchRows
+	MaxBatchBytes = taskhub.MaxBatchBytes
 )
 
 // defaultBlobConcurrency bounds parallel blob transfers of one Load or one
@@ -50,7 +51,7 @@ type HistoryStore struct {
 }
 
 // NewHistoryStore returns a store for the table named table (for example
-// queues.Names.HistoryTable()) in svc. largeMessages is the hub's
+// the task hub's <Hub>History) in svc. largeMessages is the hub's
 // {hub}-largemessages container; it may be nil only if no history column
 // ever exceeds MaxColumnUTF16Bytes (Load and Append fail otherwise).
 func NewHistoryStore(svc *aztables.ServiceClient, table string, largeMessages *blobs.Store, o *StoreOptions) *HistoryStore {

@@ -30,7 +30,7 @@ type InstanceStore struct {
 }
 
 // NewInstanceStore returns a store for the table named table (for example
-// queues.Names.InstancesTable()) in svc.
+// the task hub's <Hub>Instances) in svc.
 func NewInstanceStore(svc *aztables.ServiceClient, table string) *InstanceStore {
 	return &InstanceStore{client: svc.NewClient(table), table: table}
 }

@@ -5,14 +5,14 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"strings"
-	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/azdurable/azdurable/internal/taskhub"
 )
 
 // MaxColumnUTF16Bytes is the size above which a large-value column is moved
-// to a blob: 61,440 bytes of UTF-16 (30,720 code units). The service's
-// 64 KiB property limit leaves headroom above it.
-const MaxColumnUTF16Bytes = 61440
+// to a blob: 61,440 bytes of UTF-16 (30,720 code units).
+const MaxColumnUTF16Bytes = taskhub.MaxColumnUTF16Bytes
 
 // blobNameSuffix is appended to a column name to name the column that holds
 // the blob name of its offloaded value.
@@ -29,30 +29,12 @@ var largeColumns = [...]string{
 func LargeColumns() []string { return append([]string(nil), largeColumns[:]...) }
 
 // UTF16Len returns the length of s in UTF-16 code units, as .NET counts a
-// string's Length. Bytes that are not valid UTF-8 count as one unit each
-// (they decode to U+FFFD).
-func UTF16Len(s string) int {
-	n := 0
-	for _, r := range s {
-		if utf16.RuneLen(r) == 2 {
-			n += 2
-		} else {
-			n++
-		}
-	}
-	return n
-}
+// string's Length.
+func UTF16Len(s string) int { return taskhub.UTF16Len(s) }
 
 // ExceedsColumnLimit reports whether a string value is too large to stay in
 // its column: more than MaxColumnUTF16Bytes of UTF-16.
-func ExceedsColumnLimit(s string) bool {
-	// A string of at most MaxColumnUTF16Bytes/2 bytes has at most that many
-	// code units; skip counting the common small case.
-	if len(s) <= MaxColumnUTF16Bytes/2 {
-		return false
-	}
-	return 2*UTF16Len(s) > MaxColumnUTF16Bytes
-}
+func ExceedsColumnLimit(s string) bool { return taskhub.ExceedsColumnLimit(s) }
 
 // HistoryBlobName returns the name of the blob that holds an offloaded
 // column, relative to the {hub}-largemessages container:

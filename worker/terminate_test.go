@@ -107,7 +107,7 @@ func waitOwner(t *testing.T, be *azurestorage.Backend, workerID string) {
 		t.Fatal(err)
 	}
 	azuritetest.WaitFor(t, 2*time.Minute, workerID+" to own the partition", func() (bool, error) {
-		rows, err := partition.ReadTable(context.Background(), svc, be.Names())
+		rows, err := partition.ReadTable(context.Background(), svc, be.Resources().TaskHub)
 		return err == nil && len(rows) == 1 && rows[0].CurrentOwner == workerID, nil
 	})
 }
@@ -121,7 +121,7 @@ func waitQueuesEmpty(t *testing.T, be *azurestorage.Backend) {
 		t.Fatal(err)
 	}
 	azuritetest.WaitFor(t, 2*time.Minute, "the queues to be empty", func() (bool, error) {
-		for _, name := range append(be.Names().ControlQueues(1), be.Names().WorkItemQueue()) {
+		for _, name := range append(be.Resources().ControlQueues, be.Resources().WorkItemQueue) {
 			n, err := queues.NewQueue(qsvc, name, nil).ApproximateCount(context.Background())
 			if err != nil || n != 0 {
 				return false, nil

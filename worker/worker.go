@@ -53,12 +53,9 @@ import (
 	"github.com/azdurable/azdurable/provider"
 )
 
-// Clock tells the time; tests use a virtual one.
-type Clock interface{ Now() time.Time }
-
-type wallClock struct{}
-
-func (wallClock) Now() time.Time { return time.Now().UTC() }
+// Clock tells the time; tests use a virtual one. It is provider.Clock, the
+// one clock interface of the worker, the client and the in-memory backend.
+type Clock = provider.Clock
 
 // NonDeterminismPolicy says what to do when orchestrator code no longer
 // matches its history.
@@ -214,10 +211,7 @@ func New(be provider.Backend, opts Options) *Worker {
 	if log == nil {
 		log = slog.Default()
 	}
-	clock := opts.Clock
-	if clock == nil {
-		clock = wallClock{}
-	}
+	clock := provider.ClockOrWall(opts.Clock)
 	w := &Worker{be: be, reg: durable.NewRegistry(), opts: opts, log: log, clock: clock}
 	w.cache = newCache(opts.Cache)
 	w.registerSchedules()

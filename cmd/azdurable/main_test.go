@@ -15,9 +15,9 @@ import (
 	"github.com/azdurable/azdurable/client"
 	"github.com/azdurable/azdurable/internal/azuritetest"
 	"github.com/azdurable/azdurable/internal/syncbuf"
+	"github.com/azdurable/azdurable/internal/taskhub"
 	"github.com/azdurable/azdurable/partition"
 	"github.com/azdurable/azdurable/provider/azurestorage"
-	"github.com/azdurable/azdurable/queues"
 	"github.com/azdurable/azdurable/samples/hellocities"
 )
 
@@ -100,9 +100,9 @@ func TestWorkerSIGTERM(t *testing.T) {
 		t.Fatalf("started line %+v", started)
 	}
 	svc, _ := acct.TableService(nil)
-	names, _ := queues.NewNames(hub)
+	names, _ := taskhub.NewNames(hub)
 	azuritetest.WaitFor(t, 60*time.Second, "the worker owns every partition", func() (bool, error) {
-		rows, err := partition.ReadTable(context.Background(), svc, names)
+		rows, err := partition.ReadTable(context.Background(), svc, names.TaskHub())
 		owned := 0
 		for _, r := range rows {
 			if r.CurrentOwner == started.WorkerID {
@@ -137,7 +137,7 @@ func TestWorkerSIGTERM(t *testing.T) {
 	case <-time.After(30*time.Second - time.Since(signalled)):
 		t.Fatalf("still running 30 s after SIGTERM\nstderr:\n%s", stderr)
 	}
-	rows, err := partition.ReadTable(context.Background(), svc, names)
+	rows, err := partition.ReadTable(context.Background(), svc, names.TaskHub())
 	if err != nil || len(rows) != 4 {
 		t.Fatalf("partition rows %v %v", rows, err)
 	}

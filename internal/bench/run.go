@@ -37,7 +37,6 @@ import (
 	"github.com/azdurable/azdurable/client"
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/azurite"
-	"github.com/azdurable/azdurable/partition"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/provider/azurestorage"
 	"github.com/azdurable/azdurable/queues"
@@ -153,8 +152,8 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Workers == 0 && c.Processes == 0 {
 		c.Workers = 1
 	}
-	def(&c.Partitions, queues.DefaultPartitions)
-	if err := queues.ValidatePartitionCount(c.Partitions); err != nil {
+	def(&c.Partitions, azurestorage.DefaultPartitions)
+	if err := azurestorage.ValidatePartitionCount(c.Partitions); err != nil {
 		return c, err
 	}
 	if c.MaxPoll == 0 {
@@ -273,10 +272,6 @@ type instance struct {
 func (r *runner) runScenario(ctx context.Context) (*Result, error) {
 	cfg := r.cfg
 	hub := newHubName()
-	names, err := queues.NewNames(hub)
-	if err != nil {
-		return nil, err
-	}
 	workerCounter := storage.NewCallCounter(r.acct.Endpoints())
 	clientCounter := storage.NewCallCounter(r.acct.Endpoints())
 	cbe, err := azurestorage.New(azurestorage.Options{TaskHub: hub, Account: r.acct, Partitions: cfg.Partitions,
@@ -351,7 +346,7 @@ func (r *runner) runScenario(ctx context.Context) (*Result, error) {
 			children = append(children, c)
 		}
 	}
-	if err := r.waitForOwners(ctx, obs, names, cfg.Workers+cfg.Processes); err != nil {
+	if err := r.waitForOwners(ctx, obs, cfg.Workers+cfg.Processes); err != nil {
 		return nil, err
 	}
 	setupSeconds := time.Since(begin).Seconds()
@@ -417,14 +412,10 @@ func (r *runner) runScenario(ctx context.Context) (*Result, error) {
 // waitForOwners waits until every partition has an owner and, when there
 // are no more workers than partitions, every worker owns one (balancing
 // takes a few renewal rounds); it gives up on balance after a minute.
-func (r *runner) waitForOwners(ctx context.Context, obs *azurestorage.Backend, names queues.Names, workers int) error {
-	tsvc, err := r.acct.TableService(nil)
-	if err != nil {
-		return err
-	}
+func (r *runner) waitForOwners(ctx context.Context, obs *azurestorage.Backend, workers int) error {
 	deadline := time.Now().Add(time.Minute)
 	for {
-		rows, err := partition.ReadTable(ctx, tsvc, names)
+		rows, err := obs.PartitionOwners(ctx)
 		if err == nil {
 			owners := map[string]bool{}
 			all := len(rows) == r.cfg.Partitions

@@ -18,7 +18,6 @@ import (
 	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/provider/azurestorage"
 	"github.com/azdurable/azdurable/provider/providertest"
-	"github.com/azdurable/azdurable/queues"
 )
 
 // column is a stored column's name and EDM kind.
@@ -257,7 +256,6 @@ func TestSplitBrainOneCommitWins(t *testing.T) {
 	if len(rows) != 4 { // 3 events + sentinel
 		t.Errorf("%d History rows, want 4", len(rows))
 	}
-	_ = queues.Hash
 }
 
 // TestPartitionCountGuard: a backend configured with another partition
@@ -307,7 +305,7 @@ func TestPurgeLeavesNothingBehind(t *testing.T) {
 	blobsOf := func() int {
 		bs, _ := acct.BlobService(nil)
 		n := 0
-		pager := bs.NewListBlobsFlatPager(be.Names().LargeMessagesContainer(), nil)
+		pager := bs.NewListBlobsFlatPager(be.Resources().LargeMessagesContainer, nil)
 		for pager.More() {
 			p, err := pager.NextPage(ctx)
 			if err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/taskhub"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/queues"
 )
@@ -107,7 +108,7 @@ func (f *activityFetcher) loop() {
 		f.mu.Unlock()
 		wake := b.wake.C(b.workitems.Name())
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		msgs, err := b.workitems.Receive(ctx, min(want, queues.MaxBatch), b.opts.WorkItemVisibility)
+		msgs, err := b.workitems.Receive(ctx, min(want, taskhub.MaxReceiveBatch), b.opts.WorkItemVisibility)
 		cancel()
 		if err != nil {
 			b.log.Warn("azurestorage: receiving activity work items", "err", err)
@@ -237,7 +238,7 @@ func (b *Backend) AbandonActivity(ctx context.Context, wi *provider.ActivityWork
 	if err != nil {
 		return err
 	}
-	_, _, err = b.workitems.UpdateVisibility(ctx, l.raw.ID, l.raw.PopReceipt, l.raw.Text, max(min(delay, provider.MaxVisibilityDelay), 0))
+	_, _, err = b.workitems.UpdateVisibility(ctx, l.raw.ID, l.raw.PopReceipt, l.raw.Text, taskhub.ClampDelay(delay))
 	if errors.Is(err, queues.ErrMessageGone) {
 		return nil
 	}

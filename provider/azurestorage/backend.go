@@ -35,6 +35,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 	"github.com/azdurable/azdurable/blobs"
 	"github.com/azdurable/azdurable/internal/ctxsleep"
+	"github.com/azdurable/azdurable/internal/taskhub"
 	"github.com/azdurable/azdurable/partition"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/queues"
@@ -44,7 +45,7 @@ import (
 // Backend is the Azure Storage implementation of provider.Backend.
 type Backend struct {
 	opts  Options
-	names queues.Names
+	names taskhub.Names
 	log   *slog.Logger
 
 	qsvc *azqueue.ServiceClient
@@ -101,7 +102,7 @@ func New(opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	names, err := queues.NewNames(opts.TaskHub)
+	names, err := taskhub.NewNames(opts.TaskHub)
 	if err != nil {
 		return nil, err
 	}
@@ -132,9 +133,6 @@ func New(opts Options) (*Backend, error) {
 	return b, nil
 }
 
-// Names returns the task hub's resource names.
-func (b *Backend) Names() queues.Names { return b.names }
-
 // WorkerID returns the id this backend uses in partition leases.
 func (b *Backend) WorkerID() string { return b.opts.WorkerID }
 
@@ -151,16 +149,16 @@ func (b *Backend) CreateTaskHub(ctx context.Context) error {
 	} else if err != nil && !errors.Is(err, errNoHub) {
 		return err
 	}
-	if err := partition.CreateAppLeaseStore(ctx, b.bsvc, b.names); err != nil {
+	if err := partition.CreateAppLeaseStore(ctx, b.bsvc, b.opts.TaskHub); err != nil {
 		return fmt.Errorf("creating the app lease container: %w", err)
 	}
 	switch b.opts.PartitionManager {
 	case SafeBlobLeases:
-		if err := partition.CreateLeaseStore(ctx, b.bsvc, b.names, b.opts.Partitions, b.log); err != nil {
+		if err := partition.CreateLeaseStore(ctx, b.bsvc, b.opts.TaskHub, b.opts.Partitions, b.log); err != nil {
 			return fmt.Errorf("creating the lease container: %w", err)
 		}
 	default:
-		if err := partition.CreateTable(ctx, b.tsvc, b.names); err != nil {
+		if err := partition.CreateTable(ctx, b.tsvc, b.opts.TaskHub); err != nil {
 			return fmt.Errorf("creating %s: %w", b.names.PartitionsTable(), err)
 		}
 	}
@@ -176,7 +174,7 @@ func (b *Backend) CreateTaskHub(ctx context.Context) error {
 		}
 	}
 	if b.opts.PartitionManager == TablePartitions {
-		if err := partition.CreateRows(ctx, b.tsvc, b.names, b.opts.Partitions); err != nil {
+		if err := partition.CreateRows(ctx, b.tsvc, b.opts.TaskHub, b.opts.Partitions); err != nil {
 			return fmt.Errorf("creating the partition rows: %w", err)
 		}
 	}
@@ -241,14 +239,14 @@ func (b *Backend) settledPartitions(ctx context.Context) (int, error) {
 // hubPartitions reads the hub's partition count as C# readers do: the rows
 // of the Partitions table, or taskhub.json when there is no such table.
 func (b *Backend) hubPartitions(ctx context.Context) (int, error) {
-	n, err := partition.CountRows(ctx, b.tsvc, b.names)
+	n, err := partition.CountRows(ctx, b.tsvc, b.opts.TaskHub)
 	if err == nil && n > 0 {
 		return n, nil
 	}
 	if err != nil && !errors.Is(err, partition.ErrNoPartitionsTable) {
 		return 0, err
 	}
-	info, ierr := partition.ReadTaskHubInfo(ctx, b.bsvc, b.names)
+	info, ierr := partition.ReadTaskHubInfo(ctx, b.bsvc, b.opts.TaskHub)
 	if ierr == nil && info.PartitionCount > 0 {
 		return info.PartitionCount, nil
 	}
@@ -264,13 +262,13 @@ func (b *Backend) DeleteTaskHub(ctx context.Context) error {
 		}
 	}
 	// Control queues beyond the configured count, if the hub had more.
-	for i := b.opts.Partitions; i < queues.MaxPartitions; i++ {
+	for i := b.opts.Partitions; i < taskhub.MaxPartitions; i++ {
 		_ = queues.NewQueue(b.qsvc, b.names.ControlQueue(i), nil).DeleteQueue(ctx)
 	}
-	if err := tables.DeleteTables(ctx, b.tsvc, b.names.HistoryTable(), b.names.InstancesTable(), b.names.PartitionsTable()); err != nil {
+	if err := tables.DeleteTables(ctx, b.tsvc, b.names.Tables()...); err != nil {
 		errs = append(errs, err)
 	}
-	for _, c := range []string{b.names.LeasesContainer(), b.names.LargeMessagesContainer(), b.names.AppLeaseContainer(), b.poisonStore().Container()} {
+	for _, c := range b.names.Containers() {
 		if err := b.deleteContainer(ctx, c); err != nil {
 			errs = append(errs, err)
 		}
@@ -332,20 +330,20 @@ func (b *Backend) Describe(ctx context.Context) (*HubInfo, error) {
 		}
 		info.QueueDepths[name] = c
 	}
-	if rows, err := partition.ReadTable(ctx, b.tsvc, b.names); err == nil {
+	if rows, err := partition.ReadTable(ctx, b.tsvc, b.opts.TaskHub); err == nil {
 		info.Owners = rows
 	}
-	if leases, err := partition.ReadLeases(ctx, b.bsvc, b.names); err == nil {
+	if leases, err := partition.ReadLeases(ctx, b.bsvc, b.opts.TaskHub); err == nil {
 		info.Leases = leases
 	}
-	if ai, err := partition.ReadAppLeaseInfo(ctx, b.bsvc, b.names); err == nil {
+	if ai, err := partition.ReadAppLeaseInfo(ctx, b.bsvc, b.opts.TaskHub); err == nil {
 		info.AppLease = ai
 	}
 	return info, nil
 }
 
 func (b *Backend) controlQueueFor(instanceID string) *queues.Queue {
-	return b.control[queues.PartitionIndex(instanceID, b.opts.Partitions)]
+	return b.control[taskhub.PartitionIndex(instanceID, b.opts.Partitions)]
 }
 
 func isResponseCode(err error, codes ...int) bool {

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/azdurable/azdurable/blobs"
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/taskhub"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/queues"
 	"github.com/azdurable/azdurable/tables"
@@ -17,7 +17,7 @@ import (
 )
 
 func (b *Backend) poisonStore() *blobs.Store {
-	return blobs.New(b.bsvc, strings.ToLower(b.opts.TaskHub)+"-poison", &blobs.Options{Logger: b.log})
+	return blobs.New(b.bsvc, b.names.PoisonContainer(), &blobs.Options{Logger: b.log})
 }
 
 // outbound is one message to send in a commit.
@@ -39,14 +39,13 @@ func (b *Backend) route(tm *history.TaskMessage, now time.Time) (*queues.Queue, 
 		return b.workitems, 0, nil
 	case *history.TimerFiredEvent:
 		// Delays over 7 days were refused by provider.ValidateEpisode.
-		d := min(v.FireAt.Sub(now), provider.MaxVisibilityDelay)
-		return b.controlQueueFor(tm.OrchestrationInstance.InstanceID), max(d, 0), nil
+		return b.controlQueueFor(tm.OrchestrationInstance.InstanceID), taskhub.ClampDelay(v.FireAt.Sub(now)), nil
 	case *history.ExecutionStartedEvent:
 		var d time.Duration
 		if v.ScheduledStartTime != nil {
-			d = min(v.ScheduledStartTime.Sub(now), provider.MaxVisibilityDelay)
+			d = v.ScheduledStartTime.Sub(now)
 		}
-		return b.controlQueueFor(tm.OrchestrationInstance.InstanceID), max(d, 0), nil
+		return b.controlQueueFor(tm.OrchestrationInstance.InstanceID), taskhub.ClampDelay(d), nil
 	}
 	return b.controlQueueFor(tm.OrchestrationInstance.InstanceID), 0, nil
 }
@@ -252,10 +251,7 @@ func (b *Backend) AbandonOrchestration(ctx context.Context, wi *provider.Orchest
 	if err != nil {
 		return err
 	}
-	if delay > provider.MaxVisibilityDelay {
-		delay = provider.MaxVisibilityDelay
-	}
-	b.abandonPending(ctx, ls.msgs, max(delay, 0))
+	b.abandonPending(ctx, ls.msgs, taskhub.ClampDelay(delay))
 	b.unlock(ls.s, false)
 	return nil
 }

@@ -84,7 +84,7 @@ func TestFreshStartSkipsTheHistoryRead(t *testing.T) {
 
 	run("orphan")
 	ts, _ := acct.TableService(nil)
-	if err := tables.NewInstanceStore(ts, be.Names().InstancesTable()).Delete(ctx, "orphan"); err != nil {
+	if err := tables.NewInstanceStore(ts, be.Resources().InstancesTable).Delete(ctx, "orphan"); err != nil {
 		t.Fatal(err)
 	}
 	// A new worker, which has no session of the instance: the start looks
@@ -181,11 +181,11 @@ func TestStartWaitsBrieflyForItsRow(t *testing.T) {
 	if err := be.CreateTaskHub(ctx); err != nil {
 		t.Fatal(err)
 	}
-	rows = tables.NewInstanceStore(ts, be.Names().InstancesTable())
+	rows = tables.NewInstanceStore(ts, be.Resources().InstancesTable)
 	qs, _ := acct.QueueService(nil)
 	msg := &queues.MessageData{ActivityID: "8d7a9f0e-0000-4000-8000-000000000001", Sender: &queues.Sender{},
 		TaskMessage: &history.TaskMessage{Event: es, OrchestrationInstance: es.OrchestrationInstance}}
-	if _, err := queues.NewQueue(qs, be.Names().ControlQueue(0), nil).Send(ctx, queues.EncodeBody(msg, queues.UTF8), 0); err != nil {
+	if _, err := queues.NewQueue(qs, be.Resources().ControlQueues[0], nil).Send(ctx, queues.EncodeBody(msg, queues.UTF8), 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := be.Start(ctx); err != nil {

@@ -49,7 +49,7 @@ func newLocalHub(t *testing.T, adjust func(*azurestorage.Options)) *localHub {
 	t.Cleanup(func() { _ = be.Stop(context.Background(), true) })
 	qs, _ := acct.QueueService(nil)
 	return &localHub{t: t, be: be, counter: counter, ctx: ctx,
-		control: queues.NewQueue(qs, be.Names().ControlQueue(0), nil), work: queues.NewQueue(qs, be.Names().WorkItemQueue(), nil)}
+		control: queues.NewQueue(qs, be.Resources().ControlQueues[0], nil), work: queues.NewQueue(qs, be.Resources().WorkItemQueue, nil)}
 }
 
 // depths returns the approximate message counts of the control and the

@@ -79,7 +79,7 @@ func TestLostAnswerOnAMiddleCommitDuplicatesNothing(t *testing.T) {
 	// queue holds nothing (an abandoned message still counts while it is
 	// invisible), then send the second event.
 	qs, _ := azuritetest.Account(t).QueueService(nil)
-	control := queues.NewQueue(qs, be.Names().ControlQueue(queues.PartitionIndex(id, queues.DefaultPartitions)), nil)
+	control := queues.NewQueue(qs, be.Resources().ControlQueues[azurestorage.PartitionIndex(id, azurestorage.DefaultPartitions)], nil)
 	waitUntil(t, "the control queue to empty", 30*time.Second, func() bool {
 		n, err := control.ApproximateCount(ctx)
 		return err == nil && n == 0

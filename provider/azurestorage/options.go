@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/azdurable/azdurable/internal/taskhub"
 	"github.com/azdurable/azdurable/partition"
 	"github.com/azdurable/azdurable/queues"
 	"github.com/azdurable/azdurable/storage"
@@ -109,9 +110,9 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("azurestorage: Options.Account is required")
 	}
 	if o.Partitions == 0 {
-		o.Partitions = queues.DefaultPartitions
+		o.Partitions = taskhub.DefaultPartitions
 	}
-	if err := queues.ValidatePartitionCount(o.Partitions); err != nil {
+	if err := taskhub.ValidatePartitionCount(o.Partitions); err != nil {
 		return o, fmt.Errorf("azurestorage: %w", err)
 	}
 	if o.WorkerID == "" {
@@ -129,8 +130,8 @@ func (o Options) withDefaults() (Options, error) {
 	def(&o.WorkItemVisibility, 5*time.Minute)
 	def(&o.MaxPollingInterval, queues.DefaultMaxPollInterval)
 	def(&o.SessionIdleTimeout, 30*time.Second)
-	if o.ControlQueueBatchSize <= 0 || o.ControlQueueBatchSize > queues.MaxBatch {
-		o.ControlQueueBatchSize = queues.MaxBatch
+	if o.ControlQueueBatchSize <= 0 || o.ControlQueueBatchSize > taskhub.MaxReceiveBatch {
+		o.ControlQueueBatchSize = taskhub.MaxReceiveBatch
 	}
 	if o.LocalActivityBacklog <= 0 {
 		o.LocalActivityBacklog = 100

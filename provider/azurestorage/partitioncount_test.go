@@ -11,10 +11,10 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/azdurable/azdurable/internal/azuritetest"
+	"github.com/azdurable/azdurable/internal/taskhub"
 	"github.com/azdurable/azdurable/partition"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/provider/azurestorage"
-	"github.com/azdurable/azdurable/queues"
 	"github.com/azdurable/azdurable/storage"
 )
 
@@ -41,19 +41,19 @@ func (p *onFirstPartitionsRead) Do(req *policy.Request) (*http.Response, error) 
 func TestPartitionRowsBeingCreatedAreNotTheHubsCount(t *testing.T) {
 	hub := azuritetest.NewHub(t)
 	acct := azuritetest.Account(t)
-	names, _ := queues.NewNames(hub)
+	names, _ := taskhub.NewNames(hub)
 	svc, _ := acct.TableService(nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := partition.CreateTable(ctx, svc, names); err != nil {
+	if err := partition.CreateTable(ctx, svc, names.TaskHub()); err != nil {
 		t.Fatal(err)
 	}
-	if err := partition.CreateRows(ctx, svc, names, 4); err != nil {
+	if err := partition.CreateRows(ctx, svc, names.TaskHub(), 4); err != nil {
 		t.Fatal(err)
 	}
 	rest := make(chan error, 1)
 	hook := &onFirstPartitionsRead{table: names.PartitionsTable(), f: func() {
-		go func() { rest <- partition.CreateRows(context.Background(), svc, names, 8) }()
+		go func() { rest <- partition.CreateRows(context.Background(), svc, names.TaskHub(), 8) }()
 	}}
 	be, err := azurestorage.New(azurestorage.Options{TaskHub: hub, Account: acct, Partitions: 8, Logger: quiet(),
 		Client: &storage.ClientOptions{PerRetryPolicies: []policy.Policy{hook}}})

@@ -153,7 +153,7 @@ func TestPoisonControlMessageLeavesTheInstanceAsItIs(t *testing.T) {
 	// The bad message: an event the instance waits for, so that processing
 	// it would visibly change the instance.
 	qs, _ := acct.QueueService(nil)
-	control := queues.NewQueue(qs, be.Names().ControlQueue(0), nil)
+	control := queues.NewQueue(qs, be.Resources().ControlQueues[0], nil)
 	bad := &queues.MessageData{ActivityID: "5a5a5a5a-0000-0000-0000-000000000001", Sender: &queues.Sender{}, SequenceNumber: 1,
 		TaskMessage: &history.TaskMessage{OrchestrationInstance: history.OrchestrationInstance{InstanceID: "victim"},
 			Event: &history.EventRaisedEvent{Name: "Go", Input: ptr(`"poisoned"`),
@@ -198,7 +198,7 @@ func TestPoisonControlMessageLeavesTheInstanceAsItIs(t *testing.T) {
 	if h, _ := c.History(ctx, "victim", ""); len(h) != len(histBefore) {
 		t.Errorf("the victim's history changed: %d events, was %d", len(h), len(histBefore))
 	}
-	want := "instances/victim/quarantined/" + be.Names().ControlQueue(0) + "/" + sent.ID + ".json.gz"
+	want := "instances/victim/quarantined/" + be.Resources().ControlQueues[0] + "/" + sent.ID + ".json.gz"
 	if names := poisonBlobs(t, acct, hub); len(names) != 1 || names[0] != want {
 		t.Errorf("poison container holds %q, want [%s]", names, want)
 	}
@@ -211,7 +211,7 @@ func TestPoisonControlMessageLeavesTheInstanceAsItIs(t *testing.T) {
 	}
 	q := d.Quarantined[0]
 	if q.MessageID != sent.ID || q.Body != text || q.DequeueCount != 6 || q.EventType != "EventRaised" || q.Name != "" ||
-		q.Queue != be.Names().ControlQueue(0) || q.InstanceID != "victim" || !strings.Contains(q.Reason, "received 6 times") {
+		q.Queue != be.Resources().ControlQueues[0] || q.InstanceID != "victim" || !strings.Contains(q.Reason, "received 6 times") {
 		t.Errorf("quarantine record %+v", q)
 	}
 	if n, _ := control.ApproximateCount(ctx); n != 0 {
@@ -279,7 +279,7 @@ func TestPoisonActivityFailsItsTask(t *testing.T) {
 	})
 	stop()
 	qs, _ := acct.QueueService(nil)
-	work := queues.NewQueue(qs, be.Names().WorkItemQueue(), nil)
+	work := queues.NewQueue(qs, be.Resources().WorkItemQueue, nil)
 	var id string
 	waitUntil(t, "the work item's copy", 2*time.Minute, func() bool {
 		msgs, err := work.Receive(ctx, 1, time.Second)
@@ -310,7 +310,7 @@ func TestPoisonActivityFailsItsTask(t *testing.T) {
 	if n := flakyRuns.Load(); n != 0 {
 		t.Errorf("the activity ran %d times", n)
 	}
-	want := "instances/poisoned-activity/quarantined/" + be.Names().WorkItemQueue() + "/" + id + ".json.gz"
+	want := "instances/poisoned-activity/quarantined/" + be.Resources().WorkItemQueue + "/" + id + ".json.gz"
 	names := poisonBlobs(t, acct, hub)
 	if !slices.Contains(names, want) {
 		t.Errorf("poison container holds %q, want %s among them", names, want)
@@ -420,7 +420,7 @@ func TestCommitRefusedTheSameWayTwiceIsQuarantined(t *testing.T) {
 		t.Fatal(err)
 	}
 	qs, _ := acct.QueueService(nil)
-	control := queues.NewQueue(qs, be.Names().ControlQueue(0), nil)
+	control := queues.NewQueue(qs, be.Resources().ControlQueues[0], nil)
 	now := time.Now().UTC()
 	start := &queues.MessageData{ActivityID: "5a5a5a5a-0000-0000-0000-000000000002", Sender: &queues.Sender{}, SequenceNumber: 1,
 		TaskMessage: &history.TaskMessage{OrchestrationInstance: history.OrchestrationInstance{ExecutionID: "e0000000000000000000000000000001"},
@@ -450,7 +450,7 @@ func TestCommitRefusedTheSameWayTwiceIsQuarantined(t *testing.T) {
 		!strings.Contains(line, "message="+sent.ID) {
 		t.Errorf("quarantine line: %s", line)
 	}
-	want := "no-instance/" + be.Names().ControlQueue(0) + "/" + sent.ID + ".json.gz"
+	want := "no-instance/" + be.Resources().ControlQueues[0] + "/" + sent.ID + ".json.gz"
 	if names := poisonBlobs(t, acct, hub); !slices.Contains(names, want) {
 		t.Errorf("poison container holds %q, want %s among them", names, want)
 	}

@@ -176,10 +176,10 @@ func TestBadInputKeepsTheWorkerRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	qs, _ := acct.QueueService(nil)
-	control := queues.NewQueue(qs, be.Names().ControlQueue(0), nil)
-	work := queues.NewQueue(qs, be.Names().WorkItemQueue(), nil)
+	control := queues.NewQueue(qs, be.Resources().ControlQueues[0], nil)
+	work := queues.NewQueue(qs, be.Resources().WorkItemQueue, nil)
 	bs, _ := acct.BlobService(nil)
-	large := blobs.New(bs, be.Names().LargeMessagesContainer(), nil)
+	large := blobs.New(bs, be.Resources().LargeMessagesContainer, nil)
 	// A wrapper whose blob is truncated gzip.
 	if err := large.UploadGzip(ctx, "bad/placeholder", []byte("x")); err != nil { // creates the container
 		t.Fatal(err)
@@ -257,7 +257,7 @@ func TestBadInputKeepsTheWorkerRunning(t *testing.T) {
 			strings.Contains(l, "duplicate TaskCompleted for task 0")
 	})
 	l := logs.String()
-	for _, want := range []string{"cannot be decoded", "queue=" + be.Names().WorkItemQueue(), "unknown event class", "NoSuchEvent", "unknown event type", "truncated"} {
+	for _, want := range []string{"cannot be decoded", "queue=" + be.Resources().WorkItemQueue, "unknown event class", "NoSuchEvent", "unknown event type", "truncated"} {
 		if !strings.Contains(l, want) {
 			t.Errorf("the log does not say %q", want)
 		}

@@ -97,7 +97,7 @@ func TestRewindMatchesCSharp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	histTable, instTable := tsvc.NewClient(be.Names().HistoryTable()), tsvc.NewClient(be.Names().InstancesTable())
+	histTable, instTable := tsvc.NewClient(be.Resources().HistoryTable), tsvc.NewClient(be.Resources().InstancesTable)
 	for tc, raws := range map[*aztables.Client][]json.RawMessage{histTable: before.History, instTable: before.Instances} {
 		for _, e := range entities(t, raws) {
 			body, err := tables.MarshalEntity(e)
@@ -165,7 +165,7 @@ func TestRewindMatchesCSharp(t *testing.T) {
 		}
 	}
 	for i := 0; i < 4; i++ {
-		name := be.Names().ControlQueue(i)
+		name := be.Resources().ControlQueues[i]
 		n := int32(32)
 		r, err := qsvc.NewQueueClient(name).PeekMessages(ctx, &azqueue.PeekMessagesOptions{NumberOfMessages: &n})
 		if err != nil {

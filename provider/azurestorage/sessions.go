@@ -98,7 +98,7 @@ func (b *Backend) Start(ctx context.Context) error {
 func (b *Backend) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		if !b.opts.DisableAppLease {
-			app, err := partition.NewAppLease(b.opts.Account, b.names, b.opts.AppName, b.appLeaseOptions())
+			app, err := partition.NewAppLease(b.opts.Account, b.opts.TaskHub, b.opts.AppName, b.appLeaseOptions())
 			if err != nil {
 				b.log.Error("azurestorage: app lease", "err", err)
 				return
@@ -157,12 +157,12 @@ func (b *Backend) newManager() (partition.Manager, error) {
 		o := b.opts.Blob
 		o.Options = mergeOptions(o.Options, base)
 		o.Client = b.opts.Client
-		return partition.NewBlobManager(b.opts.Account, b.names, o)
+		return partition.NewBlobManager(b.opts.Account, b.opts.TaskHub, o)
 	default:
 		o := b.opts.Table
 		o.Options = mergeOptions(o.Options, base)
 		o.Client = b.opts.Client
-		return partition.NewTableManager(b.opts.Account, b.names, o)
+		return partition.NewTableManager(b.opts.Account, b.opts.TaskHub, o)
 	}
 }
 

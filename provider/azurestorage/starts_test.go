@@ -102,7 +102,7 @@ func (h *startsHub) messages() int {
 		h.t.Fatal(err)
 	}
 	n := 0
-	for _, name := range []string{h.be.Names().ControlQueue(0), h.be.Names().WorkItemQueue()} {
+	for _, name := range []string{h.be.Resources().ControlQueues[0], h.be.Resources().WorkItemQueue} {
 		c, err := queues.NewQueue(qs, name, nil).ApproximateCount(h.ctx)
 		if err != nil {
 			h.t.Fatal(err)
@@ -208,7 +208,7 @@ func TestEmptyInstanceIDRunsNothing(t *testing.T) {
 	msg := &queues.MessageData{ActivityID: "8d7a9f0e-0000-4000-8000-000000000009", Sender: &queues.Sender{InstanceID: "parent", ExecutionID: "p1"},
 		TaskMessage: &history.TaskMessage{Event: es, OrchestrationInstance: inst}}
 	qs, _ := h.acct.QueueService(nil)
-	if _, err := queues.NewQueue(qs, h.be.Names().ControlQueue(0), nil).Send(h.ctx, queues.EncodeBody(msg, queues.UTF8), 0); err != nil {
+	if _, err := queues.NewQueue(qs, h.be.Resources().ControlQueues[0], nil).Send(h.ctx, queues.EncodeBody(msg, queues.UTF8), 0); err != nil {
 		t.Fatal(err)
 	}
 	var watch *commitWatch
@@ -228,7 +228,7 @@ func TestEmptyInstanceIDRunsNothing(t *testing.T) {
 		t.Fatalf("the activity of a start whose commit cannot succeed ran %d times", n)
 	}
 	qs2, _ := h.acct.QueueService(nil)
-	if n, err := queues.NewQueue(qs2, h.be.Names().WorkItemQueue(), nil).ApproximateCount(h.ctx); err != nil || n != 0 {
+	if n, err := queues.NewQueue(qs2, h.be.Resources().WorkItemQueue, nil).ApproximateCount(h.ctx); err != nil || n != 0 {
 		t.Fatalf("%d activity messages sent (%v)", n, err)
 	}
 }

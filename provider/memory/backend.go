@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/taskhub"
 	"github.com/azdurable/azdurable/provider"
-	"github.com/azdurable/azdurable/queues"
 )
 
 var _ provider.Backend = (*Backend)(nil)
@@ -19,7 +19,7 @@ var _ provider.Backend = (*Backend)(nil)
 // methods are safe for concurrent use.
 type Backend struct {
 	opts      Options
-	names     queues.Names
+	names     taskhub.Names
 	log       *slog.Logger
 	clock     Clock
 	setter    settableClock // nil unless the clock can be set
@@ -115,14 +115,14 @@ func New(opts Options) *Backend {
 	if opts.TaskHub == "" {
 		opts.TaskHub = "TestHub"
 	}
-	names, err := queues.NewNames(opts.TaskHub)
+	names, err := taskhub.NewNames(opts.TaskHub)
 	if err != nil {
 		panic(fmt.Sprintf("memory.New: %v", err))
 	}
 	if opts.Partitions == 0 {
-		opts.Partitions = queues.DefaultPartitions
+		opts.Partitions = taskhub.DefaultPartitions
 	}
-	if err := queues.ValidatePartitionCount(opts.Partitions); err != nil {
+	if err := taskhub.ValidatePartitionCount(opts.Partitions); err != nil {
 		panic(fmt.Sprintf("memory.New: %v", err))
 	}
 	if opts.LockDuration <= 0 {
@@ -138,7 +138,7 @@ func New(opts Options) *Backend {
 		if opts.AutoAdvance {
 			opts.Clock = NewManualClock(time.Now())
 		} else {
-			opts.Clock = wallClock{}
+			opts.Clock = provider.WallClock{}
 		}
 	}
 	b := &Backend{opts: opts, names: names, log: opts.Logger, clock: opts.Clock,
@@ -179,7 +179,7 @@ func (b *Backend) Partitions() int { return b.opts.Partitions }
 
 // PartitionOf returns the control-queue index of an instance id.
 func (b *Backend) PartitionOf(instanceID string) int {
-	return queues.PartitionIndex(instanceID, b.opts.Partitions)
+	return taskhub.PartitionIndex(instanceID, b.opts.Partitions)
 }
 
 // CreateTaskHub makes the hub exist again after DeleteTaskHub; it is a

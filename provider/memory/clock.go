@@ -3,11 +3,14 @@ package memory
 import (
 	"sync"
 	"time"
+
+	"github.com/azdurable/azdurable/provider"
 )
 
 // Clock tells the backend's time. Visibility, locks and status-row times
-// are all measured with it.
-type Clock interface{ Now() time.Time }
+// are all measured with it. It is provider.Clock, the one clock interface
+// of the worker, the client and this backend.
+type Clock = provider.Clock
 
 // settableClock is a clock that AutoAdvance can move.
 type settableClock interface {
@@ -21,10 +24,6 @@ type watchableClock interface {
 	Clock
 	Watch(fn func()) (stop func())
 }
-
-type wallClock struct{}
-
-func (wallClock) Now() time.Time { return time.Now().UTC() }
 
 // ManualClock is a virtual clock that moves only when told to. It is safe
 // for concurrent use. Backends built on it are woken whenever it moves.

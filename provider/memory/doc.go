@@ -6,8 +6,8 @@
 // contract can observe, not byte for byte:
 //
 //   - Control queues are per partition (Options.Partitions, mapped with
-//     queues.PartitionIndex) and hold per-instance inboxes; the activity
-//     queue is one list. Every message has an id, a dequeue count and a
+//     C#'s instance hash, as on Azure Storage) and hold per-instance
+//     inboxes; the activity queue is one list. Every message has an id, a dequeue count and a
 //     visible-at time. Receiving a message hides it for the lock duration;
 //     an expired lock makes it visible again and the next receive counts
 //     one more delivery, as an Azure queue does.

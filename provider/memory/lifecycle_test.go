@@ -135,7 +135,7 @@ func TestLockNextHonorsContext(t *testing.T) {
 
 // With the wall clock, a timer wakes a waiting locker at FireAt.
 func TestWallClockTimerWakesLocker(t *testing.T) {
-	f := newFixture(t, Options{Clock: wallClock{}})
+	f := newFixture(t, Options{Clock: provider.WallClock{}})
 	f.mustCreate("i", "e1")
 	wi := f.lock()
 	fireAt := time.Now().UTC().Add(30 * time.Millisecond)
@@ -230,7 +230,7 @@ func TestNewRejectsInvalidOptions(t *testing.T) {
 	for name, opts := range map[string]Options{
 		"17 partitions":            {Partitions: 17},
 		"invalid hub name":         {TaskHub: "no-dashes"},
-		"auto-advance, wall clock": {AutoAdvance: true, Clock: wallClock{}},
+		"auto-advance, wall clock": {AutoAdvance: true, Clock: provider.WallClock{}},
 	} {
 		func() {
 			defer func() {

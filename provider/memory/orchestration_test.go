@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/taskhub"
 	"github.com/azdurable/azdurable/provider"
-	"github.com/azdurable/azdurable/queues"
 )
 
 // A two-activity orchestration driven episode by episode ends with C#'s
@@ -24,7 +24,7 @@ func TestTwoActivitySequence(t *testing.T) {
 	}
 
 	wi := f.lock()
-	wantPart := f.b.names.ControlQueue(queues.PartitionIndex(id, 4))
+	wantPart := f.b.names.ControlQueue(taskhub.PartitionIndex(id, 4))
 	if wi.Partition != wantPart || wi.HistoryETag != "" || wi.HistoryLen != 0 || len(wi.History) != 0 || len(wi.Messages) != 1 {
 		t.Fatalf("first work item: %+v", wi)
 	}

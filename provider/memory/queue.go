@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/history"
-	"github.com/azdurable/azdurable/provider"
+	"github.com/azdurable/azdurable/internal/taskhub"
 )
 
 // message is one queued message. visibleAt doubles as the lock expiry while
@@ -153,7 +153,7 @@ func (b *Backend) visibleAtFor(tm *history.TaskMessage, now time.Time) (time.Tim
 	if at.IsZero() || d < 0 {
 		d = 0
 	}
-	if d > provider.MaxVisibilityDelay {
+	if taskhub.DelayTooLong(d) {
 		return time.Time{}, fmt.Errorf("%w: %s for %q would be visible at %s, %s from now",
 			ErrDelayTooLong, tm.Event.Type(), tm.OrchestrationInstance.InstanceID, at.Format(time.RFC3339Nano), d)
 	}
@@ -168,7 +168,7 @@ func checkDelay(d time.Duration) (time.Duration, error) {
 	if d < 0 {
 		return 0, nil
 	}
-	if d > provider.MaxVisibilityDelay {
+	if taskhub.DelayTooLong(d) {
 		return 0, fmt.Errorf("%w: abandon delay %s", ErrDelayTooLong, d)
 	}
 	return d, nil

@@ -1,8 +1,7 @@
-package queues
+package taskhub
 
 import (
 	"fmt"
-	"hash/fnv"
 	"strings"
 )
 
@@ -14,19 +13,12 @@ type Names struct {
 	lower string
 }
 
-// MinPartitions and MaxPartitions bound the partition (control queue) count.
-const (
-	MinPartitions     = 1
-	MaxPartitions     = 16
-	DefaultPartitions = 4
-)
-
 // NewNames validates a task hub name and returns its resource names.
 func NewNames(hub string) (Names, error) {
-	if err := ValidateTaskHubName(hub); err != nil {
+	if err := ValidateName(hub); err != nil {
 		return Names{}, err
 	}
-	return Names{hub: hub, lower: strings.ToLower(hub)}, nil
+	return names(hub), nil
 }
 
 // MustNames is NewNames for names known to be valid; it panics otherwise.
@@ -37,6 +29,8 @@ func MustNames(hub string) Names {
 	}
 	return n
 }
+
+func names(hub string) Names { return Names{hub: hub, lower: strings.ToLower(hub)} }
 
 // TaskHub returns the task hub name as configured.
 func (n Names) TaskHub() string { return n.hub }
@@ -54,20 +48,32 @@ func (n Names) ControlQueues(partitions int) []string {
 	return out
 }
 
+// ControlQueueFor returns the name of the control queue of an instance.
+func (n Names) ControlQueueFor(instanceID string, partitions int) string {
+	return n.ControlQueue(PartitionIndex(instanceID, partitions))
+}
+
 // WorkItemQueue returns the activity queue name: <hub>-workitems.
 func (n Names) WorkItemQueue() string { return n.lower + "-workitems" }
 
-// LargeMessagesContainer holds offloaded messages and table columns.
+// LargeMessagesContainer holds offloaded messages and table columns:
+// <hub>-largemessages.
 func (n Names) LargeMessagesContainer() string { return n.lower + "-largemessages" }
 
+// PoisonContainer holds quarantined (poison) messages: <hub>-poison. It is
+// ours; C# has none and leaves poison messages in their queues.
+func (n Names) PoisonContainer() string { return n.lower + "-poison" }
+
 // LeasesContainer holds blob partition leases and taskhub.json (blob lease
-// managers only).
+// managers only): <hub>-leases.
 func (n Names) LeasesContainer() string { return n.lower + "-leases" }
 
-// AppLeaseContainer is the container whose lease is the app lease.
+// AppLeaseContainer is the container whose lease is the app lease:
+// <hub>-applease.
 func (n Names) AppLeaseContainer() string { return n.lower + "-applease" }
 
-// AppLeaseInfoBlob is the blob inside AppLeaseContainer that names the owner.
+// AppLeaseInfoBlob is the blob inside AppLeaseContainer that names the
+// owner: <hub>-appleaseinfo.
 func (n Names) AppLeaseInfoBlob() string { return n.lower + "-appleaseinfo" }
 
 // HistoryTable returns <Hub>History.
@@ -79,6 +85,17 @@ func (n Names) InstancesTable() string { return n.hub + "Instances" }
 // PartitionsTable returns <Hub>Partitions.
 func (n Names) PartitionsTable() string { return n.hub + "Partitions" }
 
+// Containers returns the names of every blob container of the hub that the
+// C# layout and the poison quarantine use.
+func (n Names) Containers() []string {
+	return []string{n.LeasesContainer(), n.LargeMessagesContainer(), n.AppLeaseContainer(), n.PoisonContainer()}
+}
+
+// Tables returns the names of every table of the hub.
+func (n Names) Tables() []string {
+	return []string{n.HistoryTable(), n.InstancesTable(), n.PartitionsTable()}
+}
+
 // InvalidNameError says why a task hub name was refused.
 type InvalidNameError struct {
 	Name   string
@@ -89,11 +106,11 @@ func (e *InvalidNameError) Error() string {
 	return fmt.Sprintf("invalid task hub name %q: %s", e.Name, e.Reason)
 }
 
-// ValidateTaskHubName applies the Durable Functions rule (ASCII letters and
+// ValidateName applies the Durable Functions rule (ASCII letters and
 // digits only, starting with a letter, 3 to 45 characters) and checks that
 // every derived queue, container and table name is valid for its service.
-// The error names the rule that was broken.
-func ValidateTaskHubName(hub string) error {
+// The error, an *InvalidNameError, names the rule that was broken.
+func ValidateName(hub string) error {
 	bad := func(format string, args ...any) error {
 		return &InvalidNameError{Name: hub, Reason: fmt.Sprintf(format, args...)}
 	}
@@ -111,18 +128,18 @@ func ValidateTaskHubName(hub string) error {
 	if len(hub) < 3 || len(hub) > 45 {
 		return bad("it has %d characters; a task hub name has 3 to 45", len(hub))
 	}
-	n := Names{hub: hub, lower: strings.ToLower(hub)}
+	n := names(hub)
 	for _, q := range append(n.ControlQueues(MaxPartitions), n.WorkItemQueue()) {
 		if err := validQueueOrContainer(q); err != nil {
 			return bad("derived queue name %q is invalid: %v", q, err)
 		}
 	}
-	for _, c := range []string{n.LargeMessagesContainer(), n.LeasesContainer(), n.AppLeaseContainer()} {
+	for _, c := range n.Containers() {
 		if err := validQueueOrContainer(c); err != nil {
 			return bad("derived container name %q is invalid: %v", c, err)
 		}
 	}
-	for _, t := range []string{n.HistoryTable(), n.InstancesTable(), n.PartitionsTable()} {
+	for _, t := range n.Tables() {
 		if len(t) > 63 {
 			return bad("derived table name %q is longer than 63 characters", t)
 		}
@@ -152,30 +169,4 @@ func validQueueOrContainer(s string) error {
 		}
 	}
 	return nil
-}
-
-// ValidatePartitionCount checks the C# range 1..16.
-func ValidatePartitionCount(n int) error {
-	if n < MinPartitions || n > MaxPartitions {
-		return fmt.Errorf("partition count %d is outside the allowed range %d..%d", n, MinPartitions, MaxPartitions)
-	}
-	return nil
-}
-
-// Hash returns the FNV-1a 32-bit hash of the UTF-8 bytes of s.
-func Hash(s string) uint32 {
-	h := fnv.New32a()
-	h.Write([]byte(s))
-	return h.Sum32()
-}
-
-// PartitionIndex returns the control-queue index of an instance id:
-// FNV-1a(UTF-8 id) mod partitions, exactly as C# computes it.
-func PartitionIndex(instanceID string, partitions int) int {
-	return int(Hash(instanceID) % uint32(partitions))
-}
-
-// ControlQueueFor returns the name of the control queue of an instance.
-func (n Names) ControlQueueFor(instanceID string, partitions int) string {
-	return n.ControlQueue(PartitionIndex(instanceID, partitions))
 }

@@ -1,4 +1,4 @@
-package queues
+package taskhub
 
 import (
 	"errors"
@@ -82,9 +82,9 @@ func TestNamingVectors(t *testing.T) {
 	}
 }
 
-func TestValidateTaskHubName(t *testing.T) {
+func TestValidateName(t *testing.T) {
 	for _, ok := range []string{"abc", "MyHub", "H1b2", strings.Repeat("a", 45), "CsHubB64"} {
-		if err := ValidateTaskHubName(ok); err != nil {
+		if err := ValidateName(ok); err != nil {
 			t.Errorf("%q: %v", ok, err)
 		}
 	}
@@ -98,7 +98,7 @@ func TestValidateTaskHubName(t *testing.T) {
 		"hübx":                  "only ASCII letters and digits",
 		"hub name":              "only ASCII letters and digits",
 	} {
-		err := ValidateTaskHubName(name)
+		err := ValidateName(name)
 		var ine *InvalidNameError
 		if !errors.As(err, &ine) {
 			t.Errorf("%q: error %v, want *InvalidNameError", name, err)

@@ -1,0 +1,270 @@
+package archtest
+
+import (
+	"bufio"
+	"bytes"
+	"os/exec"
+	"sort"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/azdurable/azdurable"
+
+// rule says that no package of From (the package and its sub-packages) may
+// import, directly or through other packages, any package of Banned (each
+// with its sub-packages). Via names packages that are the sanctioned way
+// down for From: what they import is their own affair (their own rules
+// check it), so the walk does not go through them.
+type rule struct {
+	From   []string
+	Banned []string
+	Via    []string
+}
+
+// rules are the arrows of docs/architecture.md, written the other way
+// round: what each layer must never reach.
+var rules = []rule{
+	{From: []string{"queues"}, Banned: []string{"provider", "worker", "client", "cli", "partition", "tables"}},
+	{From: []string{"tables"}, Banned: []string{"provider", "worker", "client", "cli", "queues", "partition"}},
+	{From: []string{"blobs"}, Banned: []string{"provider", "worker", "client", "cli", "queues", "tables", "partition"}},
+	{From: []string{"partition"}, Banned: []string{"provider", "worker", "client", "cli", "queues", "tables"}},
+	{From: []string{"provider/memory"}, Banned: []string{"queues", "tables", "blobs", "partition"}},
+	{From: []string{"durabletest"}, Banned: []string{"queues", "tables", "blobs", "partition", "provider/azurestorage"}},
+	{From: []string{"provider"}, Banned: []string{"worker", "client", "cli", "samples", "durabletest"}},
+	// The command line reaches storage only through the Azure Storage
+	// backend's own API (its admin functions included) and the queue
+	// message codec (inspect message, the worker's encoding flag); what
+	// those two import is theirs.
+	{From: []string{"cli"}, Banned: []string{"tables", "partition", "blobs", "internal/bench", "chaos", "samples"},
+		Via: []string{"provider/azurestorage", "queues"}},
+	{From: []string{"internal/replay"}, Banned: []string{"provider", "queues", "tables", "blobs", "partition", "worker", "client"}},
+	{From: []string{"worker", "client"}, Banned: []string{"queues", "tables", "blobs", "partition"}},
+	{From: []string{"history"}, Banned: []string{"queues", "tables", "blobs", "partition", "provider"}},
+	// The task hub core is the bottom of the storage packages.
+	{From: []string{"internal/taskhub"}, Banned: []string{"queues", "tables", "blobs", "partition", "provider", "worker", "client", "cli", "history", "storage"}},
+}
+
+// exception is one arrow (a package of From reaching a package of Banned)
+// that is known to break a rule today, with the reason it may for now.
+type exception struct {
+	From, Banned string
+	Reason       string
+}
+
+// untilPublicSurfaceMoves are the arrows that break the rules until the
+// public surface is made small: chaos, conformance and providertest move
+// under internal/, cli.Main stops linking the bench and the samples, and
+// durabletest stops decoding History rows itself. Each entry must still be
+// needed: the test fails on an exception that no import uses any more, so
+// that the list empties as the moves land.
+var untilPublicSurfaceMoves = []exception{
+	{"cli", "internal/bench", "until the public surface moves (issue item 4)"},
+	{"cli", "samples", "until the public surface moves (issue item 4)"},
+	{"durabletest", "tables", "until the public surface moves (issue item 4)"},
+	{"provider", "worker", "until the public surface moves (issue item 4): provider/providertest moves under internal/"},
+	{"provider", "client", "until the public surface moves (issue item 4): provider/providertest moves under internal/"},
+	{"provider", "samples", "until the public surface moves (issue item 4): provider/providertest moves under internal/"},
+	{"provider", "durabletest", "until the public surface moves (issue item 4): provider/providertest moves under internal/"},
+}
+
+// graph maps each package of the module (path relative to the module) to
+// its non-test imports inside the module.
+func graph(t *testing.T) map[string][]string {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-deps", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, module+"/...")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, stderr.String())
+	}
+	g := map[string][]string{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 0 {
+			continue
+		}
+		p, ok := local(fields[0])
+		if !ok {
+			continue
+		}
+		g[p] = nil
+		for _, imp := range fields[1:] {
+			if q, ok := local(imp); ok {
+				g[p] = append(g[p], q)
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(g) < 10 {
+		t.Fatalf("go list found only %d packages of the module", len(g))
+	}
+	return g
+}
+
+func local(path string) (string, bool) {
+	if path == module {
+		return ".", true
+	}
+	rest, ok := strings.CutPrefix(path, module+"/")
+	return rest, ok
+}
+
+// in reports whether package p is pkg or one of its sub-packages.
+func in(p, pkg string) bool { return p == pkg || strings.HasPrefix(p, pkg+"/") }
+
+func inAny(p string, pkgs []string) (string, bool) {
+	for _, x := range pkgs {
+		if in(p, x) {
+			return x, true
+		}
+	}
+	return "", false
+}
+
+// violation is one forbidden arrow, with the import chain that makes it.
+type violation struct {
+	from, banned string
+	chain        []string
+}
+
+// check returns every violation of r in g: for each package of r.From, the
+// shortest import chain to each banned package it reaches.
+func check(g map[string][]string, r rule) []violation {
+	var out []violation
+	var starts []string
+	for p := range g {
+		if _, ok := inAny(p, r.From); ok {
+			starts = append(starts, p)
+		}
+	}
+	sort.Strings(starts)
+	for _, start := range starts {
+		from, _ := inAny(start, r.From)
+		// Breadth first, so that the chain reported is a shortest one.
+		prev := map[string]string{start: ""}
+		queue := []string{start}
+		for len(queue) > 0 {
+			p := queue[0]
+			queue = queue[1:]
+			if _, via := inAny(p, r.Via); via && p != start {
+				continue
+			}
+			imps := append([]string(nil), g[p]...)
+			sort.Strings(imps)
+			for _, q := range imps {
+				if _, seen := prev[q]; seen {
+					continue
+				}
+				prev[q] = p
+				if _, own := inAny(q, r.From); own {
+					continue // a sub-package of the same layer is walked from its own start
+				}
+				if b, bad := inAny(q, r.Banned); bad {
+					chain := []string{q}
+					for x := p; x != ""; x = prev[x] {
+						chain = append([]string{x}, chain...)
+					}
+					out = append(out, violation{from: from, banned: b, chain: chain})
+					continue
+				}
+				queue = append(queue, q)
+			}
+		}
+	}
+	return out
+}
+
+// TestImportRules fails when a non-test import breaks a rule of
+// docs/architecture.md, and when an exception is no longer needed.
+func TestImportRules(t *testing.T) {
+	g := graph(t)
+	for _, r := range rules {
+		for _, pkgs := range [][]string{r.From, r.Banned, r.Via} {
+			for _, p := range pkgs {
+				if _, ok := g[p]; !ok {
+					if !hasSub(g, p) {
+						t.Errorf("rule names %s, which is not a package of the module", p)
+					}
+				}
+			}
+		}
+	}
+	used := map[exception]bool{}
+	held, broken := 0, 0
+	for _, r := range rules {
+		byArrow := map[[2]string][]string{}
+		for _, v := range check(g, r) {
+			k := [2]string{v.from, v.banned}
+			if _, dup := byArrow[k]; !dup {
+				byArrow[k] = v.chain
+			}
+		}
+		for _, from := range r.From {
+			for _, b := range r.Banned {
+				chain, bad := byArrow[[2]string{from, b}]
+				if !bad {
+					held++
+					t.Logf("holds:  %s must not import %s", from, b)
+					continue
+				}
+				if e, ok := excepted(from, b); ok {
+					used[e] = true
+					t.Logf("excepted: %s imports %s (%s), %s", from, b, strings.Join(chain, " -> "), e.Reason)
+					continue
+				}
+				broken++
+				t.Errorf("%s must not import %s, but %s", from, b, strings.Join(chain, " -> "))
+			}
+		}
+	}
+	for _, e := range untilPublicSurfaceMoves {
+		if !used[e] {
+			t.Errorf("the exception %s -> %s is no longer needed: remove it from untilPublicSurfaceMoves", e.From, e.Banned)
+		}
+	}
+	t.Logf("%d arrows hold, %d excepted, %d broken; %d importable packages (not internal, not a command, with non-test code)",
+		held, len(used), broken, importable(t))
+}
+
+func excepted(from, banned string) (exception, bool) {
+	for _, e := range untilPublicSurfaceMoves {
+		if e.From == from && e.Banned == banned {
+			return e, true
+		}
+	}
+	return exception{}, false
+}
+
+func hasSub(g map[string][]string, p string) bool {
+	for q := range g {
+		if in(q, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// importable counts the packages a user can import: not internal, not a
+// command, with at least one non-test file.
+func importable(t *testing.T) int {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-f", `{{.Name}} {{.ImportPath}} {{len .GoFiles}}`, module+"/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 || f[0] == "main" || f[2] == "0" || strings.Contains(f[1]+"/", "/internal/") {
+			continue
+		}
+		n++
+	}
+	return n
+}
