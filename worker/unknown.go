@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/episode/rules"
 	"github.com/azdurable/azdurable/internal/replay"
 	"github.com/azdurable/azdurable/provider"
 )
@@ -157,7 +158,7 @@ func (w *Worker) terminateWithoutCode(ctx context.Context, wi *provider.Orchestr
 			next = max(next, v.EventID+1)
 			children[v.EventID] = v.InstanceID
 		default:
-			if id, ok := provider.CompletionID(ev); ok {
+			if id, ok := rules.CompletionID(ev); ok {
 				delete(children, id)
 			}
 		}
