@@ -100,8 +100,22 @@ func TestContinueAsNewCounter(t *testing.T) {
 	s := sim(t, counter, "Counter")
 	s.Start(str("0"))
 	c := s.Run()
-	if c.Status != history.StatusContinuedAsNew || history.Deref(c.ContinueAsNew.Input) != "1" || c.ID != 0 {
-		t.Fatalf("completion %+v", c)
+	// The generations run in one episode and only the last one is stored,
+	// as a worker commits them.
+	if c.Status != history.StatusCompleted || history.Deref(c.Output) != "2" || s.Episodes != 1 {
+		t.Fatalf("completion %+v after %d episodes", c, s.Episodes)
+	}
+	if len(s.ContinuedAsNew) != 2 {
+		t.Fatalf("%d generations continued as new, want 2", len(s.ContinuedAsNew))
+	}
+	for i, can := range s.ContinuedAsNew {
+		if can.Status != history.StatusContinuedAsNew || history.Deref(can.ContinueAsNew.Input) != fmt.Sprint(i+1) || can.ID != 0 {
+			t.Errorf("generation %d: %+v", i, can)
+		}
+	}
+	es, ok := s.History[1].(*history.ExecutionStartedEvent)
+	if !ok || history.Deref(es.Input) != "2" || es.OrchestrationInstance.ExecutionID != s.ExecutionID {
+		t.Fatalf("stored history does not start the last generation:\n%s", replaytest.Describe(s.History))
 	}
 }
 
@@ -126,7 +140,7 @@ func TestSubOrchestrationDefaultID(t *testing.T) {
 	if history.Deref(c.Output) != `"Hello kid-child!"` || history.Deref(s.CustomStatus) != `"done"` {
 		t.Errorf("output %s status %s", history.Deref(c.Output), history.Deref(s.CustomStatus))
 	}
-	in := history.Deref(s.History[2].(*history.SubOrchestrationInstanceCreatedEvent).Input)
+	in := history.Deref(s.SentOf(history.ExecutionStarted)[0].Event.(*history.ExecutionStartedEvent).Input)
 	if in != `"kid-child"` {
 		t.Errorf("sub-orchestration input %s: it is a single value, not an array", in)
 	}

@@ -84,9 +84,13 @@ func TestHelloCitiesShape(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("history shape\n got %v\nwant %v", got, want)
 	}
-	// Activity input is C#'s parameter array.
-	if in := history.Deref(s.History[2].(*history.TaskScheduledEvent).Input); in != `["Tokyo"]` {
+	// Activity input is C#'s parameter array. It travels in the message;
+	// the stored TaskScheduled has none, as C# stores it.
+	if in := history.Deref(s.SentOf(history.TaskScheduled)[0].Event.(*history.TaskScheduledEvent).Input); in != `["Tokyo"]` {
 		t.Errorf("activity input %s", in)
+	}
+	if in := s.History[2].(*history.TaskScheduledEvent).Input; in != nil {
+		t.Errorf("the stored TaskScheduled keeps the input %s", *in)
 	}
 }
 

@@ -6,7 +6,8 @@ package history
 // "<ErrorType>: <ErrorMessage>" of the failure details (nil when there is
 // neither). It is the one rule for a failed orchestration's output; the
 // Azure Storage backend writes it into the Instances row and the in-memory
-// backend into its status row, through provider.ApplyEpisode.
+// backend into its status row, through one status transition
+// (internal/episode/rules, Checkpoint and Repair).
 //
 // Why this rule. A C# worker in its default error mode (the reference
 // program's Uncaught: Result "card declined: order-2", FailureDetails null)
@@ -18,7 +19,7 @@ package history
 // ("*errors.errorString: it broke"), so the Result comes first. The details
 // stay in the History (the ExecutionCompleted event), which is where C#
 // keeps them too: the status row holds no failure details (see
-// provider.ApplyEpisode).
+// rules.Checkpoint).
 func FailureOutput(result *string, fd *FailureDetails) *string {
 	if result == nil && fd != nil {
 		s := fd.ErrorType + ": " + fd.ErrorMessage

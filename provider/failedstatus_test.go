@@ -1,7 +1,7 @@
 package provider_test
 
 // The status a failed orchestration leaves behind is one rule for every
-// backend (history.FailureOutput and ApplyEpisode). This file runs the same
+// backend (history.FailureOutput and rules.Checkpoint). This file runs the same
 // failing orchestrations on the in-memory backend and on Azurite and
 // compares the status objects field by field. It guards a cross-backend
 // rule, not one backend: keep it, under this name, through any

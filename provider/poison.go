@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/episode/rules"
 	"github.com/azdurable/azdurable/internal/netjson"
 )
 
@@ -191,7 +192,7 @@ func StillStalled(s *Stalled, st *history.OrchestrationState, hist []history.Eve
 		return false
 	}
 	if s.Kind == StalledActivity && s.TaskID != nil {
-		x := NewHistoryIndex(hist)
+		x := rules.NewHistoryIndex(hist)
 		return !x.Completed(*s.TaskID)
 	}
 	return !st.LastUpdatedTime.After(s.At)

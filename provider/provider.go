@@ -6,13 +6,17 @@
 // they hold a Backend. Two backends exist: provider/azurestorage (the C#
 // DurableTask.AzureStorage layout) and provider/memory (an in-memory backend
 // with a virtual clock for fast tests). Behaviour that must be identical for
-// every backend is written once here and called by both: which incoming
-// messages are dropped as duplicates or stale, which are held back as out of
-// order (Triage), how ExecutionStarted messages are de-duplicated against the
-// instance's status (DedupeStart), the abandon back-off (AbandonDelay), how
-// an episode's new events change an instance's status (ApplyToState), and
-// what no storage can hold, refused before the first side effect
-// (ValidateInstanceID, ValidateStart, ValidateMessage, ValidateEpisode).
+// every backend is written once and called by both. The rules around an
+// episode live in internal/episode/rules, below the storage packages and
+// the engine's simulator: which incoming messages are dropped as duplicates
+// or stale and which are held back as out of order (Triage), how
+// ExecutionStarted messages are de-duplicated against the instance's status
+// (DedupeStart), the generation of a new start (NextGeneration), and how an
+// instance's status changes (Pending, Checkpoint, TerminatedBeforeHistory,
+// Repair). This package holds the abandon back-off (AbandonDelay), the
+// poison and give-back rules, and what no storage can hold, refused before
+// the first side effect (ValidateInstanceID, ValidateStart, ValidateMessage,
+// ValidateEpisode).
 //
 // A work item is one instance's batch of new messages. The backend locks the
 // instance for the duration of the work item: no other work item for the

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/episode/rules"
 )
 
 // Rewind is DurableTask.AzureStorage's table-rewriting rewind of a failed
@@ -238,7 +239,7 @@ func PlanRewind(h *RewindHistory, mode RewindMode, now time.Time) (*RewindPlan, 
 			lastSched[r.Event.Base().EventID] = j
 			continue
 		}
-		if id, ok := CompletionID(r.Event); ok {
+		if id, ok := rules.CompletionID(r.Event); ok {
 			if i, ok := lastSched[id]; ok {
 				answer[j] = i
 				answers[i] = append(answers[i], j)
@@ -250,9 +251,9 @@ func PlanRewind(h *RewindHistory, mode RewindMode, now time.Time) (*RewindPlan, 
 	// attempt without an answer does not count: C# records one in the
 	// episode in which its replay of a rewound history fails.)
 	superseded := func(j int) bool {
-		id, _ := CompletionID(rows[j].Event)
+		id, _ := rules.CompletionID(rows[j].Event)
 		for k := j + 1; k < n; k++ {
-			if cid, ok := CompletionID(rows[k].Event); ok && cid == id && !rows[k].Rewound {
+			if cid, ok := rules.CompletionID(rows[k].Event); ok && cid == id && !rows[k].Rewound {
 				return true
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/episode/rules"
 )
 
 // Instances-table columns.
@@ -63,34 +64,23 @@ func valueOrURL(row *Entity, historyColumn, containerURL string, value *string) 
 // PendingInstanceRow builds the Instances row a client writes when it starts
 // an orchestration, after enqueueing the ExecutionStarted message (Insert,
 // or Replace with If-Match on the row it read when re-creating an id).
-// Columns in C#'s order: Input, CreatedTime (the event's Timestamp), Name,
-// Version, RuntimeStatus = Pending, LastUpdatedTime = now, TaskHubName,
-// ScheduledStartTime (only if set), ExecutionId, Generation, Tags,
-// ParentInstanceId = "". When the start message itself was offloaded to a
-// blob, inputURL is that blob's URL and is stored instead of the input. A
-// Go client must also apply C#'s Generation rule before calling: existing
-// row's Generation + 1, or 0 for a new id. If Input is too large for its
+// The columns are the fields the status transition rules.Pending writes,
+// in its order (Input, CreatedTime, Name, Version, RuntimeStatus,
+// LastUpdatedTime, TaskHubName, ScheduledStartTime, ExecutionId,
+// Generation, Tags, ParentInstanceId). When the start message itself was
+// offloaded to a blob, inputURL is that blob's URL and is stored instead of
+// the input. A Go client must also apply the Generation rule
+// (rules.NextGeneration) before calling. If Input is too large for its
 // column, call OffloadLargeColumns on the result (C# then stores "" plus
 // InputBlobName).
 func PendingInstanceRow(start *history.ExecutionStartedEvent, taskHubName, inputURL string, now time.Time) *Entity {
-	e := &Entity{PartitionKey: EscapePartitionKey(start.OrchestrationInstance.InstanceID)}
-	if inputURL != "" {
-		e.Set(colInput, inputURL)
-	} else {
-		e.Set(colInput, nullable(start.Input))
+	payload := func(_ rules.Write, v *string) any {
+		if inputURL != "" {
+			return inputURL
+		}
+		return nullable(v)
 	}
-	e.Set(colCreatedTime, start.Timestamp.UTC())
-	e.Set(colName, start.Name)
-	e.Set(colVersion, start.Version)
-	e.Set(colRuntimeStatus, history.StatusPending.String())
-	e.Set(colLastUpdatedTime, now.UTC())
-	e.Set(colTaskHubName, taskHubName)
-	e.Set(colScheduledStart, utcPtr(start.ScheduledStartTime))
-	e.Set(colExecutionID, start.OrchestrationInstance.ExecutionID)
-	e.Set(colGeneration, nullable(start.Generation))
-	e.Set(colTags, tagsText(start.Tags))
-	e.Set(colParentInstanceID, "")
-	return e
+	return statusRow(start.OrchestrationInstance.InstanceID, rules.Pending(start, now), taskHubName, payload)
 }
 
 // Checkpoint describes one orchestration episode for CheckpointInstanceRow.
@@ -121,75 +111,25 @@ type Checkpoint struct {
 }
 
 // CheckpointInstanceRow builds the Instances merge written after an
-// episode's history transaction (InsertOrMerge by default). It always holds
-// CustomStatus, ExecutionId, LastUpdatedTime (the Timestamp of the last new
-// event, or Now if there is none), TaskHubName and ParentInstanceId. Then,
-// for each new event in order:
-//
-//   - ExecutionStarted: Name, Version, CreatedTime (event Timestamp),
-//     RuntimeStatus = Running, Tags, Generation (null, hence not written,
-//     when the event has none), ScheduledStartTime (if set), Input;
-//   - ExecutionCompleted: RuntimeStatus = the event's status, CompletedTime
-//     = Now, Output = history.FailureOutput (the Result, else the failure
-//     details' "<ErrorType>: <ErrorMessage>");
-//   - ExecutionTerminated: RuntimeStatus = Terminated, CompletedTime = Now,
-//     Output = the reason (the event's Input);
-//   - ExecutionSuspended / ExecutionResumed: RuntimeStatus = Suspended /
-//     Running, Output = Reason;
-//   - ContinueAsNew: RuntimeStatus = ContinuedAsNew, Output = Result.
-//
-// A later event overwrites an earlier event's column in place, so the column
-// order is C#'s. Input and Output become blob URLs when the corresponding
-// history column (Input, Result) was offloaded.
+// episode's history transaction (InsertOrMerge by default): the fields the
+// status transition rules.Checkpoint writes for the new events (always
+// CustomStatus, ExecutionId, LastUpdatedTime, TaskHubName and
+// ParentInstanceId, then each event's), in its order, which is C#'s. A null
+// (a Generation the start does not carry, an absent input) is not written,
+// so the merge keeps the stored column. Input and Output become blob URLs
+// when the history column they come from (Input, Result) was offloaded.
 func CheckpointInstanceRow(c *Checkpoint) *Entity {
-	e := &Entity{PartitionKey: EscapePartitionKey(c.InstanceID)}
-	last := c.Now
-	if n := len(c.NewEvents); n > 0 {
-		last = c.NewEvents[n-1].Base().Timestamp
-	}
-	e.Set(colCustomStatus, customStatusText(c.CustomStatus))
-	e.Set(colExecutionID, c.ExecutionID)
-	e.Set(colLastUpdatedTime, last.UTC())
-	e.Set(colTaskHubName, c.TaskHubName)
-	e.Set(colParentInstanceID, c.ParentInstanceID)
-	now := c.Now.UTC()
-	for i, ev := range c.NewEvents {
+	st := &history.OrchestrationState{OrchestrationInstance: history.OrchestrationInstance{InstanceID: c.InstanceID, ExecutionID: c.ExecutionID},
+		ParentInstanceID: c.ParentInstanceID}
+	ch := rules.Checkpoint(st, c.InstanceID, c.NewEvents, c.CustomStatus, c.Now)
+	payload := func(w rules.Write, v *string) any {
 		var row *Entity
-		if i < len(c.NewRows) {
-			row = c.NewRows[i]
+		if w.Event >= 0 && w.Event < len(c.NewRows) {
+			row = c.NewRows[w.Event]
 		}
-		switch v := ev.(type) {
-		case *history.ExecutionStartedEvent:
-			e.Set(colName, v.Name)
-			e.Set(colVersion, v.Version)
-			e.Set(colCreatedTime, v.Timestamp.UTC())
-			e.Set(colRuntimeStatus, history.StatusRunning.String())
-			e.Set(colTags, tagsText(v.Tags))
-			e.Set(colGeneration, nullable(v.Generation))
-			if v.ScheduledStartTime != nil {
-				e.Set(colScheduledStart, v.ScheduledStartTime.UTC())
-			}
-			e.Set(colInput, valueOrURL(row, colInput, c.LargeMessagesURL, v.Input))
-		case *history.ExecutionCompletedEvent:
-			e.Set(colRuntimeStatus, v.OrchestrationStatus.String())
-			e.Set(colCompletedTime, now)
-			e.Set(colOutput, valueOrURL(row, colResult, c.LargeMessagesURL, history.FailureOutput(v.Result, v.FailureDetails)))
-		case *history.ExecutionTerminatedEvent:
-			e.Set(colRuntimeStatus, history.StatusTerminated.String())
-			e.Set(colCompletedTime, now)
-			e.Set(colOutput, valueOrURL(row, colInput, c.LargeMessagesURL, v.Input))
-		case *history.ExecutionSuspendedEvent:
-			e.Set(colRuntimeStatus, history.StatusSuspended.String())
-			e.Set(colOutput, nullable(v.Reason))
-		case *history.ExecutionResumedEvent:
-			e.Set(colRuntimeStatus, history.StatusRunning.String())
-			e.Set(colOutput, nullable(v.Reason))
-		case *history.ContinueAsNewEvent:
-			e.Set(colRuntimeStatus, history.StatusContinuedAsNew.String())
-			e.Set(colOutput, valueOrURL(row, colResult, c.LargeMessagesURL, v.Result))
-		}
+		return payloadOrURL(row, w.From, c.LargeMessagesURL, v)
 	}
-	return e
+	return statusRow(c.InstanceID, ch, c.TaskHubName, payload)
 }
 
 // Repair describes a terminal execution whose Instances row is missing or
@@ -222,47 +162,93 @@ type Repair struct {
 
 // RepairInstanceRow builds the InsertOrMerge C# writes when the loaded
 // history shows a terminal execution but the Instances row is missing or
-// shows another status for that execution (§2.3.3 of the tables spec).
-// Columns: Name, Version, CreatedTime, CustomStatus, ExecutionId,
-// LastUpdatedTime, RuntimeStatus, CompletedTime (the ExecutionCompleted
-// Timestamp), Tags, TaskHubName, ScheduledStartTime (if set), Output
-// (history.FailureOutput of the completion, which is its Result whenever
-// it has one, as C# writes it), and Input when no row exists.
+// shows another status for that execution (rules.NeedsRepair; §2.3.3 of
+// the tables spec): the fields the status transition rules.Repair writes,
+// in its order (Name, Version, CreatedTime, CustomStatus, ExecutionId,
+// LastUpdatedTime, RuntimeStatus, CompletedTime, Tags, TaskHubName,
+// ScheduledStartTime if set, Output, and Input when no row exists).
 func RepairInstanceRow(r *Repair) *Entity {
-	e := &Entity{PartitionKey: EscapePartitionKey(r.InstanceID)}
-	e.Set(colName, r.Started.Name)
-	e.Set(colVersion, r.Started.Version)
-	e.Set(colCreatedTime, r.Started.Timestamp.UTC())
-	e.Set(colCustomStatus, customStatusText(r.CustomStatus))
-	e.Set(colExecutionID, r.ExecutionID)
-	e.Set(colLastUpdatedTime, r.LastEventTime.UTC())
-	e.Set(colRuntimeStatus, r.Completed.OrchestrationStatus.String())
-	e.Set(colCompletedTime, r.Completed.Timestamp.UTC())
-	e.Set(colTags, tagsText(r.Started.Tags))
-	e.Set(colTaskHubName, r.TaskHubName)
-	if r.Started.ScheduledStartTime != nil {
-		e.Set(colScheduledStart, r.Started.ScheduledStartTime.UTC())
+	ch := rules.Repair(nil, r.InstanceID, r.ExecutionID, r.Started, r.Completed, r.LastEventTime, r.CustomStatus, r.RowExists)
+	rows := [2]*Entity{r.StartedRow, r.CompletedRow} // the transition's events: (started, completed)
+	payload := func(w rules.Write, v *string) any {
+		var row *Entity
+		if w.Event >= 0 {
+			row = rows[w.Event]
+		}
+		return payloadOrURL(row, w.From, r.LargeMessagesURL, v)
 	}
-	e.Set(colOutput, valueOrURL(r.CompletedRow, colResult, r.LargeMessagesURL, history.FailureOutput(r.Completed.Result, r.Completed.FailureDetails)))
-	if !r.RowExists {
-		e.Set(colInput, valueOrURL(r.StartedRow, colInput, r.LargeMessagesURL, r.Started.Input))
-	}
-	return e
+	return statusRow(r.InstanceID, ch, r.TaskHubName, payload)
 }
 
 // TerminatedInstanceRow builds the merge (If-Match "*") C# writes when an
 // ExecutionTerminated message arrives for an instance that has no history
-// yet, typically a Pending or scheduled one: RuntimeStatus = Terminated,
-// LastUpdatedTime = the event's Timestamp, CompletedTime = now, Output = the
-// reason. A reason too large for its column goes to a blob with
-// OffloadLargeColumnsToURL.
+// yet, typically a Pending or scheduled one: the fields the status
+// transition rules.TerminatedBeforeHistory writes (RuntimeStatus,
+// LastUpdatedTime, CompletedTime, Output). A reason too large for its
+// column goes to a blob with OffloadLargeColumnsToURL.
 func TerminatedInstanceRow(instanceID string, ev *history.ExecutionTerminatedEvent, now time.Time) *Entity {
+	payload := func(_ rules.Write, v *string) any { return nullable(v) }
+	return statusRow(instanceID, rules.TerminatedBeforeHistory(nil, ev, now), "", payload)
+}
+
+// statusRow writes a status transition as Instances-row columns: one
+// column per written field, in the transition's order (a field written
+// twice keeps its first place), with the value the status holds after the
+// transition. Times are stored in UTC, Tags as their JSON text (or
+// "null"), CustomStatus as its text (or "null"); payload gives the stored
+// value of Input and Output.
+func statusRow(instanceID string, ch rules.Change, taskHubName string, payload func(rules.Write, *string) any) *Entity {
 	e := &Entity{PartitionKey: EscapePartitionKey(instanceID)}
-	e.Set(colRuntimeStatus, history.StatusTerminated.String())
-	e.Set(colLastUpdatedTime, ev.Timestamp.UTC())
-	e.Set(colCompletedTime, now.UTC())
-	e.Set(colOutput, nullable(ev.Input))
+	st := ch.State
+	for _, w := range ch.Writes {
+		switch w.Field {
+		case rules.FieldName:
+			e.Set(colName, st.Name)
+		case rules.FieldVersion:
+			e.Set(colVersion, st.Version)
+		case rules.FieldExecutionID:
+			e.Set(colExecutionID, st.OrchestrationInstance.ExecutionID)
+		case rules.FieldRuntimeStatus:
+			e.Set(colRuntimeStatus, st.Status.String())
+		case rules.FieldCreatedTime:
+			e.Set(colCreatedTime, st.CreatedTime.UTC())
+		case rules.FieldLastUpdatedTime:
+			e.Set(colLastUpdatedTime, st.LastUpdatedTime.UTC())
+		case rules.FieldCompletedTime:
+			e.Set(colCompletedTime, st.CompletedTime.UTC())
+		case rules.FieldScheduledStartTime:
+			e.Set(colScheduledStart, utcPtr(st.ScheduledStartTime))
+		case rules.FieldInput:
+			e.Set(colInput, payload(w, st.Input))
+		case rules.FieldOutput:
+			e.Set(colOutput, payload(w, st.Output))
+		case rules.FieldCustomStatus:
+			e.Set(colCustomStatus, customStatusText(st.CustomStatus))
+		case rules.FieldTags:
+			e.Set(colTags, tagsText(st.Tags))
+		case rules.FieldGeneration:
+			e.Set(colGeneration, nullable(st.Generation))
+		case rules.FieldParentInstanceID:
+			e.Set(colParentInstanceID, st.ParentInstanceID)
+		case rules.FieldTaskHub:
+			e.Set(colTaskHubName, taskHubName)
+		default:
+			panic(fmt.Sprintf("tables: status field %d has no Instances column", w.Field))
+		}
+	}
 	return e
+}
+
+// payloadOrURL is the value C# stores in the Input or Output column for a
+// payload taken from an event's Input or Result: the blob URL when row
+// (the event's History row as written, after OffloadLargeColumns) has a
+// "<from>BlobName" column, else the value itself. Other payloads (a
+// suspend or resume reason) are stored as they are.
+func payloadOrURL(row *Entity, from, containerURL string, value *string) any {
+	if from == colInput || from == colResult {
+		return valueOrURL(row, from, containerURL, value)
+	}
+	return nullable(value)
 }
 
 // DecodeInstanceRow reads an Instances row into the status of the

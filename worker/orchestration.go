@@ -8,18 +8,22 @@ import (
 	"strings"
 
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/episode"
 	"github.com/azdurable/azdurable/internal/replay"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/google/uuid"
 )
 
 // processOrchestration runs one episode of one instance and commits it, or
-// abandons the work item.
+// abandons the work item. The episode itself is package episode's pure
+// step; what happens here is I/O: the cached engine or the history, the
+// commit, and giving the work item back.
 func (w *Worker) processOrchestration(ctx context.Context, wi *provider.OrchestrationWorkItem) {
 	log := w.log.With("instance", wi.InstanceID)
 	entry, release := w.cache.take(ctx, wi.InstanceID)
 	defer release()
-	newExecution := wi.NewExecution || startsNewExecution(wi)
+	msgs := messageEvents(wi)
+	newExecution := wi.NewExecution || episode.StartsNewExecution(wi.ExecutionID, msgs)
 	if entry != nil && (newExecution || entry.executionID != wi.ExecutionID || entry.etag != wi.HistoryETag || entry.length != wi.HistoryLen) {
 		entry.engine.Evict()
 		entry = nil
@@ -40,7 +44,7 @@ func (w *Worker) processOrchestration(ctx context.Context, wi *provider.Orchestr
 		w.stats.CacheHits.Add(1)
 	}
 
-	start := findStart(past, wi.Messages)
+	start := episode.FindStart(past, msgs)
 	if start == nil && entry != nil {
 		start = entry.start
 	}
@@ -67,22 +71,34 @@ func (w *Worker) processOrchestration(ctx context.Context, wi *provider.Orchestr
 		return
 	}
 
-	ep := &episode{w: w, wi: wi, log: log, start: start}
+	work := episode.Work{Start: start, Code: fn, Past: past, Messages: msgs}
 	if entry != nil {
-		ep.engine = entry.engine
-	} else {
-		ep.engine = replay.New(fn, w.engineOptions())
+		work.Engine = entry.engine
 	}
-	var result *episodeResult
+	if allowed && w.opts.VerifyReplay && past == nil {
+		// The check of a cached (or new) engine replays the stored history.
+		probe := &provider.OrchestrationWorkItem{InstanceID: wi.InstanceID, ExecutionID: wi.ExecutionID,
+			HistoryETag: wi.HistoryETag, HistoryLen: wi.HistoryLen, Partition: wi.Partition, Private: wi.Private}
+		if err := w.be.LoadHistory(ctx, probe); err != nil {
+			if work.Engine != nil {
+				work.Engine.Evict()
+			}
+			w.stats.OrchestrationErrors.Add(1)
+			w.abandon(ctx, wi, log, "running the orchestrator", fmt.Errorf("verify replay: loading history: %w", err))
+			return
+		}
+		work.Verify, work.Stored = true, probe.History
+	}
+	ep := episode.New(w.episodeHost(), work)
+	var out *episode.Output
 	var err error
 	if allowed {
-		result, err = ep.run(ctx, fn, past)
+		out, err = ep.Run()
 	} else {
 		log.Error("worker: failing an instance of a version this worker may not run", "why", why)
-		result, err = ep.failFor(ctx, errors.New(why))
+		out = ep.Fail(errors.New(why))
 	}
 	if err != nil {
-		ep.engine.Evict()
 		var nde *replay.NonDeterminismError
 		switch {
 		case errors.As(err, &nde):
@@ -93,10 +109,10 @@ func (w *Worker) processOrchestration(ctx context.Context, wi *provider.Orchestr
 				return
 			}
 			log.Error("worker: non-deterministic orchestration; failing the instance", "err", err)
-			result, err = ep.failFor(ctx, err)
+			out, err = ep.Fail(err), nil
 		case errors.Is(err, replay.ErrDeadlock):
 			w.stats.Deadlocks.Add(1)
-			log.Error("worker: orchestrator code blocked outside a durable call", "err", err, "stacks", ep.engine.DeadlockStack())
+			log.Error("worker: orchestrator code blocked outside a durable call", "err", err, "stacks", ep.DeadlockStack())
 		default:
 			w.stats.OrchestrationErrors.Add(1)
 		}
@@ -105,8 +121,8 @@ func (w *Worker) processOrchestration(ctx context.Context, wi *provider.Orchestr
 			return
 		}
 	}
-	if err := w.be.CompleteOrchestration(ctx, wi, result.episode); err != nil {
-		ep.engine.Evict()
+	if err := w.be.CompleteOrchestration(ctx, wi, commitOf(out)); err != nil {
+		out.Release()
 		if errors.Is(err, provider.ErrLockLost) {
 			w.stats.LockLost.Add(1)
 		}
@@ -123,40 +139,16 @@ func (w *Worker) processOrchestration(ctx context.Context, wi *provider.Orchestr
 	}
 	w.failures.succeeded(wi.InstanceID)
 	w.stats.Episodes.Add(1)
-	w.cancelEndedActivities(wi, result.done)
-	if result.done {
-		ep.engine.Evict()
+	w.cancelEndedActivities(wi, out.Done)
+	if out.Engine == nil {
 		return
 	}
 	w.cache.put(&cacheEntry{instanceID: wi.InstanceID, executionID: wi.ExecutionID, etag: wi.HistoryETag,
-		length: wi.HistoryLen, engine: ep.engine, start: ep.start, lastUsed: w.clock.Now()})
+		length: wi.HistoryLen, engine: out.Engine, start: out.Start, lastUsed: w.clock.Now()})
 }
 
 // Event is a history event (a short name for this file).
 type Event = history.Event
-
-func startsNewExecution(wi *provider.OrchestrationWorkItem) bool {
-	for _, m := range wi.Messages {
-		if es, ok := m.Event.(*history.ExecutionStartedEvent); ok {
-			return !strings.EqualFold(es.OrchestrationInstance.ExecutionID, wi.ExecutionID) || wi.ExecutionID == ""
-		}
-	}
-	return false
-}
-
-func findStart(past []Event, msgs []*provider.Message) *history.ExecutionStartedEvent {
-	for _, ev := range past {
-		if es, ok := ev.(*history.ExecutionStartedEvent); ok {
-			return es
-		}
-	}
-	for _, m := range msgs {
-		if es, ok := m.Event.(*history.ExecutionStartedEvent); ok {
-			return es
-		}
-	}
-	return nil
-}
 
 func (w *Worker) engineOptions() replay.Options {
 	return replay.Options{Logger: w.log, DeadlockTimeout: w.opts.DeadlockTimeout}

@@ -9,7 +9,7 @@ import (
 	"sync"
 
 	"github.com/azdurable/azdurable/history"
-	"github.com/azdurable/azdurable/internal/replay"
+	"github.com/azdurable/azdurable/internal/episode"
 	"github.com/azdurable/azdurable/provider"
 )
 
@@ -141,39 +141,8 @@ func terminateIn(msgs []*provider.Message) *history.ExecutionTerminatedEvent {
 // recursive terminate the termination of the children in its history.
 func (w *Worker) terminateWithoutCode(ctx context.Context, wi *provider.OrchestrationWorkItem, log *slog.Logger,
 	start *history.ExecutionStartedEvent, past []history.Event, t *history.ExecutionTerminatedEvent) {
-	ep := &episode{w: w, wi: wi, log: log, start: start}
-	now := w.clock.Now()
-	ep.newEvents = []history.Event{&history.OrchestratorStartedEvent{EventBase: history.EventBase{EventID: -1, Timestamp: now}}}
-	for _, m := range wi.Messages {
-		m.Event.Base().IsPlayed = true
-		ep.newEvents = append(ep.newEvents, m.Event)
-	}
-	next, children := int32(0), map[int32]string{}
-	for _, ev := range past {
-		switch v := ev.(type) {
-		case *history.TaskScheduledEvent, *history.TimerCreatedEvent, *history.EventSentEvent:
-			next = max(next, ev.Base().EventID+1)
-		case *history.SubOrchestrationInstanceCreatedEvent:
-			next = max(next, v.EventID+1)
-			children[v.EventID] = v.InstanceID
-		default:
-			if id, ok := provider.CompletionID(ev); ok {
-				delete(children, id)
-			}
-		}
-	}
-	c := &replay.Completion{ID: next, Status: history.StatusTerminated, Output: t.Input}
-	if t.Recursive {
-		for id := int32(0); id < next; id++ {
-			if child, ok := children[id]; ok {
-				c.TerminateChildren = append(c.TerminateChildren, child)
-			}
-		}
-	}
-	res, err := ep.build(ctx, &replay.Result{Completion: c})
-	if err == nil {
-		err = w.be.CompleteOrchestration(ctx, wi, res.episode)
-	}
+	out := episode.Terminate(w.episodeHost(), episode.Work{Start: start, Past: past, Messages: messageEvents(wi)}, t)
+	err := w.be.CompleteOrchestration(ctx, wi, commitOf(out))
 	if err != nil {
 		w.retryLater(ctx, wi, log, "terminating an instance whose orchestration this worker does not host", err)
 		return

@@ -3,15 +3,16 @@
 // an activity pool, concurrency limits, an in-memory cache of running
 // instances, and graceful shutdown.
 //
-// Design note. The worker is the I/O shell around the pure replay engine.
-// For each orchestration work item it takes the cached engine of the
+// Design note. The worker is the I/O shell around the episode step
+// (internal/episode), which is pure and drives the replay engine. For each
+// orchestration work item the worker takes the cached engine of the
 // instance (valid only while the backend's history ETag and length are the
-// ones the engine last committed) or builds one from history, prepends an
-// OrchestratorStarted event with the wall-clock time, applies the new
-// messages, turns the engine's actions into history events and outbound
-// messages exactly as a C# worker would, and commits them through the
-// backend. Continue-as-new runs the next generation inside the same work
-// item and commits only the last generation, as C# does. Anything that is a
+// ones the engine last committed) or loads the history, hands both to the
+// step once, and commits what the step returns (new events, outbound
+// messages and custom status, exactly as a C# worker writes them) through
+// the backend; then it keeps the engine for the next work item, or drops
+// it. Continue-as-new runs the next generation inside the same work item
+// and commits only the last generation, as C# does. Anything that is a
 // deployment problem rather than a failure of the orchestration (an unknown
 // name, a deadlock, a lost lock) abandons the work item with C#'s back-off
 // and never fails the instance.

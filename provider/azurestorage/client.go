@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/episode/rules"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/queues"
 	"github.com/azdurable/azdurable/tables"
@@ -87,10 +88,7 @@ func (b *Backend) createOnce(ctx context.Context, start *history.TaskMessage, de
 	cp := *es
 	es = &cp
 	if es.Generation == nil {
-		g := int32(0)
-		if row != nil && row.State.Generation != nil {
-			g = *row.State.Generation + 1
-		}
+		g := rules.NextGeneration(stateOf(row))
 		es.Generation = &g
 	}
 	if es.Timestamp.IsZero() {

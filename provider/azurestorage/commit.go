@@ -9,6 +9,7 @@ import (
 
 	"github.com/azdurable/azdurable/blobs"
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/episode/rules"
 	"github.com/azdurable/azdurable/internal/taskhub"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/queues"
@@ -168,7 +169,7 @@ func (b *Backend) completeOrchestration(ctx context.Context, wi *provider.Orches
 
 	b.mu.Lock()
 	if newExec {
-		s.index = provider.NewHistoryIndex(r.NewEvents)
+		s.index = rules.NewHistoryIndex(r.NewEvents)
 	} else {
 		s.index.Add(r.NewEvents)
 	}

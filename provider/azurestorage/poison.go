@@ -14,6 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/episode/rules"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/queues"
 	"github.com/azdurable/azdurable/tables"
@@ -139,7 +140,7 @@ func identify(data *queues.MessageData, text string) identity {
 		case *history.ExecutionStartedEvent:
 			id.name = v.Name
 		default:
-			if t, ok := provider.CompletionID(tm.Event); ok {
+			if t, ok := rules.CompletionID(tm.Event); ok {
 				id.taskID = &t
 			}
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/ctxsleep"
+	"github.com/azdurable/azdurable/internal/episode/rules"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/tables"
 )
@@ -82,7 +83,7 @@ func (b *Backend) load(ctx context.Context, s *session, expected string) (*table
 	// result's) says nothing about the current one: the next batch reads
 	// again, rather than take the instance for one without history.
 	s.known = expected == "" || strings.EqualFold(h.ExecutionID, expected)
-	s.index = provider.NewHistoryIndex(h.Events)
+	s.index = rules.NewHistoryIndex(h.Events)
 	s.etag = h.ETag
 	s.execID = h.ExecutionID
 	s.parentID = parentOf(startOf(h.Events))
@@ -113,7 +114,7 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 			// A batch this backend gave back is on a copy's first delivery
 			// although an earlier attempt may have written history.
 			if freshStart(row, es, msgs) && !b.diag.gaveBack("o|"+s.id, time.Now()) {
-				s.known, s.index, s.etag, s.execID, s.parentID, s.episodes = true, provider.NewHistoryIndex(nil), "", "", "", 0
+				s.known, s.index, s.etag, s.execID, s.parentID, s.episodes = true, rules.NewHistoryIndex(nil), "", "", "", 0
 				needLoad = false
 			}
 		}
@@ -130,7 +131,7 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 	candidates := make([]*pending, 0, len(msgs))
 	for _, m := range msgs {
 		es, ok := m.data.TaskMessage.Event.(*history.ExecutionStartedEvent)
-		if !ok || !provider.NeedsStartDedupe(m.data.TaskMessage, senderOf(m)) {
+		if !ok || !rules.NeedsStartDedupe(m.data.TaskMessage, senderOf(m)) {
 			candidates = append(candidates, m)
 			continue
 		}
@@ -141,38 +142,35 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 			}
 			row, instRow, rowRead = stateOf(r), r, true
 		}
-		v, why := provider.DedupeStart(row, es, int(m.raw.DequeueCount), m.raw.NextVisible.Add(-b.opts.ControlQueueVisibility))
+		v, why := rules.DedupeStart(row, es, int(m.raw.DequeueCount), m.raw.NextVisible.Add(-b.opts.ControlQueueVisibility))
 		switch v {
-		case provider.Keep:
+		case rules.Keep:
 			candidates = append(candidates, m)
 		default:
 			b.apply(ctx, s, m, v, why)
 		}
 	}
 
-	pms := make([]*provider.Message, len(candidates))
-	back := make(map[*provider.Message]*pending, len(candidates))
+	in := make([]rules.Incoming, len(candidates))
 	for i, m := range candidates {
-		pm := &provider.Message{TaskMessage: m.data.TaskMessage, ID: m.raw.ID, DequeueCount: int(m.raw.DequeueCount), Sender: senderOf(m)}
-		pms[i] = pm
-		back[pm] = m
+		in[i] = rules.Incoming{TaskMessage: m.data.TaskMessage, DequeueCount: int(m.raw.DequeueCount)}
 	}
-	res := provider.Triage(s.index, pms)
+	res := rules.Triage(s.index, in)
 	// A duplicate start is the only trace of a lost row write: heal the
 	// row before the start is deleted, and keep the start (it comes back)
 	// when the row could not be written, or when this process dies first.
 	for i, d := range res.Decisions {
-		if _, ok := d.Message.Event.(*history.ExecutionStartedEvent); ok && d.Verdict == provider.Drop && instRow != nil {
+		if _, ok := in[d.Index].Event.(*history.ExecutionStartedEvent); ok && d.Verdict == rules.Drop && instRow != nil {
 			if err := b.healPendingRow(ctx, s, instRow, loaded); err != nil {
-				res.Decisions[i].Verdict = provider.Abandon
+				res.Decisions[i].Verdict = rules.Abandon
 				res.Decisions[i].Reason = "the Instances row of the running instance still says Pending: " + err.Error()
 			}
 			break
 		}
 	}
 	for _, d := range res.Decisions {
-		if d.Verdict != provider.Keep {
-			b.apply(ctx, s, back[d.Message], d.Verdict, d.Reason)
+		if d.Verdict != rules.Keep {
+			b.apply(ctx, s, candidates[d.Index], d.Verdict, d.Reason)
 		}
 	}
 	if t := res.TerminateWithoutHistory; t != nil {
@@ -188,10 +186,13 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 		return nil, nil
 	}
 	ls := &lockState{s: s, episodes: s.episodes, row: instRow}
-	for _, pm := range res.Kept {
-		ls.msgs = append(ls.msgs, back[pm])
+	kept := make([]*provider.Message, len(res.Kept))
+	for i, k := range res.Kept {
+		m := candidates[k]
+		ls.msgs = append(ls.msgs, m)
+		kept[i] = &provider.Message{TaskMessage: m.data.TaskMessage, ID: m.raw.ID, DequeueCount: int(m.raw.DequeueCount), Sender: senderOf(m)}
 	}
-	wi := &provider.OrchestrationWorkItem{InstanceID: s.id, Messages: res.Kept, HistoryETag: s.etag,
+	wi := &provider.OrchestrationWorkItem{InstanceID: s.id, Messages: kept, HistoryETag: s.etag,
 		Partition: s.part.name, Private: ls}
 	if res.NewExecution || !s.index.Started {
 		wi.NewExecution = true
@@ -217,7 +218,7 @@ const startRowGrace = 5 * time.Second
 // any.
 func firstStart(msgs []*pending) (*pending, *history.ExecutionStartedEvent) {
 	for _, m := range msgs {
-		if es, ok := m.data.TaskMessage.Event.(*history.ExecutionStartedEvent); ok && provider.NeedsStartDedupe(m.data.TaskMessage, senderOf(m)) {
+		if es, ok := m.data.TaskMessage.Event.(*history.ExecutionStartedEvent); ok && rules.NeedsStartDedupe(m.data.TaskMessage, senderOf(m)) {
 			return m, es
 		}
 	}
@@ -241,8 +242,8 @@ func (b *Backend) startRow(ctx context.Context, id string, m *pending, es *histo
 		if err != nil {
 			return nil, err
 		}
-		v, _ := provider.DedupeStart(stateOf(r), es, int(m.raw.DequeueCount), m.raw.NextVisible.Add(-b.opts.ControlQueueVisibility))
-		if v != provider.Abandon || m.raw.DequeueCount != 1 || time.Since(m.raw.InsertionTime) > startRowGrace || wait > 800*time.Millisecond {
+		v, _ := rules.DedupeStart(stateOf(r), es, int(m.raw.DequeueCount), m.raw.NextVisible.Add(-b.opts.ControlQueueVisibility))
+		if v != rules.Abandon || m.raw.DequeueCount != 1 || time.Since(m.raw.InsertionTime) > startRowGrace || wait > 800*time.Millisecond {
 			return r, nil
 		}
 		if !ctxsleep.Sleep(ctx, wait) {
@@ -281,14 +282,14 @@ func freshStart(row *history.OrchestrationState, es *history.ExecutionStartedEve
 }
 
 // apply carries out a Drop or Abandon verdict and logs why.
-func (b *Backend) apply(ctx context.Context, s *session, m *pending, v provider.Verdict, why string) {
+func (b *Backend) apply(ctx context.Context, s *session, m *pending, v rules.Verdict, why string) {
 	attrs := []any{"instance", s.id, "execution", m.data.TaskMessage.OrchestrationInstance.ExecutionID, "event", m.data.TaskMessage.Event.Type().String(), "message", m.raw.ID,
 		"dequeueCount", m.raw.DequeueCount, "reason", why}
 	switch v {
-	case provider.Drop:
+	case rules.Drop:
 		b.log.Info("azurestorage: discarding message", attrs...)
 		b.deleteMessages(ctx, []*pending{m})
-	case provider.Abandon:
+	case rules.Abandon:
 		delay := provider.AbandonDelay(int(m.raw.DequeueCount))
 		b.log.Info("azurestorage: putting message back", append(attrs, "retryIn", delay)...)
 		b.abandonPending(ctx, []*pending{m}, delay)
@@ -343,10 +344,10 @@ func (b *Backend) repair(ctx context.Context, s *session, h *tables.History) {
 	if err != nil && !errors.Is(err, tables.ErrNotFound) {
 		return
 	}
-	if exists && r.State.OrchestrationInstance.ExecutionID == h.ExecutionID && r.State.Status == completed.OrchestrationStatus {
-		return
+	if !exists {
+		r = nil
 	}
-	if exists && r.State.OrchestrationInstance.ExecutionID != h.ExecutionID {
+	if !rules.NeedsRepair(stateOf(r), h.ExecutionID, completed.OrchestrationStatus) {
 		return
 	}
 	var custom *string

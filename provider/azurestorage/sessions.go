@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/episode/rules"
 	"github.com/azdurable/azdurable/partition"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/queues"
@@ -50,7 +51,7 @@ type session struct {
 	// known is set once the history of the current execution was read or
 	// written by this backend; the fields below are then valid.
 	known    bool
-	index    *provider.HistoryIndex
+	index    *rules.HistoryIndex
 	etag     string
 	execID   string
 	parentID string

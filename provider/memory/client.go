@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/episode/rules"
 	"github.com/azdurable/azdurable/provider"
 )
 
@@ -53,10 +54,7 @@ func (b *Backend) CreateInstance(ctx context.Context, start *history.TaskMessage
 		return fmt.Errorf("memory: create instance %q: it exists with status %s: %w", id, row.Status, provider.ErrInstanceExists)
 	}
 	if nes.Generation == nil {
-		g := int32(0)
-		if row != nil && row.Generation != nil {
-			g = *row.Generation + 1
-		}
+		g := rules.NextGeneration(row)
 		nes.Generation = &g
 	}
 	if nes.Timestamp.IsZero() {
@@ -67,11 +65,7 @@ func (b *Backend) CreateInstance(ctx context.Context, start *history.TaskMessage
 		return fmt.Errorf("memory: create instance %q: %w", id, err)
 	}
 	b.enqueueLocked(tm, false, history.OrchestrationInstance{}, nil, originClient, visibleAt)
-	b.instanceLocked(id).row = &history.OrchestrationState{
-		Name: nes.Name, Version: nes.Version, OrchestrationInstance: nes.OrchestrationInstance,
-		Status: history.StatusPending, CreatedTime: nes.Timestamp, LastUpdatedTime: now,
-		ScheduledStartTime: nes.ScheduledStartTime, Input: nes.Input, Tags: nes.Tags, Generation: nes.Generation,
-	}
+	b.instanceLocked(id).row = rules.Pending(nes, now).State
 	b.kickLocked()
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/episode/rules"
 	"github.com/azdurable/azdurable/provider"
 )
 
@@ -43,7 +44,7 @@ var commitCrashPoints = []CrashPoint{AfterOutbox, AfterHistory, AfterStatus}
 //  2. write the history (append after wi.HistoryLen events, or replace it
 //     from row 0 for a new execution), failing with provider.ErrLockLost
 //     if the stored ETag is not wi.HistoryETag;
-//  3. update the status row with provider.ApplyEpisode;
+//  3. update the status row with rules.Checkpoint;
 //  4. delete the consumed messages and unlock the instance.
 //
 // Validation comes first: an outbox message that would need a visibility
@@ -121,7 +122,7 @@ func (b *Backend) CompleteOrchestration(ctx context.Context, wi *provider.Orches
 	// Step 3: status row.
 	b.mu.Lock()
 	inst := b.instanceLocked(id)
-	inst.row = provider.ApplyEpisode(inst.row, id, p.events, p.custom, b.clock.Now())
+	inst.row = rules.Checkpoint(inst.row, id, p.events, p.custom, b.clock.Now()).State
 	b.broadcastLocked()
 	b.mu.Unlock()
 	if p.crash == AfterStatus {

@@ -16,9 +16,12 @@
 //     that every history write advances. A commit whose work item carries
 //     another ETag fails with provider.ErrLockLost, which is how the
 //     sentinel row protects the Azure history table.
-//   - Message rules are not re-implemented here: work items are formed by
-//     calling provider.DedupeStart and provider.Triage, and status rows are
-//     derived with provider.ApplyEpisode.
+//   - Message and status rules are not re-implemented here: work items are
+//     formed by calling rules.DedupeStart and rules.Triage
+//     (internal/episode/rules), and status rows are derived with the
+//     status transitions of the same package (Pending, Checkpoint,
+//     TerminatedBeforeHistory, Repair), as the Azure backend derives its
+//     Instances rows.
 //   - Everything that is stored passes through the history package's JSON
 //     codec once, so times are truncated to 100 ns and made UTC, exactly as
 //     storage would return them, and data that cannot be stored is refused

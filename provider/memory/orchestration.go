@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/episode/rules"
 	"github.com/azdurable/azdurable/provider"
 )
 
@@ -169,11 +170,11 @@ func (b *Backend) formWorkItemLocked(ib *inbox, now time.Time) *provider.Orchest
 
 	var candidates []*message
 	for _, m := range batch {
-		if es, ok := m.tm.Event.(*history.ExecutionStartedEvent); ok && provider.NeedsStartDedupe(m.tm, m.sender) {
+		if es, ok := m.tm.Event.(*history.ExecutionStartedEvent); ok && rules.NeedsStartDedupe(m.tm, m.sender) {
 			// C# takes "re-inserted at" as next-visible minus the
 			// visibility timeout, which for a message just received is now.
-			v, why := provider.DedupeStart(row, es, m.dequeues, m.visibleAt.Add(-b.opts.LockDuration))
-			if v != provider.Keep {
+			v, why := rules.DedupeStart(row, es, m.dequeues, m.visibleAt.Add(-b.opts.LockDuration))
+			if v != rules.Keep {
 				b.applyVerdictLocked(m, v, why, now)
 				continue
 			}
@@ -181,18 +182,15 @@ func (b *Backend) formWorkItemLocked(ib *inbox, now time.Time) *provider.Orchest
 		candidates = append(candidates, m)
 	}
 
-	x := provider.NewHistoryIndex(hist)
-	pms := make([]*provider.Message, len(candidates))
-	back := make(map[*provider.Message]*message, len(candidates))
+	x := rules.NewHistoryIndex(hist)
+	in := make([]rules.Incoming, len(candidates))
 	for i, m := range candidates {
-		pm := &provider.Message{TaskMessage: shallowMessage(m.tm), ID: m.id, DequeueCount: m.dequeues, Sender: m.sender}
-		pms[i] = pm
-		back[pm] = m
+		in[i] = rules.Incoming{TaskMessage: m.tm, DequeueCount: m.dequeues}
 	}
-	res := provider.Triage(x, pms)
+	res := rules.Triage(x, in)
 	for _, d := range res.Decisions {
-		if d.Verdict != provider.Keep {
-			b.applyVerdictLocked(back[d.Message], d.Verdict, d.Reason, now)
+		if d.Verdict != rules.Keep {
+			b.applyVerdictLocked(candidates[d.Index], d.Verdict, d.Reason, now)
 		}
 	}
 	if t := res.TerminateWithoutHistory; t != nil {
@@ -205,15 +203,17 @@ func (b *Backend) formWorkItemLocked(ib *inbox, now time.Time) *provider.Orchest
 		return nil
 	}
 
+	workMsgs := make([]*provider.Message, len(res.Kept))
 	lease := &orchLease{b: b, id: id, expires: now.Add(b.opts.LockDuration), newExecution: res.NewExecution}
-	for _, pm := range res.Kept {
-		m := back[pm]
+	for i, k := range res.Kept {
+		m := candidates[k]
+		workMsgs[i] = &provider.Message{TaskMessage: shallowMessage(m.tm), ID: m.id, DequeueCount: m.dequeues, Sender: m.sender}
 		lease.msgs = append(lease.msgs, m)
 		lease.receipts = append(lease.receipts, m.receipt)
 	}
 	b.locks[id] = lease
 	b.orchLeases[lease] = struct{}{}
-	wi := &provider.OrchestrationWorkItem{InstanceID: id, Messages: res.Kept, HistoryETag: etag,
+	wi := &provider.OrchestrationWorkItem{InstanceID: id, Messages: workMsgs, HistoryETag: etag,
 		Partition: b.names.ControlQueue(ib.part), Private: lease, NewExecution: res.NewExecution || !x.Started}
 	if res.NewExecution {
 		wi.History = []history.Event{}
@@ -227,11 +227,11 @@ func (b *Backend) formWorkItemLocked(ib *inbox, now time.Time) *provider.Orchest
 
 // applyVerdictLocked deletes (Drop) or puts back (Abandon) a received
 // message and logs why.
-func (b *Backend) applyVerdictLocked(m *message, v provider.Verdict, why string, now time.Time) {
+func (b *Backend) applyVerdictLocked(m *message, v rules.Verdict, why string, now time.Time) {
 	attrs := []any{"instance", m.tm.OrchestrationInstance.InstanceID, "event", m.tm.Event.Type().String(),
 		"message", m.id, "dequeueCount", m.dequeues, "reason", why}
 	switch v {
-	case provider.Drop:
+	case rules.Drop:
 		b.deleteLocked(m, m.receipt)
 		b.stats.Dropped++
 		level := slog.LevelInfo
@@ -239,7 +239,7 @@ func (b *Backend) applyVerdictLocked(m *message, v provider.Verdict, why string,
 			level = slog.LevelWarn
 		}
 		b.log.Log(context.Background(), level, "memory: dropping message", attrs...)
-	case provider.Abandon:
+	case rules.Abandon:
 		delay := provider.AbandonDelay(m.dequeues)
 		b.releaseLocked(m, m.receipt, now.Add(delay))
 		b.stats.Abandoned++
@@ -258,36 +258,38 @@ func (b *Backend) terminateWithoutHistoryLocked(id string, inst *instance, t *hi
 		b.log.Warn("memory: terminate for an instance without history or status row; nothing to mark (C# fails the merge with 404)", "instance", id)
 		return
 	}
-	row := inst.row
-	row.Status = history.StatusTerminated
-	row.LastUpdatedTime = t.Timestamp
-	row.CompletedTime = now
-	row.Output = clonePtr(t.Input)
+	row := rules.TerminatedBeforeHistory(inst.row, t, now).State
+	row.Output = clonePtr(row.Output)
 	b.log.Info("memory: instance terminated before it had history", "instance", id, "reason", history.Deref(t.Input))
 }
 
 // repairLocked rewrites a stale status row from a terminal history
 // (tables spec §2.3.3): when the row is missing, or belongs to the same
 // execution but shows another status.
-func (b *Backend) repairLocked(id string, inst *instance, x *provider.HistoryIndex) {
+func (b *Backend) repairLocked(id string, inst *instance, x *rules.HistoryIndex) {
 	row := inst.row
-	if row != nil && !(strings.EqualFold(row.OrchestrationInstance.ExecutionID, x.ExecutionID) && row.Status != x.Status) {
+	if !rules.NeedsRepair(row, x.ExecutionID, x.Status) {
 		return
 	}
-	var completedAt time.Time
+	var started *history.ExecutionStartedEvent
+	var completed *history.ExecutionCompletedEvent
 	for _, ev := range inst.hist {
-		if c, ok := ev.(*history.ExecutionCompletedEvent); ok {
-			completedAt = c.Timestamp
+		switch v := ev.(type) {
+		case *history.ExecutionStartedEvent:
+			started = v
+		case *history.ExecutionCompletedEvent:
+			completed = v
 		}
 	}
-	var custom, input *string
-	if row != nil {
-		custom, input = row.CustomStatus, row.Input
+	if started == nil || completed == nil {
+		return
 	}
-	st := provider.ApplyEpisode(cloneState(row), id, inst.hist, custom, completedAt)
+	var custom *string
 	if row != nil {
-		st.Input = input // C# writes Input only when the row was missing
+		custom = row.CustomStatus
 	}
+	st := rules.Repair(cloneState(row), id, x.ExecutionID, started, completed, inst.hist[len(inst.hist)-1].Base().Timestamp,
+		custom, row != nil).State
 	b.log.Info("memory: repairing a stale status row from terminal history", "instance", id, "status", x.Status.String(),
 		"rowMissing", row == nil)
 	inst.row = st

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/episode/rules"
 	"github.com/azdurable/azdurable/provider"
 )
 
@@ -55,7 +56,7 @@ func (b *Backend) quarantineLocked(m *message, reason string, now time.Time, log
 	case *history.ExecutionStartedEvent:
 		rec.Name = v.Name
 	default:
-		if t, ok := provider.CompletionID(tm.Event); ok {
+		if t, ok := rules.CompletionID(tm.Event); ok {
 			rec.TaskID = &t
 		}
 	}

@@ -1,4 +1,4 @@
-package provider
+package rules
 
 import (
 	"strings"
@@ -38,27 +38,28 @@ func TestDedupeStartTerminatedBeforeStart(t *testing.T) {
 // the child runs (its parent waits for its result).
 func TestTriageTerminateWithTheFirstStart(t *testing.T) {
 	inst := history.OrchestrationInstance{InstanceID: "i", ExecutionID: "E1"}
-	start := &Message{TaskMessage: &history.TaskMessage{OrchestrationInstance: inst,
+	start := Incoming{TaskMessage: &history.TaskMessage{OrchestrationInstance: inst,
 		Event: &history.ExecutionStartedEvent{OrchestrationInstance: inst, Name: "Orch"}}, DequeueCount: 1}
-	term := &Message{TaskMessage: &history.TaskMessage{OrchestrationInstance: history.OrchestrationInstance{InstanceID: "i"},
+	term := Incoming{TaskMessage: &history.TaskMessage{OrchestrationInstance: history.OrchestrationInstance{InstanceID: "i"},
 		Event: &history.ExecutionTerminatedEvent{Input: history.Str("stop")}}, DequeueCount: 1}
-	res := Triage(NewHistoryIndex(nil), []*Message{start, term})
+	batch := []Incoming{start, term}
+	res := Triage(NewHistoryIndex(nil), batch)
 	if res.TerminateWithoutHistory == nil || len(res.Kept) != 0 || res.NewExecution {
 		t.Fatalf("top-level start with a terminate: %+v", res)
 	}
 	for _, d := range res.Decisions {
 		if d.Verdict != Drop {
-			t.Errorf("%s: %s", d.Message.Event.Type(), d.Verdict)
+			t.Errorf("%s: %s", batch[d.Index].Event.Type(), d.Verdict)
 		}
 	}
 
-	child := &Message{TaskMessage: &history.TaskMessage{OrchestrationInstance: inst,
+	child := Incoming{TaskMessage: &history.TaskMessage{OrchestrationInstance: inst,
 		Event: &history.ExecutionStartedEvent{OrchestrationInstance: inst, Name: "Orch",
 			ParentInstance: &history.ParentInstance{Name: "P", OrchestrationInstance: history.OrchestrationInstance{InstanceID: "p", ExecutionID: "pe"}}}}, DequeueCount: 1}
-	if res := Triage(NewHistoryIndex(nil), []*Message{child, term}); res.TerminateWithoutHistory != nil || len(res.Kept) != 2 {
+	if res := Triage(NewHistoryIndex(nil), []Incoming{child, term}); res.TerminateWithoutHistory != nil || len(res.Kept) != 2 {
 		t.Fatalf("child start with a terminate: %+v", res)
 	}
-	if res := Triage(NewHistoryIndex(nil), []*Message{start}); res.TerminateWithoutHistory != nil || len(res.Kept) != 1 {
+	if res := Triage(NewHistoryIndex(nil), []Incoming{start}); res.TerminateWithoutHistory != nil || len(res.Kept) != 1 {
 		t.Fatalf("start alone: %+v", res)
 	}
 }

@@ -1,0 +1,84 @@
+package rules
+
+import "github.com/azdurable/azdurable/history"
+
+// HistoryIndex is what the message rules need to know about an instance's
+// current execution: whether it started, whether it ended, which task ids
+// were scheduled and which were completed. Backends keep one per session so
+// that they can triage new messages without reloading history.
+type HistoryIndex struct {
+	ExecutionID string
+	Started     bool
+	// Status is the execution's status as its history shows it: Running
+	// until a completion event, then that event's status.
+	Status    history.OrchestrationStatus
+	Suspended bool
+	Len       int
+	scheduled map[int32]history.EventType
+	completed map[int32]bool
+}
+
+// NewHistoryIndex indexes the events of one execution.
+func NewHistoryIndex(events []history.Event) *HistoryIndex {
+	x := &HistoryIndex{scheduled: map[int32]history.EventType{}, completed: map[int32]bool{}}
+	x.Add(events)
+	return x
+}
+
+// Add indexes events appended to the execution.
+func (x *HistoryIndex) Add(events []history.Event) {
+	for _, ev := range events {
+		x.Len++
+		switch v := ev.(type) {
+		case *history.ExecutionStartedEvent:
+			x.Started = true
+			x.ExecutionID = v.OrchestrationInstance.ExecutionID
+			x.Status = history.StatusRunning
+		case *history.ExecutionCompletedEvent:
+			x.Status = v.OrchestrationStatus
+		case *history.ContinueAsNewEvent:
+			x.Status = history.StatusContinuedAsNew
+		case *history.ExecutionSuspendedEvent:
+			x.Suspended = true
+		case *history.ExecutionResumedEvent:
+			x.Suspended = false
+		case *history.TaskScheduledEvent, *history.TimerCreatedEvent,
+			*history.SubOrchestrationInstanceCreatedEvent, *history.EventSentEvent:
+			x.scheduled[ev.Base().EventID] = ev.Type()
+		default:
+			if id, ok := CompletionID(ev); ok {
+				x.completed[id] = true
+			}
+		}
+	}
+}
+
+// Terminal reports whether the execution has ended (Completed, Failed,
+// Canceled, Terminated or ContinuedAsNew).
+func (x *HistoryIndex) Terminal() bool {
+	return x.Started && (x.Status.IsTerminal() || x.Status == history.StatusContinuedAsNew)
+}
+
+// Scheduled reports whether a scheduling event with this task id exists.
+func (x *HistoryIndex) Scheduled(id int32) bool { _, ok := x.scheduled[id]; return ok }
+
+// Completed reports whether a completion for this task id exists.
+func (x *HistoryIndex) Completed(id int32) bool { return x.completed[id] }
+
+// CompletionID returns the task id a completion event answers
+// (TaskScheduledId or TimerId) and whether ev is such an event.
+func CompletionID(ev history.Event) (int32, bool) {
+	switch v := ev.(type) {
+	case *history.TaskCompletedEvent:
+		return v.TaskScheduledID, true
+	case *history.TaskFailedEvent:
+		return v.TaskScheduledID, true
+	case *history.SubOrchestrationInstanceCompletedEvent:
+		return v.TaskScheduledID, true
+	case *history.SubOrchestrationInstanceFailedEvent:
+		return v.TaskScheduledID, true
+	case *history.TimerFiredEvent:
+		return v.TimerID, true
+	}
+	return 0, false
+}

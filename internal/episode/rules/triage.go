@@ -1,0 +1,196 @@
+package rules
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/azdurable/azdurable/history"
+)
+
+// Verdict is what a backend does with one incoming message.
+type Verdict int
+
+const (
+	// Keep hands the message to the orchestration.
+	Keep Verdict = iota
+	// Drop deletes the message (duplicate, stale or for an instance that
+	// cannot run); the reason is logged.
+	Drop
+	// Abandon puts the message back for a later retry with C#'s back-off.
+	Abandon
+)
+
+func (v Verdict) String() string {
+	switch v {
+	case Keep:
+		return "keep"
+	case Drop:
+		return "drop"
+	case Abandon:
+		return "abandon"
+	}
+	return fmt.Sprintf("verdict(%d)", int(v))
+}
+
+// Incoming is what the message rules read of one received message.
+type Incoming struct {
+	*history.TaskMessage
+	// DequeueCount is how many times the message has been received.
+	DequeueCount int
+}
+
+// Decision is the verdict on one message, with the reason for logs.
+type Decision struct {
+	// Index is the message's position in the batch given to Triage.
+	Index   int
+	Verdict Verdict
+	Reason  string
+}
+
+// TriageResult is the outcome of Triage for one instance's batch.
+type TriageResult struct {
+	// Decisions holds one decision per message, in batch order.
+	Decisions []Decision
+	// Kept lists the indexes of the messages with verdict Keep, in order.
+	Kept []int
+	// NewExecution is set when the batch starts an execution other than the
+	// one in history: the work item then runs against an empty history (the
+	// new execution's rows overwrite the old ones from row 0).
+	NewExecution bool
+	// TerminateWithoutHistory is set when the instance has no history and
+	// the batch holds a terminate (alone, or with the instance's top-level
+	// start): the backend marks the instance Terminated in its status store
+	// (TerminatedBeforeHistory; C#'s behaviour for Pending and scheduled
+	// instances) and drops the batch.
+	TerminateWithoutHistory *history.ExecutionTerminatedEvent
+}
+
+// maxDequeuesWithoutHistory is how often a response for an instance without
+// history is retried before it is dropped (C#: more than 5).
+const maxDequeuesWithoutHistory = 5
+
+// Triage applies the message rules of the C# backend to one instance's batch
+// against the instance's current execution (queues spec §5.5–§5.7, tables
+// spec §3.2), in order:
+//
+//   - an ExecutionStarted for the execution already in history is a
+//     duplicate and dropped; one for another execution starts a new
+//     execution (NewExecution), and a second one waits for a later batch;
+//   - a message addressed to another execution than the current one is
+//     stale and dropped;
+//   - a completion whose task id has no scheduling event is out of order
+//     and abandoned (it overtook its own history commit), unless the
+//     instance has no history and the message was received more than 5
+//     times, when it is dropped;
+//   - a completion for a task id already completed is a duplicate and
+//     dropped (also within the batch);
+//   - if, after that, the instance has no ExecutionStarted in history or in
+//     the batch, the batch is dropped ("no such instance"), and a terminate
+//     in it is reported as TerminateWithoutHistory;
+//   - if the batch starts the instance's first execution with a top-level
+//     start and also holds a terminate, the batch is dropped and the
+//     terminate reported as TerminateWithoutHistory (ours, not C#'s: C#
+//     runs the orchestration's first episode before it terminates it);
+//   - if the execution has ended, the rest of the batch is dropped.
+func Triage(x *HistoryIndex, msgs []Incoming) TriageResult {
+	var res TriageResult
+	decide := func(i int, v Verdict, format string, args ...any) {
+		res.Decisions = append(res.Decisions, Decision{Index: i, Verdict: v, Reason: fmt.Sprintf(format, args...)})
+	}
+	cur, started := x.ExecutionID, x.Started
+	seen := map[int32]bool{}
+	for i, m := range msgs {
+		ev := m.Event
+		if start, ok := ev.(*history.ExecutionStartedEvent); ok {
+			id := start.OrchestrationInstance.ExecutionID
+			switch {
+			case res.NewExecution:
+				decide(i, Abandon, "a second ExecutionStarted in one batch waits for a later work item")
+			case started && strings.EqualFold(id, cur):
+				decide(i, Drop, "duplicate ExecutionStarted for execution %s", id)
+			default:
+				res.NewExecution = x.Started
+				cur, started = id, true
+				decide(i, Keep, "")
+			}
+			continue
+		}
+		if execID := m.OrchestrationInstance.ExecutionID; execID != "" && started && !strings.EqualFold(execID, cur) {
+			decide(i, Drop, "stale: addressed to execution %s, current is %s", execID, cur)
+			continue
+		}
+		if id, ok := CompletionID(ev); ok {
+			fresh := cur != x.ExecutionID || !x.Started
+			switch {
+			case !started && m.DequeueCount > maxDequeuesWithoutHistory:
+				decide(i, Drop, "no such instance: %s for task %d after %d deliveries", ev.Type(), id, m.DequeueCount)
+				continue
+			case fresh || !x.Scheduled(id):
+				decide(i, Abandon, "out of order: %s for task %d arrived before its scheduling event", ev.Type(), id)
+				continue
+			case x.Completed(id) || seen[id]:
+				decide(i, Drop, "duplicate %s for task %d", ev.Type(), id)
+				continue
+			}
+			seen[id] = true
+		}
+		decide(i, Keep, "")
+	}
+	switch {
+	case started && !x.Started:
+		// The batch starts the instance's first execution. A terminate that
+		// came with a top-level start (both became visible together, e.g.
+		// after the start's scheduled time passed with no worker running)
+		// ends the instance before it runs, as a terminate that came first
+		// does: nothing runs and no history is written. A child's start is
+		// run instead: its parent waits for its result.
+		var start *history.ExecutionStartedEvent
+		var term *history.ExecutionTerminatedEvent
+		for _, d := range res.Decisions {
+			if d.Verdict != Keep {
+				continue
+			}
+			switch v := msgs[d.Index].Event.(type) {
+			case *history.ExecutionStartedEvent:
+				start = v
+			case *history.ExecutionTerminatedEvent:
+				if term == nil {
+					term = v
+				}
+			}
+		}
+		if start == nil || term == nil || start.ParentInstance != nil {
+			break
+		}
+		res.TerminateWithoutHistory = term
+		for i := range res.Decisions {
+			if d := &res.Decisions[i]; d.Verdict == Keep {
+				d.Verdict, d.Reason = Drop, fmt.Sprintf("terminated before it started: %s discarded", msgs[d.Index].Event.Type())
+			}
+		}
+	case !started:
+		for i := range res.Decisions {
+			d := &res.Decisions[i]
+			if d.Verdict != Keep {
+				continue
+			}
+			if t, ok := msgs[d.Index].Event.(*history.ExecutionTerminatedEvent); ok && res.TerminateWithoutHistory == nil {
+				res.TerminateWithoutHistory = t
+			}
+			d.Verdict, d.Reason = Drop, fmt.Sprintf("no such instance: %s for an instance without history", msgs[d.Index].Event.Type())
+		}
+	case x.Terminal() && cur == x.ExecutionID:
+		for i := range res.Decisions {
+			d := &res.Decisions[i]
+			if d.Verdict == Keep {
+				d.Verdict, d.Reason = Drop, fmt.Sprintf("instance already %s: %s discarded", x.Status, msgs[d.Index].Event.Type())
+			}
+		}
+	}
+	for _, d := range res.Decisions {
+		if d.Verdict == Keep {
+			res.Kept = append(res.Kept, d.Index)
+		}
+	}
+	return res
+}
