@@ -26,9 +26,12 @@ const (
 const jsonNull = "null"
 
 // rowWriter appends history columns.
-type rowWriter struct{ e *Entity }
+type rowWriter struct {
+	e       *Entity
+	scratch []byte // JSON text on its way to a string column
+}
 
-func (w rowWriter) add(name string, v any) {
+func (w *rowWriter) add(name string, v any) {
 	w.e.Properties = append(w.e.Properties, Property{Name: name, Value: v})
 }
 
@@ -37,7 +40,7 @@ func (w rowWriter) add(name string, v any) {
 // nulls C# sends; the status as its name; DateTimes in UTC; and every
 // object-valued member as its Plain JSON text, the string "null" when nil,
 // as in C#.
-func (w rowWriter) member(name string, m history.Member) {
+func (w *rowWriter) member(name string, m history.Member) {
 	switch p := m.Value.(type) {
 	case *string:
 		w.add(name, *p)
@@ -62,7 +65,8 @@ func (w rowWriter) member(name string, m history.Member) {
 	case *history.OrchestrationStatus:
 		w.add(name, p.String())
 	default:
-		w.add(name, string(history.AppendValue(nil, m, history.Plain)))
+		w.scratch = history.AppendValue(w.scratch[:0], m, history.Plain)
+		w.add(name, string(w.scratch))
 	}
 }
 
@@ -86,7 +90,7 @@ func (w rowWriter) member(name string, m history.Member) {
 func HistoryRow(instanceID, executionID string, seq int, ev history.Event) *Entity {
 	e := &Entity{PartitionKey: EscapePartitionKey(instanceID), RowKey: RowKeyFor(seq)}
 	e.Properties = make([]Property, 0, 18)
-	w := rowWriter{e}
+	w := &rowWriter{e: e}
 	var buf [history.MaxMembers]history.Member
 	var instance history.Member
 	for _, m := range history.Members(buf[:0], ev) {
