@@ -235,14 +235,14 @@ func decodeHistoryRow(e *Entity) (history.Event, error) {
 	}
 	var buf [history.MaxMembers]history.Member
 	for _, m := range history.Members(buf[:0], ev) {
-		switch m.Name {
+		name := m.Name
+		switch name {
 		case colEventType:
 			continue // read above: it chose the event class
 		case "Timestamp":
-			r.member(colEventTime, m) // see HistoryRow
-			continue
+			name = colEventTime // see HistoryRow
 		}
-		r.member(m.Name, m)
+		r.member(name, m)
 	}
 	if r.err != nil {
 		return nil, r.err

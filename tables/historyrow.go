@@ -71,10 +71,10 @@ func (w *rowWriter) member(name string, m history.Member) {
 }
 
 // HistoryRow builds the History-table row of one event: PartitionKey = the
-// escaped instance id, RowKey = RowKeyFor(seq), and the columns of the event
-// in the order the C# backend writes them (the event's own members, then
-// EventId, IsPlayed, _Timestamp and EventType, then the keys and
-// ExecutionId). Members that are nil are left out. JSON-valued members
+// escaped instance id, RowKey = RowKeyFor(seq), and a column for each of
+// the event's history.Members in the order the C# backend writes them (the
+// event's own members, then EventId, IsPlayed, _Timestamp and EventType,
+// then the keys and ExecutionId). Members that are nil are left out. JSON-valued members
 // (ParentInstance, Tags, ParentTraceContext, FailureDetails, …) hold the
 // string "null" when nil, as in C#.
 //
@@ -86,7 +86,10 @@ func (w *rowWriter) member(name string, m history.Member) {
 // members cleared. ExecutionTerminatedEvent.Recursive is an azdurable queue
 // message member and is never stored.
 //
-// Large values are not offloaded here; see OffloadLargeColumns.
+// What is particular to a row, and not to the event, is in the loop below;
+// DecodeHistoryRow reads the same way. Large values are not offloaded here
+// (C# picks them by column name, for Instances rows too); see
+// OffloadLargeColumns.
 func HistoryRow(instanceID, executionID string, seq int, ev history.Event) *Entity {
 	e := &Entity{PartitionKey: EscapePartitionKey(instanceID), RowKey: RowKeyFor(seq)}
 	e.Properties = make([]Property, 0, 18)
