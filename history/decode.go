@@ -91,51 +91,31 @@ func UnmarshalOrchestrationInstance(data []byte) (OrchestrationInstance, error) 
 
 // UnmarshalParentInstance decodes a ParentInstance object; JSON null gives nil.
 func UnmarshalParentInstance(data []byte) (*ParentInstance, error) {
-	if netjson.IsNull(data) {
-		return nil, nil
-	}
-	o, err := netjson.ParseObject(data)
-	if err != nil {
-		return nil, err
-	}
-	return decodeParent(o)
+	var v *ParentInstance
+	err := UnmarshalValue(Member{Value: &v}, data)
+	return v, err
 }
 
 // UnmarshalTraceContext decodes a DistributedTraceContext; null gives nil.
 func UnmarshalTraceContext(data []byte) (*DistributedTraceContext, error) {
-	if netjson.IsNull(data) {
-		return nil, nil
-	}
-	o, err := netjson.ParseObject(data)
-	if err != nil {
-		return nil, err
-	}
-	return decodeTrace(o)
+	var v *DistributedTraceContext
+	err := UnmarshalValue(Member{Value: &v}, data)
+	return v, err
 }
 
 // UnmarshalFailureDetails decodes a FailureDetails object; null gives nil.
 func UnmarshalFailureDetails(data []byte) (*FailureDetails, error) {
-	if netjson.IsNull(data) {
-		return nil, nil
-	}
-	o, err := netjson.ParseObject(data)
-	if err != nil {
-		return nil, err
-	}
-	return decodeFailure(o, 0)
+	var v *FailureDetails
+	err := UnmarshalValue(Member{Value: &v}, data)
+	return v, err
 }
 
 // UnmarshalTags decodes a string dictionary; null gives nil. A "$type"
 // member (any runtime's spelling) is dropped.
 func UnmarshalTags(data []byte) (map[string]string, error) {
-	if netjson.IsNull(data) {
-		return nil, nil
-	}
-	o, err := netjson.ParseObject(data)
-	if err != nil {
-		return nil, err
-	}
-	return decodeTags(o)
+	var v map[string]string
+	err := UnmarshalValue(Member{Value: &v}, data)
+	return v, err
 }
 
 func decodeInstanceMember(o *netjson.Object, name string) (OrchestrationInstance, error) {
@@ -180,18 +160,6 @@ func decodeParent(o *netjson.Object) (*ParentInstance, error) {
 	return p, nil
 }
 
-func decodeParentMember(o *netjson.Object, name string) (*ParentInstance, error) {
-	v, err := o.Object(name)
-	if err != nil || v == nil {
-		return nil, err
-	}
-	p, err := decodeParent(v)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	return p, nil
-}
-
 func decodeTrace(o *netjson.Object) (*DistributedTraceContext, error) {
 	tc := &DistributedTraceContext{}
 	var err error
@@ -213,18 +181,6 @@ func decodeTrace(o *netjson.Object) (*DistributedTraceContext, error) {
 			return nil, fmt.Errorf("ActivityStartTime: %w", err)
 		}
 		tc.ActivityStartTime = &t
-	}
-	return tc, nil
-}
-
-func decodeTraceMember(o *netjson.Object, name string) (*DistributedTraceContext, error) {
-	v, err := o.Object(name)
-	if err != nil || v == nil {
-		return nil, err
-	}
-	tc, err := decodeTrace(v)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return tc, nil
 }
@@ -264,18 +220,6 @@ func decodeFailure(o *netjson.Object, depth int) (*FailureDetails, error) {
 			return nil, fmt.Errorf("Properties: %w", err)
 		}
 		fd.Properties = props
-	}
-	return fd, nil
-}
-
-func decodeFailureMember(o *netjson.Object, name string) (*FailureDetails, error) {
-	v, err := o.Object(name)
-	if err != nil || v == nil {
-		return nil, err
-	}
-	fd, err := decodeFailure(v, 0)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return fd, nil
 }
@@ -380,101 +324,59 @@ func DecodeEvent(o *netjson.Object) (Event, error) {
 	}
 	ev := NewEvent(t)
 	d := &decoder{o: o}
-	switch v := ev.(type) {
-	case *ExecutionStartedEvent:
-		v.OrchestrationInstance = d.instance("OrchestrationInstance")
-		v.ParentInstance = d.parent("ParentInstance")
-		v.Name = d.str("Name")
-		v.Version = d.str("Version")
-		v.Input = d.nstr("Input")
-		v.Tags = d.tags("Tags")
-		v.Correlation = d.nstr("Correlation")
-		v.ParentTraceContext = d.trace("ParentTraceContext")
-		v.ScheduledStartTime = d.ntime("ScheduledStartTime")
-		v.Generation = d.nint32("Generation")
-		v.GenerateNewTrace = d.boolean("GenerateNewTrace")
-	case *ExecutionCompletedEvent:
-		v.OrchestrationStatus = d.status("OrchestrationStatus")
-		v.Result = d.nstr("Result")
-		v.FailureDetails = d.failure("FailureDetails")
-	case *ContinueAsNewEvent:
-		v.OrchestrationStatus = d.status("OrchestrationStatus")
-		v.Result = d.nstr("Result")
-		v.FailureDetails = d.failure("FailureDetails")
-	case *ExecutionTerminatedEvent:
-		v.Input = d.nstr("Input")
-		v.Recursive = d.boolean("Recursive")
-	case *TaskScheduledEvent:
-		v.Name = d.str("Name")
-		v.Version = d.str("Version")
-		v.Input = d.nstr("Input")
-		v.ParentTraceContext = d.trace("ParentTraceContext")
-		v.Tags = d.tags("Tags")
-	case *TaskCompletedEvent:
-		v.TaskScheduledID = d.int32("TaskScheduledId")
-		v.Result = d.nstr("Result")
-	case *TaskFailedEvent:
-		v.TaskScheduledID = d.int32("TaskScheduledId")
-		v.Reason = d.nstr("Reason")
-		v.Details = d.nstr("Details")
-		v.FailureDetails = d.failure("FailureDetails")
-	case *SubOrchestrationInstanceCreatedEvent:
-		v.Name = d.str("Name")
-		v.Version = d.str("Version")
-		v.InstanceID = d.str("InstanceId")
-		v.Input = d.nstr("Input")
-		v.ClientSpanID = d.nstr("ClientSpanId")
-		v.Tags = d.tags("Tags")
-	case *SubOrchestrationInstanceCompletedEvent:
-		v.TaskScheduledID = d.int32("TaskScheduledId")
-		v.Result = d.nstr("Result")
-	case *SubOrchestrationInstanceFailedEvent:
-		v.TaskScheduledID = d.int32("TaskScheduledId")
-		v.Reason = d.nstr("Reason")
-		v.Details = d.nstr("Details")
-		v.FailureDetails = d.failure("FailureDetails")
-	case *TimerCreatedEvent:
-		v.FireAt = d.time("FireAt")
-	case *TimerFiredEvent:
-		v.TimerID = d.int32("TimerId")
-		v.FireAt = d.time("FireAt")
-	case *OrchestratorStartedEvent, *OrchestratorCompletedEvent:
-	case *EventSentEvent:
-		v.InstanceID = d.str("InstanceId")
-		v.Name = d.str("Name")
-		v.Input = d.nstr("Input")
-	case *EventRaisedEvent:
-		v.Name = d.str("Name")
-		v.Input = d.nstr("Input")
-		v.ParentTraceContext = d.trace("ParentTraceContext")
-	case *GenericEvent:
-		v.Data = d.nstr("Data")
-	case *HistoryStateEvent:
-		if raw, ok := o.Present("State"); ok {
-			var buf bytes.Buffer
-			if err := json.Compact(&buf, raw); err != nil {
-				d.fail("State", err)
-			}
-			v.State = buf.Bytes()
-		}
-	case *ExecutionSuspendedEvent:
-		v.Reason = d.nstr("Reason")
-	case *ExecutionResumedEvent:
-		v.Reason = d.nstr("Reason")
-	case *ExecutionRewoundEvent:
-		v.Reason = d.nstr("Reason")
-		v.ParentExecutionID = d.nstr("ParentExecutionId")
-		v.InstanceID = d.nstr("InstanceId")
-		v.ParentTraceContext = d.trace("ParentTraceContext")
+	var buf [MaxMembers]Member
+	for _, m := range Members(buf[:0], ev) {
+		d.member(m)
 	}
-	b := ev.Base()
-	b.EventID = d.int32("EventId")
-	b.IsPlayed = d.boolean("IsPlayed")
-	b.Timestamp = d.time("Timestamp")
+	if v, ok := ev.(*ExecutionTerminatedEvent); ok {
+		// azdurable's own member (see JSONMembers).
+		v.Recursive = d.boolean("Recursive")
+	}
 	if d.err != nil {
 		return nil, fmt.Errorf("%s: %w", t, d.err)
 	}
 	return ev, nil
+}
+
+// UnmarshalValue decodes the JSON text of an object-valued member (see
+// Member) into the member's value; null leaves it as it is. Other kinds
+// are not JSON text anywhere and give an error.
+func UnmarshalValue(m Member, data []byte) error {
+	if netjson.IsNull(data) {
+		return nil
+	}
+	return decodeValue(m.Value, data)
+}
+
+// decodeValue decodes the non-null JSON of an object-valued member.
+func decodeValue(v any, raw json.RawMessage) error {
+	if p, ok := v.(*json.RawMessage); ok {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, raw); err != nil {
+			return err
+		}
+		*p = buf.Bytes()
+		return nil
+	}
+	o, err := netjson.ParseObject(raw)
+	if err != nil {
+		return err
+	}
+	switch p := v.(type) {
+	case *OrchestrationInstance:
+		*p, err = decodeInstance(o)
+	case **ParentInstance:
+		*p, err = decodeParent(o)
+	case **DistributedTraceContext:
+		*p, err = decodeTrace(o)
+	case **FailureDetails:
+		*p, err = decodeFailure(o, 0)
+	case *map[string]string:
+		*p, err = decodeTags(o)
+	default:
+		err = fmt.Errorf("member value of type %T is not a JSON object", v)
+	}
+	return err
 }
 
 // decoder records the first error so that member reads stay one line each.
@@ -560,32 +462,31 @@ func (d *decoder) status(name string) OrchestrationStatus {
 	return st
 }
 
-func (d *decoder) instance(name string) OrchestrationInstance {
-	oi, err := decodeInstanceMember(d.o, name)
-	d.keep(err)
-	return oi
-}
-
-func (d *decoder) parent(name string) *ParentInstance {
-	p, err := decodeParentMember(d.o, name)
-	d.keep(err)
-	return p
-}
-
-func (d *decoder) trace(name string) *DistributedTraceContext {
-	tc, err := decodeTraceMember(d.o, name)
-	d.keep(err)
-	return tc
-}
-
-func (d *decoder) failure(name string) *FailureDetails {
-	fd, err := decodeFailureMember(d.o, name)
-	d.keep(err)
-	return fd
-}
-
-func (d *decoder) tags(name string) map[string]string {
-	tags, err := decodeTagsMember(d.o, name)
-	d.keep(err)
-	return tags
+// member reads one member into the event.
+func (d *decoder) member(m Member) {
+	name := m.Name
+	switch p := m.Value.(type) {
+	case EventType:
+		// Already read: it chose the event class.
+	case *string:
+		*p = d.str(name)
+	case **string:
+		*p = d.nstr(name)
+	case *int32:
+		*p = d.int32(name)
+	case **int32:
+		*p = d.nint32(name)
+	case *bool:
+		*p = d.boolean(name)
+	case *timeValue:
+		*p = d.time(name)
+	case **timeValue:
+		*p = d.ntime(name)
+	case *OrchestrationStatus:
+		*p = d.status(name)
+	default:
+		if raw, ok := d.o.Present(name); ok {
+			d.fail(name, decodeValue(p, raw))
+		}
+	}
 }

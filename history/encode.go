@@ -1,7 +1,10 @@
 package history
 
 import (
+	"encoding/json"
+	"fmt"
 	"sort"
+	"time"
 
 	"github.com/azdurable/azdurable/internal/netjson"
 )
@@ -213,196 +216,88 @@ func (e encoder) tags(tags map[string]string) {
 	e.w.EndObject()
 }
 
-func (e encoder) eventType(t EventType) {
-	e.w.Key("EventType")
-	e.w.Int(int64(t))
+// JSONMembers appends the members of ev's JSON object as AppendEvent writes
+// them after "$type": Members, then azdurable's own Recursive member of an
+// ExecutionTerminated event when it is true. Recursive asks the instance to
+// terminate its running sub-orchestrations too; it comes last and only when
+// set, so that a C# reader (which ignores it) sees its own shape. The
+// History table never stores it.
+func JSONMembers(dst []Member, ev Event) []Member {
+	dst = Members(dst, ev)
+	if t, ok := ev.(*ExecutionTerminatedEvent); ok && t.Recursive {
+		dst = append(dst, Member{"Recursive", &t.Recursive})
+	}
+	return dst
 }
 
-func (e encoder) key(name string) { e.w.Key(name) }
+// AppendValue appends the JSON of a member's value (see Member): null for
+// a nil pointer, the EventType as its number, the status as its number.
+func AppendValue(dst []byte, m Member, f Format) []byte {
+	w := netjson.NewWriter(dst)
+	encoder{w, f}.value(m.Value)
+	return w.Bytes()
+}
 
 func (e encoder) event(ev Event) {
 	if ev == nil {
 		e.w.Null()
 		return
 	}
-	w := e.w
 	e.begin(TypeName(ev.Type()))
-	switch v := ev.(type) {
-	case *ExecutionStartedEvent:
-		e.key("OrchestrationInstance")
-		e.instance(v.OrchestrationInstance)
-		e.eventType(ExecutionStarted)
-		e.key("ParentInstance")
-		e.parent(v.ParentInstance)
-		e.key("Name")
-		w.String(v.Name)
-		e.key("Version")
-		w.String(v.Version)
-		e.key("Input")
-		w.NullableString(v.Input)
-		e.key("Tags")
-		e.tags(v.Tags)
-		e.key("Correlation")
-		w.NullableString(v.Correlation)
-		e.key("ParentTraceContext")
-		e.trace(v.ParentTraceContext)
-		e.key("ScheduledStartTime")
-		if v.ScheduledStartTime == nil {
-			w.Null()
-		} else {
-			w.Time(*v.ScheduledStartTime)
-		}
-		e.key("Generation")
-		if v.Generation == nil {
-			w.Null()
-		} else {
-			w.Int(int64(*v.Generation))
-		}
-		e.key("GenerateNewTrace")
-		w.Bool(v.GenerateNewTrace)
-	case *ExecutionCompletedEvent:
-		e.completion(ExecutionCompleted, v.OrchestrationStatus, v.Result, v.FailureDetails)
-	case *ContinueAsNewEvent:
-		e.completion(ContinueAsNew, v.OrchestrationStatus, v.Result, v.FailureDetails)
-	case *ExecutionTerminatedEvent:
-		e.eventType(ExecutionTerminated)
-		e.key("Input")
-		w.NullableString(v.Input)
-	case *TaskScheduledEvent:
-		e.eventType(TaskScheduled)
-		e.key("Name")
-		w.String(v.Name)
-		e.key("Version")
-		w.String(v.Version)
-		e.key("Input")
-		w.NullableString(v.Input)
-		e.key("ParentTraceContext")
-		e.trace(v.ParentTraceContext)
-		e.key("Tags")
-		e.tags(v.Tags)
-	case *TaskCompletedEvent:
-		e.eventType(TaskCompleted)
-		e.key("TaskScheduledId")
-		w.Int(int64(v.TaskScheduledID))
-		e.key("Result")
-		w.NullableString(v.Result)
-	case *TaskFailedEvent:
-		e.failed(TaskFailed, v.TaskScheduledID, v.Reason, v.Details, v.FailureDetails)
-	case *SubOrchestrationInstanceCreatedEvent:
-		e.eventType(SubOrchestrationInstanceCreated)
-		e.key("Name")
-		w.String(v.Name)
-		e.key("Version")
-		w.String(v.Version)
-		e.key("InstanceId")
-		w.String(v.InstanceID)
-		e.key("Input")
-		w.NullableString(v.Input)
-		e.key("ClientSpanId")
-		w.NullableString(v.ClientSpanID)
-		e.key("Tags")
-		e.tags(v.Tags)
-	case *SubOrchestrationInstanceCompletedEvent:
-		e.eventType(SubOrchestrationInstanceCompleted)
-		e.key("TaskScheduledId")
-		w.Int(int64(v.TaskScheduledID))
-		e.key("Result")
-		w.NullableString(v.Result)
-	case *SubOrchestrationInstanceFailedEvent:
-		e.failed(SubOrchestrationInstanceFailed, v.TaskScheduledID, v.Reason, v.Details, v.FailureDetails)
-	case *TimerCreatedEvent:
-		e.eventType(TimerCreated)
-		e.key("FireAt")
-		w.Time(v.FireAt)
-	case *TimerFiredEvent:
-		e.eventType(TimerFired)
-		e.key("TimerId")
-		w.Int(int64(v.TimerID))
-		e.key("FireAt")
-		w.Time(v.FireAt)
-	case *OrchestratorStartedEvent:
-		e.eventType(OrchestratorStarted)
-	case *OrchestratorCompletedEvent:
-		e.eventType(OrchestratorCompleted)
-	case *EventSentEvent:
-		e.eventType(EventSent)
-		e.key("InstanceId")
-		w.String(v.InstanceID)
-		e.key("Name")
-		w.String(v.Name)
-		e.key("Input")
-		w.NullableString(v.Input)
-	case *EventRaisedEvent:
-		e.eventType(EventRaised)
-		e.key("Name")
-		w.String(v.Name)
-		e.key("Input")
-		w.NullableString(v.Input)
-		e.key("ParentTraceContext")
-		e.trace(v.ParentTraceContext)
-	case *GenericEvent:
-		e.key("Data")
-		w.NullableString(v.Data)
-		e.eventType(GenericEventType)
-	case *HistoryStateEvent:
-		e.eventType(HistoryState)
-		e.key("State")
-		if len(v.State) == 0 {
-			w.Null()
-		} else {
-			w.Raw(v.State)
-		}
-	case *ExecutionSuspendedEvent:
-		e.eventType(ExecutionSuspended)
-		e.key("Reason")
-		w.NullableString(v.Reason)
-	case *ExecutionResumedEvent:
-		e.eventType(ExecutionResumed)
-		e.key("Reason")
-		w.NullableString(v.Reason)
-	case *ExecutionRewoundEvent:
-		e.eventType(ExecutionRewound)
-		e.key("Reason")
-		w.NullableString(v.Reason)
-		e.key("ParentExecutionId")
-		w.NullableString(v.ParentExecutionID)
-		e.key("InstanceId")
-		w.NullableString(v.InstanceID)
-		e.key("ParentTraceContext")
-		e.trace(v.ParentTraceContext)
+	var buf [MaxMembers]Member
+	for _, m := range JSONMembers(buf[:0], ev) {
+		e.w.Key(m.Name)
+		e.value(m.Value)
 	}
-	b := ev.Base()
-	e.key("EventId")
-	w.Int(int64(b.EventID))
-	e.key("IsPlayed")
-	w.Bool(b.IsPlayed)
-	e.key("Timestamp")
-	w.Time(b.Timestamp)
-	if v, ok := ev.(*ExecutionTerminatedEvent); ok && v.Recursive {
-		e.key("Recursive")
-		w.Bool(true)
-	}
-	w.EndObject()
+	e.w.EndObject()
 }
 
-func (e encoder) completion(t EventType, status OrchestrationStatus, result *string, fd *FailureDetails) {
-	e.eventType(t)
-	e.key("OrchestrationStatus")
-	e.w.Int(int64(status))
-	e.key("Result")
-	e.w.NullableString(result)
-	e.key("FailureDetails")
-	e.failure(fd)
-}
-
-func (e encoder) failed(t EventType, id int32, reason, details *string, fd *FailureDetails) {
-	e.eventType(t)
-	e.key("TaskScheduledId")
-	e.w.Int(int64(id))
-	e.key("Reason")
-	e.w.NullableString(reason)
-	e.key("Details")
-	e.w.NullableString(details)
-	e.key("FailureDetails")
-	e.failure(fd)
+func (e encoder) value(v any) {
+	w := e.w
+	switch p := v.(type) {
+	case EventType:
+		w.Int(int64(p))
+	case *string:
+		w.String(*p)
+	case **string:
+		w.NullableString(*p)
+	case *int32:
+		w.Int(int64(*p))
+	case **int32:
+		if *p == nil {
+			w.Null()
+		} else {
+			w.Int(int64(**p))
+		}
+	case *bool:
+		w.Bool(*p)
+	case *time.Time:
+		w.Time(*p)
+	case **time.Time:
+		if *p == nil {
+			w.Null()
+		} else {
+			w.Time(**p)
+		}
+	case *OrchestrationStatus:
+		w.Int(int64(*p))
+	case *OrchestrationInstance:
+		e.instance(*p)
+	case **ParentInstance:
+		e.parent(*p)
+	case **DistributedTraceContext:
+		e.trace(*p)
+	case **FailureDetails:
+		e.failure(*p)
+	case *map[string]string:
+		e.tags(*p)
+	case *json.RawMessage:
+		if len(*p) == 0 {
+			w.Null()
+		} else {
+			w.Raw(*p)
+		}
+	default:
+		panic(fmt.Sprintf("history: member value of type %T", v))
+	}
 }

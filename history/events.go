@@ -278,25 +278,33 @@ func NewEvent(t EventType) Event {
 // TypeName returns the .NET full type name of an event class, as written in
 // "$type" (for example "DurableTask.Core.History.TaskScheduledEvent").
 func TypeName(t EventType) string {
-	switch t {
-	case GenericEventType:
-		return "DurableTask.Core.History.GenericEvent"
-	case ExecutionFailed:
-		return ""
-	}
 	if !t.Valid() {
 		return ""
 	}
-	return "DurableTask.Core.History." + t.String() + "Event"
+	return typeNames[t]
 }
+
+// typeNames holds TypeName's answers, built once: every queue message
+// needs one.
+var typeNames = func() (names [len(eventTypeNames)]string) {
+	for i, n := range eventTypeNames {
+		switch EventType(i) {
+		case ExecutionFailed: // no class
+		case GenericEventType:
+			names[i] = "DurableTask.Core.History.GenericEvent"
+		default:
+			names[i] = "DurableTask.Core.History." + n + "Event"
+		}
+	}
+	return names
+}()
 
 // eventTypeForTypeName maps a "$type" value (assembly suffix already removed)
 // to an event type.
 func eventTypeForTypeName(name string) (EventType, bool) {
-	for i := range eventTypeNames {
-		t := EventType(i)
-		if n := TypeName(t); n != "" && n == name {
-			return t, true
+	for i, n := range typeNames {
+		if n != "" && n == name {
+			return EventType(i), true
 		}
 	}
 	return 0, false

@@ -1,9 +1,7 @@
 package httpapi
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/azdurable/azdurable/history"
@@ -21,33 +19,16 @@ type member struct {
 // the extension does with its JObject.
 type object []member
 
-func parseObject(data []byte) (object, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, fmt.Errorf("httpapi: event JSON is not an object")
+// plainObject is the event's Plain (Newtonsoft default) JSON, the members
+// as history.AppendEvent writes them.
+func plainObject(ev history.Event) object {
+	var buf [history.MaxMembers]history.Member
+	members := history.JSONMembers(buf[:0], ev)
+	o := make(object, 0, len(members)+4)
+	for _, m := range members {
+		o.add(m.Name, history.AppendValue(nil, m, history.Plain))
 	}
-	var o object
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, err
-		}
-		o = append(o, member{name: tok.(string), raw: raw})
-	}
-	return o, nil
-}
-
-func (o object) get(name string) (json.RawMessage, bool) {
-	for _, m := range o {
-		if m.name == name {
-			return m.raw, true
-		}
-	}
-	return nil, false
+	return o
 }
 
 func (o *object) remove(names ...string) {
@@ -130,12 +111,7 @@ func historyJSON(events []history.Event, showInput, showOutput bool) []byte {
 	drop := make([]bool, len(events))
 	sched := map[int32]scheduling{}
 	for i, ev := range events {
-		o, err := parseObject(history.AppendEvent(nil, ev, history.Plain))
-		if err != nil {
-			// AppendEvent always writes an object.
-			panic(err)
-		}
-		objs[i] = o
+		objs[i] = plainObject(ev)
 		ts := ev.Base().Timestamp.UTC().Truncate(100 * time.Nanosecond).Format(scheduledTimeLayout)
 		switch v := ev.(type) {
 		case *history.TaskScheduledEvent:

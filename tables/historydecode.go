@@ -1,8 +1,6 @@
 package tables
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -123,52 +121,54 @@ func (r *colReader) jsonText(name string) []byte {
 	return []byte(*s)
 }
 
+// tags reads a JSON column of tags; nil when absent or "null".
 func (r *colReader) tags(name string) map[string]string {
-	text := r.jsonText(name)
-	if text == nil {
-		return nil
-	}
-	tags, err := history.UnmarshalTags(text)
-	if err != nil {
-		r.fail(name, err)
-	}
+	var tags map[string]string
+	r.member(name, history.Member{Name: name, Value: &tags})
 	return tags
 }
 
-func (r *colReader) trace() *history.DistributedTraceContext {
-	text := r.jsonText(colTraceContext)
-	if text == nil {
-		return nil
-	}
-	tc, err := history.UnmarshalTraceContext(text)
-	if err != nil {
-		r.fail(colTraceContext, err)
-	}
-	return tc
-}
-
-func (r *colReader) failure() *history.FailureDetails {
-	text := r.jsonText(colFailure)
-	if text == nil {
-		return nil
-	}
-	fd, err := history.UnmarshalFailureDetails(text)
-	if err != nil {
-		r.fail(colFailure, err)
-	}
-	return fd
-}
-
-func (r *colReader) status() history.OrchestrationStatus {
-	s := r.nstr(colStatus)
+// status reads the enum's name (a number is tolerated), Running when
+// absent.
+func (r *colReader) status(name string) history.OrchestrationStatus {
+	s := r.nstr(name)
 	if s == nil {
 		return history.StatusRunning
 	}
 	st, err := history.ParseStatus(*s)
 	if err != nil {
-		r.fail(colStatus, err)
+		r.fail(name, err)
 	}
 	return st
+}
+
+// member reads the column of one event member into the event (see
+// rowWriter.member for the column types).
+func (r *colReader) member(name string, m history.Member) {
+	switch p := m.Value.(type) {
+	case *string:
+		*p = r.str(name)
+	case **string:
+		*p = r.nstr(name)
+	case *int32:
+		*p = r.int32(name)
+	case **int32:
+		*p = r.nint32(name)
+	case *bool:
+		*p = r.bool(name)
+	case *time.Time:
+		*p = r.time(name)
+	case **time.Time:
+		*p = r.ntime(name)
+	case *history.OrchestrationStatus:
+		*p = r.status(name)
+	default:
+		if text := r.jsonText(name); text != nil {
+			if err := history.UnmarshalValue(m, text); err != nil {
+				r.fail(name, err)
+			}
+		}
+	}
 }
 
 // edmName names the EDM type of a property value, for error messages.
@@ -233,107 +233,17 @@ func decodeHistoryRow(e *Entity) (history.Event, error) {
 	if ev == nil {
 		return nil, fmt.Errorf("%w: EventType %s has no event class", ErrNotHistoryEvent, t)
 	}
-	switch v := ev.(type) {
-	case *history.ExecutionStartedEvent:
-		if text := r.jsonText("OrchestrationInstance"); text != nil {
-			oi, err := history.UnmarshalOrchestrationInstance(text)
-			if err != nil {
-				r.fail("OrchestrationInstance", err)
-			}
-			v.OrchestrationInstance = oi
+	var buf [history.MaxMembers]history.Member
+	for _, m := range history.Members(buf[:0], ev) {
+		name := m.Name
+		switch name {
+		case colEventType:
+			continue // read above: it chose the event class
+		case "Timestamp":
+			name = colEventTime // see HistoryRow
 		}
-		if text := r.jsonText("ParentInstance"); text != nil {
-			p, err := history.UnmarshalParentInstance(text)
-			if err != nil {
-				r.fail("ParentInstance", err)
-			}
-			v.ParentInstance = p
-		}
-		v.Name = r.str(colName)
-		v.Version = r.str(colVersion)
-		v.Input = r.nstr(colInput)
-		v.Tags = r.tags(colTags)
-		v.Correlation = r.nstr("Correlation")
-		v.ParentTraceContext = r.trace()
-		v.ScheduledStartTime = r.ntime("ScheduledStartTime")
-		v.Generation = r.nint32("Generation")
-		v.GenerateNewTrace = r.bool("GenerateNewTrace")
-	case *history.ExecutionCompletedEvent:
-		v.OrchestrationStatus = r.status()
-		v.Result = r.nstr(colResult)
-		v.FailureDetails = r.failure()
-	case *history.ContinueAsNewEvent:
-		v.OrchestrationStatus = r.status()
-		v.Result = r.nstr(colResult)
-		v.FailureDetails = r.failure()
-	case *history.ExecutionTerminatedEvent:
-		v.Input = r.nstr(colInput)
-	case *history.TaskScheduledEvent:
-		v.Name = r.str(colName)
-		v.Version = r.str(colVersion)
-		v.Input = r.nstr(colInput)
-		v.ParentTraceContext = r.trace()
-		v.Tags = r.tags(colTags)
-	case *history.TaskCompletedEvent:
-		v.TaskScheduledID = r.int32(colTaskScheduled)
-		v.Result = r.nstr(colResult)
-	case *history.TaskFailedEvent:
-		v.TaskScheduledID = r.int32(colTaskScheduled)
-		v.Reason = r.nstr(colReason)
-		v.Details = r.nstr(colDetails)
-		v.FailureDetails = r.failure()
-	case *history.SubOrchestrationInstanceCreatedEvent:
-		v.Name = r.str(colName)
-		v.Version = r.str(colVersion)
-		v.InstanceID = r.str(colInstanceID)
-		v.Input = r.nstr(colInput)
-		v.ClientSpanID = r.nstr("ClientSpanId")
-		v.Tags = r.tags(colTags)
-	case *history.SubOrchestrationInstanceCompletedEvent:
-		v.TaskScheduledID = r.int32(colTaskScheduled)
-		v.Result = r.nstr(colResult)
-	case *history.SubOrchestrationInstanceFailedEvent:
-		v.TaskScheduledID = r.int32(colTaskScheduled)
-		v.Reason = r.nstr(colReason)
-		v.Details = r.nstr(colDetails)
-		v.FailureDetails = r.failure()
-	case *history.TimerCreatedEvent:
-		v.FireAt = r.time(colFireAt)
-	case *history.TimerFiredEvent:
-		v.TimerID = r.int32("TimerId")
-		v.FireAt = r.time(colFireAt)
-	case *history.EventSentEvent:
-		v.InstanceID = r.str(colInstanceID)
-		v.Name = r.str(colName)
-		v.Input = r.nstr(colInput)
-	case *history.EventRaisedEvent:
-		v.Name = r.str(colName)
-		v.Input = r.nstr(colInput)
-		v.ParentTraceContext = r.trace()
-	case *history.GenericEvent:
-		v.Data = r.nstr("Data")
-	case *history.HistoryStateEvent:
-		if text := r.jsonText("State"); text != nil {
-			var buf bytes.Buffer
-			if err := json.Compact(&buf, text); err != nil {
-				r.fail("State", err)
-			}
-			v.State = buf.Bytes()
-		}
-	case *history.ExecutionSuspendedEvent:
-		v.Reason = r.nstr(colReason)
-	case *history.ExecutionResumedEvent:
-		v.Reason = r.nstr(colReason)
-	case *history.ExecutionRewoundEvent:
-		v.Reason = r.nstr(colReason)
-		v.ParentExecutionID = r.nstr("ParentExecutionId")
-		v.InstanceID = r.nstr(colInstanceID)
-		v.ParentTraceContext = r.trace()
+		r.member(name, m)
 	}
-	b := ev.Base()
-	b.EventID = r.int32(colEventID)
-	b.IsPlayed = r.bool(colIsPlayed)
-	b.Timestamp = r.time(colEventTime)
 	if r.err != nil {
 		return nil, r.err
 	}
