@@ -178,3 +178,16 @@ proto-check: proto-tools
 	rm -rf "$$dir"; \
 	if [ $$status -eq 0 ]; then echo "proto-check: $(PROTO_DIR) is current"; fi; \
 	exit $$status
+
+# The sidecar's JavaScript end-to-end suite (internal/sidecar/e2e): npm ci
+# installs the @microsoft/durabletask-js pinned by its package-lock.json,
+# the SDK's generated protocol code is compared with ours, and a Go driver
+# starts Azurite, `azdurable worker --conformance` and `azdurable sidecar`
+# on a fresh task hub and runs node --test tests/ against them. A few
+# minutes; needs Node 20 and npm.
+SIDECAR_E2E = internal/sidecar/e2e
+.PHONY: sidecar-test
+sidecar-test: tools
+	$(NPM) ci --prefix "$(SIDECAR_E2E)" --no-audit --no-fund
+	AZDURABLE_SIDECAR_E2E=1 $(GO) test -count=1 -run TestWireMatchesJavaScriptSDK ./internal/sidecar/pb/
+	AZDURABLE_SIDECAR_E2E=1 $(GO) test -count=1 -tags sidecare2e -timeout 15m -v $(TESTFLAGS) ./$(SIDECAR_E2E)/
