@@ -9,6 +9,9 @@
 #   make demo     run every sample once on the local Azurite (or $AZURE_STORAGE_CONNECTION_STRING)
 #   make bench    azdurable bench chain and fanout, every storage call counted (BENCHFLAGS=--compare-csharp)
 #   make chaos    3 workers, 8 partitions, a worker SIGKILLed every ~4 s, 2% storage faults; JSON summary (CHAOSFLAGS=...)
+#   make proto    regenerate internal/sidecar/pb from its .proto (protoc, and the pinned Go generators in bin/tools)
+#   make proto-check  fail if the committed generated code differs from what make proto writes
+#   make sidecar-test  the sidecar's JavaScript end-to-end suite (npm ci in internal/sidecar/e2e, Azurite, Go worker)
 
 GO        ?= go
 NPM       ?= npm
@@ -18,8 +21,8 @@ AZURITE_DIR  = tools/azurite
 AZURITE_BIN  = $(AZURITE_DIR)/node_modules/.bin/azurite
 AZURITE_DATA = .azurite
 
-# Go sources outside tools/ (node_modules) and data folders.
-GO_FILES = find . \( -path ./tools -o -path ./.git -o -path ./$(AZURITE_DATA) \) -prune -o -name '*.go' -type f -print
+# Go sources outside tools/, node_modules folders and data folders.
+GO_FILES = find . \( -path ./tools -o -path ./.git -o -path ./$(AZURITE_DATA) -o -name node_modules \) -prune -o -name '*.go' -type f -print
 
 .PHONY: all help tools test fmt fmt-check vet azurite demo
 
@@ -120,3 +123,71 @@ chaos: tools
 	@dir="$$(mktemp -d "$${TMPDIR:-/tmp}/azdurable-chaos.XXXXXX")"; \
 	$(GO) build -o "$$dir/chaos" ./chaos/cmd/chaos && \
 	"$$dir/chaos" run --instances 420 --kill-every 4s --fault-rate 0.02 --timeout 8m --dir "$$dir/run" $(CHAOSFLAGS)
+
+# The sidecar's protocol code (internal/sidecar/pb) is generated from
+# taskhub_sidecar.proto and committed, so that building needs no protoc.
+# make proto regenerates it with protoc (Debian's protobuf-compiler and
+# libprotobuf-dev, for the well-known types) and the Go generators at the
+# versions below, installed into bin/tools/<name>-<version>/ on first use.
+# make proto-check regenerates into a temporary folder and compares; it
+# ignores only the header line that names protoc's own version.
+PROTO_DIR              = internal/sidecar/pb
+PROTO_FILE             = taskhub_sidecar.proto
+PROTOC                ?= protoc
+PROTOC_GEN_GO_VERSION  = v1.36.12
+PROTOC_GEN_GRPC_VERSION = v1.6.2
+PROTOC_GEN_GO          = bin/tools/protoc-gen-go-$(PROTOC_GEN_GO_VERSION)/protoc-gen-go
+PROTOC_GEN_GRPC        = bin/tools/protoc-gen-go-grpc-$(PROTOC_GEN_GRPC_VERSION)/protoc-gen-go-grpc
+
+.PHONY: proto proto-check proto-tools
+proto-tools: $(PROTOC_GEN_GO) $(PROTOC_GEN_GRPC)
+
+$(PROTOC_GEN_GO):
+	GOBIN="$(CURDIR)/$(@D)" $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+
+$(PROTOC_GEN_GRPC):
+	GOBIN="$(CURDIR)/$(@D)" $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GRPC_VERSION)
+
+# $(call protogen,<output folder>)
+protogen = $(PROTOC) -I "$(PROTO_DIR)" \
+	--plugin=protoc-gen-go="$(CURDIR)/$(PROTOC_GEN_GO)" --go_out="$(1)" --go_opt=paths=source_relative \
+	--plugin=protoc-gen-go-grpc="$(CURDIR)/$(PROTOC_GEN_GRPC)" --go-grpc_out="$(1)" --go-grpc_opt=paths=source_relative \
+	"$(PROTO_DIR)/$(PROTO_FILE)"
+
+proto: proto-tools
+	@command -v $(PROTOC) >/dev/null || { echo "make proto: protoc not found (apt-get install protobuf-compiler libprotobuf-dev)" >&2; exit 1; }
+	$(call protogen,$(PROTO_DIR))
+
+proto-check: proto-tools
+	@command -v $(PROTOC) >/dev/null || { echo "make proto-check: protoc not found (apt-get install protobuf-compiler libprotobuf-dev)" >&2; exit 1; }
+	@dir="$$(mktemp -d "$${TMPDIR:-/tmp}/azdurable-proto.XXXXXX")" || exit 1; \
+	if ! $(call protogen,$$dir); then rm -rf "$$dir"; exit 1; fi; \
+	status=0; \
+	for f in "$$dir"/*.go; do \
+		name="$$(basename "$$f")"; \
+		if [ ! -f "$(PROTO_DIR)/$$name" ]; then echo "proto-check: $(PROTO_DIR)/$$name is missing (run make proto)"; status=1; continue; fi; \
+		grep -Ev '^// (	|- )protoc ' "$$f" > "$$dir/want"; \
+		grep -Ev '^// (	|- )protoc ' "$(PROTO_DIR)/$$name" > "$$dir/have"; \
+		if ! diff -u "$$dir/have" "$$dir/want" > "$$dir/diff"; then \
+			echo "proto-check: $(PROTO_DIR)/$$name is not what make proto generates (run make proto):"; head -40 "$$dir/diff"; status=1; \
+		fi; \
+	done; \
+	for f in $(PROTO_DIR)/*.pb.go; do \
+		if [ ! -f "$$dir/$$(basename "$$f")" ]; then echo "proto-check: $$f is not generated from $(PROTO_FILE) (delete it)"; status=1; fi; \
+	done; \
+	rm -rf "$$dir"; \
+	if [ $$status -eq 0 ]; then echo "proto-check: $(PROTO_DIR) is current"; fi; \
+	exit $$status
+
+# The sidecar's JavaScript end-to-end suite (internal/sidecar/e2e): npm ci
+# installs the @microsoft/durabletask-js pinned by its package-lock.json,
+# the SDK's generated protocol code is compared with ours, and a Go driver
+# starts Azurite, `azdurable worker --conformance` and `azdurable sidecar`
+# on a fresh task hub and runs node --test tests/ against them. A few
+# minutes; needs Node 20 and npm.
+SIDECAR_E2E = internal/sidecar/e2e
+.PHONY: sidecar-test
+sidecar-test: tools
+	$(NPM) ci --prefix "$(SIDECAR_E2E)" --no-audit --no-fund
+	AZDURABLE_SIDECAR_E2E=1 $(GO) test -count=1 -run TestWireMatchesJavaScriptSDK ./internal/sidecar/pb/
+	AZDURABLE_SIDECAR_E2E=1 $(GO) test -count=1 -tags sidecare2e -timeout 15m -v $(TESTFLAGS) ./$(SIDECAR_E2E)/

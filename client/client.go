@@ -138,7 +138,7 @@ func (c *Client) ScheduleNew(ctx context.Context, name string, input any, opts .
 	}
 	inst := history.OrchestrationInstance{InstanceID: id, ExecutionID: newID()}
 	start := &history.ExecutionStartedEvent{OrchestrationInstance: inst, Name: name, Version: o.version,
-		Input: &p, Tags: o.tags, ScheduledStartTime: o.startAt, ParentTraceContext: o.trace,
+		Input: p, Tags: o.tags, ScheduledStartTime: o.startAt, ParentTraceContext: o.trace,
 		EventBase: history.EventBase{EventID: -1, Timestamp: c.now()}}
 	tm := &history.TaskMessage{Event: start, OrchestrationInstance: inst}
 	if err := validateStart(tm, c.now()); err != nil {
@@ -162,7 +162,7 @@ func (c *Client) RaiseEvent(ctx context.Context, instanceID, name string, payloa
 	if err != nil {
 		return fmt.Errorf("client: encoding the event payload: %w", err)
 	}
-	return c.send(ctx, instanceID, &history.EventRaisedEvent{Name: name, Input: &p})
+	return c.send(ctx, instanceID, &history.EventRaisedEvent{Name: name, Input: p})
 }
 
 // Terminate ends the instance; reason becomes its output (see

@@ -13,13 +13,22 @@ import (
 // body so; use it to pass on JSON text received from elsewhere.
 type RawJSON string
 
-// encodePayload turns an input or event payload into the stored text.
-func encodePayload(v any) (string, error) {
-	if raw, ok := v.(RawJSON); ok {
-		if !json.Valid([]byte(raw)) {
-			return "", errors.New("client: RawJSON is not JSON text")
+// encodePayload turns an input or event payload into the stored text (nil
+// for a Verbatim without text).
+func encodePayload(v any) (*string, error) {
+	switch p := v.(type) {
+	case RawJSON:
+		if !json.Valid([]byte(p)) {
+			return nil, errors.New("client: RawJSON is not JSON text")
 		}
-		return string(raw), nil
+		s := string(p)
+		return &s, nil
+	case Verbatim:
+		return p.Text, nil
 	}
-	return durable.Converter().Marshal(v)
+	s, err := durable.Converter().Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return &s, nil
 }

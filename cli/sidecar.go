@@ -1,0 +1,147 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/azdurable/azdurable/internal/sidecar"
+	"github.com/azdurable/azdurable/provider"
+	"github.com/azdurable/azdurable/provider/azurestorage"
+	"github.com/azdurable/azdurable/provider/memory"
+	"github.com/azdurable/azdurable/storage"
+	"github.com/azdurable/azdurable/worker"
+	"github.com/spf13/cobra"
+)
+
+func init() { commands = append(commands, newSidecar) }
+
+// DefaultSidecarListen is the sidecar's default address: the port the
+// Durable Task SDKs connect to when given none (localhost:4001), on
+// loopback only.
+const DefaultSidecarListen = "127.0.0.1:4001"
+
+// sidecarContext ends the sidecar: on SIGINT or SIGTERM (tests replace it).
+var sidecarContext = func(ctx context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+}
+
+func newSidecar(a *app) *cobra.Command {
+	var listen string
+	var inMemory, withWorker bool
+	cmd := &cobra.Command{
+		Use:   "sidecar --task-hub NAME [--listen ADDRESS] [storage flags]",
+		Short: "Serve the Durable Task SDKs' gRPC protocol for a task hub",
+		Long: `Serves TaskHubSidecarService, the gRPC protocol of the portable Durable Task
+SDKs (JavaScript, Python, Java, .NET), for the task hub until interrupted: SDK
+clients start, query, raise events to, suspend, terminate, rewind, restart and
+purge instances that every azdurable command, C# tool and Go worker of the hub
+sees as its own. Point an SDK at it with its host address (the SDKs' default
+is localhost:4001) and TLS off.
+
+SDK workers and durable entities are not served yet: those calls answer
+Unimplemented. Orchestrations run in Go workers of the hub (azdurable worker),
+or in this process with --worker, which hosts the orchestrations and
+activities this binary was built with.
+
+The protocol has no authentication and no TLS: the default address is on
+loopback. Listening elsewhere admits anyone who can reach the port.
+
+--memory keeps the hub in this process's memory (for tests; it needs --worker
+for anything to run, and everything is lost when the sidecar stops).`,
+		Args: exactArgs(0),
+	}
+	sf := addStorageFlags(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&listen, "listen", DefaultSidecarListen, "address to listen on (host:port; port 0 picks a free one)")
+	fl.BoolVar(&inMemory, "memory", false, "keep the task hub in memory instead of storage (tests)")
+	fl.BoolVar(&withWorker, "worker", false, "also run a worker for this binary's registrations")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		ctx, stop := sidecarContext(cmd.Context())
+		defer stop()
+		if _, err := sf.hub(); err != nil {
+			return err
+		}
+		var be provider.Backend
+		var acct *storage.Account
+		if inMemory {
+			if sf.local || sf.connectionString != "" || sf.account != "" {
+				return usagef("--memory cannot be combined with --local, --connection-string or --account")
+			}
+			be = memory.New(memory.Options{TaskHub: sf.taskHub, Partitions: sf.partitions, Logger: logger(cmd)})
+		} else {
+			azbe, release, err := sf.backend(ctx, cmd, func(o *azurestorage.Options) { acct = o.Account })
+			defer release()
+			if err != nil {
+				return err
+			}
+			be = azbe
+		}
+		regs, err := a.registrations(HostInfo{Account: acct, TaskHub: sf.taskHub})
+		if err != nil {
+			return err
+		}
+		if withWorker && len(regs) == 0 {
+			return usagef("--worker: this binary has no orchestrations; build your own with cli.Main(cli.WithRegistrations(...))")
+		}
+		srv, err := sidecar.New(sidecar.Options{Backend: be, TaskHub: sf.taskHub, Logger: logger(cmd)})
+		if err != nil {
+			return err
+		}
+		ln, err := net.Listen("tcp", listen)
+		if err != nil {
+			return err
+		}
+		var workerDone chan error // nil without a worker: never ready
+		wctx, stopWorker := context.WithCancel(ctx)
+		defer stopWorker()
+		if withWorker {
+			w := worker.New(be, worker.Options{Logger: logger(cmd)})
+			if err := w.Register(regs...); err != nil {
+				ln.Close()
+				return err
+			}
+			if err := be.CreateTaskHub(ctx); err != nil {
+				ln.Close()
+				return err
+			}
+			workerDone = make(chan error, 1)
+			go func() { workerDone <- w.Run(wctx) }()
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "sidecar for task hub %s listening on %s\n", sf.taskHub, ln.Addr())
+		if !isLoopback(ln.Addr()) {
+			fmt.Fprintln(cmd.ErrOrStderr(), "the sidecar has no authentication and no TLS: anyone who reaches this address can manage the task hub")
+		}
+		if inMemory && !withWorker {
+			fmt.Fprintln(cmd.ErrOrStderr(), "--memory without --worker: nothing will run the instances started here")
+		}
+		sctx, stopServing := context.WithCancel(ctx)
+		defer stopServing()
+		served := make(chan error, 1)
+		go func() { served <- srv.Serve(sctx, ln) }()
+		select {
+		case err = <-served:
+		case err = <-workerDone:
+			workerDone = nil
+			if err == nil && ctx.Err() == nil {
+				err = errors.New("the worker stopped")
+			}
+			stopServing()
+			if serr := <-served; err == nil {
+				err = serr
+			}
+		}
+		stopWorker()
+		if workerDone != nil {
+			if werr := <-workerDone; err == nil {
+				err = werr
+			}
+		}
+		return err
+	}
+	return cmd
+}

@@ -1,0 +1,31 @@
+// Package sidecar serves the Durable Task SDKs' gRPC protocol
+// (TaskHubSidecarService, package pb) from a task hub in the Azure Storage
+// layout, so that programs written with the portable SDKs (JavaScript,
+// Python, Java, .NET) start, inspect and manage instances that C# tools,
+// Go workers and azdurable's own commands see as ordinary instances.
+//
+// Design note. The server is a thin translation layer over package client,
+// which holds every rule for changing an instance (validation before the
+// first write, id reuse, the reasons C# stores, rewind, restart, purge),
+// and over the provider.Backend contract for reading. It adds only what
+// the protocol needs:
+//
+//   - Payloads are stored as the SDK sent them (client.Verbatim): the SDK
+//     reads its own encoding back, and an absent payload is stored as
+//     null. Statuses keep their numbers (the protocol's enum is C#'s).
+//   - Checks that turn a silent loss into an answer: an event, suspend or
+//     resume for an unknown or finished instance is refused with NotFound
+//     or FailedPrecondition instead of sending a message no one will read.
+//   - A failed instance's failure details come from its history (the
+//     Instances table keeps none), so SDKs see the error type, message and
+//     stack their worker reported.
+//   - Every call may name its task hub in the "taskhub" or
+//     "durable-taskhub" metadata; a call that names another hub than the
+//     one served is refused before anything is read or written.
+//   - Waits poll the backend (client.WaitForStart, WaitForCompletion) and
+//     end when the caller goes away or the server stops.
+//
+// docs/sidecar.md maps every field of the protocol to storage and lists
+// what is not served yet; those calls answer Unimplemented with a message
+// that says so.
+package sidecar

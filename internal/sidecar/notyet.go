@@ -1,0 +1,85 @@
+package sidecar
+
+import (
+	"context"
+
+	"github.com/azdurable/azdurable/internal/sidecar/pb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+)
+
+// The calls azdurable sidecar does not serve yet answer Unimplemented with
+// a message that says what to use instead; docs/sidecar.md lists them.
+const (
+	msgWorker = "azdurable sidecar does not serve SDK workers yet (%s): run the orchestrations and activities in Go workers (azdurable worker) for now"
+	msgEntity = "azdurable sidecar does not serve durable entities yet (%s)"
+)
+
+// GetWorkItems is not served yet.
+func (s *Server) GetWorkItems(*pb.GetWorkItemsRequest, grpc.ServerStreamingServer[pb.WorkItem]) error {
+	return statusf(codes.Unimplemented, msgWorker, "GetWorkItems")
+}
+
+// CompleteActivityTask is not served yet.
+func (s *Server) CompleteActivityTask(context.Context, *pb.ActivityResponse) (*pb.CompleteTaskResponse, error) {
+	return nil, statusf(codes.Unimplemented, msgWorker, "CompleteActivityTask")
+}
+
+// CompleteOrchestratorTask is not served yet.
+func (s *Server) CompleteOrchestratorTask(context.Context, *pb.OrchestratorResponse) (*pb.CompleteTaskResponse, error) {
+	return nil, statusf(codes.Unimplemented, msgWorker, "CompleteOrchestratorTask")
+}
+
+// CompleteEntityTask is not served yet.
+func (s *Server) CompleteEntityTask(context.Context, *pb.EntityBatchResult) (*pb.CompleteTaskResponse, error) {
+	return nil, statusf(codes.Unimplemented, msgWorker, "CompleteEntityTask")
+}
+
+// AbandonTaskActivityWorkItem is not served yet.
+func (s *Server) AbandonTaskActivityWorkItem(context.Context, *pb.AbandonActivityTaskRequest) (*pb.AbandonActivityTaskResponse, error) {
+	return nil, statusf(codes.Unimplemented, msgWorker, "AbandonTaskActivityWorkItem")
+}
+
+// AbandonTaskOrchestratorWorkItem is not served yet.
+func (s *Server) AbandonTaskOrchestratorWorkItem(context.Context, *pb.AbandonOrchestrationTaskRequest) (*pb.AbandonOrchestrationTaskResponse, error) {
+	return nil, statusf(codes.Unimplemented, msgWorker, "AbandonTaskOrchestratorWorkItem")
+}
+
+// AbandonTaskEntityWorkItem is not served yet.
+func (s *Server) AbandonTaskEntityWorkItem(context.Context, *pb.AbandonEntityTaskRequest) (*pb.AbandonEntityTaskResponse, error) {
+	return nil, statusf(codes.Unimplemented, msgWorker, "AbandonTaskEntityWorkItem")
+}
+
+// SignalEntity is not served yet.
+func (s *Server) SignalEntity(context.Context, *pb.SignalEntityRequest) (*pb.SignalEntityResponse, error) {
+	return nil, statusf(codes.Unimplemented, msgEntity, "SignalEntity")
+}
+
+// GetEntity is not served yet.
+func (s *Server) GetEntity(context.Context, *pb.GetEntityRequest) (*pb.GetEntityResponse, error) {
+	return nil, statusf(codes.Unimplemented, msgEntity, "GetEntity")
+}
+
+// QueryEntities is not served yet.
+func (s *Server) QueryEntities(context.Context, *pb.QueryEntitiesRequest) (*pb.QueryEntitiesResponse, error) {
+	return nil, statusf(codes.Unimplemented, msgEntity, "QueryEntities")
+}
+
+// CleanEntityStorage is not served yet.
+func (s *Server) CleanEntityStorage(context.Context, *pb.CleanEntityStorageRequest) (*pb.CleanEntityStorageResponse, error) {
+	return nil, statusf(codes.Unimplemented, msgEntity, "CleanEntityStorage")
+}
+
+// DeleteTaskHub is not served: deleting a hub is left to `azdurable hub
+// delete`, which asks for confirmation.
+func (s *Server) DeleteTaskHub(context.Context, *pb.DeleteTaskHubRequest) (*pb.DeleteTaskHubResponse, error) {
+	return nil, statusf(codes.Unimplemented, "azdurable sidecar does not delete task hubs: use `azdurable hub delete --task-hub %s`", s.opts.TaskHub)
+}
+
+// SkipGracefulOrchestrationTerminations is not served yet: terminate the
+// instances with TerminateInstance.
+func (s *Server) SkipGracefulOrchestrationTerminations(context.Context, *pb.SkipGracefulOrchestrationTerminationsRequest) (*pb.SkipGracefulOrchestrationTerminationsResponse, error) {
+	return nil, statusf(codes.Unimplemented, "azdurable sidecar does not mark instances terminated without running them yet (SkipGracefulOrchestrationTerminations): use TerminateInstance")
+}
+
+var _ pb.TaskHubSidecarServiceServer = (*Server)(nil)
