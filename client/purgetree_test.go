@@ -46,7 +46,7 @@ func TestPurgeRecursiveTakesFinishedChildren(t *testing.T) {
 	if out, err := r.Result(); err != nil || out != "leaf a" {
 		t.Fatalf("root: %q, %v", out, err)
 	}
-	waitStatus(t, e, "a-waiting", client.Running)
+	waitTree(t, e, "a")
 
 	// An unfinished root is refused whole, children included.
 	running := durabletest.Start(e, wait, "", client.WithInstanceID("b"))
@@ -81,7 +81,7 @@ func TestPurgeWhereRecursive(t *testing.T) {
 		if _, err := durabletest.Start(e, root, id, client.WithInstanceID(id)).Result(); err != nil {
 			t.Fatal(err)
 		}
-		waitStatus(t, e, id+"-waiting", client.Running)
+		waitTree(t, e, id)
 	}
 	if _, err := e.Client.PurgeWhereRecursive(ctx, client.PurgeFilter{Statuses: []client.Status{client.Running}}); err == nil {
 		t.Error("a filter of unfinished statuses only was accepted")
@@ -97,6 +97,18 @@ func TestPurgeWhereRecursive(t *testing.T) {
 			t.Errorf("%s: %+v, %v", id, st, err)
 		}
 	}
+}
+
+// waitTree waits until the children of the root id have settled: a
+// parent hears of a child's end before the child's own row says so (the
+// child sends its result before it writes its history and row, as C#
+// does), so the root's completion alone does not mean its middle and leaf
+// rows are final yet.
+func waitTree(t *testing.T, e *durabletest.Env, id string) {
+	t.Helper()
+	waitStatus(t, e, id+"-middle", client.Completed)
+	waitStatus(t, e, id+"-leaf", client.Completed)
+	waitStatus(t, e, id+"-waiting", client.Running)
 }
 
 func waitStatus(t *testing.T, e *durabletest.Env, id string, want client.Status) {

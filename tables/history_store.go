@@ -48,6 +48,9 @@ type HistoryStore struct {
 	now    func() time.Time
 	random func() uint32
 	limit  int
+
+	stampMu   sync.Mutex
+	lastStamp time.Time
 }
 
 // NewHistoryStore returns a store for the table named table (for example
@@ -278,7 +281,7 @@ func (s *HistoryStore) Append(ctx context.Context, instanceID, executionID strin
 		}
 		var completed time.Time
 		if last {
-			completed = s.now().UTC()
+			completed = s.checkpointStamp()
 		}
 		ops := make([]txOp, 0, n+1)
 		for _, r := range rows[first : first+n] {
@@ -336,6 +339,25 @@ func (s *HistoryStore) ownCheckpoint(ctx context.Context, instanceID, executionI
 	// The column holds 100 ns ticks.
 	const tick = 100 * time.Nanosecond
 	return sen.ETag, sen.CheckpointCompleted.Truncate(tick).Equal(completed.Truncate(tick))
+}
+
+// checkpointStamp returns the CheckpointCompletedTimestamp for a new
+// checkpoint: the store's clock in whole 100 ns ticks (the column's
+// precision), and always at least one tick after the previous stamp this
+// store gave. ownCheckpoint recognises a checkpoint by this stamp, so two
+// appends racing in one process (the same clock reading, or a coarse
+// clock) must never share one: the loser would take the winner's
+// checkpoint for its own and both would report success.
+func (s *HistoryStore) checkpointStamp() time.Time {
+	const tick = 100 * time.Nanosecond
+	now := s.now().UTC().Truncate(tick)
+	s.stampMu.Lock()
+	defer s.stampMu.Unlock()
+	if !now.After(s.lastStamp) {
+		now = s.lastStamp.Add(tick)
+	}
+	s.lastStamp = now
+	return now
 }
 
 // splitBatches returns the number of rows of each transaction: a batch is

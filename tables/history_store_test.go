@@ -156,9 +156,16 @@ func someEvents(n int, tag string) []history.Event {
 // sentinel, 409 when both think the history is new), and the history
 // holds the winner's rows only.
 func TestHistoryTwoWritersOneWins(t *testing.T) {
-	for _, existing := range []bool{false, true} {
-		t.Run(fmt.Sprintf("existing=%v", existing), func(t *testing.T) {
-			e := newEnv(t, nil)
+	// A frozen clock gives both writers the same reading: the loser must
+	// still not take the winner's checkpoint for its own.
+	frozen := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		existing bool
+		opts     *StoreOptions
+	}{{false, nil}, {true, nil}, {false, &StoreOptions{Now: func() time.Time { return frozen }}}, {true, &StoreOptions{Now: func() time.Time { return frozen }}}} {
+		existing := tc.existing
+		t.Run(fmt.Sprintf("existing=%v/frozenClock=%v", existing, tc.opts != nil), func(t *testing.T) {
+			e := newEnv(t, tc.opts)
 			c := testCtx(t)
 			const id, exec = "race-1", "e1"
 			etag, start := "", 0
