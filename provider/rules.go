@@ -19,6 +19,9 @@ type HistoryIndex struct {
 	// until a completion event, then that event's status.
 	Status    history.OrchestrationStatus
 	Suspended bool
+	// Parent is the ParentInstance of the execution's ExecutionStarted
+	// (nil for a top-level instance).
+	Parent    *history.ParentInstance
 	Len       int
 	scheduled map[int32]history.EventType
 	completed map[int32]bool
@@ -40,6 +43,7 @@ func (x *HistoryIndex) Add(events []history.Event) {
 			x.Started = true
 			x.ExecutionID = v.OrchestrationInstance.ExecutionID
 			x.Status = history.StatusRunning
+			x.Parent = v.ParentInstance
 		case *history.ExecutionCompletedEvent:
 			x.Status = v.OrchestrationStatus
 		case *history.ContinueAsNewEvent:
@@ -147,8 +151,11 @@ const maxDequeuesWithoutHistory = 5
 // spec §3.2), in order:
 //
 //   - an ExecutionStarted for the execution already in history is a
-//     duplicate and dropped; one for another execution starts a new
-//     execution (NewExecution), and a second one waits for a later batch;
+//     duplicate and dropped, and so is (ours, not C#'s) a sub-orchestration
+//     start from the call that started the running execution (SameCall; a
+//     retried parent episode sent it again); one for another execution
+//     starts a new execution (NewExecution), and a second one waits for a
+//     later batch;
 //   - a message addressed to another execution than the current one is
 //     stale and dropped;
 //   - a completion whose task id has no scheduling event is out of order
@@ -181,6 +188,10 @@ func Triage(x *HistoryIndex, msgs []*Message) TriageResult {
 				decide(m, Abandon, "a second ExecutionStarted in one batch waits for a later work item")
 			case started && strings.EqualFold(id, cur):
 				decide(m, Drop, "duplicate ExecutionStarted for execution %s", id)
+			case x.Started && !x.Terminal() && m.Sender.InstanceID != m.OrchestrationInstance.InstanceID && SameCall(start.ParentInstance, x.Parent):
+				p := start.ParentInstance
+				decide(m, Drop, "duplicate ExecutionStarted %s: task %d of %s (execution %s) already started execution %s, which runs",
+					id, p.TaskScheduleID, p.OrchestrationInstance.InstanceID, p.OrchestrationInstance.ExecutionID, x.ExecutionID)
 			default:
 				res.NewExecution = x.Started
 				cur, started = id, true

@@ -222,7 +222,8 @@ func (ep *episode) actions(actions []history.Event, start *history.ExecutionStar
 			stored := *v
 			stored.Input = nil
 			out = append(out, &stored)
-			child := history.OrchestrationInstance{InstanceID: v.InstanceID, ExecutionID: newExecutionID()}
+			// Every retry of this episode starts the child under one id.
+			child := history.OrchestrationInstance{InstanceID: v.InstanceID, ExecutionID: provider.ChildExecutionID(self, v.EventID, ep.wi.HistoryLen)}
 			ep.outbox = append(ep.outbox, &history.TaskMessage{
 				Event: &history.ExecutionStartedEvent{OrchestrationInstance: child,
 					ParentInstance: &history.ParentInstance{Name: start.Name, OrchestrationInstance: self, TaskScheduleID: v.EventID, Version: start.Version},
