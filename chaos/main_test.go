@@ -85,7 +85,7 @@ func testCluster(t *testing.T, partitions int, s Settings) *Cluster {
 		ConnectionString: azuritetest.ConnectionString(t), TaskHub: newTestHub(t, partitions), Partitions: partitions,
 		Settings: s, Dir: testDir(t)}
 	t.Cleanup(func() {
-		if err := cl.Shutdown(30 * time.Second); err != nil {
+		if err := cl.Shutdown(2 * time.Minute); err != nil {
 			t.Logf("stopping the workers: %v", err)
 		}
 		if t.Failed() {
@@ -139,7 +139,7 @@ func owners(t *testing.T, cl *Cluster) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	rows, err := partition.ReadTable(ctx, svc, be.Names())
 	if err != nil {

@@ -168,7 +168,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		}
 	}
 	for i := 0; i < cfg.Workers; i++ {
-		sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		sctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 		err := cl.Proc(i).WaitStarted(sctx)
 		cancel()
 		if err != nil {
@@ -217,7 +217,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 			s.SubOrchestrations++
 		}
 	}
-	if err := cl.Shutdown(30 * time.Second); err != nil {
+	if err := cl.Shutdown(2 * time.Minute); err != nil {
 		s.ShutdownErrors = append(s.ShutdownErrors, strings.Split(err.Error(), "\n")...)
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)

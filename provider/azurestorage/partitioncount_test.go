@@ -43,7 +43,7 @@ func TestPartitionRowsBeingCreatedAreNotTheHubsCount(t *testing.T) {
 	acct := azuritetest.Account(t)
 	names, _ := queues.NewNames(hub)
 	svc, _ := acct.TableService(nil)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if err := partition.CreateTable(ctx, svc, names); err != nil {
 		t.Fatal(err)
