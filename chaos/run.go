@@ -80,6 +80,7 @@ type SettingsJSON struct {
 	AppLeaseAcquireInterval  string  `json:"appLeaseAcquireInterval"`
 	MaxPoll                  string  `json:"maxPoll"`
 	FaultRate                float64 `json:"faultRate"`
+	MaxDequeueCount          int     `json:"maxDequeueCount"`
 	KillEvery                string  `json:"killEvery"`
 	StartRate                float64 `json:"startRate"`
 }
@@ -89,7 +90,7 @@ func (s Settings) json(killEvery time.Duration, rate float64) SettingsJSON {
 		PartitionLease: s.PartitionLease.String(), PartitionAcquireInterval: s.PartitionAcquireInterval.String(),
 		PartitionSafetyMargin: s.PartitionSafetyMargin.String(), AppLeaseDuration: s.AppLeaseDuration.String(),
 		AppLeaseRenewInterval: s.AppLeaseRenewInterval.String(), AppLeaseAcquireInterval: s.AppLeaseAcquireInterval.String(),
-		MaxPoll: s.MaxPoll.String(), FaultRate: s.FaultRate, KillEvery: killEvery.String(), StartRate: rate}
+		MaxPoll: s.MaxPoll.String(), FaultRate: s.FaultRate, MaxDequeueCount: s.MaxDequeueCount, KillEvery: killEvery.String(), StartRate: rate}
 }
 
 func (c *Config) defaults() error {
