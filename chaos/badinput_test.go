@@ -65,7 +65,7 @@ func TestOversizedInputsAndLongWaits(t *testing.T) {
 	go func() { done <- w.Run(wctx) }()
 	defer func() { stop(); <-done }()
 	c := client.New(be, client.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 
 	random := func(n int) string {
@@ -92,7 +92,7 @@ func TestOversizedInputsAndLongWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	var timer *history.TimerCreatedEvent
-	waitFor(t, "the long timer's first piece", time.Minute, func() bool {
+	waitFor(t, "the long timer's first piece", 3*time.Minute, func() bool {
 		h, _ := c.History(ctx, "sleeper", "")
 		for _, ev := range h {
 			if v, ok := ev.(*history.TimerCreatedEvent); ok {
@@ -104,7 +104,7 @@ func TestOversizedInputsAndLongWaits(t *testing.T) {
 	if ahead := time.Until(timer.FireAt); ahead > 3*24*time.Hour+time.Minute || ahead < 3*24*time.Hour-time.Hour {
 		t.Errorf("the first timer piece fires in %v, want about 3 days", ahead)
 	}
-	waitFor(t, "the sleeper to run", time.Minute, func() bool {
+	waitFor(t, "the sleeper to run", 3*time.Minute, func() bool {
 		st, err := c.GetState(ctx, "sleeper")
 		return err == nil && st.Status == client.Running
 	})

@@ -25,8 +25,8 @@ func TestShortChaosRun(t *testing.T) {
 	cfg := Config{Command: []string{os.Args[0]}, Env: []string{envWorker + "=1"},
 		ConnectionString: azuritetest.ConnectionString(t), TaskHub: newTestHub(t, 8),
 		Instances: 70, StartRate: 10, KillEvery: 2500 * time.Millisecond, Settings: s,
-		Timeout: 3 * time.Minute, Dir: dir, Seed: uint64(time.Now().UnixNano()), Logf: t.Logf}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		Timeout: 6 * time.Minute, Dir: dir, Seed: uint64(time.Now().UnixNano()), Logf: t.Logf}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	sum, err := Run(ctx, cfg)
 	if err != nil {

@@ -4,6 +4,7 @@ package chaos
 
 import (
 	"os"
+	ossignal "os/signal"
 	"strconv"
 	"syscall"
 )
@@ -26,5 +27,13 @@ func freezeOnce() {
 	if err := os.Link(own, path); err != nil {
 		return // another process froze already
 	}
+	// The stop can take effect a moment after kill returns (seen on a
+	// loaded machine: the episode went on and committed before the process
+	// stopped, and the test waited for a stale commit that never came), so
+	// the code waits here until the test has continued the process.
+	cont := make(chan os.Signal, 1)
+	ossignal.Notify(cont, syscall.SIGCONT)
+	defer ossignal.Stop(cont)
 	_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+	<-cont
 }

@@ -23,7 +23,7 @@ func TestSameWorkerIDIsWarned(t *testing.T) {
 	second := &Cluster{Command: first.Command, Env: first.Env, ConnectionString: first.ConnectionString,
 		TaskHub: first.TaskHub, Partitions: first.Partitions, Settings: first.Settings, Dir: testDir(t)}
 	t.Cleanup(func() {
-		if err := second.Shutdown(30 * time.Second); err != nil {
+		if err := second.Shutdown(2 * time.Minute); err != nil {
 			t.Logf("stopping the second worker: %v", err)
 		}
 	})

@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,7 +86,7 @@ func testCluster(t *testing.T, partitions int, s Settings) *Cluster {
 		ConnectionString: azuritetest.ConnectionString(t), TaskHub: newTestHub(t, partitions), Partitions: partitions,
 		Settings: s, Dir: testDir(t)}
 	t.Cleanup(func() {
-		if err := cl.Shutdown(30 * time.Second); err != nil {
+		if err := cl.Shutdown(2 * time.Minute); err != nil {
 			t.Logf("stopping the workers: %v", err)
 		}
 		if t.Failed() {
@@ -97,18 +98,27 @@ func testCluster(t *testing.T, partitions int, s Settings) *Cluster {
 	return cl
 }
 
-// testDir is where a test's workers write their logs: a temporary
-// directory, or a new one under $AZDURABLE_CHAOS_DIR, kept for reading.
+// testDir is where a test's workers write their logs: a new directory
+// under $AZDURABLE_CHAOS_DIR, kept for reading, or else a temporary one,
+// deleted when the test passes and kept (its path logged) when it fails.
 func testDir(t *testing.T) string {
 	root := os.Getenv("AZDURABLE_CHAOS_DIR")
-	if root == "" {
-		return t.TempDir()
-	}
-	dir, err := os.MkdirTemp(root, t.Name()+"-")
+	keep := root != ""
+	dir, err := os.MkdirTemp(root, strings.ReplaceAll(t.Name(), "/", "_")+"-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("worker logs in %s", dir)
+	if keep {
+		t.Logf("worker logs in %s", dir)
+		return dir
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("worker logs kept in %s", dir)
+			return
+		}
+		_ = os.RemoveAll(dir)
+	})
 	return dir
 }
 
@@ -139,7 +149,7 @@ func owners(t *testing.T, cl *Cluster) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	rows, err := partition.ReadTable(ctx, svc, be.Resources().TaskHub)
 	if err != nil {

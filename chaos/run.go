@@ -80,6 +80,7 @@ type SettingsJSON struct {
 	AppLeaseAcquireInterval  string  `json:"appLeaseAcquireInterval"`
 	MaxPoll                  string  `json:"maxPoll"`
 	FaultRate                float64 `json:"faultRate"`
+	MaxDequeueCount          int     `json:"maxDequeueCount"`
 	KillEvery                string  `json:"killEvery"`
 	StartRate                float64 `json:"startRate"`
 }
@@ -89,7 +90,7 @@ func (s Settings) json(killEvery time.Duration, rate float64) SettingsJSON {
 		PartitionLease: s.PartitionLease.String(), PartitionAcquireInterval: s.PartitionAcquireInterval.String(),
 		PartitionSafetyMargin: s.PartitionSafetyMargin.String(), AppLeaseDuration: s.AppLeaseDuration.String(),
 		AppLeaseRenewInterval: s.AppLeaseRenewInterval.String(), AppLeaseAcquireInterval: s.AppLeaseAcquireInterval.String(),
-		MaxPoll: s.MaxPoll.String(), FaultRate: s.FaultRate, KillEvery: killEvery.String(), StartRate: rate}
+		MaxPoll: s.MaxPoll.String(), FaultRate: s.FaultRate, MaxDequeueCount: s.MaxDequeueCount, KillEvery: killEvery.String(), StartRate: rate}
 }
 
 func (c *Config) defaults() error {
@@ -168,7 +169,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		}
 	}
 	for i := 0; i < cfg.Workers; i++ {
-		sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		sctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 		err := cl.Proc(i).WaitStarted(sctx)
 		cancel()
 		if err != nil {
@@ -217,7 +218,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 			s.SubOrchestrations++
 		}
 	}
-	if err := cl.Shutdown(30 * time.Second); err != nil {
+	if err := cl.Shutdown(2 * time.Minute); err != nil {
 		s.ShutdownErrors = append(s.ShutdownErrors, strings.Split(err.Error(), "\n")...)
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)

@@ -13,7 +13,7 @@ import (
 // both ways and nothing may be left behind.
 func TestScaleOneThreeOne(t *testing.T) {
 	cl := testCluster(t, 8, ShortSettings())
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	first, err := cl.Start(0)
 	if err != nil {
@@ -29,7 +29,7 @@ func TestScaleOneThreeOne(t *testing.T) {
 		}
 		return n
 	}
-	waitFor(t, "the first worker to own every partition", time.Minute, func() bool { return ownedBy()[first.WorkerID] == 8 })
+	waitFor(t, "the first worker to own every partition", 3*time.Minute, func() bool { return ownedBy()[first.WorkerID] == 8 })
 
 	c, _, err := NewClient(cl.ConnectionString, cl.TaskHub, cl.Partitions)
 	if err != nil {
@@ -43,7 +43,7 @@ func TestScaleOneThreeOne(t *testing.T) {
 	watchErr := make(chan error, 1)
 	go func() { watchErr <- d.Watch(ctx, 300*time.Millisecond, func(n, _ int) { ended.Store(int64(n)) }) }()
 
-	waitFor(t, "a fifth of the workload", time.Minute, func() bool { return ended.Load() >= int64(len(plan)/5) })
+	waitFor(t, "a fifth of the workload", 3*time.Minute, func() bool { return ended.Load() >= int64(len(plan)/5) })
 	var more []*Proc
 	for slot := 1; slot <= 2; slot++ {
 		p, err := cl.Start(slot)
@@ -52,20 +52,20 @@ func TestScaleOneThreeOne(t *testing.T) {
 		}
 		more = append(more, p)
 	}
-	waitFor(t, "three workers to share the partitions", time.Minute, func() bool {
+	waitFor(t, "three workers to share the partitions", 3*time.Minute, func() bool {
 		n := ownedBy()
 		return n[first.WorkerID] > 0 && n[more[0].WorkerID] > 0 && n[more[1].WorkerID] > 0
 	})
 	atThree := ended.Load()
 	t.Logf("scaled out to three workers with %d of %d instances ended: %v", atThree, len(plan), ownedBy())
-	waitFor(t, "progress on three workers", time.Minute, func() bool { return ended.Load() >= atThree+10 })
+	waitFor(t, "progress on three workers", 3*time.Minute, func() bool { return ended.Load() >= atThree+10 })
 	for _, p := range more {
-		if err := p.Terminate(30 * time.Second); err != nil {
+		if err := p.Terminate(2 * time.Minute); err != nil {
 			t.Fatalf("stopping %s: %v", p.WorkerID, err)
 		}
 	}
 	t.Logf("scaled in to one worker with %d of %d instances ended", ended.Load(), len(plan))
-	waitFor(t, "the first worker to own every partition again", time.Minute, func() bool { return ownedBy()[first.WorkerID] == 8 })
+	waitFor(t, "the first worker to own every partition again", 3*time.Minute, func() bool { return ownedBy()[first.WorkerID] == 8 })
 
 	if err := <-startErr; err != nil {
 		t.Fatal(err)
@@ -76,7 +76,7 @@ func TestScaleOneThreeOne(t *testing.T) {
 	if n := ended.Load(); n == int64(len(plan)) && atThree == n {
 		t.Fatal("the workload ended before the scale-out: the test proves nothing")
 	}
-	if err := cl.Shutdown(30 * time.Second); err != nil {
+	if err := cl.Shutdown(2 * time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	o := Check(ctx, c, plan, CheckOptions{})

@@ -88,7 +88,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		"AZURE_STORAGE_SAS_TOKEN=" + envCanary, "MY_APP_PASSWORD=" + envCanary, "AZURE_SDK_GO_LOGGING=all"}
 
 	var outs []captured
-	short := 90 * time.Second
+	short := 3 * time.Minute
 	for _, cs := range []string{badKey, badSAS} {
 		withEnv := append([]string{"AZURE_STORAGE_CONNECTION_STRING=" + cs}, secretEnv...)
 		for _, args := range [][]string{
@@ -140,7 +140,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		t.Fatalf("starting the exploding instance: %s", start.out)
 	}
 	var show captured
-	deadline := time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		show = runCLI(t, withGood, short, "instances", "show", "exploding", "--task-hub", hub)
 		if strings.Contains(show.out, "Failed") {
@@ -148,7 +148,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			info := runCLI(t, withGood, short, "hub", "info", "--task-hub", hub)
-			t.Fatalf("timed out after 90s waiting for the exploding instance to fail\nshow: %s\nhub info: %s", show.out, info.out)
+			t.Fatalf("timed out after 3 minutes waiting for the exploding instance to fail\nshow: %s\nhub info: %s", show.out, info.out)
 		}
 		ctxsleep.Sleep(context.Background(), 100*time.Millisecond)
 	}

@@ -41,7 +41,7 @@ func TestSplitBrainPausedWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	for _, p := range []*Proc{a, b} {
 		if err := p.WaitStarted(ctx); err != nil {
@@ -71,12 +71,12 @@ func TestSplitBrainPausedWorker(t *testing.T) {
 	for cycle := 1; ; cycle++ {
 		// Pause while the workload is in full swing.
 		base := ended.Load()
-		waitFor(t, "the workload to make progress", time.Minute, func() bool { return ended.Load() >= base+5 })
+		waitFor(t, "the workload to make progress", 3*time.Minute, func() bool { return ended.Load() >= base+5 })
 		if err := a.Pause(); err != nil {
 			t.Fatal(err)
 		}
 		paused := time.Now()
-		waitFor(t, "the other worker to take every partition", time.Minute, func() bool {
+		waitFor(t, "the other worker to take every partition", 3*time.Minute, func() bool {
 			for _, o := range owners(t, cl) {
 				if o != b.WorkerID {
 					return false
@@ -87,7 +87,7 @@ func TestSplitBrainPausedWorker(t *testing.T) {
 		// The messages the paused worker had received reappear after the
 		// visibility timeout; let the other worker process them.
 		atTakeover := ended.Load()
-		waitFor(t, "the other worker to process the paused worker's messages", time.Minute, func() bool {
+		waitFor(t, "the other worker to process the paused worker's messages", 3*time.Minute, func() bool {
 			return time.Since(paused) > s.ControlQueueVisibility+2*time.Second && ended.Load() > atTakeover
 		})
 		if err := a.Resume(); err != nil {
@@ -95,7 +95,7 @@ func TestSplitBrainPausedWorker(t *testing.T) {
 		}
 		t.Logf("cycle %d: paused %s for %v", cycle, a.WorkerID, time.Since(paused).Round(100*time.Millisecond))
 		// The resumed worker finds its leases gone and stops dequeuing.
-		waitFor(t, "the resumed worker to drop its partitions", time.Minute, func() bool {
+		waitFor(t, "the resumed worker to drop its partitions", 3*time.Minute, func() bool {
 			return strings.Contains(a.Log(), "partition lost")
 		})
 		// A pause catches the worker with an episode or an activity in
@@ -110,7 +110,7 @@ func TestSplitBrainPausedWorker(t *testing.T) {
 	if err := <-watchErr; err != nil {
 		t.Fatalf("%v; not ended: %v", err, d.Unended())
 	}
-	if err := cl.Shutdown(30 * time.Second); err != nil {
+	if err := cl.Shutdown(2 * time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	o := Check(ctx, c, plan, CheckOptions{RedeliveredEvents: true})
@@ -149,7 +149,7 @@ func TestSplitBrainFrozenMidEpisode(t *testing.T) {
 		}
 		procs = append(procs, p)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	for _, p := range procs {
 		if err := p.WaitStarted(ctx); err != nil {
@@ -167,7 +167,7 @@ func TestSplitBrainFrozenMidEpisode(t *testing.T) {
 		t.Fatal(err)
 	}
 	var frozen, other *Proc
-	waitFor(t, "a worker to freeze itself mid-episode", time.Minute, func() bool {
+	waitFor(t, "a worker to freeze itself mid-episode", 3*time.Minute, func() bool {
 		b, err := os.ReadFile(marker)
 		if err != nil {
 			return false
@@ -182,7 +182,7 @@ func TestSplitBrainFrozenMidEpisode(t *testing.T) {
 	})
 	frozeAt := time.Now()
 	t.Logf("%s froze itself in the instance's second episode", frozen.WorkerID)
-	waitFor(t, "the other worker to take every partition and complete the instance", time.Minute, func() bool {
+	waitFor(t, "the other worker to take every partition and complete the instance", 3*time.Minute, func() bool {
 		for _, o := range owners(t, cl) {
 			if o != other.WorkerID {
 				return false
@@ -195,10 +195,10 @@ func TestSplitBrainFrozenMidEpisode(t *testing.T) {
 	if err := frozen.Resume(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the resumed worker's stale commit to be refused", time.Minute, func() bool {
+	waitFor(t, "the resumed worker's stale commit to be refused", 3*time.Minute, func() bool {
 		return strings.Contains(frozen.Log(), "instance lock lost")
 	})
-	if err := cl.Shutdown(30 * time.Second); err != nil {
+	if err := cl.Shutdown(2 * time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	o := Check(ctx, c, plan, CheckOptions{Registrations: testRegistrations()})
@@ -210,7 +210,7 @@ func TestSplitBrainFrozenMidEpisode(t *testing.T) {
 // waitEachOwns waits until each of procs owns at least one partition.
 func waitEachOwns(t *testing.T, cl *Cluster, procs ...*Proc) {
 	t.Helper()
-	waitFor(t, "every worker to own a partition", time.Minute, func() bool {
+	waitFor(t, "every worker to own a partition", 3*time.Minute, func() bool {
 		n := map[string]int{}
 		for _, o := range owners(t, cl) {
 			n[o]++

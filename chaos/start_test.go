@@ -21,7 +21,7 @@ func TestWorkersStartTogetherOnANewHub(t *testing.T) {
 			}
 			procs = append(procs, p)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		for _, p := range procs {
 			if err := p.WaitStarted(ctx); err != nil {
 				cancel()
@@ -29,7 +29,7 @@ func TestWorkersStartTogetherOnANewHub(t *testing.T) {
 			}
 		}
 		cancel()
-		if err := cl.Shutdown(30 * time.Second); err != nil {
+		if err := cl.Shutdown(2 * time.Minute); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -47,7 +47,7 @@ func TestStopRightAfterStart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := cl.Shutdown(60 * time.Second); err != nil {
+	if err := cl.Shutdown(2 * time.Minute); err != nil {
 		t.Fatalf("stopping workers that had just started: %v", err)
 	}
 	for _, p := range cl.All() {

@@ -23,7 +23,7 @@ func TestDemo(t *testing.T) {
 			_ = be.DeleteTaskHub(context.Background())
 		}
 	})
-	code, out, errOut := run(t, "", "demo", "--connection-string", azuritetest.ConnectionString(t), "--task-hub", hub, "--timeout", "90s")
+	code, out, errOut := run(t, "", "demo", "--connection-string", azuritetest.ConnectionString(t), "--task-hub", hub, "--timeout", "5m")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}

@@ -154,7 +154,7 @@ func TestHubInfoOwners(t *testing.T) {
 	go func() { done <- w.Run(ctx) }()
 	defer func() { stop(); <-done }()
 	var r hubReport
-	azuritetest.WaitFor(t, 60*time.Second, "hub info shows the worker's partitions and app lease", func() (bool, error) {
+	azuritetest.WaitFor(t, 3*time.Minute, "hub info shows the worker's partitions and app lease", func() (bool, error) {
 		code, out, _ := hubCLI(t, hub, "", "info", "--json")
 		if code != 0 { // the worker has not created the hub yet
 			return false, nil

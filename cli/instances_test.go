@@ -55,7 +55,7 @@ func newHubEnv(t *testing.T, withWorker bool) *hubEnv {
 		go func() { done <- w.Run(ctx) }()
 		t.Cleanup(func() { stop(); <-done })
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	return &hubEnv{t: t, hub: hub, c: client.New(be, client.Options{}), ctx: ctx,
 		args: []string{"--connection-string", azuritetest.ConnectionString(t), "--task-hub", hub}}
@@ -90,7 +90,7 @@ func (e *hubEnv) fails(code int, want string, args ...string) {
 func (e *hubEnv) wait(id string, want client.Status) *client.State {
 	e.t.Helper()
 	var st *client.State
-	azuritetest.WaitFor(e.t, 60*time.Second, id+" "+want.String(), func() (bool, error) {
+	azuritetest.WaitFor(e.t, 3*time.Minute, id+" "+want.String(), func() (bool, error) {
 		var err error
 		st, err = e.c.GetState(e.ctx, id)
 		return err == nil && st.Status == want, nil
@@ -100,7 +100,7 @@ func (e *hubEnv) wait(id string, want client.Status) *client.State {
 
 func (e *hubEnv) waitCustomStatus(id, want string) {
 	e.t.Helper()
-	azuritetest.WaitFor(e.t, 60*time.Second, id+" custom status", func() (bool, error) {
+	azuritetest.WaitFor(e.t, 3*time.Minute, id+" custom status", func() (bool, error) {
 		st, err := e.c.GetState(e.ctx, id)
 		return err == nil && st.CustomStatus != nil && *st.CustomStatus == want, nil
 	})

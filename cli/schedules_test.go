@@ -20,7 +20,7 @@ func (e *hubEnv) schedulesCLI(args ...string) (int, string, string) {
 func (e *hubEnv) waitSchedule(name string, cond func(*schedule.Info) bool) *schedule.Info {
 	e.t.Helper()
 	var info *schedule.Info
-	azuritetest.WaitFor(e.t, 90*time.Second, "schedule "+name, func() (bool, error) {
+	azuritetest.WaitFor(e.t, 3*time.Minute, "schedule "+name, func() (bool, error) {
 		var err error
 		info, err = e.c.GetSchedule(e.ctx, name)
 		return err == nil && cond(info), nil

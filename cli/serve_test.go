@@ -42,7 +42,7 @@ func startServe(t *testing.T, args ...string) (baseURL string, stdout, stderr *s
 		serveContext = prev
 	})
 	addr := regexp.MustCompile(`at (http://127\.0\.0\.1:\d+/\S*)/\n`)
-	azuritetest.WaitFor(t, 30*time.Second, "serve to listen", func() (bool, error) {
+	azuritetest.WaitFor(t, 2*time.Minute, "serve to listen", func() (bool, error) {
 		select {
 		case code := <-done:
 			done <- code
@@ -104,7 +104,7 @@ func TestServeWithWorker(t *testing.T) {
 	}
 	// The key in the generated URL authenticates the poller.
 	var status string
-	azuritetest.WaitFor(t, 60*time.Second, "srv-1 to complete", func() (bool, error) {
+	azuritetest.WaitFor(t, 3*time.Minute, "srv-1 to complete", func() (bool, error) {
 		code, status = httpDo(t, "GET", links.StatusQueryGetURI, "", "")
 		return code == 200, nil
 	})

@@ -32,8 +32,9 @@ type Options struct {
 	// Manual turns off skipping to the next timer; the test moves the clock
 	// with Advance.
 	Manual bool
-	// Timeout bounds every wait of the environment (default 30 s of real
-	// time).
+	// Timeout bounds every wait of the environment (default 2 minutes of
+	// real time: waits end as soon as their condition holds, and a busy
+	// machine running tests with -race may need that long).
 	Timeout time.Duration
 	// Worker adjusts the worker (the environment sets Clock and
 	// VerifyReplay).
@@ -70,7 +71,7 @@ func New(t testing.TB, opts ...func(*Options)) *Env {
 		o.Start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = 30 * time.Second
+		o.Timeout = 2 * time.Minute
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))

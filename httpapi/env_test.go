@@ -53,7 +53,7 @@ func newEnv(t *testing.T, adjust func(*httpapi.Options)) *env {
 	done := make(chan error, 1)
 	go func() { done <- w.Run(runCtx) }()
 	t.Cleanup(func() { stop(); <-done })
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	c := client.New(be, client.Options{})
 	o := httpapi.Options{Client: c, TaskHub: hub, Orchestrators: httpapi.FromRegistrations(samples.All(nil)...), Logger: quiet()}
@@ -95,7 +95,7 @@ func (e *env) do(method, url string, body string, header ...string) response {
 // waitStatus polls GET instances/{id} until the runtime status is want.
 func (e *env) waitStatus(id string, want client.Status) {
 	e.t.Helper()
-	azuritetest.WaitFor(e.t, 60*time.Second, id+" "+want.String(), func() (bool, error) {
+	azuritetest.WaitFor(e.t, 3*time.Minute, id+" "+want.String(), func() (bool, error) {
 		st, err := e.c.GetState(e.ctx, id)
 		if err != nil {
 			return false, nil
@@ -107,5 +107,5 @@ func (e *env) waitStatus(id string, want client.Status) {
 // azuritetestWait waits for cond with the harness's back-off.
 func azuritetestWait(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	azuritetest.WaitFor(t, 60*time.Second, what, func() (bool, error) { return cond(), nil })
+	azuritetest.WaitFor(t, 3*time.Minute, what, func() (bool, error) { return cond(), nil })
 }

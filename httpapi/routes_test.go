@@ -317,7 +317,7 @@ func TestRoutes(t *testing.T) {
 			t.Errorf("new id: %s", r.body)
 		}
 		// With timeout and pollingInterval the answer waits for the output.
-		r = e.do("POST", base+"/orchestrators/HelloCities/wait-1?timeout=60&pollingInterval=0.1", "")
+		r = e.do("POST", base+"/orchestrators/HelloCities/wait-1?timeout=300&pollingInterval=0.1", "")
 		if r.code != 200 || r.body != `["Hello Tokyo!","Hello Seattle!","Hello London!"]` {
 			t.Errorf("wait: %d %s", r.code, r.body)
 		}

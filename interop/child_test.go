@@ -148,8 +148,8 @@ func startGoChild(t testing.TB, st store, hub string, partitions int, id string,
 	case <-w.started:
 	case <-w.exited:
 		t.Fatalf("the Go child worker %s exited before it started: %v", id, w.waitErr)
-	case <-time.After(time.Minute):
-		t.Fatalf("waiting for the Go child worker %s to print its started event: nothing after 1 min", id)
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("waiting for the Go child worker %s to print its started event: nothing after 3 min", id)
 	}
 	return &goChild{id: id, cmd: cmd, events: w}
 }
@@ -164,8 +164,8 @@ func (g *goChild) kill(t testing.TB) {
 	}
 	select {
 	case <-g.events.exited:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("waiting for the Go child worker %s to die after SIGKILL: still there after 30 s", g.id)
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("waiting for the Go child worker %s to die after SIGKILL: still there after 2 min", g.id)
 	}
 }
 

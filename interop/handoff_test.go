@@ -61,7 +61,7 @@ func handOff(t *testing.T, kill bool) {
 
 	// C# creates the hub; the Go worker runs in this process, or in a child
 	// process that can be killed.
-	if err := c.run(time.Minute, false, nil, "create"); err != nil {
+	if err := c.run(3*time.Minute, false, nil, "create"); err != nil {
 		t.Fatal(err)
 	}
 	goID := "go-handoff"
@@ -122,7 +122,7 @@ func handOff(t *testing.T, kill bool) {
 		startBy(t, w.csStarts, gc, c, w.c)
 	}
 	// The Waiter child must be reached too: its event is raised later.
-	poll(t, time.Minute, "every instance to reach its half-way state on the Go worker", func() (bool, string, error) {
+	poll(t, 3*time.Minute, "every instance to reach its half-way state on the Go worker", func() (bool, string, error) {
 		var open []string
 		for _, w := range work {
 			s, err := gc.GetState(ctx, w.c.ID, client.WithInputsAndOutputs(true))
@@ -151,7 +151,7 @@ func handOff(t *testing.T, kill bool) {
 	// ignored, as by the C# InteropFlow: the Go worker must not move on, or
 	// C# cannot replay what it wrote.
 	raiseBy(t, !kill, gc, c, conformance.Raise{InstanceID: p + "-case", Event: "continue", Data: q("wrong case")})
-	poll(t, time.Minute, p+"-case to record the event named continue without acting on it", func() (bool, string, error) {
+	poll(t, 3*time.Minute, p+"-case to record the event named continue without acting on it", func() (bool, string, error) {
 		h, err := gc.History(ctx, p+"-case", "")
 		if err != nil {
 			return false, "", err
@@ -220,7 +220,7 @@ func handOff(t *testing.T, kill bool) {
 		exps = append(exps, fromCase(pw.c, "C# to finish it"))
 	}
 	waitGo(t, gc, 3*time.Minute, exps)
-	waitCS(t, c, time.Minute, exps)
+	waitCS(t, c, 3*time.Minute, exps)
 	w.checkNoNondeterminism(t)
 	if w.SayHellos() == 0 {
 		t.Errorf("the C# worker ran no SayHello: it did not finish the InteropFlow instances")

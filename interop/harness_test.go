@@ -159,16 +159,16 @@ func (c cs) start(name, id, input string) error {
 	if input != "" {
 		args = append(args, "--input", input)
 	}
-	return c.run(time.Minute, false, nil, args...)
+	return c.run(3*time.Minute, false, nil, args...)
 }
 
 func (c cs) raise(id, event, data string) error {
-	return c.run(time.Minute, false, nil, "raise", "--id", id, "--event", event, "--data", data)
+	return c.run(3*time.Minute, false, nil, "raise", "--id", id, "--event", event, "--data", data)
 }
 
 func (c cs) status(id string) (csState, error) {
 	var st csState
-	err := c.run(time.Minute, false, &st, "status", "--id", id)
+	err := c.run(3*time.Minute, false, &st, "status", "--id", id)
 	return st, err
 }
 
@@ -177,7 +177,7 @@ func (c cs) status(id string) (csState, error) {
 func (c cs) wait(id string, timeout time.Duration) (csState, error) {
 	var st csState
 	secs := int(timeout.Seconds())
-	err := c.run(timeout+time.Minute, true, &st, "wait", "--id", id, "--timeout", fmt.Sprint(secs))
+	err := c.run(timeout+3*time.Minute, true, &st, "wait", "--id", id, "--timeout", fmt.Sprint(secs))
 	if err == nil && st.TimedOut {
 		err = fmt.Errorf("dtfx-ref wait --id %s: timed out after %v", id, timeout)
 	}
@@ -191,7 +191,7 @@ func (c cs) history(id string) (string, []history.Event, error) {
 		ExecutionID string            `json:"executionId"`
 		Events      []json.RawMessage `json:"events"`
 	}
-	if err := c.run(time.Minute, false, &out, "history", "--id", id); err != nil {
+	if err := c.run(3*time.Minute, false, &out, "history", "--id", id); err != nil {
 		return "", nil, err
 	}
 	if !out.Found {
@@ -318,7 +318,7 @@ func startCSWorker(t testing.TB, c cs, id string) *csWorker {
 		w.stopOnce.Do(func() { _ = w.stdin.Close() })
 		select {
 		case <-w.exited:
-		case <-time.After(90 * time.Second):
+		case <-time.After(3 * time.Minute):
 			_ = w.cmd.Process.Kill()
 			<-w.exited
 		}
@@ -327,8 +327,8 @@ func startCSWorker(t testing.TB, c cs, id string) *csWorker {
 	case <-w.started:
 	case <-w.exited:
 		t.Fatalf("dtfx-ref worker %s exited before it started: %v", id, w.waitErr)
-	case <-time.After(90 * time.Second):
-		t.Fatalf("waiting for dtfx-ref worker %s to print its started event: nothing after 90 s", id)
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("waiting for dtfx-ref worker %s to print its started event: nothing after 3 min", id)
 	}
 	return w
 }
@@ -387,10 +387,10 @@ func (w *csWorker) stop(t testing.TB) {
 	w.stopOnce.Do(func() { _ = w.stdin.Close() })
 	select {
 	case <-w.exited:
-	case <-time.After(2 * time.Minute):
+	case <-time.After(3 * time.Minute):
 		_ = w.cmd.Process.Kill()
 		<-w.exited
-		t.Fatalf("waiting for dtfx-ref worker %s to stop gracefully after its stdin closed: still running after 2 min (killed)", w.id)
+		t.Fatalf("waiting for dtfx-ref worker %s to stop gracefully after its stdin closed: still running after 3 min (killed)", w.id)
 	}
 	w.mu.Lock()
 	stopped := w.stopped
@@ -584,7 +584,7 @@ func waitGo(t testing.TB, c *client.Client, timeout time.Duration, exps []expect
 			if st, ok := states[e.id]; ok && st.Status.IsTerminal() {
 				continue
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			st, err := c.GetState(ctx, e.id, client.WithInputsAndOutputs(true))
 			cancel()
 			switch {
@@ -642,7 +642,7 @@ func startBy(t testing.TB, useCS bool, gc *client.Client, c cs, k conformance.Ca
 		}
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if _, err := gc.ScheduleNew(ctx, k.Name, json.RawMessage(k.Input), client.WithInstanceID(k.ID)); err != nil {
 		t.Fatalf("starting %s (%s) with the Go client: %v", k.ID, k.Name, err)
@@ -658,7 +658,7 @@ func raiseBy(t testing.TB, useCS bool, gc *client.Client, c cs, r conformance.Ra
 		}
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if err := gc.RaiseEvent(ctx, r.InstanceID, r.Event, json.RawMessage(r.Data)); err != nil {
 		t.Fatalf("raising %s on %s with the Go client: %v", r.Event, r.InstanceID, err)
@@ -667,7 +667,7 @@ func raiseBy(t testing.TB, useCS bool, gc *client.Client, c cs, r conformance.Ra
 
 // describeState is a one-line view of an instance for failure messages.
 func describeState(c *client.Client, id string) string {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	st, err := c.GetState(ctx, id)
 	if err != nil {

@@ -89,7 +89,7 @@ func watchOwners(tsvc *aztables.ServiceClient, names taskhub.Names, began time.T
 		tick := time.NewTicker(250 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+			rctx, rcancel := context.WithTimeout(ctx, time.Minute)
 			rows, err := partition.ReadTable(rctx, tsvc, names.TaskHub())
 			rcancel()
 			if err == nil {
@@ -297,7 +297,7 @@ func (l *live) checkWithCS() {
 		if token != "" {
 			args = append(args, "--continuation", token)
 		}
-		if err := l.c.run(time.Minute, false, &page, args...); err != nil {
+		if err := l.c.run(3*time.Minute, false, &page, args...); err != nil {
 			l.t.Fatal(err)
 		}
 		for _, s := range page.Instances {
@@ -346,7 +346,7 @@ func TestLiveMixedHub(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newCS(t, st, hub, partitions)
-	if err := c.run(time.Minute, false, nil, "create"); err != nil {
+	if err := c.run(3*time.Minute, false, nil, "create"); err != nil {
 		t.Fatal(err)
 	}
 	l := &live{t: t, gc: goClient(t, st.acct, hub, partitions), c: c, byCS: map[string]bool{},
@@ -389,7 +389,7 @@ func TestLiveMixedHub(t *testing.T) {
 	// instances halfway through (timers, activities, events not yet
 	// raised), not start messages in C#'s buffer; the wait below still
 	// covers C#'s timeout in case the stop catches one of their messages.
-	poll(t, time.Minute, "every instance of the batch to start", func() (bool, string, error) {
+	poll(t, 3*time.Minute, "every instance of the batch to start", func() (bool, string, error) {
 		for _, k := range batch {
 			st, err := l.gc.GetState(context.Background(), k.ID)
 			if err != nil {

@@ -96,7 +96,7 @@ func waitStatus(t *testing.T, gc *client.Client, timeout time.Duration, id strin
 	t.Helper()
 	var last *client.State
 	poll(t, timeout, id+" to be "+want.String(), func() (bool, string, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		st, err := gc.GetState(ctx, id)
 		if errors.Is(err, client.ErrNotFound) {
@@ -124,7 +124,7 @@ func rewindFailedOnCSharp(t *testing.T) {
 	c := newCS(t, st, hub, partitions)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	if err := c.run(time.Minute, false, nil, "create"); err != nil {
+	if err := c.run(3*time.Minute, false, nil, "create"); err != nil {
 		t.Fatal(err)
 	}
 	q := strconv.Quote
@@ -140,7 +140,7 @@ func rewindFailedOnCSharp(t *testing.T) {
 	}
 	w := startCSWorker(t, c, "cs-rewind-a")
 	waitStatus(t, gc, 2*time.Minute, "a-pow-w", client.Running)
-	if err := c.run(time.Minute, false, nil, "terminate", "--id", "a-pow-w", "--reason", "operator"); err != nil {
+	if err := c.run(3*time.Minute, false, nil, "terminate", "--id", "a-pow-w", "--reason", "operator"); err != nil {
 		t.Fatal(err)
 	}
 	waitCS(t, c, 2*time.Minute, []expect{{id: "a-uncaught", status: "Failed", output: conformance.FailReason("a1"), waitsFor: "C# to fail it"}})
@@ -173,7 +173,7 @@ func rewindFailedOnCSharp(t *testing.T) {
 	}
 	waitGo(t, gc, 2*time.Minute, exps)
 	g.stop(t)
-	waitCS(t, c, time.Minute, exps)
+	waitCS(t, c, 3*time.Minute, exps)
 
 	// C# reads the rewound history: the failure is a GenericEvent.
 	_, evs, err := c.history("a-uncaught")
@@ -227,7 +227,7 @@ func rewindFailedOnGo(t *testing.T) {
 	c := newCS(t, st, hub, partitions)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	if err := c.run(time.Minute, false, nil, "create"); err != nil {
+	if err := c.run(3*time.Minute, false, nil, "create"); err != nil {
 		t.Fatal(err)
 	}
 	q := strconv.Quote
@@ -264,7 +264,7 @@ func rewindFailedOnGo(t *testing.T) {
 
 	// C# rewinds, and a C# worker finishes.
 	for _, id := range []string{"b-hello", "b-parent", "b-retried"} {
-		if err := c.run(time.Minute, false, nil, "rewind", "--id", id, "--reason", "csharp"); err != nil {
+		if err := c.run(3*time.Minute, false, nil, "rewind", "--id", id, "--reason", "csharp"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -278,7 +278,7 @@ func rewindFailedOnGo(t *testing.T) {
 		{id: "b-retried-go", status: "Completed", output: q("retried: " + conformance.FailReason("g")), waitsFor: "C# to run Retried again"},
 	}
 	waitCS(t, c, 2*time.Minute, exps)
-	waitGo(t, gc, time.Minute, exps)
+	waitGo(t, gc, 3*time.Minute, exps)
 
 	// C#'s rule keeps the retry timers: its own worker then fails the
 	// instance again for non-determinism.
@@ -297,6 +297,6 @@ func rewindFailedOnGo(t *testing.T) {
 	retried := []expect{{id: "b-retried", status: "Completed", output: q("retried: " + conformance.FailReason("r")),
 		waitsFor: "C# to run Retried again after the Go client's rewind"}}
 	waitCS(t, c, 2*time.Minute, retried)
-	waitGo(t, gc, time.Minute, retried)
+	waitGo(t, gc, 3*time.Minute, retried)
 	w.stop(t)
 }

@@ -218,7 +218,7 @@ func takeOver(t *testing.T, st store, hub, prefix string, raiseWithCS bool) {
 	}
 	exps := snapshotExpectations(prefix)
 	waitGo(t, gc, 2*time.Minute, exps)
-	waitCS(t, c, time.Minute, exps)
+	waitCS(t, c, 3*time.Minute, exps)
 
 	// C# reads the histories the Go worker extended.
 	for _, k := range []struct{ id, actions string }{
@@ -270,7 +270,7 @@ func takeOver(t *testing.T, st store, hub, prefix string, raiseWithCS bool) {
 	var q struct {
 		Instances []csState `json:"instances"`
 	}
-	if err := c.run(time.Minute, false, &q, "query"); err != nil {
+	if err := c.run(3*time.Minute, false, &q, "query"); err != nil {
 		t.Fatal(err)
 	}
 	var left []string

@@ -93,7 +93,7 @@ func TestSharedHubWithNamesOnlyCSharpHosts(t *testing.T) {
 	cw := startCSWorker(t, c, "cs-with-big")
 	waitGo(t, gc, 4*time.Minute, exps)
 	t.Logf("%.1fs: every instance completed", time.Since(began).Seconds())
-	if err := c.run(time.Minute, false, nil, "terminate", "--id", "cs-typo", "--reason", "typo"); err != nil {
+	if err := c.run(3*time.Minute, false, nil, "terminate", "--id", "cs-typo", "--reason", "typo"); err != nil {
 		t.Fatal(err)
 	}
 	poll(t, 3*time.Minute, "the terminate of cs-typo to take effect", func() (bool, string, error) {

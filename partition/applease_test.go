@@ -128,7 +128,7 @@ func TestAppLeaseSharingRefusalAndSwap(t *testing.T) {
 	}
 
 	a1, a2 := newLease("cscapture", rec), newLease("cscapture", nil)
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	for _, a := range []*AppLease{a1, a2} {
 		if err := a.Acquire(ctx); err != nil {
@@ -161,7 +161,7 @@ func TestAppLeaseSharingRefusalAndSwap(t *testing.T) {
 			put = c.leaseID == ""
 		}
 	}
-	azuritetest.WaitFor(t, time.Minute, "a renewal", func() (bool, error) {
+	azuritetest.WaitFor(t, 3*time.Minute, "a renewal", func() (bool, error) {
 		for _, c := range rec.snapshot() {
 			if c.header["X-Ms-Lease-Action"] == "renew" && c.header["X-Ms-Lease-Id"] == a1.ID() && c.status == 200 {
 				return true, nil

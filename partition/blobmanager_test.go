@@ -112,7 +112,7 @@ func TestBlobManagersBalanceHandOverAndExpiry(t *testing.T) {
 			break
 		}
 	}
-	stopWithin(t, ms[stopped], time.Minute)
+	stopWithin(t, ms[stopped], 2*time.Minute)
 	live := map[string]Manager{}
 	for id, m := range ms {
 		if id != stopped {
@@ -153,8 +153,8 @@ func TestBlobManagersBalanceHandOverAndExpiry(t *testing.T) {
 	tl.checkNoOverlap(t)
 
 	fault[frozen].on.Store(false)
-	stopWithin(t, live[frozen], time.Minute)
-	stopWithin(t, live[survivor], time.Minute)
+	stopWithin(t, live[frozen], 2*time.Minute)
+	stopWithin(t, live[survivor], 2*time.Minute)
 	ls, err := ReadLeases(t.Context(), blobs, names.TaskHub())
 	if err != nil {
 		t.Fatal(err)
@@ -189,9 +189,9 @@ func TestBlobManagerYieldsToCSharpStyleSteal(t *testing.T) {
 	if err := m.Start(t.Context(), tl.listener("go-w")); err != nil {
 		t.Fatal(err)
 	}
-	defer stopWithin(t, m, time.Minute)
+	defer stopWithin(t, m, 2*time.Minute)
 	parts := names.ControlQueues(2)
-	azuritetest.WaitFor(t, time.Minute, "both partitions owned", func() (bool, error) {
+	azuritetest.WaitFor(t, 3*time.Minute, "both partitions owned", func() (bool, error) {
 		return slices.Equal(m.Owned(), parts), nil
 	})
 	cc := blobs.ServiceClient().NewContainerClient(names.LeasesContainer())
@@ -231,7 +231,7 @@ func TestBlobManagerYieldsToCSharpStyleSteal(t *testing.T) {
 		}
 	}()
 
-	azuritetest.WaitFor(t, time.Minute, "the ownership lease released", func() (bool, error) {
+	azuritetest.WaitFor(t, 3*time.Minute, "the ownership lease released", func() (bool, error) {
 		l := readBody(LeaseOwnership)
 		return !l.Leased, nil
 	})

@@ -118,7 +118,7 @@ func shareWithCSharp(t *testing.T, hub string, m Manager, manager string, owners
 		t.Fatal(err)
 	}
 	defer stopWithin(t, m, 2*time.Minute)
-	azuritetest.WaitFor(t, time.Minute, "the Go worker owning all 4", func() (bool, error) { return len(m.Owned()) == 4, nil })
+	azuritetest.WaitFor(t, 3*time.Minute, "the Go worker owning all 4", func() (bool, error) { return len(m.Owned()) == 4, nil })
 
 	cmd := exec.Command(exe, "worker", "--hub", hub, "--partitions", "4", "--worker-id", "cs-1", "--seconds", "600", "--stdin", "--partition-manager", manager)
 	cmd.Env = append(os.Environ(), "AZURE_STORAGE_CONNECTION_STRING="+azuritetest.ConnectionString(t))

@@ -78,8 +78,8 @@ func TestTableManagerWritesMatchCSharp(t *testing.T) {
 		}
 		return len(n) == 4, nil
 	}
-	azuritetest.WaitFor(t, time.Minute, "a claim and a renewal of every partition", renewed)
-	stopWithin(t, m, time.Minute)
+	azuritetest.WaitFor(t, 3*time.Minute, "a claim and a renewal of every partition", renewed)
+	stopWithin(t, m, 2*time.Minute)
 
 	// Go's writes, per partition.
 	type write struct {

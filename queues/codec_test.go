@@ -85,7 +85,7 @@ func TestCodecLargeInput(t *testing.T) {
 			if d := sent.NextVisible.Sub(sent.InsertionTime); d != time.Second {
 				t.Errorf("wrapper delay %v, want the message's 1 s", d)
 			}
-			msgs := receiveWithin(t, q, 15*time.Second, time.Minute, "the wrapper")
+			msgs := receiveWithin(t, q, 2*time.Minute, time.Minute, "the wrapper")
 			wrapper, gotEnc, err := DecodeBody(msgs[0].Text)
 			if err != nil || gotEnc != enc {
 				t.Fatalf("queue text: %v, encoding %v", err, gotEnc)

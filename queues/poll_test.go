@@ -212,7 +212,7 @@ func TestPollerWokenBySend(t *testing.T) {
 		waiting <- d
 		return sleep(ctx, d, wake)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	done := make(chan []*Message, 1)
 	go func() {
@@ -254,7 +254,7 @@ func TestPollerNotifyDuringReceive(t *testing.T) {
 		t.Fatal(err)
 	}
 	saturate(p)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	msgs, err := p.Next(ctx)
 	if err != nil || len(msgs) != 1 || msgs[0].ID != "late" {
@@ -300,7 +300,7 @@ func TestWakeupsDelayed(t *testing.T) {
 	w.sent("q", 20*ms)
 	select {
 	case <-ch:
-	case <-time.After(10 * time.Second):
+	case <-time.After(2 * time.Minute):
 		t.Fatal("delayed wake-up never came")
 	}
 	ch = w.C("q")

@@ -29,7 +29,7 @@ func TestConcurrentCreateOnAzurite(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = be.DeleteTaskHub(context.Background()) })
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if err := be.CreateTaskHub(ctx); err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ func TestConcurrentCreateOnAzurite(t *testing.T) {
 	go func() { done <- w.Run(wctx) }()
 	defer func() { stop(); <-done }()
 	for name, in := range winners {
-		azuritetest.WaitFor(t, time.Minute, name+" active", func() (bool, error) {
+		azuritetest.WaitFor(t, 3*time.Minute, name+" active", func() (bool, error) {
 			info, err := c.GetSchedule(ctx, name)
 			return err == nil && info.Status == schedule.Active, nil
 		})

@@ -35,7 +35,7 @@ func TestTicksSurviveSIGKILL(t *testing.T) {
 	cl := &chaos.Cluster{Command: []string{os.Args[0]}, Env: []string{envWorker + "=1"}, ConnectionString: cs,
 		TaskHub: hub, Partitions: partitions, Settings: settings, Dir: t.TempDir()}
 	t.Cleanup(func() {
-		if err := cl.Shutdown(30 * time.Second); err != nil {
+		if err := cl.Shutdown(2 * time.Minute); err != nil {
 			t.Logf("stopping the workers: %v", err)
 		}
 		if t.Failed() {

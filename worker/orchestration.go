@@ -71,7 +71,7 @@ func (w *Worker) processOrchestration(ctx context.Context, wi *provider.Orchestr
 		return
 	}
 
-	work := episode.Work{Start: start, Code: fn, Past: past, Messages: msgs}
+	work := episode.Work{Start: start, Code: fn, Past: past, Messages: msgs, HistoryLen: wi.HistoryLen}
 	if entry != nil {
 		work.Engine = entry.engine
 	}

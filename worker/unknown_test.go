@@ -41,7 +41,7 @@ func startOn(t *testing.T, be *memory.Backend, logs *syncbuf.Buffer, items ...du
 
 func waitDone(t *testing.T, c *client.Client, id string) *client.State {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	st, err := c.WaitForCompletion(ctx, id, client.PollInterval(5*time.Millisecond, 50*time.Millisecond))
 	if err != nil {

@@ -123,8 +123,9 @@ type Options struct {
 	Cache                   CacheOptions
 	Versioning              Versioning
 	OnNonDeterminism        NonDeterminismPolicy
-	// DeadlockTimeout bounds how long orchestrator code may block outside a
-	// durable call (default 10 s).
+	// DeadlockTimeout bounds how long orchestrator code may wait outside a
+	// durable call (default 10 s); code that is only slow (it computes, or
+	// waits for a CPU) is never stopped. See package internal/replay.
 	DeadlockTimeout time.Duration
 	// VerifyReplay replays every cached episode once more from the full
 	// history and fails the episode if the actions differ (the test

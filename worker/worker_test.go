@@ -42,14 +42,14 @@ func run(t *testing.T, opts worker.Options, items ...durable.Registrable) *fixtu
 }
 
 func (f *fixture) ctx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
 }
 
 func until(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -259,7 +259,7 @@ func TestGracefulShutdownDrainsActivities(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- w.Run(wctx) }()
 	c := client.New(be, client.Options{})
-	ctx, cc := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cc := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cc()
 	id, _ := c.ScheduleNew(ctx, "S", "")
 	<-started

@@ -34,7 +34,7 @@ import (
 
 // StartTimeout bounds how long Start waits for Azurite to answer on all
 // three endpoints (unless its context ends earlier).
-const StartTimeout = 60 * time.Second
+const StartTimeout = 3 * time.Minute
 
 // stopTimeout is how long Stop waits after SIGTERM before SIGKILL. Azurite
 // saves on-disk metadata on SIGTERM, so it is given a generous moment.

@@ -139,7 +139,7 @@ func TestHubRoundTripAndCleanup(t *testing.T) {
 
 	// The subtest's cleanup has run: the hub is gone, the neighbour is not.
 	ctx := t.Context()
-	azuritetest.WaitFor(t, time.Minute, "hub "+hub+" to be deleted", func() (bool, error) {
+	azuritetest.WaitFor(t, 3*time.Minute, "hub "+hub+" to be deleted", func() (bool, error) {
 		res, err := azuritetest.ListHub(ctx, acct, hub)
 		return res.Empty(), err
 	})

@@ -57,7 +57,7 @@ func runChild(args []string) int {
 func TestChainCallCounts(t *testing.T) {
 	hub := azuritetest.NewHub(t)
 	acct := azuritetest.Account(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	clientCounter := storage.NewCallCounter(acct.Endpoints())
 	cbe, err := azurestorage.New(azurestorage.Options{TaskHub: hub, Account: acct, Partitions: 1, Logger: quietLogger(),
@@ -159,7 +159,7 @@ func TestRunSmallScenarios(t *testing.T) {
 	} {
 		t.Run(scenarioLabel(tc), func(t *testing.T) {
 			tc.ConnectionString, tc.NoCeiling, tc.MaxPoll, tc.ClientPoll = cs, true, time.Second, 100*time.Millisecond
-			tc.Timeout = 2 * time.Minute
+			tc.Timeout = 5 * time.Minute
 			if tc.Processes > 0 {
 				tc.Executable = os.Args[0]
 				tc.WorkerArgs = []string{}

@@ -45,6 +45,11 @@ type Work struct {
 	Past []history.Event
 	// Messages are the events of the work item's messages, in order.
 	Messages []history.Event
+	// HistoryLen is the number of events of the committed history the
+	// work item runs on (with or without Engine); it makes the execution
+	// ids of the children it starts the same on every retry
+	// (rules.ChildExecutionID).
+	HistoryLen int
 	// Verify asks for the episode to be applied once more to a fresh engine
 	// after Stored, the stored history, and for both to emit the same
 	// actions: a check of the cached engine.
@@ -303,6 +308,16 @@ func (ep *Episode) build(res *replay.Result) (*Output, error) {
 	return ep.output(events, newExecution, res, false), nil
 }
 
+// historyLen is the committed history the current execution's actions
+// build on: the work item's for its own execution, none for an execution
+// that continued as new within the episode.
+func (ep *Episode) historyLen() int {
+	if ep.start != ep.work.Start {
+		return 0
+	}
+	return ep.work.HistoryLen
+}
+
 // output finishes an episode; the engine of an execution that ended (or
 // continued as new) is evicted.
 func (ep *Episode) output(events []history.Event, newExecution bool, res *replay.Result, done bool) *Output {
@@ -382,7 +397,8 @@ func (ep *Episode) actions(actions []history.Event) []history.Event {
 			stored := *v
 			stored.Input = nil
 			out = append(out, &stored)
-			child := history.OrchestrationInstance{InstanceID: v.InstanceID, ExecutionID: ep.host.NewExecutionID()}
+			// Every retry of this episode starts the child under one id.
+			child := history.OrchestrationInstance{InstanceID: v.InstanceID, ExecutionID: rules.ChildExecutionID(self, v.EventID, ep.historyLen())}
 			ep.outbox = append(ep.outbox, &history.TaskMessage{
 				Event: &history.ExecutionStartedEvent{OrchestrationInstance: child,
 					ParentInstance: &history.ParentInstance{Name: start.Name, OrchestrationInstance: self, TaskScheduleID: v.EventID, Version: start.Version},

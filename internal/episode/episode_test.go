@@ -9,6 +9,7 @@ import (
 	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/episode"
+	"github.com/azdurable/azdurable/internal/episode/rules"
 	"github.com/azdurable/azdurable/internal/replay"
 )
 
@@ -88,7 +89,7 @@ func TestEpisodeStoresWhatCSharpStores(t *testing.T) {
 	}
 	child := out.Outbox[1].Event.(*history.ExecutionStartedEvent)
 	if history.Deref(child.Input) != `"to-child"` || child.OrchestrationInstance.InstanceID != "kid" ||
-		child.OrchestrationInstance.ExecutionID != "exec-1" || child.ParentInstance == nil || child.ParentInstance.TaskScheduleID != 1 {
+		child.OrchestrationInstance.ExecutionID != rules.ChildExecutionID(history.OrchestrationInstance{InstanceID: "i", ExecutionID: "exec-0"}, 1, 0) || child.ParentInstance == nil || child.ParentInstance.TaskScheduleID != 1 {
 		t.Errorf("child start %+v", child)
 	}
 	if tf, ok := out.Outbox[2].Event.(*history.TimerFiredEvent); !ok || tf.TimerID != 2 || !tf.FireAt.Equal(t0.Add(time.Hour)) {

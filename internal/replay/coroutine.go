@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -31,9 +32,9 @@ type coroutine struct {
 // errEvicted is the failure of durable calls made while the engine evicts.
 var errEvicted = errors.New("replay: orchestration evicted; durable calls are inert")
 
-// ErrDeadlock is returned by Apply when orchestrator code did not yield
-// control within the deadlock timeout (it blocked on something that is not
-// a durable call: time.Sleep, a native channel, I/O).
+// ErrDeadlock is returned by Apply when orchestrator code waited for the
+// whole deadlock timeout on something that is not a durable call
+// (time.Sleep, a native channel, a lock, I/O); see deadlockWatch.
 var ErrDeadlock = errors.New("replay: orchestrator code blocked outside a durable call")
 
 func (e *Engine) newCoroutine(name string, body func(*Context)) *coroutine {
@@ -73,16 +74,21 @@ func (e *Engine) newCoroutine(name string, body func(*Context)) *coroutine {
 func (e *Engine) switchTo(co *coroutine) {
 	prev := e.running
 	e.running = co
+	e.holder.Store(co)
 	co.started = true
 	co.resume <- struct{}{}
 	<-co.yield
 	e.running = prev
+	e.holder.Store(prev)
 }
 
-// dispatch resumes co from the dispatcher, with the deadlock timeout.
+// dispatch resumes co from the dispatcher and waits until it parks or
+// finishes, watching for a deadlock: see deadlockWatch.
 func (e *Engine) dispatch(co *coroutine) error {
 	prev := e.running
 	e.running = co
+	e.holder.Store(co)
+	defer e.holder.Store(prev)
 	co.started = true
 	co.resume <- struct{}{}
 	timeout := e.opts.DeadlockTimeout
@@ -91,19 +97,132 @@ func (e *Engine) dispatch(co *coroutine) error {
 		e.running = prev
 		return nil
 	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-co.yield:
-		e.running = prev
-		return nil
-	case <-t.C:
-		// The coroutine is stuck outside a durable call. The engine is
-		// unusable: mark it dead so that the stuck goroutine touches nothing
-		// when it comes back, and report where it is.
-		e.dead.Store(true)
-		e.deadlockStack = allStacks()
-		return fmt.Errorf("%w: coroutine %q did not yield within %v", ErrDeadlock, co.name, timeout)
+	w := newDeadlockWatch(timeout)
+	defer w.stop()
+	for {
+		select {
+		case <-co.yield:
+			e.running = prev
+			return nil
+		case <-w.tick.C:
+		}
+		// The token holder is co, or a coroutine co started with Go (co
+		// then waits for it on a channel, which is no deadlock).
+		h := e.holder.Load()
+		if h == nil {
+			continue
+		}
+		state, blocked := w.sample(h.gid.Load())
+		if w.slow() && !blocked && !w.warned {
+			w.warned = true
+			e.log.Warn("replay: orchestrator code has run for longer than the deadlock timeout without reaching a durable call; it is busy, not blocked, so it is left to run",
+				"instance", e.info.InstanceID, "coroutine", h.name, "timeout", timeout, "state", state)
+		}
+		if w.deadlocked() {
+			// The coroutine is stuck outside a durable call. The engine is
+			// unusable: mark it dead so that the stuck goroutine touches
+			// nothing when it comes back, and report where it is.
+			e.dead.Store(true)
+			e.deadlockStack = allStacks()
+			return fmt.Errorf("%w: coroutine %q waited (%s) without reaching a durable call for %v", ErrDeadlock, h.name, state, timeout)
+		}
+	}
+}
+
+// deadlockWatch tells orchestrator code that blocks from code that is
+// merely slow. While a dispatch lasts, the goroutine that holds the token
+// is sampled every tenth of the timeout (at most every second, at least
+// every 5 ms); a deadlock
+// is a run of samples covering the whole timeout in which that goroutine
+// was always waiting (on a channel, a lock, a sleep, I/O or a system call)
+// and never running or runnable. Code that computes (decoding a 10 MiB
+// input under -race on two busy cores takes seconds) is running or
+// waiting for a CPU in every sample, however long it takes, so it is never
+// abandoned for being slow. Ticks that come late on a loaded machine only
+// make the run longer.
+type deadlockWatch struct {
+	tick    *time.Ticker
+	need    int // consecutive waiting samples that make a deadlock
+	samples int
+	waiting int
+	warned  bool
+	buf     []byte
+}
+
+func newDeadlockWatch(timeout time.Duration) *deadlockWatch {
+	interval := min(max(timeout/10, 5*time.Millisecond), time.Second)
+	// From the first waiting sample to the last, need-1 intervals pass.
+	need := int((timeout+interval-1)/interval) + 1
+	return &deadlockWatch{tick: time.NewTicker(interval), need: need}
+}
+
+func (w *deadlockWatch) stop() { w.tick.Stop() }
+
+// sample records the state of goroutine gid and reports it, and whether it
+// is waiting. A goroutine not started yet (gid 0) is about to run.
+func (w *deadlockWatch) sample(gid uint64) (string, bool) {
+	w.samples++
+	state := ""
+	if gid != 0 {
+		state, w.buf = goroutineState(gid, w.buf)
+	}
+	blocked := waitingState(state)
+	if blocked {
+		w.waiting++
+	} else {
+		w.waiting = 0
+	}
+	return state, blocked
+}
+
+// slow reports whether the dispatch has lasted the whole timeout.
+func (w *deadlockWatch) slow() bool { return w.samples >= w.need }
+
+// deadlocked reports whether the last samples, covering the timeout, all
+// found the token holder waiting.
+func (w *deadlockWatch) deadlocked() bool { return w.waiting >= w.need }
+
+// waitingState reports whether a goroutine state, as a stack dump's header
+// shows it ("chan receive", "sleep", "running", "GC assist wait, 2
+// minutes"), means the goroutine waits for something other than a CPU or
+// the garbage collector.
+func waitingState(state string) bool {
+	s, _, _ := strings.Cut(state, ",")
+	for _, p := range []string{"chan ", "select", "sleep", "IO wait", "semacquire", "sync.", "syscall", "coroutine", "waiting"} {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// goroutineState returns the state of goroutine gid from a dump of all
+// goroutines ("" when it is not found), and the buffer for the next call.
+func goroutineState(gid uint64, buf []byte) (string, []byte) {
+	if len(buf) == 0 {
+		buf = make([]byte, 256<<10)
+	}
+	n := runtime.Stack(buf, true)
+	for n == len(buf) && len(buf) < 64<<20 {
+		buf = make([]byte, 2*len(buf))
+		n = runtime.Stack(buf, true)
+	}
+	dump := buf[:n]
+	head := []byte("goroutine " + strconv.FormatUint(gid, 10) + " [")
+	for i := 0; ; {
+		j := bytes.Index(dump[i:], head)
+		if j < 0 {
+			return "", buf
+		}
+		at := i + j
+		if at == 0 || dump[at-1] == '\n' {
+			rest := dump[at+len(head):]
+			if k := bytes.IndexByte(rest, ']'); k >= 0 {
+				return string(rest[:k]), buf
+			}
+			return "", buf
+		}
+		i = at + len(head)
 	}
 }
 

@@ -29,6 +29,19 @@
 // highest recorded id once the past events have been applied. Completions
 // resolve open[id]; unknown or closed ids are duplicates and ignored.
 //
+// Deadlocks. Orchestrator code that waits on anything but a durable call (a
+// native channel, a lock, time.Sleep, I/O) holds the token for ever. While
+// the dispatcher waits for a coroutine to hand the token back, it samples
+// the state of the goroutine holding it from a stack dump, every tenth of
+// the deadlock timeout; only when that goroutine was waiting in every
+// sample for the whole timeout does Apply fail with ErrDeadlock. Code that
+// is slow because it computes, or because the machine has no CPU to give
+// it, is running or runnable in the samples and is never stopped, so a
+// correct orchestration is never abandoned (nor, counted as a failure of
+// its own, quarantined) because the machine is busy. Code that loops for
+// ever without waiting is not caught; it is logged once at WARN after the
+// timeout.
+//
 // Eviction. Evict unwinds every parked goroutine with runtime.Goexit, so
 // defers run and recover cannot stop it; from the start of eviction every
 // durable call is inert and records nothing.

@@ -23,8 +23,11 @@ type Options struct {
 	// Logger is the base logger; Context.Logger wraps it so that nothing is
 	// logged while replaying. Nil discards.
 	Logger *slog.Logger
-	// DeadlockTimeout bounds how long orchestrator code may run without
-	// yielding at a durable call (default 10 s; negative disables).
+	// DeadlockTimeout bounds how long orchestrator code may wait for
+	// something other than a durable call (a channel, a lock, a sleep,
+	// I/O) before Apply fails with ErrDeadlock (default 10 s; negative
+	// disables). Code that computes is never stopped, however long it
+	// takes.
 	DeadlockTimeout time.Duration
 	// MaxTimerPiece is the longest single durable timer; longer timers are
 	// split into pieces (default 3 days).
@@ -152,8 +155,11 @@ type Engine struct {
 	rng               *rand.Rand // Context.Rand's stream, nil until first use
 	seq               int64
 
-	cos           []*coroutine
-	running       *coroutine
+	cos     []*coroutine
+	running *coroutine
+	// holder is the coroutine that holds the token, for the deadlock
+	// watch (which runs on the dispatcher while coroutines switch).
+	holder        atomic.Pointer[coroutine]
 	evicting      atomic.Bool
 	dead          atomic.Bool
 	deadlockStack string

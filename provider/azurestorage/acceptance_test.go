@@ -75,7 +75,7 @@ func rawRows(t *testing.T, table *aztables.Client, pk string) []json.RawMessage 
 func TestTwoActivityRowsMatchCSharp(t *testing.T) {
 	hub := azuritetest.NewHub(t)
 	be := newBackend(t, hub)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if err := be.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -202,7 +202,7 @@ func TestSplitBrainOneCommitWins(t *testing.T) {
 	}
 	a, b := short("worker-a"), short("worker-b")
 	t.Cleanup(func() { _ = a.DeleteTaskHub(context.Background()) })
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if err := a.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -292,7 +292,7 @@ func TestPurgeLeavesNothingBehind(t *testing.T) {
 	be := newBackend(t, hub)
 	runWorker(t, be, providertest.Big, providertest.EchoLen)
 	c := client.New(be, client.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	id, err := c.ScheduleNew(ctx, providertest.Big.Name(), strings.Repeat("b", 200_000), client.WithInstanceID("big/one"))
 	if err != nil {

@@ -264,6 +264,7 @@ func (b *Backend) RenewOrchestration(ctx context.Context, wi *provider.Orchestra
 		return err
 	}
 	var errs []error
+	b.current(ls.msgs)
 	for _, m := range ls.msgs {
 		vis := b.opts.ControlQueueVisibility
 		if m.local {

@@ -39,7 +39,7 @@ func TestFreshStartSkipsTheHistoryRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if err := cbe.CreateTaskHub(ctx); err != nil {
 		t.Fatal(err)
@@ -176,7 +176,7 @@ func TestStartWaitsBrieflyForItsRow(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = be.DeleteTaskHub(context.Background()) })
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if err := be.CreateTaskHub(ctx); err != nil {
 		t.Fatal(err)

@@ -41,7 +41,7 @@ func newLocalHub(t *testing.T, adjust func(*azurestorage.Options)) *localHub {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = be.DeleteTaskHub(context.Background()) })
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	if err := be.Start(ctx); err != nil {
 		t.Fatal(err)

@@ -57,21 +57,21 @@ func TestLostAnswerOnAMiddleCommitDuplicatesNothing(t *testing.T) {
 	t.Cleanup(func() { _ = be.DeleteTaskHub(context.Background()) })
 	runWorker(t, be, sumTwoEvents)
 	c := client.New(be, client.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	id, err := c.ScheduleNew(ctx, sumTwoEvents.Name(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the instance to run", 30*time.Second, func() bool {
+	waitUntil(t, "the instance to run", 3*time.Minute, func() bool {
 		st, err := c.GetState(ctx, id)
 		return err == nil && st.Status == client.Running
 	})
 	if err := c.RaiseEvent(ctx, id, "n", 1); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the fault", 30*time.Second, func() bool { return faults.Injected()[storage.Fault500AfterWrite] == 1 })
-	waitUntil(t, "the event in history", 30*time.Second, func() bool {
+	waitUntil(t, "the fault", 3*time.Minute, func() bool { return faults.Injected()[storage.Fault500AfterWrite] == 1 })
+	waitUntil(t, "the event in history", 3*time.Minute, func() bool {
 		h, _ := c.History(ctx, id, "")
 		return countType(h, history.EventRaised) > 0
 	})
@@ -80,7 +80,7 @@ func TestLostAnswerOnAMiddleCommitDuplicatesNothing(t *testing.T) {
 	// invisible), then send the second event.
 	qs, _ := azuritetest.Account(t).QueueService(nil)
 	control := queues.NewQueue(qs, be.Resources().ControlQueues[azurestorage.PartitionIndex(id, azurestorage.DefaultPartitions)], nil)
-	waitUntil(t, "the control queue to empty", 30*time.Second, func() bool {
+	waitUntil(t, "the control queue to empty", 3*time.Minute, func() bool {
 		n, err := control.ApproximateCount(ctx)
 		return err == nil && n == 0
 	})

@@ -43,7 +43,7 @@ func TestPartitionRowsBeingCreatedAreNotTheHubsCount(t *testing.T) {
 	acct := azuritetest.Account(t)
 	names, _ := taskhub.NewNames(hub)
 	svc, _ := acct.TableService(nil)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if err := partition.CreateTable(ctx, svc, names.TaskHub()); err != nil {
 		t.Fatal(err)

@@ -322,6 +322,7 @@ func (b *Backend) notePending(ctx context.Context, r *tables.InstanceRow, st *pr
 // later second than its copy, so that sorting by insertion time keeps the
 // start first.
 func (b *Backend) requeueFresh(ctx context.Context, msgs []*pending, delay time.Duration) {
+	b.current(msgs)
 	var startAt time.Time
 	for i, m := range msgs {
 		if m.local {
@@ -409,6 +410,7 @@ func (b *Backend) QuarantineOrchestration(ctx context.Context, wi *provider.Orch
 	ctx = context.WithoutCancel(ctx)
 	ids := make([]string, 0, len(ls.msgs))
 	var where string
+	b.current(ls.msgs)
 	for _, m := range ls.msgs {
 		raw := *m.raw
 		queue := m.q.Name()

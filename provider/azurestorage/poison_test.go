@@ -85,7 +85,7 @@ func poisonBlobs(t *testing.T, acct *storage.Account, hub string) []string {
 func receiveAgain(t *testing.T, ctx context.Context, q *queues.Queue, id string) *queues.Message {
 	t.Helper()
 	var got *queues.Message
-	waitUntil(t, "message "+id+" to be visible again", time.Minute, func() bool {
+	waitUntil(t, "message "+id+" to be visible again", 3*time.Minute, func() bool {
 		msgs, err := q.Receive(ctx, 32, time.Second)
 		if err != nil {
 			t.Fatal(err)
@@ -459,7 +459,8 @@ func TestCommitRefusedTheSameWayTwiceIsQuarantined(t *testing.T) {
 	if runs > 2 {
 		t.Errorf("the activity ran %d times; a commit that fails the same way twice must stop the episode", runs)
 	}
-	// Nothing runs any more.
+	// Nothing runs any more: the sleep is the window in which a run that
+	// must not happen would show, not a wait for a result.
 	time.Sleep(5 * time.Second)
 	if n := countOnceRuns.Load(); n != runs {
 		t.Errorf("the activity ran again after the quarantine: %d runs, was %d", n, runs)

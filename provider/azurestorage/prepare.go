@@ -153,7 +153,7 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 
 	in := make([]rules.Incoming, len(candidates))
 	for i, m := range candidates {
-		in[i] = rules.Incoming{TaskMessage: m.data.TaskMessage, DequeueCount: int(m.raw.DequeueCount)}
+		in[i] = rules.Incoming{TaskMessage: m.data.TaskMessage, DequeueCount: int(m.raw.DequeueCount), Sender: senderOf(m)}
 	}
 	res := rules.Triage(s.index, in)
 	// A duplicate start is the only trace of a lost row write: heal the

@@ -54,7 +54,7 @@ func TestFaultsLoseNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { faults.SetRate(0); _ = be.DeleteTaskHub(context.Background()) })
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	if err := be.CreateTaskHub(ctx); err != nil {
 		t.Fatal(err)
@@ -97,7 +97,7 @@ func TestFaultsLoseNothing(t *testing.T) {
 		}
 		for _, id := range batch {
 			var st *client.State
-			waitUntil(t, id+" to complete", 140*time.Second, func() bool {
+			waitUntil(t, id+" to complete", 5*time.Minute, func() bool {
 				s, err := c.GetState(ctx, id)
 				if err == nil && s.Status.IsTerminal() {
 					st = s
@@ -170,7 +170,7 @@ func TestBadInputKeepsTheWorkerRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = be.DeleteTaskHub(context.Background()) })
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if err := be.CreateTaskHub(ctx); err != nil {
 		t.Fatal(err)
@@ -249,7 +249,7 @@ func TestBadInputKeepsTheWorkerRunning(t *testing.T) {
 			t.Log(logs.String())
 		}
 	}()
-	waitUntil(t, "the log to explain every bad message", 90*time.Second, func() bool {
+	waitUntil(t, "the log to explain every bad message", 3*time.Minute, func() bool {
 		l := logs.String()
 		return strings.Count(l, "poison message quarantined") >= 5 &&
 			strings.Contains(l, "no such instance") &&
@@ -339,7 +339,7 @@ func TestLostAnswerOnTheFinalCommitIsRepaired(t *testing.T) {
 	t.Cleanup(func() { _ = be.DeleteTaskHub(context.Background()) })
 	runWorker(t, be, hellocities.Registrations()...)
 	c := client.New(be, client.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	id, err := c.ScheduleNew(ctx, "HelloCities", "x")
 	if err != nil {

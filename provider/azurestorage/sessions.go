@@ -38,6 +38,11 @@ type pending struct {
 	raw   *queues.Message
 	data  *queues.MessageData
 	local bool
+	// redelivered is a newer delivery of raw, received while the message
+	// was held (its visibility ran out); guarded by Backend.mu. Only the
+	// goroutine that holds the message replaces raw with it (current), so
+	// that raw is never written while that goroutine reads it.
+	redelivered *queues.Message
 }
 
 // session is what the backend keeps about one instance while its
@@ -328,6 +333,7 @@ func (b *Backend) stopPartition(p *ownedPartition, release bool) {
 	}
 	b.signalBufferLocked()
 	b.mu.Unlock()
+	b.current(giveBack)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, m := range giveBack {
@@ -413,7 +419,7 @@ func (b *Backend) receive(ctx context.Context, p *ownedPartition, m *queues.Mess
 		// Redelivered while still held (its visibility ran out): keep the
 		// newer pop receipt, deliver it once. This receive was no attempt
 		// to process it, so it does not make the message poison.
-		old.raw = m
+		old.redelivered = m
 		b.mu.Unlock()
 		return nil
 	}
@@ -587,6 +593,19 @@ func (b *Backend) sweepSessions(ctx context.Context) {
 	}
 }
 
+// current makes each held message's raw its latest delivery, whose pop
+// receipt is the one that works. Call it from the goroutine that holds
+// msgs, before using their pop receipts.
+func (b *Backend) current(msgs []*pending) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, m := range msgs {
+		if m.redelivered != nil {
+			m.raw, m.redelivered = m.redelivered, nil
+		}
+	}
+}
+
 // forget removes messages from their partition's held set.
 func (b *Backend) forget(msgs []*pending) {
 	b.mu.Lock()
@@ -599,6 +618,7 @@ func (b *Backend) forget(msgs []*pending) {
 }
 
 func (b *Backend) deleteMessages(ctx context.Context, msgs []*pending) {
+	b.current(msgs)
 	forEach(ctx, len(msgs), 16, func(ctx context.Context, i int) {
 		m := msgs[i]
 		if err := m.q.Delete(ctx, m.raw.ID, m.raw.PopReceipt); err != nil && !errors.Is(err, queues.ErrMessageGone) {
@@ -611,6 +631,7 @@ func (b *Backend) deleteMessages(ctx context.Context, msgs []*pending) {
 // abandonPending makes messages visible again after delay (0: C#'s
 // back-off for their dequeue count).
 func (b *Backend) abandonPending(ctx context.Context, msgs []*pending, delay time.Duration) {
+	b.current(msgs)
 	ctx = context.WithoutCancel(ctx)
 	forEach(ctx, len(msgs), 16, func(ctx context.Context, i int) {
 		m := msgs[i]

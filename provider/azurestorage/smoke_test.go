@@ -42,7 +42,7 @@ func TestSmokeHelloCities(t *testing.T) {
 	go func() { done <- w.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	c := client.New(be, client.Options{})
-	wctx, wcancel := context.WithTimeout(context.Background(), 60*time.Second)
+	wctx, wcancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer wcancel()
 	run, err := client.Start(wctx, c, hellocities.HelloCities, "cities")
 	if err != nil {

@@ -55,7 +55,7 @@ func TestStartCheckpointWithoutItsRowIsHealed(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := client.New(cbe, client.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if err := be.CreateTaskHub(ctx); err != nil {
 		t.Fatal(err)
@@ -65,25 +65,25 @@ func TestStartCheckpointWithoutItsRowIsHealed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the first episode in history", 30*time.Second, func() bool {
+	waitUntil(t, "the first episode in history", 3*time.Minute, func() bool {
 		h, _ := c.History(ctx, id, "")
 		return countType(h, history.OrchestratorCompleted) == 1
 	})
 	// Three row writes of two attempts each, then the two attempts of the
 	// delete: the start message stays on its queue.
-	waitUntil(t, "the failed row writes and message delete", 30*time.Second, func() bool {
+	waitUntil(t, "the failed row writes and message delete", 3*time.Minute, func() bool {
 		return faults.Injected()[storage.Fault500] >= 8
 	})
 	// The first attempt to heal the row fails too: the start must stay
 	// on its queue for another one.
 	failDeletes.Store(false)
-	waitUntil(t, "a failed attempt to heal the row", 30*time.Second, func() bool {
+	waitUntil(t, "a failed attempt to heal the row", 3*time.Minute, func() bool {
 		return faults.Injected()[storage.Fault500] >= 10
 	})
 	failRows.Store(false)
 	// Nothing else happens to the instance until its event: only the
 	// redelivered start can show that it runs.
-	waitUntil(t, "the row to say Running", 30*time.Second, func() bool {
+	waitUntil(t, "the row to say Running", 3*time.Minute, func() bool {
 		st, err := c.GetState(ctx, id)
 		return err == nil && st.Status == client.Running
 	})

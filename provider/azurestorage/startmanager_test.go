@@ -40,7 +40,7 @@ func TestPartitionManagerStartIsRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = be.DeleteTaskHub(context.Background()) })
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if err := be.CreateTaskHub(ctx); err != nil {
 		t.Fatal(err)
@@ -54,7 +54,7 @@ func TestPartitionManagerStartIsRetried(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- w.Run(wctx) }()
 	defer func() { stop(); <-done }()
-	waitUntil(t, "the partition manager to fail to start", 30*time.Second, func() bool {
+	waitUntil(t, "the partition manager to fail to start", 3*time.Minute, func() bool {
 		return strings.Contains(logs.String(), "starting the partition manager")
 	})
 	armed.Store(false)

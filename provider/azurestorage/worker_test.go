@@ -31,7 +31,7 @@ func TestHelloCitiesRowsAreCSharpShaped(t *testing.T) {
 	be := newBackend(t, hub)
 	runWorker(t, be, hellocities.Registrations()...)
 	c := client.New(be, client.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	id, err := c.ScheduleNew(ctx, "HelloCities", "World", client.WithInstanceID("hello-rows"))
 	if err != nil {
@@ -175,7 +175,7 @@ func TestKillWorkerMidFanOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	out.waitFor(t, "worker started", 60*time.Second)
+	out.waitFor(t, "worker started", 3*time.Minute)
 
 	be, err := azurestorage.New(crashOptions(hub, acct, "client"))
 	if err != nil {
@@ -183,7 +183,7 @@ func TestKillWorkerMidFanOut(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = be.DeleteTaskHub(context.Background()) })
 	c := client.New(be, client.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	const n = 40
 	id, err := c.ScheduleNew(ctx, killFanOut.Name(), n, client.WithInstanceID("fan-kill"))
@@ -191,7 +191,7 @@ func TestKillWorkerMidFanOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Kill once some but not all results are in the history.
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		h, _ := c.History(ctx, id, "")
 		done := 0

@@ -15,7 +15,7 @@ import (
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // wait bounds every blocking call of a test; nothing sleeps.
-const wait = 10 * time.Second
+const wait = time.Minute
 
 type fixture struct {
 	t     *testing.T

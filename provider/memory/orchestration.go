@@ -185,7 +185,7 @@ func (b *Backend) formWorkItemLocked(ib *inbox, now time.Time) *provider.Orchest
 	x := rules.NewHistoryIndex(hist)
 	in := make([]rules.Incoming, len(candidates))
 	for i, m := range candidates {
-		in[i] = rules.Incoming{TaskMessage: m.tm, DequeueCount: m.dequeues}
+		in[i] = rules.Incoming{TaskMessage: m.tm, DequeueCount: m.dequeues, Sender: m.sender}
 	}
 	res := rules.Triage(x, in)
 	for _, d := range res.Decisions {

@@ -55,7 +55,7 @@ func TestTerminateBeforeScheduledStartSticks(t *testing.T) {
 	}
 	run.WaitFor("the terminate", func(s *client.State) bool { return s.Status == client.Terminated })
 	env.Advance(2 * time.Minute)
-	deadline := time.Now().Add(time.Minute)
+	deadline := time.Now().Add(3 * time.Minute)
 	for !idle(env.Backend) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the start was not consumed: %+v", env.Backend.Stats())

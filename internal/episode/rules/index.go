@@ -13,6 +13,9 @@ type HistoryIndex struct {
 	// until a completion event, then that event's status.
 	Status    history.OrchestrationStatus
 	Suspended bool
+	// Parent is the ParentInstance of the execution's ExecutionStarted
+	// (nil for a top-level instance).
+	Parent    *history.ParentInstance
 	Len       int
 	scheduled map[int32]history.EventType
 	completed map[int32]bool
@@ -34,6 +37,7 @@ func (x *HistoryIndex) Add(events []history.Event) {
 			x.Started = true
 			x.ExecutionID = v.OrchestrationInstance.ExecutionID
 			x.Status = history.StatusRunning
+			x.Parent = v.ParentInstance
 		case *history.ExecutionCompletedEvent:
 			x.Status = v.OrchestrationStatus
 		case *history.ContinueAsNewEvent:

@@ -37,6 +37,8 @@ type Incoming struct {
 	*history.TaskMessage
 	// DequeueCount is how many times the message has been received.
 	DequeueCount int
+	// Sender is the instance that sent the message (empty for clients).
+	Sender history.OrchestrationInstance
 }
 
 // Decision is the verdict on one message, with the reason for logs.
@@ -74,8 +76,11 @@ const maxDequeuesWithoutHistory = 5
 // spec §3.2), in order:
 //
 //   - an ExecutionStarted for the execution already in history is a
-//     duplicate and dropped; one for another execution starts a new
-//     execution (NewExecution), and a second one waits for a later batch;
+//     duplicate and dropped, and so is (ours, not C#'s) a sub-orchestration
+//     start from the call that started the running execution (SameCall; a
+//     retried parent episode sent it again); one for another execution
+//     starts a new execution (NewExecution), and a second one waits for a
+//     later batch;
 //   - a message addressed to another execution than the current one is
 //     stale and dropped;
 //   - a completion whose task id has no scheduling event is out of order
@@ -108,6 +113,10 @@ func Triage(x *HistoryIndex, msgs []Incoming) TriageResult {
 				decide(i, Abandon, "a second ExecutionStarted in one batch waits for a later work item")
 			case started && strings.EqualFold(id, cur):
 				decide(i, Drop, "duplicate ExecutionStarted for execution %s", id)
+			case x.Started && !x.Terminal() && m.Sender.InstanceID != m.OrchestrationInstance.InstanceID && SameCall(start.ParentInstance, x.Parent):
+				p := start.ParentInstance
+				decide(i, Drop, "duplicate ExecutionStarted %s: task %d of %s (execution %s) already started execution %s, which runs",
+					id, p.TaskScheduleID, p.OrchestrationInstance.InstanceID, p.OrchestrationInstance.ExecutionID, x.ExecutionID)
 			default:
 				res.NewExecution = x.Started
 				cur, started = id, true
