@@ -104,7 +104,7 @@ interop: tools
 	ref="$$(cd "$$(dirname "$$ref")" && pwd)/$$(basename "$$ref")"; \
 	summary="$${INTEROP_SUMMARY:-$${TMPDIR:-/tmp}/azdurable-interop-live-summary.json}"; \
 	rm -f "$$summary"; \
-	DTFX_REF="$$ref" INTEROP_SUMMARY="$$summary" $(GO) test -race -tags interop -count=1 -timeout 10m -v $(TESTFLAGS) ./interop/; \
+	DTFX_REF="$$ref" INTEROP_SUMMARY="$$summary" $(GO) test -race -tags interop -count=1 -timeout 30m -v $(TESTFLAGS) ./interop/; \
 	status=$$?; \
 	if [ -f "$$summary" ]; then echo "live summary ($$summary):"; cat "$$summary"; fi; \
 	exit $$status

@@ -40,6 +40,11 @@ type partWay struct {
 	reached  string // the state to reach before the Go worker stops
 	// ready tells from the Go client's view whether the state is reached.
 	ready func(st *client.State, h []history.Event) bool
+	// timed is set for a state that a timer ends by itself: once seen, it
+	// counts as reached, and so does a completion the polls did not catch
+	// in the middle (a loaded machine can take longer than the timer to
+	// bring every other instance half-way).
+	timed bool
 }
 
 func hasEvent(h []history.Event, f func(history.Event) bool) bool { return slices.ContainsFunc(h, f) }
@@ -96,8 +101,8 @@ func handOff(t *testing.T, kill bool) {
 		{c: conformance.Case{ID: p + "-wait", Name: "InteropFlow", Input: q("x"), Status: "Completed", Output: flow("from-"+p, 1),
 			Raise: []conformance.Raise{{InstanceID: p + "-wait", Event: "Continue", Data: q("from-" + p)}}},
 			csStarts: !kill, reached: "SayHello(Tokyo) done, waiting for Continue", ready: waiting},
-		{c: conformance.Case{ID: p + "-timer", Name: "Sleeper", Input: "20", Status: "Completed", Output: q("Hello Sleep!")},
-			csStarts: kill, reached: "its 20 s timer created", ready: timerPending},
+		{c: conformance.Case{ID: p + "-timer", Name: "Sleeper", Input: "60", Status: "Completed", Output: q("Hello Sleep!")},
+			csStarts: kill, reached: "its 60 s timer created", ready: timerPending, timed: true},
 		{c: conformance.Case{ID: p + "-large", Name: "InteropFlow", Input: q(large), Status: "Completed", Output: flow("big", 72000),
 			Raise: []conformance.Raise{{InstanceID: p + "-large", Event: "Continue", Data: q("big")}}},
 			csStarts: kill, reached: "waiting for Continue with a 108 kB input", ready: waiting},
@@ -109,7 +114,7 @@ func handOff(t *testing.T, kill bool) {
 		{c: conformance.Case{ID: p + "-ticker", Name: "Ticker", Input: "0", Status: "Completed", Output: "3"},
 			csStarts: kill, reached: "its second generation with a 20 s timer pending", ready: func(st *client.State, h []history.Event) bool {
 				return st.Input != nil && *st.Input == "1" && timerPending(st, h)
-			}},
+			}, timed: true},
 		{c: conformance.Case{ID: p + "-case", Name: "InteropFlow", Input: q("ab"), Status: "Completed", Output: flow("exact", 2),
 			Raise: []conformance.Raise{{InstanceID: p + "-case", Event: "Continue", Data: q("exact")}}},
 			csStarts: kill, reached: "waiting for Continue (then it gets an event named continue)", ready: waiting},
@@ -122,9 +127,13 @@ func handOff(t *testing.T, kill bool) {
 		startBy(t, w.csStarts, gc, c, w.c)
 	}
 	// The Waiter child must be reached too: its event is raised later.
+	seen := map[string]bool{}
 	poll(t, 3*time.Minute, "every instance to reach its half-way state on the Go worker", func() (bool, string, error) {
 		var open []string
 		for _, w := range work {
+			if seen[w.c.ID] {
+				continue
+			}
 			s, err := gc.GetState(ctx, w.c.ID, client.WithInputsAndOutputs(true))
 			if errors.Is(err, client.ErrNotFound) {
 				open = append(open, w.c.ID+": not found (to reach: "+w.reached+")")
@@ -137,7 +146,13 @@ func handOff(t *testing.T, kill bool) {
 			if err != nil {
 				return false, "", err
 			}
-			if !w.ready(s, h) {
+			switch {
+			case w.ready(s, h):
+				seen[w.c.ID] = w.timed
+			case w.timed && s.Status == client.Completed:
+				t.Logf("%s completed on the Go worker before every other instance was half-way", w.c.ID)
+				seen[w.c.ID] = true
+			default:
 				open = append(open, fmt.Sprintf("%s: %s %s (to reach: %s)", w.c.ID, s.Status, eventTypes(h), w.reached))
 			}
 		}
