@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/client"
+	"github.com/azdurable/azdurable/internal/schedule"
 	"github.com/azdurable/azdurable/provider"
-	"github.com/azdurable/azdurable/schedule"
 	"github.com/spf13/cobra"
 )
 

@@ -8,7 +8,7 @@ import (
 
 	"github.com/azdurable/azdurable/client"
 	"github.com/azdurable/azdurable/internal/azuritetest"
-	"github.com/azdurable/azdurable/schedule"
+	"github.com/azdurable/azdurable/internal/schedule"
 )
 
 // schedulesCLI runs "azdurable schedules <args> <storage flags>".

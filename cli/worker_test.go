@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/azdurable/azdurable/conformance"
 	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/internal/azuritetest"
+	"github.com/azdurable/azdurable/internal/conformance"
 	"github.com/azdurable/azdurable/samples"
 	"github.com/azdurable/azdurable/samples/hellocities"
 	"github.com/azdurable/azdurable/storage"

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/azdurable/azdurable/schedule"
+	"github.com/azdurable/azdurable/internal/schedule"
 )
 
 // Errors of the schedule operations.

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/azdurable/azdurable/client"
-	"github.com/azdurable/azdurable/schedule"
+	"github.com/azdurable/azdurable/internal/schedule"
 )
 
 // registerSchedules registers the schedule orchestration and its start

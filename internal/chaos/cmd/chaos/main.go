@@ -22,9 +22,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/azdurable/azdurable/chaos"
 	"github.com/azdurable/azdurable/cli"
 	"github.com/azdurable/azdurable/internal/azurite"
+	"github.com/azdurable/azdurable/internal/chaos"
 )
 
 func main() {

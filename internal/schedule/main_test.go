@@ -9,7 +9,7 @@ import (
 	"github.com/azdurable/azdurable/cli"
 	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/internal/azuritetest"
-	"github.com/azdurable/azdurable/schedule"
+	"github.com/azdurable/azdurable/internal/schedule"
 )
 
 // envWorker makes the test binary an azdurable worker (cli.Main) hosting

@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/azdurable/azdurable/chaos"
 	"github.com/azdurable/azdurable/client"
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/azuritetest"
-	"github.com/azdurable/azdurable/schedule"
+	"github.com/azdurable/azdurable/internal/chaos"
+	"github.com/azdurable/azdurable/internal/schedule"
 	"github.com/azdurable/azdurable/worker"
 )
 

@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/azdurable/azdurable/chaos"
 	"github.com/azdurable/azdurable/client"
 	"github.com/azdurable/azdurable/internal/azuritetest"
+	"github.com/azdurable/azdurable/internal/chaos"
 	"github.com/azdurable/azdurable/internal/ctxsleep"
-	"github.com/azdurable/azdurable/schedule"
+	"github.com/azdurable/azdurable/internal/schedule"
 )
 
 // A schedule on Azurite whose worker process is killed with SIGKILL:

@@ -11,14 +11,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/azdurable/azdurable/chaos"
 	"github.com/azdurable/azdurable/client"
 	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/durabletest"
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/chaos"
+	"github.com/azdurable/azdurable/internal/schedule"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/provider/memory"
-	"github.com/azdurable/azdurable/schedule"
 	"github.com/azdurable/azdurable/worker"
 )
 
