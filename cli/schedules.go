@@ -100,7 +100,7 @@ not exist.`,
 		}
 		// Everything that needs no storage is checked before storage is
 		// opened (a local Azurite is not started for a typo).
-		if _, err := schedule.New(name, o, time.Now()); err != nil {
+		if _, err := schedule.New(name, o, time.Now(), nil); err != nil {
 			return usageError{err}
 		}
 		c, release, err := openClient(cmd, sf, true)

@@ -21,6 +21,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/internal/conformance"
+	"github.com/azdurable/azdurable/internal/registry"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/provider/azurestorage"
 	"github.com/azdurable/azdurable/queues"
@@ -326,25 +327,14 @@ func dedupe(items []durable.Registrable) ([]durable.Registrable, regCounts) {
 	return out, n
 }
 
-// registrationKey tells an orchestration from an activity by registering
-// it alone in a scratch registry: durable's handles do not say their kind.
+// registrationKey is the kind, name (in lower case) and version a handle
+// registers.
 func registrationKey(it durable.Registrable) (kind, key string, ok bool) {
-	named, ok := it.(interface {
-		Name() string
-		Version() string
-	})
-	if !ok {
+	e, err := registry.Describe(it)
+	if err != nil {
 		return "", "", false
 	}
-	probe := durable.NewRegistry()
-	if err := probe.Add(it); err != nil {
-		return "", "", false
-	}
-	kind = "activity"
-	if _, isOrch := probe.Orchestrator(named.Name(), named.Version()); isOrch {
-		kind = "orchestration"
-	}
-	return kind, kind + "/" + strings.ToLower(named.Name()) + "/" + named.Version(), true
+	return e.Kind(), e.Kind() + "/" + strings.ToLower(e.Name) + "/" + e.Version, true
 }
 
 // Samples returns the orchestrations and activities of package samples,

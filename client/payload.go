@@ -3,8 +3,6 @@ package client
 import (
 	"encoding/json"
 	"errors"
-
-	"github.com/azdurable/azdurable/durable"
 )
 
 // RawJSON is JSON text that ScheduleNew (as the input) and RaiseEvent (as
@@ -14,12 +12,12 @@ import (
 type RawJSON string
 
 // encodePayload turns an input or event payload into the stored text.
-func encodePayload(v any) (string, error) {
+func (c *Client) encodePayload(v any) (string, error) {
 	if raw, ok := v.(RawJSON); ok {
 		if !json.Valid([]byte(raw)) {
 			return "", errors.New("client: RawJSON is not JSON text")
 		}
 		return string(raw), nil
 	}
-	return durable.Converter().Marshal(v)
+	return c.conv.Marshal(v)
 }

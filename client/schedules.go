@@ -29,12 +29,12 @@ var (
 // the same moment; a deleted or ended one is replaced.
 func (c *Client) CreateSchedule(ctx context.Context, name string, o schedule.Options) (*schedule.Info, error) {
 	now := c.now()
-	d, err := schedule.New(name, o, now)
+	d, err := schedule.New(name, o, now, c.conv)
 	if err != nil {
 		return nil, err
 	}
 	revision := newID()
-	input, err := schedule.StartInput(d, now, revision)
+	input, err := schedule.StartInput(d, now, revision, c.conv)
 	if err != nil {
 		return nil, fmt.Errorf("client: encoding the schedule: %w", err)
 	}
@@ -71,7 +71,7 @@ func (c *Client) GetSchedule(ctx context.Context, name string) (*schedule.Info, 
 	if err != nil {
 		return nil, err
 	}
-	info, err := schedule.Describe(st)
+	info, err := schedule.Describe(st, c.conv)
 	if errors.Is(err, schedule.ErrNotSchedule) {
 		return nil, fmt.Errorf("%w: %q (%v)", ErrScheduleNotFound, name, err)
 	}
@@ -130,7 +130,7 @@ func (c *Client) ListSchedules(ctx context.Context, o ScheduleListOptions) ([]*s
 			return nil, err
 		}
 		for _, st := range p.States {
-			info, err := schedule.Describe(st)
+			info, err := schedule.Describe(st, c.conv)
 			if errors.Is(err, schedule.ErrNotSchedule) {
 				continue
 			}

@@ -36,7 +36,7 @@ type Options struct {
 	// time).
 	Timeout time.Duration
 	// Worker adjusts the worker (the environment sets Clock and
-	// VerifyReplay).
+	// VerifyReplay). Its DataConverter is the client's too.
 	Worker worker.Options
 	// Faults are passed to the memory backend.
 	Faults memory.Faults
@@ -59,13 +59,10 @@ type Env struct {
 	done    chan error
 }
 
-// New returns an environment; it is stopped when the test ends.
-func New(t testing.TB, opts ...func(*Options)) *Env {
+// New returns an environment; it is stopped when the test ends. The zero
+// Options are the defaults.
+func New(t testing.TB, o Options) *Env {
 	t.Helper()
-	var o Options
-	for _, f := range opts {
-		f(&o)
-	}
 	if o.Start.IsZero() {
 		o.Start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	}
@@ -87,7 +84,7 @@ func New(t testing.TB, opts ...func(*Options)) *Env {
 		wo.ShutdownTimeout = 5 * time.Second
 	}
 	e := &Env{t: t, opts: o, Clock: clock, Backend: be, Worker: worker.New(be, wo),
-		Client: client.New(be, client.Options{Clock: clock})}
+		Client: client.New(be, client.Options{Clock: clock, DataConverter: wo.DataConverter})}
 	t.Cleanup(e.Stop)
 	return e
 }
@@ -174,7 +171,7 @@ func (r *Run[Out]) Result() (Out, error) {
 	}
 	var out Out
 	if st.Output != nil {
-		if err := durable.Converter().Unmarshal(*st.Output, &out); err != nil {
+		if err := st.DecodeOutput(&out); err != nil {
 			return zero, err
 		}
 	}
@@ -261,29 +258,28 @@ type Mock[In, Out any] struct {
 	calls int
 }
 
-// OnActivity mocks an activity (by its handle's name and version); set its
-// behaviour with Return or Do. Call it before starting instances.
+// OnActivity mocks an activity (by its handle's name and version): the
+// worker runs the mock in its place, with the same input and output
+// types. Set its behaviour with Return or Do; until then a call fails.
+// Call it after registering the activity (or instead of registering it),
+// before starting instances.
 func OnActivity[In, Out any](e *Env, a *durable.Activity[In, Out]) *Mock[In, Out] {
+	e.t.Helper()
 	m := &Mock[In, Out]{env: e, name: a.Name(), ver: a.Version()}
-	e.Worker.Registry().ReplaceActivity(a.Name(), a.Version(), func(ctx context.Context, input *string) (*string, error) {
-		in, err := durable.DecodeActivityInput[In](input)
-		if err != nil {
-			return nil, err
-		}
+	mock := durable.NewActivity(a.Name(), func(ctx context.Context, in In) (Out, error) {
 		m.mu.Lock()
 		fn := m.fn
 		m.calls++
 		m.mu.Unlock()
 		if fn == nil {
-			return nil, fmt.Errorf("durabletest: activity %s is mocked but has no behaviour", a.Name())
+			var zero Out
+			return zero, fmt.Errorf("durabletest: activity %s is mocked but has no behaviour", a.Name())
 		}
-		out, err := fn(ctx, in)
-		if err != nil {
-			return nil, err
-		}
-		s, err := durable.Converter().Marshal(out)
-		return &s, err
-	})
+		return fn(ctx, in)
+	}, durable.Version(a.Version()))
+	if err := e.Worker.Replace(mock); err != nil {
+		e.t.Fatal(err)
+	}
 	return m
 }
 

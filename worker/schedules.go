@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/azdurable/azdurable/client"
+	"github.com/azdurable/azdurable/internal/registry"
 	"github.com/azdurable/azdurable/internal/schedule"
 )
 
@@ -28,7 +29,7 @@ func (w *Worker) registerSchedules() {
 		}
 		return err == nil, err
 	}
-	if err := w.reg.Add(schedule.Registrations(start)...); err != nil {
+	if err := registry.Add(w.reg, schedule.Registrations(start)...); err != nil {
 		panic("worker: registering the schedule orchestration: " + err.Error())
 	}
 }

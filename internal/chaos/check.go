@@ -85,8 +85,7 @@ type CheckOptions struct {
 // Check reads the final state and history of every planned instance.
 func Check(ctx context.Context, c *client.Client, plan []Spec, opts CheckOptions) *Outcome {
 	dir := opts.Dir
-	reg := durable.NewRegistry()
-	_ = reg.Add(append(Registrations(), opts.Registrations...)...)
+	regs := append(Registrations(), opts.Registrations...)
 	o := &Outcome{HistoryProblems: []string{}, Problems: []string{}}
 	for _, s := range plan {
 		st, err := c.GetState(ctx, s.ID)
@@ -121,7 +120,7 @@ func Check(ctx context.Context, c *client.Client, plan []Spec, opts CheckOptions
 			} else if twice > 0 {
 				problems = append(problems, fmt.Sprintf("an external event recorded %d more times", twice))
 			}
-			if err := durabletest.ReplayEvents(reg, h); err != nil {
+			if err := durabletest.ReplayEvents(h, regs); err != nil {
 				problems = append(problems, "replay: "+err.Error())
 			}
 		}

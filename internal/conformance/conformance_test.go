@@ -13,11 +13,12 @@ import (
 	"github.com/azdurable/azdurable/client"
 	"github.com/azdurable/azdurable/durabletest"
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/registry"
 )
 
 func newEnv(t *testing.T) *durabletest.Env {
 	t.Helper()
-	env := durabletest.New(t)
+	env := durabletest.New(t, durabletest.Options{})
 	env.Register(Registrations()...)
 	// The cases start instances by name, so the worker is run here rather
 	// than by durabletest.Start.
@@ -225,18 +226,22 @@ func TestJSONEqual(t *testing.T) {
 }
 
 func TestRegistrations(t *testing.T) {
-	env := newEnv(t) // registering twice would fail; once must not
+	newEnv(t) // registering twice would fail; once must not
+	reg := registry.New(nil)
+	if err := registry.Add(reg, Registrations()...); err != nil {
+		t.Fatal(err)
+	}
 	names := map[string]bool{}
 	for _, c := range Catalog("r") {
 		names[c.Name] = true
 	}
 	for name := range names {
-		if _, ok := env.Worker.Registry().Orchestrator(name, ""); !ok {
+		if _, ok := reg.Orchestrator(name, ""); !ok {
 			t.Errorf("orchestration %s is not registered", name)
 		}
 	}
 	for _, a := range []string{"SayHello", "Fail", "Big", "Slow"} {
-		if _, ok := env.Worker.Registry().Activity(a, ""); !ok {
+		if _, ok := reg.Activity(a, ""); !ok {
 			t.Errorf("activity %s is not registered", a)
 		}
 	}

@@ -75,10 +75,11 @@ func registrations() []durable.Registrable {
 }
 
 type fixture struct {
-	t   *testing.T
-	be  provider.Backend
-	c   *client.Client
-	reg *durable.Registry
+	t  *testing.T
+	be provider.Backend
+	c  *client.Client
+	// regs are what the worker hosts, for replaying histories.
+	regs []durable.Registrable
 }
 
 func start(t *testing.T, f Factory) *fixture {
@@ -86,7 +87,8 @@ func start(t *testing.T, f Factory) *fixture {
 	be := f(t)
 	w := worker.New(be, worker.Options{Logger: slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		ShutdownTimeout: 10 * time.Second})
-	if err := w.Register(registrations()...); err != nil {
+	regs := registrations()
+	if err := w.Register(regs...); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -98,7 +100,7 @@ func start(t *testing.T, f Factory) *fixture {
 			t.Errorf("worker: %v", err)
 		}
 	})
-	return &fixture{t: t, be: be, c: client.New(be, client.Options{}), reg: w.Registry()}
+	return &fixture{t: t, be: be, c: client.New(be, client.Options{}), regs: regs}
 }
 
 type testLog struct{ t *testing.T }
@@ -154,7 +156,7 @@ func (f *fixture) replays(id string) {
 	if err != nil {
 		f.t.Fatalf("history of %s: %v", id, err)
 	}
-	if err := durabletest.ReplayEvents(f.reg, events); err != nil {
+	if err := durabletest.ReplayEvents(events, f.regs); err != nil {
 		f.t.Errorf("the stored history of %s does not replay: %v", id, err)
 	}
 }

@@ -132,7 +132,8 @@ func startRewind(t *testing.T, f Factory) *rewindFixture {
 	be := f(t)
 	log := slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	w := worker.New(be, worker.Options{Logger: log, ShutdownTimeout: 10 * time.Second})
-	if err := w.Register(rewindRegistrations()...); err != nil {
+	regs := rewindRegistrations()
+	if err := w.Register(regs...); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -145,7 +146,7 @@ func startRewind(t *testing.T, f Factory) *rewindFixture {
 		}
 	})
 	prefix := strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
-	return &rewindFixture{fixture: &fixture{t: t, be: be, c: client.New(be, client.Options{}), reg: w.Registry()}, prefix: prefix}
+	return &rewindFixture{fixture: &fixture{t: t, be: be, c: client.New(be, client.Options{}), regs: regs}, prefix: prefix}
 }
 
 func (f *rewindFixture) key(s string) string { return f.prefix + "-" + s }
@@ -270,7 +271,7 @@ func testRewind(t *testing.T, f Factory) {
 	}
 
 	t.Run("TerminatedChild", func(t *testing.T) {
-		y := &rewindFixture{fixture: &fixture{t: t, be: x.be, c: x.c, reg: x.reg}, prefix: x.prefix}
+		y := &rewindFixture{fixture: &fixture{t: t, be: x.be, c: x.c, regs: x.regs}, prefix: x.prefix}
 		parent, child := k("tp"), k("tp-child")
 		y.schedule(ParentOfWaiter.Name(), child, client.WithInstanceID(parent))
 		y.waitFor(child, "the child to run", func(s *client.State) bool { return s.Status == client.Running })
@@ -287,7 +288,7 @@ func testRewind(t *testing.T, f Factory) {
 	})
 
 	t.Run("ChildCompletedWhileParentFailed", func(t *testing.T) {
-		y := &rewindFixture{fixture: &fixture{t: t, be: x.be, c: x.c, reg: x.reg}, prefix: x.prefix}
+		y := &rewindFixture{fixture: &fixture{t: t, be: x.be, c: x.c, regs: x.regs}, prefix: x.prefix}
 		key := k("two")
 		gate.close(key + "-c")
 		id := y.schedule(rwTwoChildren.Name(), key, client.WithInstanceID(key))
@@ -302,7 +303,7 @@ func testRewind(t *testing.T, f Factory) {
 	})
 
 	t.Run("Twice", func(t *testing.T) {
-		y := &rewindFixture{fixture: &fixture{t: t, be: x.be, c: x.c, reg: x.reg}, prefix: x.prefix}
+		y := &rewindFixture{fixture: &fixture{t: t, be: x.be, c: x.c, regs: x.regs}, prefix: x.prefix}
 		key := k("twice")
 		gate.close(key)
 		id := y.schedule(rwRetried.Name(), key, client.WithInstanceID(key))

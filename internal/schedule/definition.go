@@ -8,8 +8,8 @@ import (
 	"time"
 	_ "time/tzdata" // every worker can load every zone, whatever its system has
 
-	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/payload"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/robfig/cron/v3"
 )
@@ -140,9 +140,9 @@ func ValidateName(name string) error {
 	return nil
 }
 
-// New validates a schedule created at now. Every error matches
-// provider.ErrInvalid.
-func New(name string, o Options, now time.Time) (*Definition, error) {
+// New validates a schedule created at now, its input encoded with conv
+// (nil: JSON). Every error matches provider.ErrInvalid.
+func New(name string, o Options, now time.Time, conv payload.Converter) (*Definition, error) {
 	if err := ValidateName(name); err != nil {
 		return nil, err
 	}
@@ -177,7 +177,7 @@ func New(name string, o Options, now time.Time) (*Definition, error) {
 		d.End = o.End.UTC()
 	}
 	if o.Input != nil {
-		text, err := durable.Converter().Marshal(o.Input)
+		text, err := payload.Or(conv).Marshal(o.Input)
 		if err != nil {
 			return nil, invalidf("schedule: encoding the input: %v", err)
 		}

@@ -17,7 +17,7 @@ func mustNew(t *testing.T, o Options) *Definition {
 	if o.Orchestration == "" {
 		o.Orchestration = "Report"
 	}
-	d, err := New("nightly", o, t0)
+	d, err := New("nightly", o, t0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,12 +60,12 @@ func TestValidation(t *testing.T) {
 		if tc.o != nil {
 			tc.o(&o)
 		}
-		_, err := New(tc.name, o, t0)
+		_, err := New(tc.name, o, t0, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, provider.ErrInvalid) {
 			t.Errorf("%q %+v: got %v, want an ErrInvalid with %q", tc.name, o, err, tc.want)
 		}
 	}
-	d, err := New("Nightly.report_2-b", ok, t0)
+	d, err := New("Nightly.report_2-b", ok, t0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestPlan(t *testing.T) {
 func TestWireDefinition(t *testing.T) {
 	d := mustNew(t, Options{Cron: "*/5 * * * * *", TimeZone: "Asia/Tokyo", Input: map[string]int{"n": 1},
 		CatchUp: CatchUpAll, Grace: 1500 * time.Millisecond, End: t0.Add(48 * time.Hour), Version: "2"})
-	raw, err := StartInput(d, t0, "rev")
+	raw, err := StartInput(d, t0, "rev", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func FuzzNew(f *testing.F) {
 		f.Add(s, "UTC")
 	}
 	f.Fuzz(func(t *testing.T, expr, zone string) {
-		d, err := New("n", Options{Cron: expr, TimeZone: zone, Orchestration: "o"}, t0)
+		d, err := New("n", Options{Cron: expr, TimeZone: zone, Orchestration: "o"}, t0, nil)
 		if err == nil {
 			if next := d.Next(t0); !next.After(t0) {
 				t.Fatalf("%q: next %v", expr, next)

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/payload"
 )
 
 // Info describes a schedule as its instance shows it.
@@ -32,9 +32,10 @@ func NameOf(instanceID string) (string, bool) {
 }
 
 // Describe reads a schedule from its instance's status (with its input,
-// custom status and output). An instance that is not a schedule gives
-// ErrNotSchedule.
-func Describe(st *history.OrchestrationState) (*Info, error) {
+// custom status and output), written with conv (nil: JSON). An instance
+// that is not a schedule gives ErrNotSchedule.
+func Describe(st *history.OrchestrationState, conv payload.Converter) (*Info, error) {
+	conv = payload.Or(conv)
 	id := st.OrchestrationInstance.InstanceID
 	if _, ok := NameOf(id); !ok || st.Name != OrchestrationName {
 		return nil, fmt.Errorf("%w: %q", ErrNotSchedule, id)
@@ -43,7 +44,7 @@ func Describe(st *history.OrchestrationState) (*Info, error) {
 		return nil, fmt.Errorf("%w: %q has no input", ErrNotSchedule, id)
 	}
 	var s state
-	if err := durable.Converter().Unmarshal(*st.Input, &s); err != nil {
+	if err := conv.Unmarshal(*st.Input, &s); err != nil {
 		return nil, fmt.Errorf("%w: reading the input of %q: %v", ErrNotSchedule, id, err)
 	}
 	d, err := s.Schedule.definition()
@@ -60,7 +61,7 @@ func Describe(st *history.OrchestrationState) (*Info, error) {
 	}
 	if latest != nil {
 		var p Progress
-		if durable.Converter().Unmarshal(*latest, &p) == nil && p.Status != "" {
+		if conv.Unmarshal(*latest, &p) == nil && p.Status != "" {
 			info.Progress = p
 		}
 	}

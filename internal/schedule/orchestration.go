@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/durable"
+	"github.com/azdurable/azdurable/internal/payload"
 	"github.com/azdurable/azdurable/provider"
 )
 
@@ -189,11 +190,12 @@ func (w wireDefinition) definition() (*Definition, error) {
 
 // StartInput returns the schedule orchestration's first input: d, created
 // at now, under revision (an id that tells this creation from a concurrent
-// one).
-func StartInput(d *Definition, now time.Time, revision string) (json.RawMessage, error) {
+// one), encoded with conv (nil: JSON), the converter of the workers that
+// run it.
+func StartInput(d *Definition, now time.Time, revision string, conv payload.Converter) (json.RawMessage, error) {
 	now = now.UTC()
 	st := &state{Schedule: d.wire(), Revision: revision, Created: now, After: now, Progress: Progress{Status: Pending}}
-	text, err := durable.Converter().Marshal(st)
+	text, err := payload.Or(conv).Marshal(st)
 	return json.RawMessage(text), err
 }
 

@@ -5,8 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/payload"
+	"github.com/azdurable/azdurable/internal/registry"
 	"github.com/azdurable/azdurable/internal/replay/replaytest"
 )
 
@@ -14,8 +15,8 @@ import (
 // after which the schedule continues as new is not lost: it is carried
 // into the next execution.
 func TestControlEventAtContinueAsNewIsCarried(t *testing.T) {
-	reg := durable.NewRegistry()
-	if err := reg.Add(Registrations(func(context.Context, Tick) (bool, error) { return true, nil })...); err != nil {
+	reg := registry.New(nil)
+	if err := registry.Add(reg, Registrations(func(context.Context, Tick) (bool, error) { return true, nil })...); err != nil {
 		t.Fatal(err)
 	}
 	fn, _ := reg.Orchestrator(OrchestrationName, "")
@@ -23,7 +24,7 @@ func TestControlEventAtContinueAsNewIsCarried(t *testing.T) {
 	s.Now = t0
 	s.Activity = func(string, *string) (*string, error) { return nil, replaytest.NoAnswer }
 	d := mustNew(t, Options{Cron: "0 * * * *"})
-	input, err := StartInput(d, t0, "rev")
+	input, err := StartInput(d, t0, "rev", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func TestControlEventAtContinueAsNewIsCarried(t *testing.T) {
 		t.Fatalf("carried %+v", c.ContinueAsNew.Carry)
 	}
 	var next state
-	if err := durable.Converter().Unmarshal(*c.ContinueAsNew.Input, &next); err != nil {
+	if err := (payload.JSON{}).Unmarshal(*c.ContinueAsNew.Input, &next); err != nil {
 		t.Fatal(err)
 	}
 	if next.Progress.Started != int64(stepsPerGeneration/3) || !next.After.Equal(t0.Add(time.Duration(stepsPerGeneration/3)*time.Hour)) {

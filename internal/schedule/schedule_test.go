@@ -38,11 +38,11 @@ type fixture struct {
 
 func newFixture(t *testing.T, opts ...func(*durabletest.Options)) *fixture {
 	t.Helper()
-	opts = append([]func(*durabletest.Options){func(o *durabletest.Options) {
-		o.Start = start
-		o.Timeout = 2 * time.Minute
-	}}, opts...)
-	f := &fixture{t: t, env: durabletest.New(t, opts...), runs: map[string]int{}}
+	o := durabletest.Options{Start: start, Timeout: 2 * time.Minute}
+	for _, adjust := range opts {
+		adjust(&o)
+	}
+	f := &fixture{t: t, env: durabletest.New(t, o), runs: map[string]int{}}
 	record := durable.NewActivity("RecordRun", func(_ context.Context, id string) (int, error) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
