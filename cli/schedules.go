@@ -14,8 +14,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { commands = append(commands, newSchedules) }
-
 func newSchedules(*app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "schedules",

@@ -1,4 +1,4 @@
-package cli
+package main
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/azdurable/azdurable/cli"
 	"github.com/azdurable/azdurable/internal/azuritetest"
 	"github.com/azdurable/azdurable/provider/azurestorage"
 	"github.com/azdurable/azdurable/samples/indexing"
@@ -62,7 +63,7 @@ func TestDemo(t *testing.T) {
 
 	// The summary went to the hub's samples container.
 	bs, _ := acct.BlobService(nil)
-	resp, err := bs.DownloadStream(context.Background(), SamplesContainer(hub), indexing.SummaryBlobName("contoso"), nil)
+	resp, err := bs.DownloadStream(context.Background(), cli.SamplesContainer(hub), indexing.SummaryBlobName("contoso"), nil)
 	if err != nil {
 		t.Fatalf("summary blob: %v", err)
 	}

@@ -1,4 +1,4 @@
-package cli
+package main
 
 import (
 	"os"
@@ -11,9 +11,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { commands = append(commands, func(a *app) *cobra.Command { return newBench(a) }) }
-
-func newBench(a *app) *cobra.Command {
+// newBench is the bench command, which measures scenarios on real storage.
+func newBench() *cobra.Command {
 	var cfg bench.Config
 	var asJSON, quiet bool
 	cmd := &cobra.Command{
@@ -64,7 +63,7 @@ and the ratios; with --json the output is
 			cfg.Logger = logger(cmd)
 			if exe, err := os.Executable(); err == nil {
 				cfg.Executable = exe
-				cfg.WorkerArgs = []string{"bench", "worker", "--log-level", a.logLevel}
+				cfg.WorkerArgs = []string{"bench", "worker", "--log-level", logLevel(cmd)}
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()

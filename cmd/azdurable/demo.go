@@ -1,4 +1,4 @@
-package cli
+package main
 
 import (
 	"context"
@@ -10,8 +10,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/azdurable/azdurable/cli"
 	"github.com/azdurable/azdurable/client"
-	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/internal/azurite"
 	"github.com/azdurable/azdurable/provider/azurestorage"
 	"github.com/azdurable/azdurable/samples/approval"
@@ -19,11 +20,10 @@ import (
 	"github.com/azdurable/azdurable/samples/indexing"
 	"github.com/azdurable/azdurable/samples/monitor"
 	"github.com/azdurable/azdurable/samples/orders"
+	"github.com/azdurable/azdurable/storage"
 	"github.com/azdurable/azdurable/worker"
 	"github.com/spf13/cobra"
 )
-
-func init() { commands = append(commands, newDemo) }
 
 // DemoTaskHub is the task hub of `make demo`.
 const DemoTaskHub = "DemoHub"
@@ -32,22 +32,34 @@ const DemoTaskHub = "DemoHub"
 // samples' timers (retries, the monitor's interval) are a few seconds long.
 const demoPoll = time.Second
 
-func newDemo(a *app) *cobra.Command {
-	var sf *storageFlags
+// demoFlags are the demo's storage flags, named as the built-in commands
+// name theirs.
+type demoFlags struct {
+	connectionString string
+	account          string
+	local            bool
+	taskHub          string
+	partitions       int
+}
+
+// newDemo is the demo command: every sample once, on a worker in this
+// process.
+func newDemo() *cobra.Command {
+	sf := &demoFlags{}
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:    "demo",
 		Hidden: true, // make demo runs it
-		Short:  "Run every sample once on the local Azurite (or $" + EnvConnectionString + ") and print the results",
+		Short:  "Run every sample once on the local Azurite (or $" + cli.EnvConnectionString + ") and print the results",
 		Long: `Creates the task hub DemoHub, runs a worker in this process, starts every
 sample (hello cities, repository indexing, two orders, an approval that is
 granted once it waits, a monitor), prints each instance's id, status and
 output, and stops what it started. Without storage flags it uses the local
 Azurite of --local (data in .azurite/ of the checkout, started if it is not
-running), or the account of $` + EnvConnectionString + ` when that is set.`,
+running), or the account of $` + cli.EnvConnectionString + ` when that is set.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if sf.connectionString == "" && sf.account == "" && os.Getenv(EnvConnectionString) == "" {
+			if sf.connectionString == "" && sf.account == "" && os.Getenv(cli.EnvConnectionString) == "" {
 				sf.local = true
 			}
 			if sf.taskHub == "" {
@@ -55,12 +67,39 @@ running), or the account of $` + EnvConnectionString + ` when that is set.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			return runDemo(ctx, cmd, a, sf)
+			return runDemo(ctx, cmd, sf)
 		},
 	}
-	sf = addStorageFlags(cmd)
-	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "give up after this long")
+	fl := cmd.Flags()
+	fl.StringVar(&sf.connectionString, "connection-string", "", "storage connection string (default $"+cli.EnvConnectionString+")")
+	fl.StringVar(&sf.account, "account", "", "storage account name, authenticated with azidentity")
+	fl.BoolVar(&sf.local, "local", false, "use the local Azurite of make demo (127.0.0.1:10000-10002, data in .azurite/), starting it if it is not running")
+	fl.StringVar(&sf.taskHub, "task-hub", os.Getenv(cli.EnvTaskHub), "task hub name (default "+DemoTaskHub+")")
+	fl.IntVar(&sf.partitions, "partitions", azurestorage.DefaultPartitions, "the task hub's partition count (1-16)")
+	fl.DurationVar(&timeout, "timeout", 2*time.Minute, "give up after this long")
 	return cmd
+}
+
+// open returns the storage account the flags name, and a function that
+// releases what open started (a local Azurite).
+func (f *demoFlags) open(ctx context.Context, cmd *cobra.Command) (*storage.Account, func(), error) {
+	noop := func() {}
+	switch {
+	case f.local:
+		return azurite.OpenLocal(ctx, cmd.ErrOrStderr())
+	case f.connectionString != "":
+		a, err := storage.ParseConnectionString(f.connectionString)
+		return a, noop, err
+	case os.Getenv(cli.EnvConnectionString) != "":
+		a, err := storage.ParseConnectionString(os.Getenv(cli.EnvConnectionString))
+		return a, noop, err
+	}
+	cred, err := azidentity.NewDefaultAzureCredential(nil)
+	if err != nil {
+		return nil, noop, fmt.Errorf("azidentity: %w", err)
+	}
+	a, err := storage.FromAccountName(f.account, cred)
+	return a, noop, err
 }
 
 // demoRun is one sample instance the demo starts.
@@ -86,25 +125,38 @@ func demoRuns(suffix string) []demoRun {
 	}
 }
 
-func runDemo(ctx context.Context, cmd *cobra.Command, a *app, sf *storageFlags) error {
+func runDemo(ctx context.Context, cmd *cobra.Command, sf *demoFlags) error {
 	began := time.Now()
 	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
-	startsAzurite := sf.local && !(reachable(localBlobPort) && reachable(localQueuePort) && reachable(localTablePort))
+	startsAzurite := sf.local && !azurite.LocalRunning()
 	if sf.local && !startsAzurite {
-		fmt.Fprintf(errOut, "demo: using the Azurite already running on 127.0.0.1:%d-%d\n", localBlobPort, localTablePort)
+		fmt.Fprintf(errOut, "demo: using the Azurite already running on 127.0.0.1:%d-%d\n", azurite.LocalBlobPort, azurite.LocalTablePort)
 	}
-	workerCtx, stopWorker := context.WithCancel(ctx)
-	defer stopWorker()
-	wo := worker.Options{ShutdownTimeout: DefaultDrainTimeout}
-	// The samples are hosted whatever the program registered: Samples
-	// needs the account, so it is added through the host's registration
-	// step (dedupe keeps the program's own copy when it has one).
-	da := &app{register: append(append([]func(HostInfo) ([]durable.Registrable, error){}, a.register...), Samples), logLevel: a.logLevel}
-	h, err := startHost(workerCtx, cmd, da, sf, func(o *azurestorage.Options) { o.MaxPollingInterval = demoPoll }, wo, false)
+	acct, release, err := sf.open(ctx, cmd)
 	if err != nil {
 		return err
 	}
-	defer h.release()
+	defer release()
+	be, err := azurestorage.New(azurestorage.Options{TaskHub: sf.taskHub, Account: acct, Partitions: sf.partitions,
+		Logger: logger(cmd), MaxPollingInterval: demoPoll})
+	if err != nil {
+		return err
+	}
+	regs, err := Samples(cli.HostInfo{Account: acct, TaskHub: sf.taskHub})
+	if err != nil {
+		return err
+	}
+	w := worker.New(be, worker.Options{ShutdownTimeout: cli.DefaultDrainTimeout, Logger: logger(cmd)})
+	if err := w.Register(regs...); err != nil {
+		return err
+	}
+	if err := be.CreateTaskHub(ctx); err != nil {
+		return err
+	}
+	workerCtx, stopWorker := context.WithCancel(ctx)
+	defer stopWorker()
+	done := make(chan error, 1)
+	go func() { done <- w.Run(workerCtx) }()
 	stopped := false
 	stop := func() error {
 		if stopped {
@@ -112,12 +164,12 @@ func runDemo(ctx context.Context, cmd *cobra.Command, a *app, sf *storageFlags) 
 		}
 		stopped = true
 		stopWorker()
-		return h.wait()
+		return <-done
 	}
 	defer func() { _ = stop() }()
-	fmt.Fprintf(errOut, "demo: task hub %s (%d partitions) on %s, worker %s\n", sf.taskHub, h.partitions, h.account.Endpoints().Queue, h.be.WorkerID())
+	fmt.Fprintf(errOut, "demo: task hub %s (%d partitions) on %s, worker %s\n", sf.taskHub, sf.partitions, acct.Endpoints().Queue, be.WorkerID())
 
-	c := client.New(h.be, client.Options{})
+	c := client.New(be, client.Options{})
 	runs := demoRuns(runSuffix())
 	for _, r := range runs {
 		if _, err := c.ScheduleNew(ctx, r.name, r.input, client.WithInstanceID(r.id)); err != nil {
