@@ -22,14 +22,14 @@ var (
 )
 
 // CreateSchedule creates the schedule name, which starts o.Orchestration
-// on o.Cron until it is deleted (see package schedule). Everything is
+// on o.Cron until it is deleted. Everything is
 // validated before anything is written; invalid options give an error that
 // matches provider.ErrInvalid. A schedule with the name that has not
 // finished gives ErrScheduleExists, also when another caller creates it at
 // the same moment; a deleted or ended one is replaced.
-func (c *Client) CreateSchedule(ctx context.Context, name string, o schedule.Options) (*schedule.Info, error) {
+func (c *Client) CreateSchedule(ctx context.Context, name string, o ScheduleOptions) (*ScheduleInfo, error) {
 	now := c.now()
-	d, err := schedule.New(name, o, now, c.conv)
+	d, err := schedule.New(name, o.definition(), now, c.conv)
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +60,7 @@ func (c *Client) CreateSchedule(ctx context.Context, name string, o schedule.Opt
 
 // GetSchedule returns the schedule name, whatever its status, or
 // ErrScheduleNotFound if there is none.
-func (c *Client) GetSchedule(ctx context.Context, name string) (*schedule.Info, error) {
+func (c *Client) GetSchedule(ctx context.Context, name string) (*ScheduleInfo, error) {
 	if err := schedule.ValidateName(name); err != nil {
 		return nil, err
 	}
@@ -75,7 +75,10 @@ func (c *Client) GetSchedule(ctx context.Context, name string) (*schedule.Info, 
 	if errors.Is(err, schedule.ErrNotSchedule) {
 		return nil, fmt.Errorf("%w: %q (%v)", ErrScheduleNotFound, name, err)
 	}
-	return info, err
+	if err != nil {
+		return nil, err
+	}
+	return scheduleInfo(info), nil
 }
 
 // PauseSchedule pauses a schedule: ticks are skipped until it is resumed.
@@ -121,8 +124,8 @@ type ScheduleListOptions struct {
 }
 
 // ListSchedules returns the task hub's schedules in name order.
-func (c *Client) ListSchedules(ctx context.Context, o ScheduleListOptions) ([]*schedule.Info, error) {
-	var out []*schedule.Info
+func (c *Client) ListSchedules(ctx context.Context, o ScheduleListOptions) ([]*ScheduleInfo, error) {
+	var out []*ScheduleInfo
 	token := ""
 	for {
 		p, err := c.be.Query(ctx, Query{InstanceIDPrefix: schedule.IDPrefix, FetchPayloads: true}, token)
@@ -140,13 +143,13 @@ func (c *Client) ListSchedules(ctx context.Context, o ScheduleListOptions) ([]*s
 			if !o.IncludeFinished && info.Status.Finished() {
 				continue
 			}
-			out = append(out, info)
+			out = append(out, scheduleInfo(info))
 		}
 		if p.ContinuationToken == "" {
 			break
 		}
 		token = p.ContinuationToken
 	}
-	slices.SortFunc(out, func(a, b *schedule.Info) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b *ScheduleInfo) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
 }

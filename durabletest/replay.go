@@ -143,7 +143,7 @@ func ParseHistory(data []byte) ([]history.Event, error) {
 		if o.Has("RowKey") || o.Has("PartitionKey") || o.Has("raw") {
 			return nil, errRows
 		}
-		ev, err := history.DecodeEvent(o)
+		ev, err := history.UnmarshalEvent(raw)
 		if err != nil {
 			return nil, fmt.Errorf("item %d: %w", i, err)
 		}

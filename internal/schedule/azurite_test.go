@@ -44,7 +44,7 @@ func TestConcurrentCreateOnAzurite(t *testing.T) {
 		for i := range 8 {
 			wg.Go(func() {
 				in := fmt.Sprint("caller-", i)
-				_, err := c.CreateSchedule(ctx, name, schedule.Options{Cron: "@hourly", Orchestration: "Tock", Input: in})
+				_, err := c.CreateSchedule(ctx, name, client.ScheduleOptions{Cron: "@hourly", Orchestration: "Tock", Input: in})
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
@@ -83,7 +83,7 @@ func TestConcurrentCreateOnAzurite(t *testing.T) {
 	for name, in := range winners {
 		azuritetest.WaitFor(t, time.Minute, name+" active", func() (bool, error) {
 			info, err := c.GetSchedule(ctx, name)
-			return err == nil && info.Status == schedule.Active, nil
+			return err == nil && info.Status == client.ScheduleActive, nil
 		})
 		h, err := c.History(ctx, schedule.InstanceID(name), "")
 		if err != nil {

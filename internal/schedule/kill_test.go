@@ -57,7 +57,7 @@ func TestTicksSurviveSIGKILL(t *testing.T) {
 		}
 		return p
 	}
-	info := func() *schedule.Info {
+	info := func() *client.ScheduleInfo {
 		t.Helper()
 		i, err := c.GetSchedule(ctx, "tock")
 		if err != nil {
@@ -90,8 +90,8 @@ func TestTicksSurviveSIGKILL(t *testing.T) {
 	}
 
 	p := startWorker()
-	created, err := c.CreateSchedule(ctx, "tock", schedule.Options{Cron: "*/2 * * * * *", Orchestration: "Tock",
-		Input: "tock", CatchUp: schedule.CatchUpAll})
+	created, err := c.CreateSchedule(ctx, "tock", client.ScheduleOptions{Cron: "*/2 * * * * *", Orchestration: "Tock",
+		Input: "tock", CatchUp: client.CatchUpAll})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,10 +135,10 @@ func TestTicksSurviveSIGKILL(t *testing.T) {
 	if err := c.DeleteSchedule(ctx, "tock"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("the schedule to be deleted", 3*time.Minute, func() bool { return info().Status == schedule.Deleted })
+	waitFor("the schedule to be deleted", 3*time.Minute, func() bool { return info().Status == client.ScheduleDeleted })
 	final := info()
 	if final.Skipped != 0 || final.StartFailures != 0 {
-		t.Errorf("progress %+v", final.Progress)
+		t.Errorf("progress %+v", final)
 	}
 	var want []string
 	for tick := created.NextTick; !tick.After(final.LastTick); tick = tick.Add(2 * time.Second) {

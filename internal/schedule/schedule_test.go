@@ -69,7 +69,7 @@ func (f *fixture) ctx() context.Context {
 	return ctx
 }
 
-func (f *fixture) create(name string, o schedule.Options) *schedule.Info {
+func (f *fixture) create(name string, o client.ScheduleOptions) *client.ScheduleInfo {
 	f.t.Helper()
 	if o.Orchestration == "" {
 		o.Orchestration = "Report"
@@ -81,7 +81,7 @@ func (f *fixture) create(name string, o schedule.Options) *schedule.Info {
 	return info
 }
 
-func (f *fixture) info(name string) *schedule.Info {
+func (f *fixture) info(name string) *client.ScheduleInfo {
 	f.t.Helper()
 	info, err := f.env.Client.GetSchedule(f.ctx(), name)
 	if err != nil {
@@ -175,8 +175,8 @@ func hours(h ...int) []time.Time {
 func TestDayOfTicks(t *testing.T) {
 	f := newFixture(t)
 	end := start.Add(24 * time.Hour)
-	info := f.create("daily", schedule.Options{Cron: "*/10 * * * *", Input: "report", End: end})
-	if info.Status != schedule.Pending || !info.NextTick.Equal(start.Add(10*time.Minute)) || info.InstanceID != "schedule:daily" {
+	info := f.create("daily", client.ScheduleOptions{Cron: "*/10 * * * *", Input: "report", End: end})
+	if info.Status != client.SchedulePending || !info.NextTick.Equal(start.Add(10*time.Minute)) || info.InstanceID != "schedule:daily" {
 		t.Fatalf("created: %+v", info)
 	}
 	f.env.StartWorker()
@@ -201,9 +201,9 @@ func TestDayOfTicks(t *testing.T) {
 		}
 	}
 	info = f.info("daily")
-	if info.Status != schedule.Ended || info.Started != 144 || info.Skipped != 0 || info.StartFailures != 0 ||
+	if info.Status != client.ScheduleEnded || info.Started != 144 || info.Skipped != 0 || info.StartFailures != 0 ||
 		!info.LastTick.Equal(end) || info.LastInstanceID != last || !info.NextTick.IsZero() {
-		t.Errorf("ended: %+v", info.Progress)
+		t.Errorf("ended: %+v", info)
 	}
 	h := f.env.History(info.InstanceID)
 	if len(h) > 100 {
@@ -218,11 +218,11 @@ func TestDayOfTicks(t *testing.T) {
 // a stray control event changes nothing.
 func TestPauseResumeDelete(t *testing.T) {
 	f := newFixture(t, func(o *durabletest.Options) { o.Manual = true })
-	f.create("hourly", schedule.Options{Cron: "0 * * * *", Input: "h", CatchUp: schedule.CatchUpAll})
+	f.create("hourly", client.ScheduleOptions{Cron: "0 * * * *", Input: "h", CatchUp: client.CatchUpAll})
 	f.env.StartWorker()
 	f.idle()
-	if info := f.info("hourly"); info.Status != schedule.Active || !info.NextTick.Equal(hours(1)[0]) {
-		t.Fatalf("after the start: %+v", info.Progress)
+	if info := f.info("hourly"); info.Status != client.ScheduleActive || !info.NextTick.Equal(hours(1)[0]) {
+		t.Fatalf("after the start: %+v", info)
 	}
 	f.advanceTo(hours(1)[0])
 	f.checkTicks("hourly", hours(1)...)
@@ -232,8 +232,8 @@ func TestPauseResumeDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.idle()
-	if info := f.info("hourly"); info.Status != schedule.Paused || !info.NextTick.IsZero() {
-		t.Fatalf("after pause: %+v", info.Progress)
+	if info := f.info("hourly"); info.Status != client.SchedulePaused || !info.NextTick.IsZero() {
+		t.Fatalf("after pause: %+v", info)
 	}
 	f.advanceTo(hours(2)[0])
 	f.advanceTo(hours(3)[0])
@@ -243,8 +243,8 @@ func TestPauseResumeDelete(t *testing.T) {
 	f.env.RaiseEvent("schedule:hourly", schedule.ControlEventName, "resume")
 	f.env.RaiseEvent("schedule:hourly", schedule.ControlEventName, schedule.Control{Op: "explode"})
 	f.idle()
-	if info := f.info("hourly"); info.Status != schedule.Paused {
-		t.Fatalf("after stray events: %+v", info.Progress)
+	if info := f.info("hourly"); info.Status != client.SchedulePaused {
+		t.Fatalf("after stray events: %+v", info)
 	}
 
 	f.advanceTo(hours(3)[0].Add(30 * time.Minute))
@@ -252,8 +252,8 @@ func TestPauseResumeDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.idle()
-	if info := f.info("hourly"); info.Status != schedule.Active || !info.NextTick.Equal(hours(4)[0]) {
-		t.Fatalf("after resume: %+v", info.Progress)
+	if info := f.info("hourly"); info.Status != client.ScheduleActive || !info.NextTick.Equal(hours(4)[0]) {
+		t.Fatalf("after resume: %+v", info)
 	}
 	f.advanceTo(hours(4)[0])
 	f.advanceTo(hours(5)[0])
@@ -264,8 +264,8 @@ func TestPauseResumeDelete(t *testing.T) {
 	}
 	f.idle()
 	info := f.info("hourly")
-	if info.Status != schedule.Deleted || info.Started != 3 || info.Skipped != 0 {
-		t.Fatalf("after delete: %+v", info.Progress)
+	if info.Status != client.ScheduleDeleted || info.Started != 3 || info.Skipped != 0 {
+		t.Fatalf("after delete: %+v", info)
 	}
 	f.advanceTo(hours(6)[0])
 	f.advanceTo(hours(7)[0])
@@ -279,7 +279,7 @@ func TestPauseResumeDelete(t *testing.T) {
 		t.Errorf("pausing a schedule that does not exist: %v", err)
 	}
 	// A deleted schedule's name can be used again.
-	f.create("hourly", schedule.Options{Cron: "30 * * * *", Input: "again"})
+	f.create("hourly", client.ScheduleOptions{Cron: "30 * * * *", Input: "again"})
 	f.idle()
 	f.advanceTo(hours(7)[0].Add(30 * time.Minute))
 	f.checkTicks("hourly", append(hours(1, 4, 5), hours(7)[0].Add(30*time.Minute))...)
@@ -289,24 +289,24 @@ func TestPauseResumeDelete(t *testing.T) {
 // the catch-up policy says; a tick due on time is always started.
 func TestCatchUpPolicies(t *testing.T) {
 	for _, tc := range []struct {
-		policy  schedule.CatchUp
+		policy  client.CatchUp
 		back    time.Time // when the worker runs again
 		started []time.Time
 		skipped int64
 	}{
 		// The worker is back at 05:30: 02:00 to 05:00 were missed.
-		{schedule.CatchUpAll, hours(5)[0].Add(30 * time.Minute), hours(1, 2, 3, 4, 5, 6), 0},
-		{schedule.CatchUpLatest, hours(5)[0].Add(30 * time.Minute), hours(1, 5, 6), 3},
-		{schedule.CatchUpNone, hours(5)[0].Add(30 * time.Minute), hours(1, 6), 4},
+		{client.CatchUpAll, hours(5)[0].Add(30 * time.Minute), hours(1, 2, 3, 4, 5, 6), 0},
+		{client.CatchUpLatest, hours(5)[0].Add(30 * time.Minute), hours(1, 5, 6), 3},
+		{client.CatchUpNone, hours(5)[0].Add(30 * time.Minute), hours(1, 6), 4},
 		// Back at 06:00:30: 02:00 to 05:00 were missed and 06:00 is due
 		// within the grace.
-		{schedule.CatchUpAll, hours(6)[0].Add(30 * time.Second), hours(1, 2, 3, 4, 5, 6), 0},
-		{schedule.CatchUpLatest, hours(6)[0].Add(30 * time.Second), hours(1, 6), 4},
-		{schedule.CatchUpNone, hours(6)[0].Add(30 * time.Second), hours(1, 6), 4},
+		{client.CatchUpAll, hours(6)[0].Add(30 * time.Second), hours(1, 2, 3, 4, 5, 6), 0},
+		{client.CatchUpLatest, hours(6)[0].Add(30 * time.Second), hours(1, 6), 4},
+		{client.CatchUpNone, hours(6)[0].Add(30 * time.Second), hours(1, 6), 4},
 	} {
 		t.Run(fmt.Sprintf("%s-back-at-%s", tc.policy, tc.back.Format("150405")), func(t *testing.T) {
 			f := newFixture(t, func(o *durabletest.Options) { o.Manual = true })
-			f.create("job", schedule.Options{Cron: "0 * * * *", Input: "j", CatchUp: tc.policy})
+			f.create("job", client.ScheduleOptions{Cron: "0 * * * *", Input: "j", CatchUp: tc.policy})
 			f.env.StartWorker()
 			f.idle()
 			f.advanceTo(hours(1)[0])
@@ -317,8 +317,8 @@ func TestCatchUpPolicies(t *testing.T) {
 			f.advanceTo(hours(6)[0].Add(time.Minute))
 			f.checkTicks("job", tc.started...)
 			if info := f.info("job"); info.Started != int64(len(tc.started)) || info.Skipped != tc.skipped ||
-				info.Status != schedule.Active || !info.NextTick.Equal(hours(7)[0]) {
-				t.Errorf("progress %+v", info.Progress)
+				info.Status != client.ScheduleActive || !info.NextTick.Equal(hours(7)[0]) {
+				t.Errorf("progress %+v", info)
 			}
 		})
 	}
@@ -336,7 +336,7 @@ func TestConcurrentCalls(t *testing.T) {
 	for i := range 8 {
 		wg.Go(func() {
 			in := fmt.Sprintf("caller-%d", i)
-			_, err := f.env.Client.CreateSchedule(ctx, "shared", schedule.Options{Cron: "0 * * * *", Orchestration: "Report", Input: in})
+			_, err := f.env.Client.CreateSchedule(ctx, "shared", client.ScheduleOptions{Cron: "0 * * * *", Orchestration: "Report", Input: in})
 			switch {
 			case err == nil:
 				mu.Lock()
@@ -353,7 +353,7 @@ func TestConcurrentCalls(t *testing.T) {
 	}
 	f.env.StartWorker()
 	f.idle()
-	if info := f.info("shared"); deref(info.Input) != `"`+won[0]+`"` || info.Status != schedule.Active {
+	if info := f.info("shared"); deref(info.Input) != `"`+won[0]+`"` || info.Status != client.ScheduleActive {
 		t.Fatalf("the schedule that runs: %+v", info)
 	}
 
@@ -373,8 +373,8 @@ func TestConcurrentCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.idle()
-	if info := f.info("shared"); info.Status != schedule.Paused {
-		t.Fatalf("after the last pause: %+v", info.Progress)
+	if info := f.info("shared"); info.Status != client.SchedulePaused {
+		t.Fatalf("after the last pause: %+v", info)
 	}
 	f.advanceTo(hours(1)[0])
 	f.checkTicks("shared")
@@ -391,13 +391,13 @@ func TestConcurrentCalls(t *testing.T) {
 func TestListSchedules(t *testing.T) {
 	f := newFixture(t, func(o *durabletest.Options) { o.Manual = true })
 	ctx := f.ctx()
-	f.create("b-nightly", schedule.Options{Cron: "0 2 * * *", TimeZone: "Europe/Berlin"})
-	f.create("a-hourly", schedule.Options{Cron: "0 * * * *"})
-	f.create("c-gone", schedule.Options{Cron: "0 * * * *"})
+	f.create("b-nightly", client.ScheduleOptions{Cron: "0 2 * * *", TimeZone: "Europe/Berlin"})
+	f.create("a-hourly", client.ScheduleOptions{Cron: "0 * * * *"})
+	f.create("c-gone", client.ScheduleOptions{Cron: "0 * * * *"})
 	if _, err := f.env.Client.ScheduleNew(ctx, "Report", "x", client.WithInstanceID("schedule:impostor")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.env.Client.CreateSchedule(ctx, "a-hourly", schedule.Options{Cron: "* * * * *", Orchestration: "Report"}); !errors.Is(err, client.ErrScheduleExists) {
+	if _, err := f.env.Client.CreateSchedule(ctx, "a-hourly", client.ScheduleOptions{Cron: "* * * * *", Orchestration: "Report"}); !errors.Is(err, client.ErrScheduleExists) {
 		t.Fatalf("creating an existing schedule: %v", err)
 	}
 	f.env.StartWorker()
@@ -433,7 +433,7 @@ func TestListSchedules(t *testing.T) {
 		t.Errorf("a bad name: %v", err)
 	}
 	info := f.info("a-hourly")
-	if info.Cron != "0 * * * *" || info.TimeZone != "UTC" || info.Orchestration != "Report" || info.CatchUp != schedule.CatchUpLatest ||
+	if info.Cron != "0 * * * *" || info.TimeZone != "UTC" || info.Orchestration != "Report" || info.CatchUp != client.CatchUpLatest ||
 		info.Grace != schedule.DefaultGrace || !info.CreatedAt.Equal(start) || !info.NextTick.Equal(hours(1)[0]) {
 		t.Errorf("info %+v", info)
 	}
@@ -447,7 +447,7 @@ func TestBuiltIn(t *testing.T) {
 	if err := f.env.Worker.Register(durable.NewOrchestration(schedule.OrchestrationName, func(durable.Context, string) (string, error) { return "", nil })); err == nil {
 		t.Error("a second schedule orchestration was registered")
 	}
-	if _, err := f.env.Client.CreateSchedule(f.ctx(), "bad", schedule.Options{Cron: "0 2 * * *", Orchestration: "Report", TimeZone: "Nowhere/Else"}); !errors.Is(err, provider.ErrInvalid) {
+	if _, err := f.env.Client.CreateSchedule(f.ctx(), "bad", client.ScheduleOptions{Cron: "0 2 * * *", Orchestration: "Report", TimeZone: "Nowhere/Else"}); !errors.Is(err, provider.ErrInvalid) {
 		t.Errorf("an unknown zone: %v", err)
 	}
 	if s := f.env.Backend.Stats(); s.Sent != 0 {
@@ -467,7 +467,7 @@ func TestTicksExactlyOnceUnderFaults(t *testing.T) {
 					CrashPoints: []memory.CrashPoint{memory.AfterOutbox, memory.AfterHistory, memory.AfterStatus, memory.AfterActivityResult}}
 			})
 			end := start.Add(6 * time.Hour)
-			info := f.create("faulty", schedule.Options{Cron: "*/10 * * * *", Input: "f", End: end, CatchUp: schedule.CatchUpAll})
+			info := f.create("faulty", client.ScheduleOptions{Cron: "*/10 * * * *", Input: "f", End: end, CatchUp: client.CatchUpAll})
 			f.env.StartWorker()
 			if _, err := f.env.Client.WaitForCompletion(f.ctx(), info.InstanceID, client.PollInterval(time.Millisecond, 20*time.Millisecond)); err != nil {
 				t.Fatal(err)
@@ -496,8 +496,8 @@ func TestTicksExactlyOnceUnderFaults(t *testing.T) {
 				}
 			}
 			info = f.info("faulty")
-			if info.Status != schedule.Ended || info.Started != 36 || info.StartFailures != 0 {
-				t.Errorf("progress %+v", info.Progress)
+			if info.Status != client.ScheduleEnded || info.Started != 36 || info.StartFailures != 0 {
+				t.Errorf("progress %+v", info)
 			}
 			repeated += info.AlreadyStarted
 			if s := f.env.Backend.Stats(); s.Duplicated == 0 || s.Crashes == 0 {
@@ -514,7 +514,7 @@ func TestTicksExactlyOnceUnderFaults(t *testing.T) {
 // The schedule's custom status is JSON a dashboard can read.
 func TestCustomStatusShape(t *testing.T) {
 	f := newFixture(t, func(o *durabletest.Options) { o.Manual = true })
-	f.create("shape", schedule.Options{Cron: "0 * * * *"})
+	f.create("shape", client.ScheduleOptions{Cron: "0 * * * *"})
 	f.env.StartWorker()
 	f.idle()
 	st, err := f.env.Client.GetState(f.ctx(), "schedule:shape")
@@ -539,11 +539,11 @@ func TestStrictVersioningWorkerRunsSchedules(t *testing.T) {
 		o.Manual = true
 		o.Worker.Versioning = worker.Versioning{Version: "2", Match: worker.MatchStrict, OnMismatch: worker.Fail}
 	})
-	f.create("versioned", schedule.Options{Cron: "0 * * * *", Orchestration: "Report", Version: "2", Input: "v"})
+	f.create("versioned", client.ScheduleOptions{Cron: "0 * * * *", Orchestration: "Report", Version: "2", Input: "v"})
 	f.env.StartWorker()
 	f.idle()
-	if info := f.info("versioned"); info.Status != schedule.Active {
-		t.Fatalf("the schedule on a strictly versioned worker: %+v %s", info.Progress, info.Failure)
+	if info := f.info("versioned"); info.Status != client.ScheduleActive {
+		t.Fatalf("the schedule on a strictly versioned worker: %+v %s", info, info.Failure)
 	}
 	f.advanceTo(hours(1)[0])
 	st, err := f.env.Client.GetState(f.ctx(), schedule.TickInstanceID("versioned", hours(1)[0]))
@@ -560,7 +560,7 @@ func TestStrictVersioningWorkerRunsSchedules(t *testing.T) {
 func TestControlBeforeAnyWorker(t *testing.T) {
 	f := newFixture(t, func(o *durabletest.Options) { o.Manual = true })
 	ctx := f.ctx()
-	f.create("early", schedule.Options{Cron: "0 * * * *"})
+	f.create("early", client.ScheduleOptions{Cron: "0 * * * *"})
 	if err := f.env.Client.PauseSchedule(ctx, "early"); err != nil {
 		t.Fatal(err)
 	}
@@ -570,8 +570,8 @@ func TestControlBeforeAnyWorker(t *testing.T) {
 	f.env.StartWorker()
 	f.idle()
 	f.advanceTo(hours(2)[0])
-	if info := f.info("early"); info.Status != schedule.Deleted || info.Started != 0 {
-		t.Fatalf("progress %+v", info.Progress)
+	if info := f.info("early"); info.Status != client.ScheduleDeleted || info.Started != 0 {
+		t.Fatalf("progress %+v", info)
 	}
 	f.checkTicks("early")
 }
