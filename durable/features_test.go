@@ -364,5 +364,4 @@ func TestActivityInputForms(t *testing.T) {
 	if in, _ := payload.EncodeActivityInput(payload.JSON{}, struct{}{}); *in != "[]" {
 		t.Errorf("no-input call writes %s", *in)
 	}
-	_ = replaytest.Types
 }
