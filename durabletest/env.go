@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/azdurable/azdurable/client"
@@ -24,6 +23,18 @@ import (
 	"github.com/azdurable/azdurable/provider/memory"
 	"github.com/azdurable/azdurable/worker"
 )
+
+// TB is the part of testing.TB that an Env and Replay use: pass the
+// test's *testing.T (or *testing.B, *testing.F). Anything else with these
+// methods runs them outside a test, as the examples do.
+type TB interface {
+	Helper()
+	Cleanup(func())
+	Log(args ...any)
+	Errorf(format string, args ...any)
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
 
 // Options configure an Env.
 type Options struct {
@@ -46,7 +57,7 @@ type Options struct {
 
 // Env is one test environment.
 type Env struct {
-	t       testing.TB
+	t       TB
 	opts    Options
 	Clock   *memory.ManualClock
 	Backend *memory.Backend
@@ -61,7 +72,7 @@ type Env struct {
 
 // New returns an environment; it is stopped when the test ends. The zero
 // Options are the defaults.
-func New(t testing.TB, o Options) *Env {
+func New(t TB, o Options) *Env {
 	t.Helper()
 	if o.Start.IsZero() {
 		o.Start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -89,7 +100,7 @@ func New(t testing.TB, o Options) *Env {
 	return e
 }
 
-type testWriter struct{ t testing.TB }
+type testWriter struct{ t TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"testing"
 
 	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/history"
@@ -36,7 +35,7 @@ func WithDataConverter(c durable.DataConverter) ReplayOption {
 // without "$type", or `azdurable instances history --json`), or an object
 // with an "events" array (`dtfx-ref history`). History table rows are
 // decoded with tables.ParseHistoryRows first and passed to ReplayEvents.
-func Replay(t testing.TB, data []byte, items []durable.Registrable, opts ...ReplayOption) {
+func Replay(t TB, data []byte, items []durable.Registrable, opts ...ReplayOption) {
 	t.Helper()
 	events, err := ParseHistory(data)
 	if err != nil {
