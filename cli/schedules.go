@@ -137,7 +137,7 @@ A schedule no worker has run yet is Pending.`,
 		if err != nil {
 			return err
 		}
-		list, err := c.ListSchedules(cmd.Context(), client.ScheduleListOptions{IncludeFinished: all})
+		list, err := c.ListSchedules(cmd.Context(), client.IncludeFinished(all))
 		if err != nil {
 			return err
 		}

@@ -116,15 +116,23 @@ func (c *Client) controlSchedule(ctx context.Context, name, op string) error {
 	return c.RaiseEvent(ctx, info.InstanceID, schedule.ControlEventName, schedule.Control{Op: op})
 }
 
-// ScheduleListOptions configure ListSchedules.
-type ScheduleListOptions struct {
-	// IncludeFinished also lists schedules that will start nothing more:
-	// deleted, ended, failed or terminated.
-	IncludeFinished bool
+// ScheduleListOption configures ListSchedules.
+type ScheduleListOption func(*scheduleListOptions)
+
+type scheduleListOptions struct{ includeFinished bool }
+
+// IncludeFinished also lists schedules that will start nothing more:
+// deleted, ended, failed or terminated (when include is true).
+func IncludeFinished(include bool) ScheduleListOption {
+	return func(o *scheduleListOptions) { o.includeFinished = include }
 }
 
 // ListSchedules returns the task hub's schedules in name order.
-func (c *Client) ListSchedules(ctx context.Context, o ScheduleListOptions) ([]*ScheduleInfo, error) {
+func (c *Client) ListSchedules(ctx context.Context, opts ...ScheduleListOption) ([]*ScheduleInfo, error) {
+	var o scheduleListOptions
+	for _, f := range opts {
+		f(&o)
+	}
 	var out []*ScheduleInfo
 	token := ""
 	for {
@@ -140,7 +148,7 @@ func (c *Client) ListSchedules(ctx context.Context, o ScheduleListOptions) ([]*S
 			if err != nil {
 				return nil, err
 			}
-			if !o.IncludeFinished && info.Status.Finished() {
+			if !o.includeFinished && info.Status.Finished() {
 				continue
 			}
 			out = append(out, scheduleInfo(info))

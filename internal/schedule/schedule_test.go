@@ -410,7 +410,7 @@ func TestListSchedules(t *testing.T) {
 	}
 	f.idle()
 	names := func(all bool) string {
-		list, err := f.env.Client.ListSchedules(ctx, client.ScheduleListOptions{IncludeFinished: all})
+		list, err := f.env.Client.ListSchedules(ctx, client.IncludeFinished(all))
 		if err != nil {
 			t.Fatal(err)
 		}
