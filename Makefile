@@ -106,7 +106,7 @@ interop: tools
 	if [ -f "$$summary" ]; then echo "live summary ($$summary):"; cat "$$summary"; fi; \
 	exit $$status
 
-# The chaos run (package chaos): 420 instances of a mixed workload (and
+# The chaos run (internal/chaos): 420 instances of a mixed workload (and
 # their 180 sub-orchestrations) on three `worker` processes of
 # internal/chaos/cmd/chaos over an in-memory Azurite, one of them killed with
 # SIGKILL and restarted about every 4 s, 2% of their storage calls failing

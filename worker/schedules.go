@@ -12,7 +12,7 @@ import (
 )
 
 // registerSchedules registers the schedule orchestration and its start
-// activity (package schedule), so that every worker runs the schedules of
+// activity (internal/schedule), so that every worker runs the schedules of
 // its hub without its user registering anything. Ticks are started through
 // a client on the worker's own backend and clock.
 func (w *Worker) registerSchedules() {
