@@ -26,6 +26,8 @@ type TaskFailedError struct {
 	Failure *history.FailureDetails
 }
 
+// Error is the failure's reason as C# writes it, else the reported
+// message, else which task failed.
 func (e *TaskFailedError) Error() string {
 	if e.Reason != "" {
 		return e.Reason
@@ -72,6 +74,7 @@ func (e *TaskFailedError) FailureDetails() *history.FailureDetails {
 // failure of a TaskFailedError.
 type FailureError struct{ Details *history.FailureDetails }
 
+// Error is the recorded error message.
 func (e *FailureError) Error() string { return e.Details.ErrorMessage }
 
 // ErrorType returns the recorded error type.
@@ -102,6 +105,7 @@ type NonDeterminismError struct {
 	Code    string // what the code did instead
 }
 
+// Error says what the history records and what the code did instead.
 func (e *NonDeterminismError) Error() string {
 	return (&replay.NonDeterminismError{TaskID: e.TaskID, History: e.History, Code: e.Code}).Error()
 }
@@ -121,6 +125,7 @@ type ContinueAsNewError struct {
 	KeepUnprocessedEvents bool
 }
 
+// Error says that the orchestration continued as new.
 func (e *ContinueAsNewError) Error() string { return "orchestration continued as new" }
 
 // ErrTimeout is returned by an event wait whose timeout came first.
