@@ -90,9 +90,6 @@ func New(c payload.Converter) *Registry {
 		activities: map[key]ActivityFunc{}, names: map[string]string{}}
 }
 
-// Converter returns the registry's payload converter.
-func (r *Registry) Converter() payload.Converter { return r.conv }
-
 // Add registers handles. Empty names, duplicate (kind, name, version)
 // triples and names that differ from a registered one only in case are
 // errors; the other handles are registered all the same.
@@ -146,15 +143,6 @@ func (r *Registry) put(e Entry, replace bool) error {
 	return nil
 }
 
-// ReplaceActivity makes name (and version) run fn instead of what is
-// registered, registering it if needed.
-func (r *Registry) ReplaceActivity(name, version string, fn ActivityFunc) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.names["activity/"+strings.ToLower(name)] = name
-	r.activities[key{strings.ToLower(name), version}] = fn
-}
-
 // Orchestrator looks up an orchestration by name (any case) and version.
 func (r *Registry) Orchestrator(name, version string) (replay.Orchestrator, bool) {
 	r.mu.RLock()
@@ -169,17 +157,4 @@ func (r *Registry) Activity(name, version string) (ActivityFunc, bool) {
 	defer r.mu.RUnlock()
 	fn, ok := r.activities[key{strings.ToLower(name), version}]
 	return fn, ok
-}
-
-// OrchestratorVersions lists the registered versions of an orchestration.
-func (r *Registry) OrchestratorVersions(name string) []string {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	var out []string
-	for k := range r.orchestrators {
-		if k.name == strings.ToLower(name) {
-			out = append(out, k.version)
-		}
-	}
-	return out
 }
