@@ -109,9 +109,9 @@ interop: tools
 	if [ -f "$$summary" ]; then echo "live summary ($$summary):"; cat "$$summary"; fi; \
 	exit $$status
 
-# The chaos run (package chaos): 420 instances of a mixed workload (and
+# The chaos run (internal/chaos): 420 instances of a mixed workload (and
 # their 180 sub-orchestrations) on three `worker` processes of
-# chaos/cmd/chaos over an in-memory Azurite, one of them killed with
+# internal/chaos/cmd/chaos over an in-memory Azurite, one of them killed with
 # SIGKILL and restarted about every 4 s, 2% of their storage calls failing
 # on purpose. It prints a JSON summary and fails unless every instance
 # completed with its output and every history passed the checks; the
@@ -121,7 +121,7 @@ CHAOSFLAGS ?=
 .PHONY: chaos
 chaos: tools
 	@dir="$$(mktemp -d "$${TMPDIR:-/tmp}/azdurable-chaos.XXXXXX")"; \
-	$(GO) build -o "$$dir/chaos" ./chaos/cmd/chaos && \
+	$(GO) build -o "$$dir/chaos" ./internal/chaos/cmd/chaos && \
 	"$$dir/chaos" run --instances 420 --kill-every 4s --fault-rate 0.02 --timeout 8m --dir "$$dir/run" $(CHAOSFLAGS)
 
 # The sidecar's protocol code (internal/sidecar/pb) is generated from

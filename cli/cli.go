@@ -1,14 +1,17 @@
 // Package cli is the azdurable command line. Main runs it; a user's own
-// binary calls Main with its registrations to get every azdurable command
-// (worker, hub, instances, serve, inspect, bench, …) for its own
+// binary calls Main with its registrations to get the azdurable commands
+// (worker, instances, hub, serve, inspect, schedules) for its own
 // orchestrations:
 //
 //	func main() { cli.Main(cli.WithRegistrations(myOrchestration, myActivity)) }
 //
 // Design note. Commands are cobra commands built fresh per Run call so that
-// tests can run them in-process with their own arguments and streams. Each
-// command file adds its constructor to the command list from an init
-// function, so commands stay independent of each other. Errors are printed
+// tests can run them in-process with their own arguments and streams. The
+// root lists the built-in commands explicitly (newRoot); a program adds
+// its own with WithCommands and extra worker registrations behind a flag
+// with WithRegistrationFlag (cmd/azdurable adds bench, demo, the samples
+// and worker --conformance that way, so a user's binary links none of
+// them). Errors are printed
 // once, as one line "azdurable: <reason>" made by the formatter of
 // errors.go (a storage failure reads "<status> <code>: <meaning>; <what to
 // do>", never the SDK's dump), and give exit status 1 (2 for usage errors,
@@ -31,6 +34,16 @@ import (
 
 // usageError marks errors caused by how the command was called.
 type usageError struct{ error }
+
+// UsageError marks err as caused by how a command was called: Run prints
+// it and exits with status 2. Commands added with WithCommands return it
+// for bad arguments.
+func UsageError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return usageError{err}
+}
 
 func usagef(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}
@@ -61,9 +74,32 @@ func WithRegistrationFunc(f func(HostInfo) ([]durable.Registrable, error)) Optio
 	return func(a *app) { a.register = append(a.register, f) }
 }
 
+// WithCommands adds commands to the root, beside the built-in ones. Each
+// function is called once per Run; the command it returns shares the
+// root's --log-level flag, and its errors are printed and give exit
+// statuses as the built-in commands' do (see UsageError).
+func WithCommands(cmds ...func() *cobra.Command) Option {
+	return func(a *app) { a.commands = append(a.commands, cmds...) }
+}
+
+// WithRegistrationFlag adds the boolean flag --name to the worker command:
+// given it, the worker also hosts what f returns. usage is the flag's help
+// text.
+func WithRegistrationFlag(name, usage string, f func(HostInfo) ([]durable.Registrable, error)) Option {
+	return func(a *app) { a.flagged = append(a.flagged, flaggedRegistrations{name: name, usage: usage, f: f}) }
+}
+
+// flaggedRegistrations are registrations hosted when a worker flag is set.
+type flaggedRegistrations struct {
+	name, usage string
+	f           func(HostInfo) ([]durable.Registrable, error)
+}
+
 // app is what the commands of one run share.
 type app struct {
 	register []func(HostInfo) ([]durable.Registrable, error)
+	flagged  []flaggedRegistrations
+	commands []func() *cobra.Command
 	logLevel string
 }
 
@@ -78,9 +114,6 @@ func (a *app) registrations(h HostInfo) ([]durable.Registrable, error) {
 	}
 	return out, nil
 }
-
-// commands are the subcommand constructors; each command file adds its own.
-var commands []func(*app) *cobra.Command
 
 // Main runs the command line with os.Args and exits.
 func Main(opts ...Option) {
@@ -122,8 +155,9 @@ func newRoot(a *app) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.Version = version()
 	root.SetVersionTemplate("azdurable {{.Version}}\n")
-	for _, c := range commands {
-		root.AddCommand(c(a))
+	root.AddCommand(newWorker(a), newInstances(a), newHub(), newServe(a), newInspect(), newSchedules(a), newSidecar(a))
+	for _, c := range a.commands {
+		root.AddCommand(c())
 	}
 	refuseUnknownSubcommands(root)
 	return root

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/durabletest"
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/netjson"
@@ -175,11 +174,7 @@ func TestCSharpHub(t *testing.T) {
 		}
 		// C#'s HelloCities has the Go sample's names and task ids, so the
 		// Go code replays the C# history.
-		reg := durable.NewRegistry()
-		if err := reg.Add(samples.All(nil)...); err != nil {
-			t.Fatal(err)
-		}
-		if err := durabletest.ReplayEvents(reg, events); err != nil {
+		if err := durabletest.ReplayEvents(events, samples.All(nil)); err != nil {
 			t.Errorf("C# history does not replay on the Go sample: %v", err)
 		}
 		large, _ := durabletest.ParseHistory([]byte(e.ok("history", "capture-large", "--json")))

@@ -19,8 +19,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { commands = append(commands, func(*app) *cobra.Command { return newHub() }) }
-
 func newHub() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "hub",

@@ -13,8 +13,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { commands = append(commands, func(*app) *cobra.Command { return newInspect() }) }
-
 func newInspect() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "inspect",

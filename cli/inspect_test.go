@@ -6,14 +6,22 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/azdurable/azdurable/durable"
+	"github.com/azdurable/azdurable/internal/conformance"
 )
 
+// run runs the command line as the azdurable program's tests need it:
+// with worker --conformance (the program adds that flag itself).
 func run(t *testing.T, stdin string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code := Run(args, strings.NewReader(stdin), &out, &errOut)
+	code := Run(args, strings.NewReader(stdin), &out, &errOut, withConformance)
 	return code, out.String(), errOut.String()
 }
+
+var withConformance = WithRegistrationFlag("conformance", "also host the conformance set",
+	func(HostInfo) ([]durable.Registrable, error) { return conformance.Registrations(), nil })
 
 func TestInspectMessage(t *testing.T) {
 	raw, err := os.ReadFile("../testdata/messages/03-taskcompleted-to-control.json")

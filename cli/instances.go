@@ -19,8 +19,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { commands = append(commands, newInstances) }
-
 func newInstances(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "instances",

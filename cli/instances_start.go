@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/client"
-	"github.com/azdurable/azdurable/durable"
+	"github.com/azdurable/azdurable/internal/registry"
 	"github.com/spf13/cobra"
 )
 
@@ -68,8 +68,8 @@ func warnIfNotHosted(cmd *cobra.Command, a *app, h HostInfo, name string) {
 	if err != nil {
 		return // the registrations need more than a client has; say nothing
 	}
-	reg := durable.NewRegistry()
-	if reg.Add(items...) != nil {
+	reg := registry.New(nil)
+	if registry.Add(reg, items...) != nil {
 		return
 	}
 	if _, ok := reg.Orchestrator(name, ""); ok {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/client"
-	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/durabletest"
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/httpapi"
@@ -207,11 +206,7 @@ func TestInstancesCommands(t *testing.T) {
 				t.Errorf("event %d\n got %s\nwant %s", i, a, b)
 			}
 		}
-		reg := durable.NewRegistry()
-		if err := reg.Add(samples.All(nil)...); err != nil {
-			t.Fatal(err)
-		}
-		if err := durabletest.ReplayEvents(reg, events); err != nil {
+		if err := durabletest.ReplayEvents(events, samples.All(nil)); err != nil {
 			t.Errorf("the printed history does not replay: %v", err)
 		}
 		if out := e.ok("history", "cli-later", "--json"); out != "[]\n" {

@@ -9,12 +9,10 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/client"
+	"github.com/azdurable/azdurable/internal/schedule"
 	"github.com/azdurable/azdurable/provider"
-	"github.com/azdurable/azdurable/schedule"
 	"github.com/spf13/cobra"
 )
-
-func init() { commands = append(commands, newSchedules) }
 
 func newSchedules(*app) *cobra.Command {
 	cmd := &cobra.Command{
@@ -100,7 +98,7 @@ not exist.`,
 		}
 		// Everything that needs no storage is checked before storage is
 		// opened (a local Azurite is not started for a typo).
-		if _, err := schedule.New(name, o, time.Now()); err != nil {
+		if _, err := schedule.New(name, o, time.Now(), nil); err != nil {
 			return usageError{err}
 		}
 		c, release, err := openClient(cmd, sf, true)
@@ -108,7 +106,8 @@ not exist.`,
 		if err != nil {
 			return err
 		}
-		info, err := c.CreateSchedule(cmd.Context(), name, o)
+		info, err := c.CreateSchedule(cmd.Context(), name, client.ScheduleOptions{Cron: o.Cron, TimeZone: o.TimeZone,
+			Orchestration: o.Orchestration, Version: o.Version, Input: o.Input, CatchUp: client.CatchUp(o.CatchUp), Grace: o.Grace, End: o.End})
 		if err != nil {
 			return scheduleError(cmd, c, name, err)
 		}
@@ -138,7 +137,7 @@ A schedule no worker has run yet is Pending.`,
 		if err != nil {
 			return err
 		}
-		list, err := c.ListSchedules(cmd.Context(), client.ScheduleListOptions{IncludeFinished: all})
+		list, err := c.ListSchedules(cmd.Context(), client.IncludeFinished(all))
 		if err != nil {
 			return err
 		}
@@ -150,7 +149,7 @@ A schedule no worker has run yet is Pending.`,
 	return cmd
 }
 
-func printScheduleTable(w io.Writer, list []*schedule.Info) error {
+func printScheduleTable(w io.Writer, list []*client.ScheduleInfo) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSTATUS\tCRON\tTIME ZONE\tORCHESTRATION\tNEXT TICK (UTC)\tLAST TICK (UTC)\tSTARTED\tSKIPPED\tFAILED")
 	for _, s := range list {
@@ -162,30 +161,30 @@ func printScheduleTable(w io.Writer, list []*schedule.Info) error {
 
 // scheduleJSON is a schedule as list --json prints it.
 type scheduleJSON struct {
-	Name           string          `json:"name"`
-	InstanceID     string          `json:"instanceId"`
-	Status         schedule.Status `json:"status"`
-	Cron           string          `json:"cron"`
-	TimeZone       string          `json:"timeZone"`
-	Orchestration  string          `json:"orchestration"`
-	Version        string          `json:"version,omitempty"`
-	Input          json.RawMessage `json:"input,omitempty"`
-	CatchUp        string          `json:"catchUp"`
-	Grace          string          `json:"grace"`
-	End            time.Time       `json:"end,omitzero"`
-	NextTick       time.Time       `json:"nextTick,omitzero"`
-	LastTick       time.Time       `json:"lastTick,omitzero"`
-	LastInstanceID string          `json:"lastInstanceId,omitempty"`
-	Started        int64           `json:"started"`
-	Skipped        int64           `json:"skipped"`
-	StartFailures  int64           `json:"startFailures"`
-	LastError      string          `json:"lastError,omitempty"`
-	AlreadyStarted int64           `json:"alreadyStarted"`
-	Failure        string          `json:"failure,omitempty"`
-	CreatedAt      time.Time       `json:"createdAt"`
+	Name           string                `json:"name"`
+	InstanceID     string                `json:"instanceId"`
+	Status         client.ScheduleStatus `json:"status"`
+	Cron           string                `json:"cron"`
+	TimeZone       string                `json:"timeZone"`
+	Orchestration  string                `json:"orchestration"`
+	Version        string                `json:"version,omitempty"`
+	Input          json.RawMessage       `json:"input,omitempty"`
+	CatchUp        string                `json:"catchUp"`
+	Grace          string                `json:"grace"`
+	End            time.Time             `json:"end,omitzero"`
+	NextTick       time.Time             `json:"nextTick,omitzero"`
+	LastTick       time.Time             `json:"lastTick,omitzero"`
+	LastInstanceID string                `json:"lastInstanceId,omitempty"`
+	Started        int64                 `json:"started"`
+	Skipped        int64                 `json:"skipped"`
+	StartFailures  int64                 `json:"startFailures"`
+	LastError      string                `json:"lastError,omitempty"`
+	AlreadyStarted int64                 `json:"alreadyStarted"`
+	Failure        string                `json:"failure,omitempty"`
+	CreatedAt      time.Time             `json:"createdAt"`
 }
 
-func printSchedulesJSON(w io.Writer, list []*schedule.Info) error {
+func printSchedulesJSON(w io.Writer, list []*client.ScheduleInfo) error {
 	out := make([]scheduleJSON, 0, len(list))
 	for _, s := range list {
 		j := scheduleJSON{Name: s.Name, InstanceID: s.InstanceID, Status: s.Status, Cron: s.Cron, TimeZone: s.TimeZone,

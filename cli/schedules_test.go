@@ -8,7 +8,6 @@ import (
 
 	"github.com/azdurable/azdurable/client"
 	"github.com/azdurable/azdurable/internal/azuritetest"
-	"github.com/azdurable/azdurable/schedule"
 )
 
 // schedulesCLI runs "azdurable schedules <args> <storage flags>".
@@ -17,9 +16,9 @@ func (e *hubEnv) schedulesCLI(args ...string) (int, string, string) {
 	return run(e.t, "", append(append([]string{"schedules"}, args...), e.args...)...)
 }
 
-func (e *hubEnv) waitSchedule(name string, cond func(*schedule.Info) bool) *schedule.Info {
+func (e *hubEnv) waitSchedule(name string, cond func(*client.ScheduleInfo) bool) *client.ScheduleInfo {
 	e.t.Helper()
-	var info *schedule.Info
+	var info *client.ScheduleInfo
 	azuritetest.WaitFor(e.t, 3*time.Minute, "schedule "+name, func() (bool, error) {
 		var err error
 		info, err = e.c.GetSchedule(e.ctx, name)
@@ -80,7 +79,7 @@ func TestSchedulesCommands(t *testing.T) {
 	}
 	fails(1, `schedule "greetings" already exists`, "create", "greetings", "--cron", "@hourly", "--orchestration", "HelloCities")
 
-	info := e.waitSchedule("greetings", func(i *schedule.Info) bool { return i.Started >= 2 })
+	info := e.waitSchedule("greetings", func(i *client.ScheduleInfo) bool { return i.Started >= 2 })
 	first := e.wait(info.LastInstanceID, client.Completed)
 	if first.Input == nil || *first.Input != `"cities"` || !strings.HasPrefix(first.InstanceID, "greetings@") {
 		t.Errorf("a tick's instance: %+v", first)
@@ -94,11 +93,11 @@ func TestSchedulesCommands(t *testing.T) {
 	if got := out("pause", "greetings"); got != "pause sent to schedule greetings\n" {
 		t.Errorf("pause printed %q", got)
 	}
-	e.waitSchedule("greetings", func(i *schedule.Info) bool { return i.Status == schedule.Paused })
+	e.waitSchedule("greetings", func(i *client.ScheduleInfo) bool { return i.Status == client.SchedulePaused })
 	if got := out("resume", "greetings"); got != "resume sent to schedule greetings\n" {
 		t.Errorf("resume printed %q", got)
 	}
-	e.waitSchedule("greetings", func(i *schedule.Info) bool { return i.Status == schedule.Active })
+	e.waitSchedule("greetings", func(i *client.ScheduleInfo) bool { return i.Status == client.ScheduleActive })
 
 	var listed []map[string]any
 	if err := json.Unmarshal([]byte(out("list", "--json")), &listed); err != nil {
@@ -112,7 +111,7 @@ func TestSchedulesCommands(t *testing.T) {
 	if got := out("delete", "greetings"); got != "delete sent to schedule greetings\n" {
 		t.Errorf("delete printed %q", got)
 	}
-	e.waitSchedule("greetings", func(i *schedule.Info) bool { return i.Status == schedule.Deleted })
+	e.waitSchedule("greetings", func(i *client.ScheduleInfo) bool { return i.Status == client.ScheduleDeleted })
 	if rows := tableRows(out("list")); len(rows) != 0 {
 		t.Errorf("list after delete: %q", rows)
 	}

@@ -25,8 +25,6 @@ import (
 // not appear in the process list.
 const EnvHTTPKey = "AZDURABLE_HTTP_KEY"
 
-func init() { commands = append(commands, newServe) }
-
 // serveContext ends serve: on SIGINT or SIGTERM (tests replace it).
 var serveContext = func(ctx context.Context) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)

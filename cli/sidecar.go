@@ -18,8 +18,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { commands = append(commands, newSidecar) }
-
 // DefaultSidecarListen is the sidecar's default address: the port the
 // Durable Task SDKs connect to when given none (localhost:4001), on
 // loopback only.

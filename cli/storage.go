@@ -3,10 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
-	"strconv"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/azdurable/azdurable/internal/azurite"
@@ -20,13 +17,6 @@ const EnvConnectionString = "AZURE_STORAGE_CONNECTION_STRING"
 
 // EnvTaskHub is the default of --task-hub.
 const EnvTaskHub = "AZDURABLE_TASK_HUB"
-
-// Local Azurite ports (the emulator's defaults, used by make demo).
-const (
-	localBlobPort  = 10000
-	localQueuePort = 10001
-	localTablePort = 10002
-)
 
 // storageFlags are the flags every command that talks to storage shares.
 type storageFlags struct {
@@ -69,7 +59,7 @@ func (f *storageFlags) open(ctx context.Context, cmd *cobra.Command) (*storage.A
 	noop := func() {}
 	switch {
 	case f.local:
-		return openLocal(ctx, cmd)
+		return azurite.OpenLocal(ctx, cmd.ErrOrStderr())
 	case f.connectionString != "":
 		a, err := storage.ParseConnectionString(f.connectionString)
 		return a, noop, err
@@ -88,42 +78,6 @@ func (f *storageFlags) open(ctx context.Context, cmd *cobra.Command) (*storage.A
 		return a, noop, err
 	}
 	return nil, noop, usagef("no storage given: use --connection-string, set %s, use --account with an Azure login, or --local for the local Azurite", EnvConnectionString)
-}
-
-// openLocal connects to the Azurite on the default ports, or starts one
-// with its data in .azurite/ for the duration of the command.
-func openLocal(ctx context.Context, cmd *cobra.Command) (*storage.Account, func(), error) {
-	base := "http://127.0.0.1:"
-	cs := storage.DevelopmentConnectionString(base+strconv.Itoa(localBlobPort)+"/"+storage.DevelopmentAccountName,
-		base+strconv.Itoa(localQueuePort)+"/"+storage.DevelopmentAccountName,
-		base+strconv.Itoa(localTablePort)+"/"+storage.DevelopmentAccountName)
-	acct, err := storage.ParseConnectionString(cs)
-	if err != nil {
-		return nil, func() {}, err
-	}
-	if reachable(localQueuePort) && reachable(localTablePort) && reachable(localBlobPort) {
-		return acct, func() {}, nil
-	}
-	dir := azurite.LocalDataDir()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, func() {}, err
-	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "starting the local Azurite (data in %s)\n", dir)
-	srv, err := azurite.Start(ctx, azurite.Options{Location: dir, Loose: true,
-		BlobPort: localBlobPort, QueuePort: localQueuePort, TablePort: localTablePort})
-	if err != nil {
-		return nil, func() {}, err
-	}
-	return acct, func() { _ = srv.Stop() }, nil
-}
-
-func reachable(port int) bool {
-	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 300*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
 }
 
 // backend opens storage and returns an Azure Storage backend for the hub.

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// tuningFlags are hidden worker flags for reliability runs (package chaos):
+// tuningFlags are hidden worker flags for reliability runs (internal/chaos):
 // shorter leases and visibility timeouts, so that the work of a killed or
 // paused worker comes back within seconds, and injected storage faults.
 // Their defaults are C#'s values, so a worker started without them behaves

@@ -10,27 +10,19 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
-	"github.com/azdurable/azdurable/conformance"
 	"github.com/azdurable/azdurable/durable"
+	"github.com/azdurable/azdurable/internal/registry"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/provider/azurestorage"
 	"github.com/azdurable/azdurable/queues"
-	"github.com/azdurable/azdurable/samples"
 	"github.com/azdurable/azdurable/storage"
 	"github.com/azdurable/azdurable/worker"
 	"github.com/spf13/cobra"
 )
-
-func init() { commands = append(commands, newWorker) }
 
 // DefaultDrainTimeout bounds each of the two shutdown steps of `azdurable
 // worker` (finishing in-flight work, then releasing the partitions), so that
@@ -53,7 +45,6 @@ type hostFlags struct {
 	maxPoll          float64
 	drainTimeout     time.Duration
 	maxDequeueCount  int
-	conformance      bool
 	tuning           *tuningFlags
 }
 
@@ -141,6 +132,7 @@ func partitionManagerName(pm azurestorage.PartitionManager) string {
 func newWorker(a *app) *cobra.Command {
 	var sf *storageFlags
 	var hf *hostFlags
+	flagged := make([]bool, len(a.flagged)) // WithRegistrationFlag's flags
 	cmd := &cobra.Command{
 		Use:   "worker --task-hub NAME [storage flags]",
 		Short: "Run a worker for a task hub until SIGTERM, SIGINT or SIGHUP",
@@ -164,7 +156,13 @@ and exits 0; a second signal ends it at once.`,
 			if err != nil {
 				return err
 			}
-			h, err := startHost(ctx, cmd, a, sf, adjust, wo, hf.conformance)
+			var extra []func(HostInfo) ([]durable.Registrable, error)
+			for i, fr := range a.flagged {
+				if flagged[i] {
+					extra = append(extra, fr.f)
+				}
+			}
+			h, err := startHost(ctx, cmd, a, sf, adjust, wo, extra)
 			if err != nil && ctx.Err() != nil && cmd.Context().Err() == nil {
 				return nil // asked to stop by a signal before it was running
 			}
@@ -181,7 +179,9 @@ and exits 0; a second signal ends it at once.`,
 	}
 	sf = addStorageFlags(cmd)
 	hf = addHostFlags(cmd)
-	cmd.Flags().BoolVar(&hf.conformance, "conformance", false, "also host the conformance set (package conformance): the C# reference orchestrations and activities")
+	for i, fr := range a.flagged {
+		cmd.Flags().BoolVar(&flagged[i], fr.name, false, fr.usage)
+	}
 	return cmd
 }
 
@@ -202,9 +202,10 @@ type host struct {
 // startHost opens storage, creates the task hub if it is missing and runs a
 // worker with the app's registrations until ctx ends. It returns once the
 // backend has started (the app lease and the partitions are then acquired
-// in the background).
+// in the background). extra are registrations asked for by flags
+// (WithRegistrationFlag).
 func startHost(ctx context.Context, cmd *cobra.Command, a *app, sf *storageFlags,
-	adjust func(*azurestorage.Options), wo worker.Options, withConformance bool) (*host, error) {
+	adjust func(*azurestorage.Options), wo worker.Options, extra []func(HostInfo) ([]durable.Registrable, error)) (*host, error) {
 	h := &host{done: make(chan error, 1)}
 	be, release, err := sf.backend(ctx, cmd, func(o *azurestorage.Options) {
 		if adjust != nil {
@@ -223,12 +224,20 @@ func startHost(ctx context.Context, cmd *cobra.Command, a *app, sf *storageFlags
 	if err != nil {
 		return fail(err)
 	}
-	if withConformance {
-		regs = append(regs, conformance.Registrations()...)
+	for _, f := range extra {
+		more, err := f(h.hubInfo)
+		if err != nil {
+			return fail(err)
+		}
+		regs = append(regs, more...)
 	}
 	regs, h.counts = dedupe(regs)
 	if len(regs) == 0 {
-		return fail(usagef("this program hosts no orchestrations or activities: build your own with cli.Main(cli.WithRegistrations(...)), or pass --conformance"))
+		hint := ""
+		for _, fr := range a.flagged {
+			hint += ", or pass --" + fr.name
+		}
+		return fail(usagef("this program hosts no orchestrations or activities: build your own with cli.Main(cli.WithRegistrations(...))%s", hint))
 	}
 	if wo.Logger == nil {
 		wo.Logger = logger(cmd)
@@ -326,86 +335,20 @@ func dedupe(items []durable.Registrable) ([]durable.Registrable, regCounts) {
 	return out, n
 }
 
-// registrationKey tells an orchestration from an activity by registering
-// it alone in a scratch registry: durable's handles do not say their kind.
+// registrationKey is the kind, name (in lower case) and version a handle
+// registers.
 func registrationKey(it durable.Registrable) (kind, key string, ok bool) {
-	named, ok := it.(interface {
-		Name() string
-		Version() string
-	})
-	if !ok {
-		return "", "", false
-	}
-	probe := durable.NewRegistry()
-	if err := probe.Add(it); err != nil {
-		return "", "", false
-	}
-	kind = "activity"
-	if _, isOrch := probe.Orchestrator(named.Name(), named.Version()); isOrch {
-		kind = "orchestration"
-	}
-	return kind, kind + "/" + strings.ToLower(named.Name()) + "/" + named.Version(), true
-}
-
-// Samples returns the orchestrations and activities of package samples,
-// with the indexing sample's summaries saved as blobs in the container
-// SamplesContainer(h.TaskHub) of h.Account (in memory when h has no
-// account). The azdurable program passes it to Main with
-// WithRegistrationFunc; a user's binary can do the same to host the samples
-// beside its own orchestrations.
-func Samples(h HostInfo) ([]durable.Registrable, error) {
-	if h.Account == nil {
-		return samples.All(nil), nil
-	}
-	bs, err := h.Account.BlobService(nil)
+	e, err := registry.Describe(it)
 	if err != nil {
-		return nil, err
+		return "", "", false
 	}
-	return samples.All(&blobStore{client: bs, container: SamplesContainer(h.TaskHub)}), nil
+	return e.Kind(), e.Kind() + "/" + strings.ToLower(e.Name) + "/" + e.Version, true
 }
 
 // SamplesContainer is the blob container of a task hub where the samples
-// save their output: "<lower-case hub>-samples". `hub delete` deletes it
-// with the hub.
+// of the azdurable program save their output: "<lower-case hub>-samples".
+// `hub delete` deletes it with the hub.
 func SamplesContainer(taskHub string) string { return strings.ToLower(taskHub) + "-samples" }
-
-// blobStore is the indexing sample's Store as a blob container, created on
-// first use.
-type blobStore struct {
-	client    *azblob.Client
-	container string
-	mu        sync.Mutex
-	created   bool
-}
-
-func (s *blobStore) Save(ctx context.Context, name string, data []byte) error {
-	opts := &azblob.UploadBufferOptions{HTTPHeaders: &blob.HTTPHeaders{BlobContentType: to.Ptr("application/json")}}
-	_, err := s.client.UploadBuffer(ctx, s.container, name, data, opts)
-	if bloberror.HasCode(err, bloberror.ContainerNotFound) {
-		if err := s.create(ctx); err != nil {
-			return err
-		}
-		_, err = s.client.UploadBuffer(ctx, s.container, name, data, opts)
-	}
-	if err != nil {
-		return fmt.Errorf("saving %s in container %s: %w", name, s.container, err)
-	}
-	return nil
-}
-
-func (s *blobStore) create(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.created {
-		return nil
-	}
-	_, err := s.client.CreateContainer(ctx, s.container, nil)
-	if err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
-		return fmt.Errorf("creating container %s: %w", s.container, err)
-	}
-	s.created = true
-	return nil
-}
 
 // storageErrorLine shortens a storage service's refusal to what a person
 // needs: what was being done, the status and error code, and for refused

@@ -7,9 +7,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/azdurable/azdurable/conformance"
 	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/internal/azuritetest"
+	"github.com/azdurable/azdurable/internal/conformance"
+	"github.com/azdurable/azdurable/internal/registry"
 	"github.com/azdurable/azdurable/samples"
 	"github.com/azdurable/azdurable/samples/hellocities"
 	"github.com/azdurable/azdurable/storage"
@@ -49,7 +50,7 @@ func TestWorkerWithoutRegistrations(t *testing.T) {
 
 func TestDedupeRegistrations(t *testing.T) {
 	all := append(samples.All(nil), conformance.Registrations()...)
-	if err := durable.NewRegistry().Add(all...); err == nil {
+	if err := registry.Add(registry.New(nil), all...); err == nil {
 		t.Fatal("the samples and the conformance set share HelloCities, yet registering both did not fail: the test proves nothing")
 	}
 	// The same name in another case is the same orchestration; another
@@ -57,7 +58,7 @@ func TestDedupeRegistrations(t *testing.T) {
 	again := durable.NewOrchestration("hellocities", func(durable.Context, string) (string, error) { return "", nil })
 	v2 := durable.NewActivity("SayHello", func(_ context.Context, s string) (string, error) { return s, nil }, durable.Version("2"))
 	got, n := dedupe(append(all, again, v2))
-	if err := durable.NewRegistry().Add(got...); err != nil {
+	if err := registry.Add(registry.New(nil), got...); err != nil {
 		t.Fatalf("deduped registrations: %v", err)
 	}
 	// Every registration's key is kept exactly once: the count of distinct

@@ -21,6 +21,7 @@ import (
 
 	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/payload"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/google/uuid"
 )
@@ -53,18 +54,27 @@ var (
 type Options struct {
 	// Clock is used for event timestamps (default: wall clock).
 	Clock provider.Clock
+	// DataConverter encodes inputs and event payloads and decodes outputs
+	// (default durable.JSONConverter). The workers and clients of a task
+	// hub must use compatible converters.
+	DataConverter durable.DataConverter
 }
 
 // Client manages orchestration instances.
 type Client struct {
 	be   provider.Backend
 	opts Options
+	conv payload.Converter
 }
 
 // New returns a client for the backend.
 func New(be provider.Backend, opts Options) *Client {
 	opts.Clock = provider.ClockOrWall(opts.Clock)
-	return &Client{be: be, opts: opts}
+	c := &Client{be: be, opts: opts, conv: payload.JSON{}}
+	if opts.DataConverter != nil {
+		c.conv = opts.DataConverter
+	}
+	return c
 }
 
 // Backend returns the client's backend.
@@ -132,7 +142,7 @@ func (c *Client) ScheduleNew(ctx context.Context, name string, input any, opts .
 	if !o.instanceIDSet {
 		id = newID()
 	}
-	p, err := encodePayload(input)
+	p, err := c.encodePayload(input)
 	if err != nil {
 		return "", fmt.Errorf("client: encoding the input: %w", err)
 	}
@@ -158,7 +168,7 @@ func newID() string { return strings.ReplaceAll(uuid.NewString(), "-", "") }
 
 // RaiseEvent sends an external event to the instance's current execution.
 func (c *Client) RaiseEvent(ctx context.Context, instanceID, name string, payload any) error {
-	p, err := encodePayload(payload)
+	p, err := c.encodePayload(payload)
 	if err != nil {
 		return fmt.Errorf("client: encoding the event payload: %w", err)
 	}
@@ -216,26 +226,32 @@ type State struct {
 	Tags             map[string]string
 	ParentInstanceID string
 	Generation       *int32
+
+	// conv decodes the payloads (nil: JSON).
+	conv payload.Converter
 }
 
-// DecodeInput decodes the JSON input into v.
-func (s *State) DecodeInput(v any) error { return decodeText(s.Input, v) }
+// DecodeInput decodes the input into v with the DataConverter of the
+// client that returned the state.
+func (s *State) DecodeInput(v any) error { return s.decode(s.Input, v) }
 
-// DecodeOutput decodes the JSON output into v.
-func (s *State) DecodeOutput(v any) error { return decodeText(s.Output, v) }
+// DecodeOutput decodes the output into v with the DataConverter of the
+// client that returned the state.
+func (s *State) DecodeOutput(v any) error { return s.decode(s.Output, v) }
 
-// DecodeCustomStatus decodes the JSON custom status into v.
-func (s *State) DecodeCustomStatus(v any) error { return decodeText(s.CustomStatus, v) }
+// DecodeCustomStatus decodes the custom status into v with the
+// DataConverter of the client that returned the state.
+func (s *State) DecodeCustomStatus(v any) error { return s.decode(s.CustomStatus, v) }
 
-func decodeText(p *string, v any) error {
+func (s *State) decode(p *string, v any) error {
 	if p == nil {
 		return errors.New("client: no value")
 	}
-	return durable.Converter().Unmarshal(*p, v)
+	return payload.Or(s.conv).Unmarshal(*p, v)
 }
 
-func stateOf(st *history.OrchestrationState) *State {
-	s := &State{InstanceID: st.OrchestrationInstance.InstanceID, ExecutionID: st.OrchestrationInstance.ExecutionID,
+func (c *Client) stateOf(st *history.OrchestrationState) *State {
+	s := &State{conv: c.conv, InstanceID: st.OrchestrationInstance.InstanceID, ExecutionID: st.OrchestrationInstance.ExecutionID,
 		Name: st.Name, Version: st.Version, Status: st.Status, CreatedAt: st.CreatedTime, LastUpdatedAt: st.LastUpdatedTime,
 		CompletedAt: st.CompletedTime, ScheduledStartAt: st.ScheduledStartTime, Input: st.Input, Output: st.Output,
 		CustomStatus: st.CustomStatus, Failure: st.FailureDetails, Tags: st.Tags, ParentInstanceID: st.ParentInstanceID,
@@ -287,7 +303,7 @@ func (c *Client) GetState(ctx context.Context, instanceID string, opts ...StateO
 	if err != nil {
 		return nil, err
 	}
-	return stateOf(st), nil
+	return c.stateOf(st), nil
 }
 
 // WaitForStart waits until the instance has left Pending.
@@ -310,7 +326,7 @@ func (c *Client) wait(ctx context.Context, instanceID string, opts []StateOption
 			return nil, err
 		}
 		if err == nil {
-			if s := stateOf(st); done(s) {
+			if s := c.stateOf(st); done(s) {
 				return s, nil
 			}
 		}
@@ -345,7 +361,7 @@ func (c *Client) QueryPage(ctx context.Context, q Query, token string) (*Page, e
 	}
 	out := &Page{ContinuationToken: p.ContinuationToken}
 	for _, st := range p.States {
-		out.States = append(out.States, stateOf(st))
+		out.States = append(out.States, c.stateOf(st))
 	}
 	return out, nil
 }
@@ -424,7 +440,7 @@ func (r *Run[Out]) Get(ctx context.Context, opts ...StateOption) (Out, error) {
 		return zero, nil
 	}
 	var out Out
-	if err := durable.Converter().Unmarshal(*st.Output, &out); err != nil {
+	if err := r.c.conv.Unmarshal(*st.Output, &out); err != nil {
 		return zero, fmt.Errorf("client: decoding the output: %w", err)
 	}
 	return out, nil

@@ -3,8 +3,6 @@ package client
 import (
 	"encoding/json"
 	"errors"
-
-	"github.com/azdurable/azdurable/durable"
 )
 
 // RawJSON is JSON text that ScheduleNew (as the input) and RaiseEvent (as
@@ -14,8 +12,9 @@ import (
 type RawJSON string
 
 // encodePayload turns an input or event payload into the stored text (nil
-// for a Verbatim without text).
-func encodePayload(v any) (*string, error) {
+// for a Verbatim without text), with the client's DataConverter for Go
+// values.
+func (c *Client) encodePayload(v any) (*string, error) {
 	switch p := v.(type) {
 	case RawJSON:
 		if !json.Valid([]byte(p)) {
@@ -26,7 +25,7 @@ func encodePayload(v any) (*string, error) {
 	case Verbatim:
 		return p.Text, nil
 	}
-	s, err := durable.Converter().Marshal(v)
+	s, err := c.conv.Marshal(v)
 	if err != nil {
 		return nil, err
 	}

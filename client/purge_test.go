@@ -18,7 +18,7 @@ var wait = durable.NewOrchestration("Wait", func(ctx durable.Context, _ string) 
 })
 
 func newEnv(t *testing.T) *durabletest.Env {
-	e := durabletest.New(t)
+	e := durabletest.New(t, durabletest.Options{})
 	e.Register(wait)
 	return e
 }

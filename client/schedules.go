@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/azdurable/azdurable/schedule"
+	"github.com/azdurable/azdurable/internal/schedule"
 )
 
 // Errors of the schedule operations.
@@ -22,19 +22,19 @@ var (
 )
 
 // CreateSchedule creates the schedule name, which starts o.Orchestration
-// on o.Cron until it is deleted (see package schedule). Everything is
+// on o.Cron until it is deleted. Everything is
 // validated before anything is written; invalid options give an error that
 // matches provider.ErrInvalid. A schedule with the name that has not
 // finished gives ErrScheduleExists, also when another caller creates it at
 // the same moment; a deleted or ended one is replaced.
-func (c *Client) CreateSchedule(ctx context.Context, name string, o schedule.Options) (*schedule.Info, error) {
+func (c *Client) CreateSchedule(ctx context.Context, name string, o ScheduleOptions) (*ScheduleInfo, error) {
 	now := c.now()
-	d, err := schedule.New(name, o, now)
+	d, err := schedule.New(name, o.definition(), now, c.conv)
 	if err != nil {
 		return nil, err
 	}
 	revision := newID()
-	input, err := schedule.StartInput(d, now, revision)
+	input, err := schedule.StartInput(d, now, revision, c.conv)
 	if err != nil {
 		return nil, fmt.Errorf("client: encoding the schedule: %w", err)
 	}
@@ -60,7 +60,7 @@ func (c *Client) CreateSchedule(ctx context.Context, name string, o schedule.Opt
 
 // GetSchedule returns the schedule name, whatever its status, or
 // ErrScheduleNotFound if there is none.
-func (c *Client) GetSchedule(ctx context.Context, name string) (*schedule.Info, error) {
+func (c *Client) GetSchedule(ctx context.Context, name string) (*ScheduleInfo, error) {
 	if err := schedule.ValidateName(name); err != nil {
 		return nil, err
 	}
@@ -71,11 +71,14 @@ func (c *Client) GetSchedule(ctx context.Context, name string) (*schedule.Info, 
 	if err != nil {
 		return nil, err
 	}
-	info, err := schedule.Describe(st)
+	info, err := schedule.Describe(st, c.conv)
 	if errors.Is(err, schedule.ErrNotSchedule) {
 		return nil, fmt.Errorf("%w: %q (%v)", ErrScheduleNotFound, name, err)
 	}
-	return info, err
+	if err != nil {
+		return nil, err
+	}
+	return scheduleInfo(info), nil
 }
 
 // PauseSchedule pauses a schedule: ticks are skipped until it is resumed.
@@ -113,16 +116,24 @@ func (c *Client) controlSchedule(ctx context.Context, name, op string) error {
 	return c.RaiseEvent(ctx, info.InstanceID, schedule.ControlEventName, schedule.Control{Op: op})
 }
 
-// ScheduleListOptions configure ListSchedules.
-type ScheduleListOptions struct {
-	// IncludeFinished also lists schedules that will start nothing more:
-	// deleted, ended, failed or terminated.
-	IncludeFinished bool
+// ScheduleListOption configures ListSchedules.
+type ScheduleListOption func(*scheduleListOptions)
+
+type scheduleListOptions struct{ includeFinished bool }
+
+// IncludeFinished also lists schedules that will start nothing more:
+// deleted, ended, failed or terminated (when include is true).
+func IncludeFinished(include bool) ScheduleListOption {
+	return func(o *scheduleListOptions) { o.includeFinished = include }
 }
 
 // ListSchedules returns the task hub's schedules in name order.
-func (c *Client) ListSchedules(ctx context.Context, o ScheduleListOptions) ([]*schedule.Info, error) {
-	var out []*schedule.Info
+func (c *Client) ListSchedules(ctx context.Context, opts ...ScheduleListOption) ([]*ScheduleInfo, error) {
+	var o scheduleListOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	var out []*ScheduleInfo
 	token := ""
 	for {
 		p, err := c.be.Query(ctx, Query{InstanceIDPrefix: schedule.IDPrefix, FetchPayloads: true}, token)
@@ -130,23 +141,23 @@ func (c *Client) ListSchedules(ctx context.Context, o ScheduleListOptions) ([]*s
 			return nil, err
 		}
 		for _, st := range p.States {
-			info, err := schedule.Describe(st)
+			info, err := schedule.Describe(st, c.conv)
 			if errors.Is(err, schedule.ErrNotSchedule) {
 				continue
 			}
 			if err != nil {
 				return nil, err
 			}
-			if !o.IncludeFinished && info.Status.Finished() {
+			if !o.includeFinished && info.Status.Finished() {
 				continue
 			}
-			out = append(out, info)
+			out = append(out, scheduleInfo(info))
 		}
 		if p.ContinuationToken == "" {
 			break
 		}
 		token = p.ContinuationToken
 	}
-	slices.SortFunc(out, func(a, b *schedule.Info) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b *ScheduleInfo) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/azdurable/azdurable/internal/payload"
+	"github.com/azdurable/azdurable/internal/registry"
 	"github.com/azdurable/azdurable/internal/replay"
 )
 
@@ -48,7 +50,7 @@ func (a *Activity[In, Out]) Call(ctx Context, in In, opts ...CallOption) Future[
 // CallActivity schedules an activity by name.
 func CallActivity[Out any](ctx Context, name string, in any, opts ...CallOption) Future[Out] {
 	o := callOpts(opts)
-	input, err := EncodeActivityInput(in)
+	input, err := payload.EncodeActivityInput(ctx.converter(), in)
 	if err != nil {
 		return failedFuture[Out](ctx, fmt.Errorf("durable: encoding the input of activity %q: %w", name, err))
 	}
@@ -58,9 +60,9 @@ func CallActivity[Out any](ctx Context, name string, in any, opts ...CallOption)
 	}
 	attempt := func(r *replay.Context) *replay.Task { return r.ScheduleActivity(name, version, input, o.tags) }
 	if o.retry == nil {
-		return newFuture[Out](attempt(ctx.rt()))
+		return newFuture[Out](ctx, attempt(ctx.rt()))
 	}
-	return newFuture[Out](withRetry(ctx, name, *o.retry, attempt))
+	return newFuture[Out](ctx, withRetry(ctx, name, *o.retry, attempt))
 }
 
 // CallSub starts the orchestration as a sub-orchestration.
@@ -72,7 +74,7 @@ func (o *Orchestration[In, Out]) CallSub(ctx Context, in In, opts ...CallOption)
 // single JSON value.
 func CallSubOrchestrator[Out any](ctx Context, name string, in any, opts ...CallOption) Future[Out] {
 	o := callOpts(opts)
-	input, err := marshalPayload(in)
+	input, err := marshal(ctx, in)
 	if err != nil {
 		return failedFuture[Out](ctx, fmt.Errorf("durable: encoding the input of sub-orchestration %q: %w", name, err))
 	}
@@ -91,16 +93,16 @@ func CallSubOrchestrator[Out any](ctx Context, name string, in any, opts ...Call
 		return r.CallSubOrchestrator(name, version, id, input, o.tags)
 	}
 	if o.retry == nil {
-		return newFuture[Out](attempt(ctx.rt()))
+		return newFuture[Out](ctx, attempt(ctx.rt()))
 	}
-	return newFuture[Out](withRetry(ctx, name, *o.retry, attempt))
+	return newFuture[Out](ctx, withRetry(ctx, name, *o.retry, attempt))
 }
 
 func failedFuture[Out any](ctx Context, err error) Future[Out] {
 	r := ctx.rt()
 	p := r.NewPromise("failed")
 	r.Resolve(p, nil, err)
-	return newFuture[Out](p)
+	return newFuture[Out](ctx, p)
 }
 
 // RetryPolicy mirrors C#'s RetryOptions. The delay before attempt k+1 is
@@ -135,6 +137,7 @@ func withRetry(ctx Context, name string, p RetryPolicy, attempt func(*replay.Con
 	err := r.Go("retry "+name, func(rc *replay.Context) {
 		for n := 1; ; n++ {
 			val, err := rc.Await(attempt(rc))
+			err = fromEngine(err)
 			if err == nil {
 				rc.Resolve(result, val, nil)
 				return
@@ -232,14 +235,14 @@ func WaitForEvent[T any](ctx Context, name string, opts ...EventOption) Future[T
 	}
 	r := ctx.rt()
 	if o.hasTimeout {
-		return newFuture[T](r.WaitForEventTimeout(name, o.timeout, o.exact))
+		return newFuture[T](ctx, r.WaitForEventTimeout(name, o.timeout, o.exact))
 	}
-	return newFuture[T](r.WaitForEvent(name, o.exact))
+	return newFuture[T](ctx, r.WaitForEvent(name, o.exact))
 }
 
 // SendEvent sends an external event to another instance (one task id).
 func SendEvent(ctx Context, instanceID, name string, payload any) error {
-	p, err := marshalPayload(payload)
+	p, err := marshal(ctx, payload)
 	if err != nil {
 		return err
 	}
@@ -271,9 +274,9 @@ func (c *EventChannel[T]) Receive(ctx Context) (T, error) {
 	c.pending = nil
 	if err != nil {
 		var zero T
-		return zero, err
+		return zero, fromEngine(err)
 	}
-	return unmarshalPayload[T](val)
+	return payload.Unmarshal[T](ctx.converter(), val)
 }
 
 // ReceiveAsync takes an event that has already arrived, if there is one.
@@ -286,16 +289,16 @@ func (c *EventChannel[T]) ReceiveAsync(ctx Context) (T, bool, error) {
 		val, err := c.pending.Result()
 		c.pending = nil
 		if err != nil {
-			return zero, false, err
+			return zero, false, fromEngine(err)
 		}
-		v, err := unmarshalPayload[T](val)
+		v, err := payload.Unmarshal[T](ctx.converter(), val)
 		return v, true, err
 	}
 	val, ok := ctx.rt().TryReceiveEvent(c.name)
 	if !ok {
 		return zero, false, nil
 	}
-	v, err := unmarshalPayload[T](val)
+	v, err := payload.Unmarshal[T](ctx.converter(), val)
 	return v, true, err
 }
 
@@ -313,15 +316,12 @@ type ActivityInfo struct {
 	TraceParent string
 }
 
-type activityInfoKey struct{}
-
-// WithActivityInfo returns a context carrying info; workers call it.
-func WithActivityInfo(ctx context.Context, info ActivityInfo) context.Context {
-	return context.WithValue(ctx, activityInfoKey{}, info)
-}
-
 // ActivityInfoFrom returns the info of the activity running with ctx.
 func ActivityInfoFrom(ctx context.Context) (ActivityInfo, bool) {
-	info, ok := ctx.Value(activityInfoKey{}).(ActivityInfo)
-	return info, ok
+	info, ok := registry.ActivityInfoFrom(ctx)
+	if !ok {
+		return ActivityInfo{}, false
+	}
+	return ActivityInfo{InstanceID: info.InstanceID, ExecutionID: info.ExecutionID, Name: info.Name, Version: info.Version,
+		TaskID: info.TaskID, Attempt: info.Attempt, TraceParent: info.TraceParent}, true
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/registry"
 	"github.com/azdurable/azdurable/internal/replay"
 	"github.com/azdurable/azdurable/internal/replay/replaytest"
 )
@@ -48,8 +49,8 @@ func TestChecklist06_LegacyRewindReschedulesBoth(t *testing.T) {
 		b := sayHello.Call(ctx, "b")
 		return "", durable.WhenAll(ctx, a, b)
 	})
-	reg := durable.NewRegistry()
-	if err := reg.Add(orch); err != nil {
+	reg := registry.New(nil)
+	if err := registry.Add(reg, orch); err != nil {
 		t.Fatal(err)
 	}
 	fn, _ := reg.Orchestrator("Both", "")
@@ -278,8 +279,8 @@ func TestChecklist12_ChangedCodeAgainstCompletedHistory(t *testing.T) {
 			return []string{a}, err
 		},
 	} {
-		reg := durable.NewRegistry()
-		if err := reg.Add(durable.NewOrchestration("HelloCities", changed)); err != nil {
+		reg := registry.New(nil)
+		if err := registry.Add(reg, durable.NewOrchestration("HelloCities", changed)); err != nil {
 			t.Fatal(err)
 		}
 		fn, _ := reg.Orchestrator("HelloCities", "")
@@ -302,8 +303,8 @@ func TestChecklist13_DefersAtEvictionAreInert(t *testing.T) {
 		}()
 		return durable.WaitForEvent[string](ctx, "never").Await(ctx)
 	})
-	reg := durable.NewRegistry()
-	_ = reg.Add(orch)
+	reg := registry.New(nil)
+	_ = registry.Add(reg, orch)
 	fn, _ := reg.Orchestrator("Defer", "")
 	s := replaytest.New(t, fn)
 	s.Start(str(`""`))
@@ -336,11 +337,11 @@ func TestChecklist15_RegistrationRejectsBadNames(t *testing.T) {
 		"call only":  {durable.ActivityRef[string, string]("Elsewhere")},
 		"blank name": {durable.NewActivity("  ", func(context.Context, string) (string, error) { return "", nil })},
 	} {
-		if err := durable.NewRegistry().Add(items...); err == nil {
+		if err := registry.Add(registry.New(nil), items...); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	if err := durable.NewRegistry().Add(durable.NewOrchestration("A", noop), durable.NewOrchestration("A", noop, durable.Version("2"))); err != nil {
+	if err := registry.Add(registry.New(nil), durable.NewOrchestration("A", noop), durable.NewOrchestration("A", noop, durable.Version("2"))); err != nil {
 		t.Errorf("two versions of one name: %v", err)
 	}
 }

@@ -6,12 +6,14 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/payload"
 	"github.com/azdurable/azdurable/internal/replay"
 )
 
 // Context is the orchestration's view of its execution. It is passed to
 // orchestrator functions and must not be used outside them or from plain
-// goroutines (use Go).
+// goroutines (use Go). Each coroutine has its own Context: the one Go
+// passes to the coroutine's function.
 type Context interface {
 	// InstanceID is the instance's id.
 	InstanceID() string
@@ -39,20 +41,28 @@ type Context interface {
 	// draw (two calls give different numbers) and gives the same numbers
 	// again on every replay. Draw only from orchestration code.
 	Rand() *rand.Rand
-	// SetCustomStatus records v (as JSON) as the instance's custom status;
-	// the last value set in an episode is stored. nil clears it.
+	// SetCustomStatus records v (encoded by the worker's DataConverter) as
+	// the instance's custom status; the last value set in an episode is
+	// stored. nil clears it.
 	SetCustomStatus(v any) error
 
 	rt() *replay.Context
+	converter() payload.Converter
 }
 
+// orchestrationContext is one coroutine's Context: the engine's context of
+// that coroutine, and the converter of the worker that runs it.
 type orchestrationContext struct {
-	r *replay.Context
+	r    *replay.Context
+	conv payload.Converter
 }
 
-func wrap(r *replay.Context) Context { return &orchestrationContext{r: r} }
+func wrap(r *replay.Context, conv payload.Converter) Context {
+	return &orchestrationContext{r: r, conv: conv}
+}
 
 func (c *orchestrationContext) rt() *replay.Context             { return c.r }
+func (c *orchestrationContext) converter() payload.Converter    { return c.conv }
 func (c *orchestrationContext) InstanceID() string              { return c.r.Info().InstanceID }
 func (c *orchestrationContext) ExecutionID() string             { return c.r.Info().ExecutionID }
 func (c *orchestrationContext) Name() string                    { return c.r.Info().Name }
@@ -70,7 +80,7 @@ func (c *orchestrationContext) SetCustomStatus(v any) error {
 		c.r.SetCustomStatus(nil)
 		return nil
 	}
-	p, err := marshalPayload(v)
+	p, err := payload.Marshal(c.conv, v)
 	if err != nil {
 		return err
 	}
@@ -81,9 +91,10 @@ func (c *orchestrationContext) SetCustomStatus(v any) error {
 // Go runs fn as a new orchestration coroutine. It starts at once and runs
 // until its first durable wait; the caller then continues. Coroutines are
 // deterministic: exactly one runs at a time, and they resume in history
-// order.
+// order. fn must use the Context it is given, not its caller's.
 func Go(ctx Context, fn func(Context)) error {
-	return ctx.rt().Go("go", func(r *replay.Context) { fn(wrap(r)) })
+	conv := ctx.converter()
+	return ctx.rt().Go("go", func(r *replay.Context) { fn(wrap(r, conv)) })
 }
 
 // Await blocks until cond returns true. cond must depend only on durable

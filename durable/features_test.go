@@ -12,6 +12,8 @@ import (
 
 	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/payload"
+	"github.com/azdurable/azdurable/internal/registry"
 	"github.com/azdurable/azdurable/internal/replay"
 	"github.com/azdurable/azdurable/internal/replay/replaytest"
 )
@@ -30,8 +32,8 @@ func TestChecklist14_ReplayIsLinear(t *testing.T) {
 		}
 		return n, nil
 	})
-	reg := durable.NewRegistry()
-	_ = reg.Add(chain)
+	reg := registry.New(nil)
+	_ = registry.Add(reg, chain)
 	fn, _ := reg.Orchestrator("Chain", "")
 	historyOf := func(events int) []history.Event {
 		n := events / 4
@@ -325,7 +327,7 @@ func TestNewGUIDIsDeterministic(t *testing.T) {
 
 func TestActivityInputForms(t *testing.T) {
 	type item struct{ Name string }
-	for payload, want := range map[string]string{
+	for text, want := range map[string]string{
 		`["Tokyo"]`:      "Tokyo",
 		`"Tokyo"`:        "Tokyo",
 		`[["a","b"]]`:    "[a b]",
@@ -335,32 +337,31 @@ func TestActivityInputForms(t *testing.T) {
 	} {
 		var got string
 		switch {
-		case strings.Contains(payload, "Name"):
-			v, err := durable.DecodeActivityInput[item](&payload)
+		case strings.Contains(text, "Name"):
+			v, err := payload.DecodeActivityInput[item](payload.JSON{}, &text)
 			got = fmt.Sprint(v, err)
 			got = strings.TrimSuffix(got, " <nil>")
-		case strings.HasPrefix(payload, "[["):
-			v, err := durable.DecodeActivityInput[[]string](&payload)
+		case strings.HasPrefix(text, "[["):
+			v, err := payload.DecodeActivityInput[[]string](payload.JSON{}, &text)
 			got = strings.TrimSuffix(fmt.Sprint(v, " ", err), "  <nil>")
 			got = strings.TrimSuffix(got, " <nil>")
-		case payload == "[5]":
-			v, err := durable.DecodeActivityInput[int](&payload)
+		case text == "[5]":
+			v, err := payload.DecodeActivityInput[int](payload.JSON{}, &text)
 			got = strings.TrimSuffix(fmt.Sprint(v, " ", err), " <nil>")
 		default:
-			v, err := durable.DecodeActivityInput[string](&payload)
+			v, err := payload.DecodeActivityInput[string](payload.JSON{}, &text)
 			got = strings.TrimSuffix(fmt.Sprint(v, " ", err), " <nil>")
 		}
 		if strings.TrimSpace(got) != want {
-			t.Errorf("%s decoded as %q, want %q", payload, got, want)
+			t.Errorf("%s decoded as %q, want %q", text, got, want)
 		}
 	}
 	// A single list sent by a writer without the parameter array still works.
 	p := `["a","b"]`
-	if v, err := durable.DecodeActivityInput[[]string](&p); err != nil || len(v) != 2 {
-		t.Errorf("whole-list payload: %v %v", v, err)
+	if v, err := payload.DecodeActivityInput[[]string](payload.JSON{}, &p); err != nil || len(v) != 2 {
+		t.Errorf("whole-list text: %v %v", v, err)
 	}
-	if in, _ := durable.EncodeActivityInput(struct{}{}); *in != "[]" {
+	if in, _ := payload.EncodeActivityInput(payload.JSON{}, struct{}{}); *in != "[]" {
 		t.Errorf("no-input call writes %s", *in)
 	}
-	_ = replaytest.Types
 }

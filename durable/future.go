@@ -3,6 +3,7 @@ package durable
 import (
 	"errors"
 
+	"github.com/azdurable/azdurable/internal/payload"
 	"github.com/azdurable/azdurable/internal/replay"
 )
 
@@ -19,8 +20,11 @@ type Future[T any] struct {
 	decode func(*string) (T, error)
 }
 
-func newFuture[T any](t *replay.Task) Future[T] {
-	return Future[T]{t: t, decode: unmarshalPayload[T]}
+// newFuture returns the future of t, whose result is decoded with the
+// converter of the worker that runs ctx.
+func newFuture[T any](ctx Context, t *replay.Task) Future[T] {
+	conv := ctx.converter()
+	return Future[T]{t: t, decode: func(p *string) (T, error) { return payload.Unmarshal[T](conv, p) }}
 }
 
 func (f Future[T]) task() *replay.Task { return f.t }
@@ -36,7 +40,7 @@ func (f Future[T]) Await(ctx Context) (T, error) {
 	}
 	val, err := ctx.rt().Await(f.t)
 	if err != nil {
-		return zero, err
+		return zero, fromEngine(err)
 	}
 	v, err := f.decode(val)
 	if err != nil {
@@ -69,7 +73,7 @@ func WhenAll(ctx Context, fs ...Awaitable) error {
 	var errs []error
 	for _, f := range fs {
 		if _, err := f.task().Result(); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fromEngine(err))
 		}
 	}
 	return errors.Join(errs...)

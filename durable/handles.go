@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
-	"sync"
 
+	"github.com/azdurable/azdurable/internal/payload"
+	"github.com/azdurable/azdurable/internal/registry"
 	"github.com/azdurable/azdurable/internal/replay"
 )
 
@@ -26,9 +26,22 @@ func defs(opts []DefOption) def {
 	return d
 }
 
-// Registrable is an orchestration or activity handle.
+// Registrable is an orchestration or activity handle, as a worker
+// registers it (worker.Worker.Register, cli.WithRegistrations).
 type Registrable interface {
-	addTo(r *Registry) error
+	entry() (registry.Entry, error)
+}
+
+// The worker and the other hosts turn handles into engine code through
+// package registry, which cannot import this package.
+func init() {
+	registry.Bind(func(item any) (registry.Entry, error) {
+		r, ok := item.(Registrable)
+		if !ok {
+			return registry.Entry{}, fmt.Errorf("durable: %T is not an orchestration or activity handle", item)
+		}
+		return r.entry()
+	})
 }
 
 // Orchestration is a typed orchestration handle: it registers the function
@@ -57,21 +70,26 @@ func (o *Orchestration[In, Out]) Name() string { return o.name }
 // Version returns the orchestration's version.
 func (o *Orchestration[In, Out]) Version() string { return o.version }
 
-func (o *Orchestration[In, Out]) addTo(r *Registry) error {
-	if o.fn == nil {
-		return fmt.Errorf("durable: orchestration %q is a call-only reference and cannot be registered", o.name)
+func (o *Orchestration[In, Out]) entry() (registry.Entry, error) {
+	if o == nil {
+		return registry.Entry{}, errors.New("durable: nil registration")
 	}
-	return r.addOrchestration(o.name, o.version, func(rc *replay.Context, input *string) (*string, error) {
-		in, err := unmarshalPayload[In](input)
-		if err != nil {
-			return nil, fmt.Errorf("decoding the input of orchestration %q: %w", o.name, err)
+	if o.fn == nil {
+		return registry.Entry{}, fmt.Errorf("durable: orchestration %q is a call-only reference and cannot be registered", o.name)
+	}
+	return registry.Entry{Name: o.name, Version: o.version, Orchestration: func(conv payload.Converter) replay.Orchestrator {
+		return func(rc *replay.Context, input *string) (*string, error) {
+			in, err := payload.Unmarshal[In](conv, input)
+			if err != nil {
+				return nil, fmt.Errorf("decoding the input of orchestration %q: %w", o.name, err)
+			}
+			out, err := o.fn(wrap(rc, conv), in)
+			if err != nil {
+				return nil, toEngine(err)
+			}
+			return payload.Marshal(conv, out)
 		}
-		out, err := o.fn(wrap(rc), in)
-		if err != nil {
-			return nil, err
-		}
-		return marshalPayload(out)
-	})
+	}}, nil
 }
 
 // Activity is a typed activity handle: it registers the function with a
@@ -103,135 +121,24 @@ func (a *Activity[In, Out]) Name() string { return a.name }
 // Version returns the activity's version.
 func (a *Activity[In, Out]) Version() string { return a.version }
 
-func (a *Activity[In, Out]) addTo(r *Registry) error {
+func (a *Activity[In, Out]) entry() (registry.Entry, error) {
+	if a == nil {
+		return registry.Entry{}, errors.New("durable: nil registration")
+	}
 	if a.fn == nil {
-		return fmt.Errorf("durable: activity %q is a call-only reference and cannot be registered", a.name)
+		return registry.Entry{}, fmt.Errorf("durable: activity %q is a call-only reference and cannot be registered", a.name)
 	}
-	return r.addActivity(a.name, a.version, func(ctx context.Context, input *string) (*string, error) {
-		in, err := DecodeActivityInput[In](input)
-		if err != nil {
-			return nil, NonRetryable(fmt.Errorf("decoding the input of activity %q: %w", a.name, err))
+	return registry.Entry{Name: a.name, Version: a.version, Activity: func(conv payload.Converter) registry.ActivityFunc {
+		return func(ctx context.Context, input *string) (*string, error) {
+			in, err := payload.DecodeActivityInput[In](conv, input)
+			if err != nil {
+				return nil, NonRetryable(fmt.Errorf("decoding the input of activity %q: %w", a.name, err))
+			}
+			out, err := a.fn(ctx, in)
+			if err != nil {
+				return nil, err
+			}
+			return payload.Marshal(conv, out)
 		}
-		out, err := a.fn(ctx, in)
-		if err != nil {
-			return nil, err
-		}
-		return marshalPayload(out)
-	})
-}
-
-// ActivityFunc is an activity as a worker runs it: JSON in, JSON out.
-type ActivityFunc func(ctx context.Context, input *string) (*string, error)
-
-type regKey struct{ name, version string }
-
-// Registry holds orchestrations and activities by name and version. Names
-// are matched without regard to case (as the non-determinism check
-// compares them), so names that differ only in case are refused.
-type Registry struct {
-	mu            sync.RWMutex
-	orchestrators map[regKey]replay.Orchestrator
-	activities    map[regKey]ActivityFunc
-	names         map[string]string // lower-case "kind/name" → spelling
-}
-
-// NewRegistry returns an empty registry.
-func NewRegistry() *Registry {
-	return &Registry{orchestrators: map[regKey]replay.Orchestrator{},
-		activities: map[regKey]ActivityFunc{}, names: map[string]string{}}
-}
-
-// Add registers handles. Empty names, duplicate (name, version) pairs and
-// names that differ from a registered one only in case are errors.
-func (r *Registry) Add(items ...Registrable) error {
-	var errs []error
-	for _, it := range items {
-		if it == nil {
-			errs = append(errs, errors.New("durable: nil registration"))
-			continue
-		}
-		if err := it.addTo(r); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (r *Registry) checkName(kind, name, version string) error {
-	if strings.TrimSpace(name) == "" {
-		return fmt.Errorf("durable: %s name is empty", kind)
-	}
-	lk := kind + "/" + strings.ToLower(name)
-	if prev, ok := r.names[lk]; ok && prev != name {
-		return fmt.Errorf("durable: %s %q differs from the registered %q only in case", kind, name, prev)
-	}
-	r.names[lk] = name
-	return nil
-}
-
-func (r *Registry) addOrchestration(name, version string, fn replay.Orchestrator) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := r.checkName("orchestration", name, version); err != nil {
-		return err
-	}
-	k := regKey{strings.ToLower(name), version}
-	if _, dup := r.orchestrators[k]; dup {
-		return fmt.Errorf("durable: orchestration %q version %q is already registered", name, version)
-	}
-	r.orchestrators[k] = fn
-	return nil
-}
-
-func (r *Registry) addActivity(name, version string, fn ActivityFunc) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := r.checkName("activity", name, version); err != nil {
-		return err
-	}
-	k := regKey{strings.ToLower(name), version}
-	if _, dup := r.activities[k]; dup {
-		return fmt.Errorf("durable: activity %q version %q is already registered", name, version)
-	}
-	r.activities[k] = fn
-	return nil
-}
-
-// ReplaceActivity makes name (and version) run fn instead of what is
-// registered, registering it if needed. The test environment uses it for
-// activity mocks.
-func (r *Registry) ReplaceActivity(name, version string, fn ActivityFunc) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.names["activity/"+strings.ToLower(name)] = name
-	r.activities[regKey{strings.ToLower(name), version}] = fn
-}
-
-// Orchestrator looks up an orchestration by name (any case) and version.
-func (r *Registry) Orchestrator(name, version string) (replay.Orchestrator, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	fn, ok := r.orchestrators[regKey{strings.ToLower(name), version}]
-	return fn, ok
-}
-
-// Activity looks up an activity by name (any case) and version.
-func (r *Registry) Activity(name, version string) (ActivityFunc, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	fn, ok := r.activities[regKey{strings.ToLower(name), version}]
-	return fn, ok
-}
-
-// OrchestratorVersions lists the registered versions of an orchestration.
-func (r *Registry) OrchestratorVersions(name string) []string {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	var out []string
-	for k := range r.orchestrators {
-		if k.name == strings.ToLower(name) {
-			out = append(out, k.version)
-		}
-	}
-	return out
+	}}, nil
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/payload"
 )
 
 // randDraws draws two numbers, waits on a timer (a second episode), then
@@ -32,7 +33,7 @@ func TestRandIsOneStreamPerExecution(t *testing.T) {
 			t.Fatalf("completion %+v after %d episodes", c, s.Episodes)
 		}
 		var out []uint64
-		if err := durable.Converter().Unmarshal(history.Deref(c.Output), &out); err != nil {
+		if err := (payload.JSON{}).Unmarshal(history.Deref(c.Output), &out); err != nil {
 			t.Fatal(err)
 		}
 		return out

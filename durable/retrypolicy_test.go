@@ -62,7 +62,7 @@ func TestZeroRetryPolicyOnAWorker(t *testing.T) {
 	orch := durable.NewOrchestration("ZeroRetryWorker", func(ctx durable.Context, _ string) (string, error) {
 		return alwaysFails.Call(ctx, "x", durable.WithRetry(durable.RetryPolicy{})).Await(ctx)
 	})
-	env := durabletest.New(t)
+	env := durabletest.New(t, durabletest.Options{})
 	env.Register(orch, alwaysFails)
 	r := durabletest.Start(env, orch, "")
 	_, err := r.Result()

@@ -10,7 +10,7 @@ import (
 
 	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/history"
-	"github.com/azdurable/azdurable/internal/replay"
+	"github.com/azdurable/azdurable/internal/registry"
 	"github.com/azdurable/azdurable/internal/replay/replaytest"
 )
 
@@ -18,8 +18,8 @@ import (
 // answered by the registered activities of the same registry.
 func sim(t *testing.T, orch durable.Registrable, name string, acts ...durable.Registrable) *replaytest.Sim {
 	t.Helper()
-	reg := durable.NewRegistry()
-	if err := reg.Add(append([]durable.Registrable{orch}, acts...)...); err != nil {
+	reg := registry.New(nil)
+	if err := registry.Add(reg, append([]durable.Registrable{orch}, acts...)...); err != nil {
 		t.Fatal(err)
 	}
 	fn, ok := reg.Orchestrator(name, "")
@@ -124,5 +124,4 @@ func TestFailureIsTyped(t *testing.T) {
 	if c.Failure == nil || c.Failure.InnerFailure == nil || !strings.Contains(c.Failure.InnerFailure.ErrorMessage, "card declined") {
 		t.Errorf("failure details %+v", c.Failure)
 	}
-	_ = replay.ErrTimeout
 }

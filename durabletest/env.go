@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/azdurable/azdurable/client"
@@ -24,6 +23,18 @@ import (
 	"github.com/azdurable/azdurable/provider/memory"
 	"github.com/azdurable/azdurable/worker"
 )
+
+// TB is the part of testing.TB that an Env and Replay use: pass the
+// test's *testing.T (or *testing.B, *testing.F). Anything else with these
+// methods runs them outside a test, as the examples do.
+type TB interface {
+	Helper()
+	Cleanup(func())
+	Log(args ...any)
+	Errorf(format string, args ...any)
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
 
 // Options configure an Env.
 type Options struct {
@@ -37,7 +48,7 @@ type Options struct {
 	// machine running tests with -race may need that long).
 	Timeout time.Duration
 	// Worker adjusts the worker (the environment sets Clock and
-	// VerifyReplay).
+	// VerifyReplay). Its DataConverter is the client's too.
 	Worker worker.Options
 	// Faults are passed to the memory backend.
 	Faults memory.Faults
@@ -47,7 +58,7 @@ type Options struct {
 
 // Env is one test environment.
 type Env struct {
-	t       testing.TB
+	t       TB
 	opts    Options
 	Clock   *memory.ManualClock
 	Backend *memory.Backend
@@ -60,13 +71,10 @@ type Env struct {
 	done    chan error
 }
 
-// New returns an environment; it is stopped when the test ends.
-func New(t testing.TB, opts ...func(*Options)) *Env {
+// New returns an environment; it is stopped when the test ends. The zero
+// Options are the defaults.
+func New(t TB, o Options) *Env {
 	t.Helper()
-	var o Options
-	for _, f := range opts {
-		f(&o)
-	}
 	if o.Start.IsZero() {
 		o.Start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	}
@@ -88,12 +96,12 @@ func New(t testing.TB, opts ...func(*Options)) *Env {
 		wo.ShutdownTimeout = 5 * time.Second
 	}
 	e := &Env{t: t, opts: o, Clock: clock, Backend: be, Worker: worker.New(be, wo),
-		Client: client.New(be, client.Options{Clock: clock})}
+		Client: client.New(be, client.Options{Clock: clock, DataConverter: wo.DataConverter})}
 	t.Cleanup(e.Stop)
 	return e
 }
 
-type testWriter struct{ t testing.TB }
+type testWriter struct{ t TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
@@ -175,7 +183,7 @@ func (r *Run[Out]) Result() (Out, error) {
 	}
 	var out Out
 	if st.Output != nil {
-		if err := durable.Converter().Unmarshal(*st.Output, &out); err != nil {
+		if err := st.DecodeOutput(&out); err != nil {
 			return zero, err
 		}
 	}
@@ -262,29 +270,28 @@ type Mock[In, Out any] struct {
 	calls int
 }
 
-// OnActivity mocks an activity (by its handle's name and version); set its
-// behaviour with Return or Do. Call it before starting instances.
+// OnActivity mocks an activity (by its handle's name and version): the
+// worker runs the mock in its place, with the same input and output
+// types. Set its behaviour with Return or Do; until then a call fails.
+// Call it after registering the activity (or instead of registering it),
+// before starting instances.
 func OnActivity[In, Out any](e *Env, a *durable.Activity[In, Out]) *Mock[In, Out] {
+	e.t.Helper()
 	m := &Mock[In, Out]{env: e, name: a.Name(), ver: a.Version()}
-	e.Worker.Registry().ReplaceActivity(a.Name(), a.Version(), func(ctx context.Context, input *string) (*string, error) {
-		in, err := durable.DecodeActivityInput[In](input)
-		if err != nil {
-			return nil, err
-		}
+	mock := durable.NewActivity(a.Name(), func(ctx context.Context, in In) (Out, error) {
 		m.mu.Lock()
 		fn := m.fn
 		m.calls++
 		m.mu.Unlock()
 		if fn == nil {
-			return nil, fmt.Errorf("durabletest: activity %s is mocked but has no behaviour", a.Name())
+			var zero Out
+			return zero, fmt.Errorf("durabletest: activity %s is mocked but has no behaviour", a.Name())
 		}
-		out, err := fn(ctx, in)
-		if err != nil {
-			return nil, err
-		}
-		s, err := durable.Converter().Marshal(out)
-		return &s, err
-	})
+		return fn(ctx, in)
+	}, durable.Version(a.Version()))
+	if err := e.Worker.Replace(mock); err != nil {
+		e.t.Fatal(err)
+	}
 	return m
 }
 

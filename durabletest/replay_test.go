@@ -1,41 +1,61 @@
 package durabletest_test
 
 import (
-	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/durabletest"
+	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/samples/hellocities"
+	"github.com/azdurable/azdurable/tables"
 )
 
-func registry(t *testing.T, items ...durable.Registrable) *durable.Registry {
-	r := durable.NewRegistry()
-	if err := r.Add(items...); err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
+func regs(items ...durable.Registrable) []durable.Registrable { return items }
 
 // The C# worker's own HelloCities history replays against the Go
-// HelloCities: same task ids, same actions.
+// HelloCities: same task ids, same actions. The recorded History rows are
+// decoded by package tables first.
 func TestReplayCSharpHistories(t *testing.T) {
-	reg := registry(t, hellocities.Registrations()...)
-	for _, f := range []string{"capture-hello.json", "capture-scheduled.json"} {
-		data, err := os.ReadFile(filepath.Join("..", "testdata", "csharp", "tables", "final", "CsHub", "History", f))
+	for _, f := range []string{"CsHub/History/capture-hello.json", "CsHub/History/capture-scheduled.json", "CsHubB64/History/capture-hello-b64.json"} {
+		data, err := os.ReadFile(filepath.Join("..", "testdata", "csharp", "tables", "final", f))
 		if err != nil {
 			t.Fatal(err)
 		}
-		durabletest.Replay(t, reg, data)
+		events, err := tables.ParseHistoryRows(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := durabletest.ReplayEvents(events, hellocities.Registrations()); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+		// The replayer itself reads events, not rows.
+		if _, err := durabletest.ParseHistory(data); err == nil || !strings.Contains(err.Error(), "tables.ParseHistoryRows") {
+			t.Errorf("%s: ParseHistory of table rows gave %v", f, err)
+		}
 	}
-	data, err := os.ReadFile("../testdata/csharp/tables/final/CsHubB64/History/capture-hello-b64.json")
+}
+
+// Replay reads the events azdurable instances history --json prints.
+func TestReplayPrintedEvents(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "testdata", "csharp", "tables", "final", "CsHub", "History", "capture-hello.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	durabletest.Replay(t, reg, data)
+	events, err := tables.ParseHistoryRows(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var printed []json.RawMessage
+	for _, ev := range events {
+		printed = append(printed, history.AppendEvent(nil, ev, history.TypeNames))
+	}
+	text, _ := json.Marshal(printed)
+	durabletest.Replay(t, text, hellocities.Registrations())
 }
 
 // A Go HelloSequence (two activities) replays the hand-made two-activities
@@ -53,14 +73,14 @@ func TestReplayTwoActivitiesVector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	events, err := durabletest.ParseHistory(extract(t, data, "rowsAfterCompletion"))
+	events, err := tables.ParseHistoryRows(extract(t, data, "rowsAfterCompletion"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(events) != 12 {
 		t.Fatalf("%d events", len(events))
 	}
-	if err := durabletest.ReplayEvents(registry(t, seq, hellocities.SayHello), events); err != nil {
+	if err := durabletest.ReplayEvents(events, regs(seq, hellocities.SayHello)); err != nil {
 		t.Fatal(err)
 	}
 	// Changed code: a third call, or a different activity, is reported.
@@ -69,7 +89,7 @@ func TestReplayTwoActivitiesVector(t *testing.T) {
 		_, err := durable.CallActivity[string](ctx, "Other", "x").Await(ctx)
 		return []string{a}, err
 	})
-	err = durabletest.ReplayEvents(registry(t, changed), events)
+	err = durabletest.ReplayEvents(events, regs(changed))
 	var nde *durable.NonDeterminismError
 	if !errors.As(err, &nde) {
 		t.Fatalf("changed code gave %v, want a NonDeterminismError", err)
@@ -82,10 +102,9 @@ func TestReplayTwoActivitiesVector(t *testing.T) {
 		}
 		return nil, nil
 	})
-	if err := durabletest.ReplayEvents(registry(t, longer), events); !errors.As(err, &nde) {
+	if err := durabletest.ReplayEvents(events, regs(longer)); !errors.As(err, &nde) {
 		t.Fatalf("code with one more call gave %v", err)
 	}
-	_ = context.Background
 }
 
 func extract(t *testing.T, data []byte, key string) []byte {

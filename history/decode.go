@@ -16,7 +16,7 @@ func UnmarshalEvent(data []byte) (Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	return DecodeEvent(o)
+	return decodeEvent(o)
 }
 
 // UnmarshalTaskMessage decodes a TaskMessage from JSON in either dialect.
@@ -25,7 +25,7 @@ func UnmarshalTaskMessage(data []byte) (*TaskMessage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return DecodeTaskMessage(o)
+	return decodeTaskMessage(o)
 }
 
 // StripAssembly removes an assembly qualification from a .NET type name:
@@ -47,8 +47,8 @@ func StripAssembly(typeName string) string {
 	return strings.TrimSpace(typeName)
 }
 
-// DecodeTaskMessage decodes a TaskMessage object.
-func DecodeTaskMessage(o *netjson.Object) (*TaskMessage, error) {
+// decodeTaskMessage decodes a TaskMessage object.
+func decodeTaskMessage(o *netjson.Object) (*TaskMessage, error) {
 	m := &TaskMessage{}
 	evObj, err := o.Object("Event")
 	if err != nil {
@@ -57,7 +57,7 @@ func DecodeTaskMessage(o *netjson.Object) (*TaskMessage, error) {
 	if evObj == nil {
 		return nil, errors.New("TaskMessage has no Event")
 	}
-	if m.Event, err = DecodeEvent(evObj); err != nil {
+	if m.Event, err = decodeEvent(evObj); err != nil {
 		return nil, fmt.Errorf("Event: %w", err)
 	}
 	if m.SequenceNumber, err = o.Int("SequenceNumber", 64); err != nil {
@@ -316,8 +316,8 @@ func eventTypeOf(o *netjson.Object) (EventType, error) {
 	return t, nil
 }
 
-// DecodeEvent decodes a history event object.
-func DecodeEvent(o *netjson.Object) (Event, error) {
+// decodeEvent decodes a history event object.
+func decodeEvent(o *netjson.Object) (Event, error) {
 	t, err := eventTypeOf(o)
 	if err != nil {
 		return nil, err

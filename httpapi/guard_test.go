@@ -34,7 +34,7 @@ type guarded struct {
 
 func newGuarded(t *testing.T, adjust func(*httpapi.Options, *httpapi.GuardOptions)) *guarded {
 	t.Helper()
-	env := durabletest.New(t, func(o *durabletest.Options) { o.Manual = true })
+	env := durabletest.New(t, durabletest.Options{Manual: true})
 	env.Register(samples.All(nil)...)
 	g := &guarded{t: t, env: env}
 	g.srv = httptest.NewUnstartedServer(nil)
@@ -235,7 +235,7 @@ func (b *countingBackend) GetState(ctx context.Context, id string, payloads bool
 // Attack: pollingInterval=0 turns one request into a storage poll every
 // few milliseconds for as long as timeout says.
 func TestAttackPollingIntervalZero(t *testing.T) {
-	env := durabletest.New(t, func(o *durabletest.Options) { o.Manual = true }) // no worker runs: the instance stays Pending
+	env := durabletest.New(t, durabletest.Options{Manual: true}) // no worker runs: the instance stays Pending
 	be := &countingBackend{Backend: env.Backend}
 	h, err := httpapi.New(httpapi.Options{Client: client.New(be, client.Options{}), TaskHub: "TestHub", Logger: quiet(), MaxWaiting: 1})
 	if err != nil {

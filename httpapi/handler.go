@@ -11,6 +11,7 @@ import (
 
 	"github.com/azdurable/azdurable/client"
 	"github.com/azdurable/azdurable/durable"
+	"github.com/azdurable/azdurable/internal/registry"
 )
 
 // DefaultBasePath is the base path of the routes in Functions 2.x and later.
@@ -78,21 +79,11 @@ func FromRegistrations(items ...durable.Registrable) func(name string) (register
 	type entry struct{ name, version string }
 	known := map[string]entry{}
 	for _, it := range items {
-		nv, hasName := it.(interface {
-			Name() string
-			Version() string
-		})
-		if !hasName {
+		e, err := registry.Describe(it)
+		if err != nil || e.Orchestration == nil {
 			continue
 		}
-		// Only an orchestration registers an orchestrator under its name.
-		reg := durable.NewRegistry()
-		if reg.Add(it) != nil {
-			continue
-		}
-		if _, isOrch := reg.Orchestrator(nv.Name(), nv.Version()); isOrch {
-			known[strings.ToLower(nv.Name())] = entry{nv.Name(), nv.Version()}
-		}
+		known[strings.ToLower(e.Name)] = entry{e.Name, e.Version}
 	}
 	return func(name string) (string, string, bool) {
 		e, ok := known[strings.ToLower(name)]

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/client"
-	"github.com/azdurable/azdurable/durabletest"
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/httpapi"
+	"github.com/azdurable/azdurable/tables"
 )
 
 // vector is one file of testdata/http.
@@ -149,7 +149,7 @@ func TestVectorStatusHistory(t *testing.T) {
 	if err := json.Unmarshal(data, &vec); err != nil {
 		t.Fatal(err)
 	}
-	events, err := durabletest.ParseHistory(vec.RowsAfterCompletion)
+	events, err := tables.ParseHistoryRows(vec.RowsAfterCompletion)
 	if err != nil {
 		t.Fatal(err)
 	}

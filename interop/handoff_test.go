@@ -16,8 +16,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/azdurable/azdurable/client"
-	"github.com/azdurable/azdurable/conformance"
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/conformance"
 	"github.com/azdurable/azdurable/internal/taskhub"
 	"github.com/azdurable/azdurable/partition"
 )

@@ -23,9 +23,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/lease"
 	"github.com/azdurable/azdurable/client"
-	"github.com/azdurable/azdurable/conformance"
+	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/azuritetest"
+	"github.com/azdurable/azdurable/internal/conformance"
 	"github.com/azdurable/azdurable/internal/taskhub"
 	"github.com/azdurable/azdurable/provider/azurestorage"
 	"github.com/azdurable/azdurable/storage"
@@ -447,23 +448,19 @@ func goOptions(acct *storage.Account, hub string, partitions int, workerID strin
 }
 
 // newGoWorker builds a worker with the conformance set; SayHello is
-// wrapped to count its runs.
+// replaced by one that greets the same way and counts its runs.
 func newGoWorker(be *azurestorage.Backend, log *slog.Logger, hellos *atomic.Int64) (*worker.Worker, error) {
 	w := worker.New(be, worker.Options{Logger: log, ShutdownTimeout: time.Minute})
 	if err := w.Register(conformance.Registrations()...); err != nil {
 		return nil, err
 	}
-	fn, ok := w.Registry().Activity("SayHello", "")
-	if !ok {
-		return nil, errors.New("conformance does not register SayHello")
-	}
-	w.Registry().ReplaceActivity("SayHello", "", func(ctx context.Context, in *string) (*string, error) {
-		out, err := fn(ctx, in)
-		if err == nil {
-			hellos.Add(1)
-		}
-		return out, err
+	counted := durable.NewActivity("SayHello", func(_ context.Context, name string) (string, error) {
+		hellos.Add(1)
+		return "Hello " + name + "!", nil
 	})
+	if err := w.Replace(counted); err != nil {
+		return nil, err
+	}
 	return w, nil
 }
 

@@ -18,7 +18,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/azdurable/azdurable/client"
-	"github.com/azdurable/azdurable/conformance"
+	"github.com/azdurable/azdurable/internal/conformance"
 	"github.com/azdurable/azdurable/internal/taskhub"
 	"github.com/azdurable/azdurable/partition"
 )

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/client"
-	"github.com/azdurable/azdurable/conformance"
 	"github.com/azdurable/azdurable/durable"
+	"github.com/azdurable/azdurable/internal/conformance"
 	"github.com/azdurable/azdurable/internal/taskhub"
 	"github.com/azdurable/azdurable/provider/azurestorage"
 	"github.com/azdurable/azdurable/worker"
@@ -50,9 +50,9 @@ var retriedUncaught = durable.NewOrchestration("Retried", func(ctx durable.Conte
 	return "", last
 })
 
-// startGoWorkerWith starts a Go worker with the given registrations;
-// adjust may replace activities before it runs.
-func startGoWorkerWith(t *testing.T, st store, hub string, partitions int, id string, regs []durable.Registrable, adjust func(*durable.Registry)) *goWorker {
+// startGoWorkerWith starts a Go worker with the given registrations, and
+// the replacements registered in place of those of their names.
+func startGoWorkerWith(t *testing.T, st store, hub string, partitions int, id string, regs []durable.Registrable, replace ...durable.Registrable) *goWorker {
 	t.Helper()
 	g := &goWorker{id: id, logs: newTail(400), done: make(chan error, 1)}
 	dumpOnFailure(t, "Go worker "+id, g.logs)
@@ -65,31 +65,14 @@ func startGoWorkerWith(t *testing.T, st store, hub string, partitions int, id st
 	if err := g.w.Register(regs...); err != nil {
 		t.Fatal(err)
 	}
-	if adjust != nil {
-		adjust(g.w.Registry())
+	if err := g.w.Replace(replace...); err != nil {
+		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel
 	go func() { g.done <- g.w.Run(ctx) }()
 	t.Cleanup(func() { g.stop(t) })
 	return g
-}
-
-// activityOf makes an activity function from a string function, with the
-// input decoded as the reference activities take it.
-func activityOf(f func(string) (string, error)) func(context.Context, *string) (*string, error) {
-	return func(_ context.Context, in *string) (*string, error) {
-		s, err := durable.DecodeActivityInput[string](in)
-		if err != nil {
-			return nil, err
-		}
-		out, err := f(s)
-		if err != nil {
-			return nil, err
-		}
-		text := strconv.Quote(out)
-		return &text, nil
-	}
 }
 
 func waitStatus(t *testing.T, gc *client.Client, timeout time.Duration, id string, want client.Status) *client.State {
@@ -159,9 +142,8 @@ func rewindFailedOnCSharp(t *testing.T) {
 	checkRewoundRows(t, "a-uncaught", before, after, map[string]bool{"TaskScheduled": true, "TaskFailed": true, "ExecutionCompleted": true})
 
 	// A Go worker whose Fail now succeeds finishes both.
-	g := startGoWorkerWith(t, st, hub, partitions, "go-rewind-a", conformance.Registrations(), func(r *durable.Registry) {
-		r.ReplaceActivity("Fail", "", activityOf(func(s string) (string, error) { return "paid: " + s, nil }))
-	})
+	g := startGoWorkerWith(t, st, hub, partitions, "go-rewind-a", conformance.Registrations(),
+		durable.NewActivity("Fail", func(_ context.Context, s string) (string, error) { return "paid: " + s, nil }))
 
 	waitStatus(t, gc, 2*time.Minute, "a-pow-w", client.Running)
 	if err := gc.RaiseEvent(ctx, "a-pow-w", "Ping", json.RawMessage(q("pinged"))); err != nil {
@@ -241,9 +223,8 @@ func rewindFailedOnGo(t *testing.T) {
 		}
 	}
 	regs = append(regs, retriedUncaught)
-	g := startGoWorkerWith(t, st, hub, partitions, "go-rewind-b", regs, func(r *durable.Registry) {
-		r.ReplaceActivity("SayHello", "", activityOf(func(s string) (string, error) { return "", errors.New("no greeting for " + s) }))
-	})
+	g := startGoWorkerWith(t, st, hub, partitions, "go-rewind-b", regs,
+		durable.NewActivity("SayHello", func(_ context.Context, s string) (string, error) { return "", errors.New("no greeting for " + s) }))
 	for _, k := range []struct{ name, id, input string }{
 		{"HelloCities", "b-hello", q("b")}, {"Parent", "b-parent", q("kid")}, {"Retried", "b-retried", q("r")},
 		{"Retried", "b-retried-go", q("g")},

@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/client"
-	"github.com/azdurable/azdurable/conformance"
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/azurite"
+	"github.com/azdurable/azdurable/internal/conformance"
 	"github.com/azdurable/azdurable/internal/taskhub"
 	"github.com/azdurable/azdurable/partition"
 	"github.com/azdurable/azdurable/storage"

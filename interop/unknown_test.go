@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
-	"github.com/azdurable/azdurable/conformance"
 	"github.com/azdurable/azdurable/durable"
+	"github.com/azdurable/azdurable/internal/conformance"
 	"github.com/azdurable/azdurable/provider/azurestorage"
 	"github.com/azdurable/azdurable/worker"
 )

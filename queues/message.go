@@ -234,12 +234,8 @@ func Unmarshal(data []byte) (*MessageData, error) {
 	if m.SerializableTraceContext, err = o.NullableString("SerializableTraceContext"); err != nil {
 		return nil, fmt.Errorf("queue message: %w", err)
 	}
-	tm, err := o.Object("TaskMessage")
-	if err != nil {
-		return nil, fmt.Errorf("queue message: %w", err)
-	}
-	if tm != nil {
-		if m.TaskMessage, err = history.DecodeTaskMessage(tm); err != nil {
+	if tm, ok := o.Present("TaskMessage"); ok {
+		if m.TaskMessage, err = history.UnmarshalTaskMessage(tm); err != nil {
 			return nil, fmt.Errorf("queue message: TaskMessage: %w", err)
 		}
 	} else if m.CompressedBlobName == "" {

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/azdurable/azdurable/client"
-	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/durabletest"
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/samples"
@@ -30,10 +29,6 @@ var update = flag.Bool("update", false, "rewrite the golden histories in testdat
 // here before it breaks in-flight instances. Regenerate with -update only
 // for a deliberate, versioned change.
 func TestGoldenHistories(t *testing.T) {
-	reg := durable.NewRegistry()
-	if err := reg.Add(samples.All(nil)...); err != nil {
-		t.Fatal(err)
-	}
 	cases := map[string]func(e *durabletest.Env) string{
 		"hellocities": func(e *durabletest.Env) string { return durabletest.Start(e, hellocities.HelloCities, "cities").ID },
 		"indexing": func(e *durabletest.Env) string {
@@ -77,7 +72,7 @@ func TestGoldenHistories(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := durabletest.ReplayEvents(reg, golden); err != nil {
+			if err := durabletest.ReplayEvents(golden, samples.All(nil)); err != nil {
 				t.Errorf("the golden history no longer replays: %v", err)
 			}
 			if a, b := shape(golden), shape(got); a != b {

@@ -21,7 +21,7 @@ import (
 )
 
 func env(t *testing.T, store indexing.Store) *durabletest.Env {
-	e := durabletest.New(t)
+	e := durabletest.New(t, durabletest.Options{})
 	e.Register(samples.All(store)...)
 	return e
 }

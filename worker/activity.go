@@ -8,13 +8,11 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/registry"
 	"github.com/azdurable/azdurable/internal/replay"
 	"github.com/azdurable/azdurable/provider"
 )
-
-type timeValue = time.Time
 
 // runActivity executes one activity work item and reports its result.
 func (w *Worker) runActivity(ctx context.Context, wi *provider.ActivityWorkItem) {
@@ -30,7 +28,7 @@ func (w *Worker) runActivity(ctx context.Context, wi *provider.ActivityWorkItem)
 			"; it waits for a worker that hosts it (every worker of a hub must host every name it may receive), or for its orchestration to be terminated")
 		return
 	}
-	actx, cancel := context.WithCancelCause(durable.WithActivityInfo(ctx, durable.ActivityInfo{
+	actx, cancel := context.WithCancelCause(registry.WithActivityInfo(ctx, registry.ActivityInfo{
 		InstanceID: wi.Instance.InstanceID, ExecutionID: wi.Instance.ExecutionID, Name: ev.Name,
 		Version: ev.Version, TaskID: ev.EventID, Attempt: wi.DequeueCount, TraceParent: traceParent(ev)}))
 	defer cancel(nil)
@@ -91,7 +89,7 @@ func (w *Worker) reportActivity(ctx context.Context, wi *provider.ActivityWorkIt
 }
 
 // callActivity runs fn, turning a panic into a failure.
-func (w *Worker) callActivity(ctx context.Context, fn durable.ActivityFunc, input *string) (out *string, err error) {
+func (w *Worker) callActivity(ctx context.Context, fn registry.ActivityFunc, input *string) (out *string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			w.stats.ActivityPanics.Add(1)

@@ -28,7 +28,7 @@ func (w *Worker) processOrchestration(ctx context.Context, wi *provider.Orchestr
 		entry.engine.Evict()
 		entry = nil
 	}
-	var past []Event
+	var past []history.Event
 	if entry == nil {
 		w.stats.CacheMisses.Add(1)
 		if wi.History == nil && !newExecution {
@@ -146,9 +146,6 @@ func (w *Worker) processOrchestration(ctx context.Context, wi *provider.Orchestr
 	w.cache.put(&cacheEntry{instanceID: wi.InstanceID, executionID: wi.ExecutionID, etag: wi.HistoryETag,
 		length: wi.HistoryLen, engine: out.Engine, start: out.Start, lastUsed: w.clock.Now()})
 }
-
-// Event is a history event (a short name for this file).
-type Event = history.Event
 
 func (w *Worker) engineOptions() replay.Options {
 	return replay.Options{Logger: w.log, DeadlockTimeout: w.opts.DeadlockTimeout}

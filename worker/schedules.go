@@ -7,11 +7,12 @@ import (
 	"strings"
 
 	"github.com/azdurable/azdurable/client"
-	"github.com/azdurable/azdurable/schedule"
+	"github.com/azdurable/azdurable/internal/registry"
+	"github.com/azdurable/azdurable/internal/schedule"
 )
 
 // registerSchedules registers the schedule orchestration and its start
-// activity (package schedule), so that every worker runs the schedules of
+// activity (internal/schedule), so that every worker runs the schedules of
 // its hub without its user registering anything. Ticks are started through
 // a client on the worker's own backend and clock.
 func (w *Worker) registerSchedules() {
@@ -28,7 +29,7 @@ func (w *Worker) registerSchedules() {
 		}
 		return err == nil, err
 	}
-	if err := w.reg.Add(schedule.Registrations(start)...); err != nil {
+	if err := registry.Add(w.reg, schedule.Registrations(start)...); err != nil {
 		panic("worker: registering the schedule orchestration: " + err.Error())
 	}
 }

@@ -51,6 +51,8 @@ import (
 
 	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/internal/ctxsleep"
+	"github.com/azdurable/azdurable/internal/payload"
+	"github.com/azdurable/azdurable/internal/registry"
 	"github.com/azdurable/azdurable/provider"
 )
 
@@ -142,6 +144,10 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
 	Clock           Clock
+	// DataConverter encodes and decodes the payloads of the orchestrations
+	// and activities the worker runs (default durable.JSONConverter). The
+	// workers and clients of a task hub must use compatible converters.
+	DataConverter durable.DataConverter
 }
 
 // Stats count what the worker did, for tests and diagnostics.
@@ -168,7 +174,7 @@ type Stats struct {
 // Worker hosts orchestrations and activities.
 type Worker struct {
 	be    provider.Backend
-	reg   *durable.Registry
+	reg   *registry.Registry
 	opts  Options
 	log   *slog.Logger
 	clock Clock
@@ -214,19 +220,30 @@ func New(be provider.Backend, opts Options) *Worker {
 		log = slog.Default()
 	}
 	clock := provider.ClockOrWall(opts.Clock)
-	w := &Worker{be: be, reg: durable.NewRegistry(), opts: opts, log: log, clock: clock}
+	var conv payload.Converter
+	if opts.DataConverter != nil {
+		conv = opts.DataConverter
+	}
+	w := &Worker{be: be, reg: registry.New(conv), opts: opts, log: log, clock: clock}
 	w.cache = newCache(opts.Cache)
 	w.registerSchedules()
 	return w
 }
 
-// Register adds orchestrations and activities. Call it before Run.
+// Register adds orchestrations and activities. Call it before Run. Empty
+// names, a second handle of the same kind, name and version, and names
+// that differ from a registered one only in case are errors.
 func (w *Worker) Register(items ...durable.Registrable) error {
-	return w.reg.Add(items...)
+	return registry.Add(w.reg, items...)
 }
 
-// Registry returns the worker's registry.
-func (w *Worker) Registry() *durable.Registry { return w.reg }
+// Replace registers handles in place of those registered under the same
+// kind, name and version, or beside them when there are none; work items
+// received afterwards run the new code. durabletest mocks activities with
+// it.
+func (w *Worker) Replace(items ...durable.Registrable) error {
+	return registry.Replace(w.reg, items...)
+}
 
 // Stats returns the worker's counters.
 func (w *Worker) Stats() *Stats { return &w.stats }

@@ -36,36 +36,13 @@ var rules = []rule{
 	// backend's own API (its admin functions included) and the queue
 	// message codec (inspect message, the worker's encoding flag); what
 	// those two import is theirs.
-	{From: []string{"cli"}, Banned: []string{"tables", "partition", "blobs", "internal/bench", "chaos", "samples"},
+	{From: []string{"cli"}, Banned: []string{"tables", "partition", "blobs", "internal/bench", "internal/chaos", "internal/conformance", "samples"},
 		Via: []string{"provider/azurestorage", "queues"}},
 	{From: []string{"internal/replay"}, Banned: []string{"provider", "queues", "tables", "blobs", "partition", "worker", "client"}},
 	{From: []string{"worker", "client"}, Banned: []string{"queues", "tables", "blobs", "partition"}},
 	{From: []string{"history"}, Banned: []string{"queues", "tables", "blobs", "partition", "provider"}},
 	// The task hub core is the bottom of the storage packages.
 	{From: []string{"internal/taskhub"}, Banned: []string{"queues", "tables", "blobs", "partition", "provider", "worker", "client", "cli", "history", "storage"}},
-}
-
-// exception is one arrow (a package of From reaching a package of Banned)
-// that is known to break a rule today, with the reason it may for now.
-type exception struct {
-	From, Banned string
-	Reason       string
-}
-
-// untilPublicSurfaceMoves are the arrows that break the rules until the
-// public surface is made small: chaos, conformance and providertest move
-// under internal/, cli.Main stops linking the bench and the samples, and
-// durabletest stops decoding History rows itself. Each entry must still be
-// needed: the test fails on an exception that no import uses any more, so
-// that the list empties as the moves land.
-var untilPublicSurfaceMoves = []exception{
-	{"cli", "internal/bench", "until the public surface moves (issue item 4)"},
-	{"cli", "samples", "until the public surface moves (issue item 4)"},
-	{"durabletest", "tables", "until the public surface moves (issue item 4)"},
-	{"provider", "worker", "until the public surface moves (issue item 4): provider/providertest moves under internal/"},
-	{"provider", "client", "until the public surface moves (issue item 4): provider/providertest moves under internal/"},
-	{"provider", "samples", "until the public surface moves (issue item 4): provider/providertest moves under internal/"},
-	{"provider", "durabletest", "until the public surface moves (issue item 4): provider/providertest moves under internal/"},
 }
 
 // graph maps each package of the module (path relative to the module) to
@@ -181,7 +158,8 @@ func check(g map[string][]string, r rule) []violation {
 }
 
 // TestImportRules fails when a non-test import breaks a rule of
-// docs/architecture.md, and when an exception is no longer needed.
+// docs/architecture.md. There are no exceptions: an import that breaks a
+// rule is fixed, not excused.
 func TestImportRules(t *testing.T) {
 	g := graph(t)
 	for _, r := range rules {
@@ -195,7 +173,6 @@ func TestImportRules(t *testing.T) {
 			}
 		}
 	}
-	used := map[exception]bool{}
 	held, broken := 0, 0
 	for _, r := range rules {
 		byArrow := map[[2]string][]string{}
@@ -213,32 +190,13 @@ func TestImportRules(t *testing.T) {
 					t.Logf("holds:  %s must not import %s", from, b)
 					continue
 				}
-				if e, ok := excepted(from, b); ok {
-					used[e] = true
-					t.Logf("excepted: %s imports %s (%s), %s", from, b, strings.Join(chain, " -> "), e.Reason)
-					continue
-				}
 				broken++
 				t.Errorf("%s must not import %s, but %s", from, b, strings.Join(chain, " -> "))
 			}
 		}
 	}
-	for _, e := range untilPublicSurfaceMoves {
-		if !used[e] {
-			t.Errorf("the exception %s -> %s is no longer needed: remove it from untilPublicSurfaceMoves", e.From, e.Banned)
-		}
-	}
-	t.Logf("%d arrows hold, %d excepted, %d broken; %d importable packages (not internal, not a command, with non-test code)",
-		held, len(used), broken, importable(t))
-}
-
-func excepted(from, banned string) (exception, bool) {
-	for _, e := range untilPublicSurfaceMoves {
-		if e.From == from && e.Banned == banned {
-			return e, true
-		}
-	}
-	return exception{}, false
+	t.Logf("%d arrows hold, %d broken; %d importable packages (not internal, not a command, with non-test code)",
+		held, broken, importable(t))
 }
 
 func hasSub(g map[string][]string, p string) bool {

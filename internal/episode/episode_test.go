@@ -10,6 +10,7 @@ import (
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/episode"
 	"github.com/azdurable/azdurable/internal/episode/rules"
+	"github.com/azdurable/azdurable/internal/registry"
 	"github.com/azdurable/azdurable/internal/replay"
 )
 
@@ -19,8 +20,8 @@ var t0 = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 // clock and numbered execution ids.
 func host(t *testing.T, max int, handles ...durable.Registrable) *episode.Host {
 	t.Helper()
-	reg := durable.NewRegistry()
-	if err := reg.Add(handles...); err != nil {
+	reg := registry.New(nil)
+	if err := registry.Add(reg, handles...); err != nil {
 		t.Fatal(err)
 	}
 	n := 0

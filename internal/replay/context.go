@@ -47,7 +47,7 @@ func (c *Context) usable(op string) error {
 	if e.dead.Load() || e.evicting.Load() {
 		return errEvicted
 	}
-	if c.co.gid.Load() != goroutineID() || e.running != c.co {
+	if !onCoroutine() || e.running != c.co {
 		err := fmt.Errorf("replay: %s called from a goroutine that is not an orchestration coroutine (use durable.Go, not the go statement)", op)
 		e.foreign.CompareAndSwap(nil, &err)
 		return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"reflect"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -26,7 +27,9 @@ type coroutine struct {
 	wait    func() bool
 	started bool
 	done    atomic.Bool
-	gid     atomic.Uint64
+	// gid is the coroutine goroutine's id, read once when it starts, for
+	// the deadlock watch to find it in a dump of all goroutines.
+	gid atomic.Uint64
 }
 
 // errEvicted is the failure of durable calls made while the engine evicts.
@@ -41,31 +44,36 @@ func (e *Engine) newCoroutine(name string, body func(*Context)) *coroutine {
 	co := &coroutine{e: e, id: len(e.cos), name: name,
 		resume: make(chan struct{}), yield: make(chan struct{}, 1)}
 	e.cos = append(e.cos, co)
-	ctx := &Context{e: e, co: co}
-	go func() {
-		<-co.resume
-		co.gid.Store(goroutineID())
-		normal := false
-		defer func() {
-			if !normal {
-				if r := recover(); r != nil {
-					e.recordPanic(co, r, debug.Stack())
-				}
-				// A nil recover means runtime.Goexit: eviction, nothing to record.
-			}
-			co.done.Store(true)
-			select {
-			case co.yield <- struct{}{}:
-			default: // nobody is waiting: the engine gave up on this coroutine
-			}
-		}()
-		if e.evicting.Load() || e.dead.Load() {
-			runtime.Goexit()
-		}
-		body(ctx)
-		normal = true
-	}()
+	go co.run(&Context{e: e, co: co}, body)
 	return co
+}
+
+// run is the coroutine's goroutine: it waits for the token, then runs
+// body. It is the outermost frame of every coroutine goroutine, which is
+// how onCoroutine tells them from plain goroutines.
+func (co *coroutine) run(ctx *Context, body func(*Context)) {
+	e := co.e
+	<-co.resume
+	co.gid.Store(goroutineID())
+	normal := false
+	defer func() {
+		if !normal {
+			if r := recover(); r != nil {
+				e.recordPanic(co, r, debug.Stack())
+			}
+			// A nil recover means runtime.Goexit: eviction, nothing to record.
+		}
+		co.done.Store(true)
+		select {
+		case co.yield <- struct{}{}:
+		default: // nobody is waiting: the engine gave up on this coroutine
+		}
+	}()
+	if e.evicting.Load() || e.dead.Load() {
+		runtime.Goexit()
+	}
+	body(ctx)
+	normal = true
 }
 
 // switchTo gives the token to co and waits until co parks or finishes. It
@@ -298,9 +306,35 @@ func (e *Engine) recordPanic(co *coroutine, r any, stack []byte) {
 	}
 }
 
-// goroutineID returns the id of the calling goroutine, parsed from its stack
-// header ("goroutine 123 [running]:"). It is used only to detect durable
-// calls from goroutines that are not coroutines of the engine.
+// runEntry is the entry of coroutine.run.
+var runEntry = runtime.FuncForPC(reflect.ValueOf((*coroutine).run).Pointer()).Entry()
+
+// onCoroutine reports whether the caller runs on a coroutine goroutine of
+// an engine: one whose outermost frame is coroutine.run. Durable calls
+// check it, with the coroutine that holds the token, to refuse calls from
+// goroutines that orchestrator code started with the go statement. It
+// reads return addresses only; nothing is formatted or parsed, and Go has
+// no goroutine identity that would be cheaper.
+func onCoroutine() bool {
+	var buf [64]uintptr
+	skip := 2
+	for {
+		n := runtime.Callers(skip, buf[:])
+		if n < len(buf) {
+			// The last frame is runtime.goexit; the one before it is the
+			// goroutine's function.
+			if n < 2 {
+				return false
+			}
+			f := runtime.FuncForPC(buf[n-2] - 1)
+			return f != nil && f.Entry() == runEntry
+		}
+		skip += n - 1 // keep the last frame seen, so that two remain
+	}
+}
+
+// goroutineID reads the calling goroutine's id from the first line of its
+// stack trace; called once per coroutine.
 func goroutineID() uint64 {
 	var buf [64]byte
 	n := runtime.Stack(buf[:], false)

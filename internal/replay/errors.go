@@ -70,6 +70,17 @@ func (e *TaskFailedError) ErrorType() string {
 	return "TaskFailedError"
 }
 
+// FailureDetails returns the failure an orchestration records when it
+// returns this error: a TaskFailedError whose inner failure is the one the
+// task's worker reported.
+func (e *TaskFailedError) FailureDetails() *history.FailureDetails {
+	inner := e.Failure
+	if inner == nil {
+		inner = &history.FailureDetails{ErrorType: "Exception", ErrorMessage: e.Reason, StackTrace: e.Details}
+	}
+	return &history.FailureDetails{ErrorType: "TaskFailedError", ErrorMessage: e.Error(), InnerFailure: inner}
+}
+
 // FailureError is an error carried as FailureDetails (an inner failure, or
 // a failure read from history).
 type FailureError struct{ Details *history.FailureDetails }
@@ -85,6 +96,12 @@ func (e *FailureError) Unwrap() error {
 		return &FailureError{Details: e.Details.InnerFailure}
 	}
 	return nil
+}
+
+// FailureDetails returns a copy of the details.
+func (e *FailureError) FailureDetails() *history.FailureDetails {
+	c := *e.Details
+	return &c
 }
 
 // ContinueAsNewError, returned by orchestrator code, restarts the
@@ -105,10 +122,18 @@ type nonRetriable interface{ NonRetriable() bool }
 
 type errorTyper interface{ ErrorType() string }
 
-// FailureDetailsOf converts an error into FailureDetails: ErrorType is the
+// recorded is an error that says how it is recorded: a failure read from
+// history, or a task's failure (the engine's TaskFailedError and
+// FailureError, and package durable's types of the same names).
+type recorded interface {
+	FailureDetails() *history.FailureDetails
+}
+
+// FailureDetailsOf converts an error into FailureDetails: an error with a
+// FailureDetails() method gives its own (a TaskFailedError keeps the
+// details its worker sent as the inner failure); otherwise ErrorType is the
 // error's ErrorType() method or its Go type, InnerFailure follows
-// errors.Unwrap, IsNonRetriable comes from a NonRetriable() method. A
-// TaskFailedError keeps the details its worker sent as the inner failure.
+// errors.Unwrap, IsNonRetriable comes from a NonRetriable() method.
 func FailureDetailsOf(err error) *history.FailureDetails {
 	return failureDetails(err, 0)
 }
@@ -117,6 +142,9 @@ func failureDetails(err error, depth int) *history.FailureDetails {
 	if err == nil || depth > 32 {
 		return nil
 	}
+	if r, ok := err.(recorded); ok {
+		return r.FailureDetails()
+	}
 	fd := &history.FailureDetails{ErrorType: fmt.Sprintf("%T", err), ErrorMessage: err.Error()}
 	if t, ok := err.(errorTyper); ok {
 		fd.ErrorType = t.ErrorType()
@@ -124,18 +152,6 @@ func failureDetails(err error, depth int) *history.FailureDetails {
 	var nr nonRetriable
 	if errors.As(err, &nr) && nr.NonRetriable() {
 		fd.IsNonRetriable = true
-	}
-	switch v := err.(type) {
-	case *TaskFailedError:
-		fd.ErrorType = "TaskFailedError"
-		fd.InnerFailure = v.Failure
-		if fd.InnerFailure == nil {
-			fd.InnerFailure = &history.FailureDetails{ErrorType: "Exception", ErrorMessage: v.Reason, StackTrace: v.Details}
-		}
-		return fd
-	case *FailureError:
-		c := *v.Details
-		return &c
 	}
 	if inner := errors.Unwrap(err); inner != nil {
 		fd.InnerFailure = failureDetails(inner, depth+1)

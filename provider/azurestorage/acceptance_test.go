@@ -15,9 +15,9 @@ import (
 	"github.com/azdurable/azdurable/client"
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/azuritetest"
+	"github.com/azdurable/azdurable/internal/providertest"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/provider/azurestorage"
-	"github.com/azdurable/azdurable/provider/providertest"
 )
 
 // column is a stored column's name and EDM kind.

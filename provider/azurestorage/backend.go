@@ -22,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -362,6 +361,3 @@ func isResponseCode(err error, codes ...int) bool {
 func errorf(format string, args ...any) error {
 	return fmt.Errorf("azurestorage: "+format, args...)
 }
-
-var _ = strings.ToLower
-var _ = time.Second

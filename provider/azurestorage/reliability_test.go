@@ -116,8 +116,7 @@ func TestFaultsLoseNothing(t *testing.T) {
 		ids = append(ids, batch...)
 	}
 	faults.SetRate(0)
-	reg := worker.New(be, worker.Options{}).Registry()
-	_ = reg.Add(append(hellocities.Registrations(), killFanOut, slowItem)...)
+	regs := append(hellocities.Registrations(), killFanOut, slowItem)
 	for _, id := range ids {
 		h, err := c.History(ctx, id, "")
 		if err != nil {
@@ -141,7 +140,7 @@ func TestFaultsLoseNothing(t *testing.T) {
 			}
 			seen[key] = true
 		}
-		if err := durabletest.ReplayEvents(reg, h); err != nil {
+		if err := durabletest.ReplayEvents(h, regs); err != nil {
 			t.Errorf("%s: %v", id, err)
 		}
 	}

@@ -4,8 +4,8 @@ import (
 	"testing"
 
 	"github.com/azdurable/azdurable/internal/azuritetest"
+	"github.com/azdurable/azdurable/internal/providertest"
 	"github.com/azdurable/azdurable/provider"
-	"github.com/azdurable/azdurable/provider/providertest"
 )
 
 func TestRewindAndRestart(t *testing.T) {

@@ -10,9 +10,9 @@ import (
 
 	"github.com/azdurable/azdurable/client"
 	"github.com/azdurable/azdurable/internal/azuritetest"
+	"github.com/azdurable/azdurable/internal/providertest"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/provider/azurestorage"
-	"github.com/azdurable/azdurable/provider/providertest"
 	"github.com/azdurable/azdurable/samples/hellocities"
 	"github.com/azdurable/azdurable/worker"
 )

@@ -3,9 +3,9 @@ package memory_test
 import (
 	"testing"
 
+	"github.com/azdurable/azdurable/internal/providertest"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/provider/memory"
-	"github.com/azdurable/azdurable/provider/providertest"
 )
 
 func TestContract(t *testing.T) {

@@ -44,7 +44,7 @@ func idle(be *memory.Backend) bool {
 // runs.
 func TestTerminateBeforeScheduledStartSticks(t *testing.T) {
 	onceRuns.Store(0)
-	env := durabletest.New(t, func(o *durabletest.Options) { o.Manual = true })
+	env := durabletest.New(t, durabletest.Options{Manual: true})
 	env.Register(onceOrchestration, onceActivity)
 	at := env.Clock.Now().Add(time.Minute)
 	run := durabletest.Start(env, onceOrchestration, "x", client.WithInstanceID("later"), client.WithStartAt(at))
@@ -143,7 +143,7 @@ func TestInvalidStartsSendNothing(t *testing.T) {
 // history.
 func TestTerminateWithTheStartInOneBatch(t *testing.T) {
 	onceRuns.Store(0)
-	env := durabletest.New(t, func(o *durabletest.Options) { o.Manual = true })
+	env := durabletest.New(t, durabletest.Options{Manual: true})
 	env.Register(onceOrchestration, onceActivity)
 	ctx, cancel := env.Context()
 	defer cancel()
