@@ -277,7 +277,9 @@ func TestListFilterAndPaging(t *testing.T) {
 // retry its own bar, pending ones open.
 func TestBars(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	at := func(s int) history.EventBase { return history.EventBase{EventID: -1, Timestamp: t0.Add(time.Duration(s) * time.Second)} }
+	at := func(s int) history.EventBase {
+		return history.EventBase{EventID: -1, Timestamp: t0.Add(time.Duration(s) * time.Second)}
+	}
 	id := func(n int32, s int) history.EventBase { b := at(s); b.EventID = n; return b }
 	fail := "boom"
 	events := []history.Event{
@@ -307,4 +309,3 @@ func TestBars(t *testing.T) {
 		t.Errorf("sub-orchestration bar: %+v", bars[3])
 	}
 }
-
