@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -197,7 +198,7 @@ type statusCount struct {
 func (h *Handler) hub(ctx context.Context) *hubView {
 	v := &hubView{Refresh: int(h.o.Refresh / time.Second)}
 	counts := map[client.Status]int{}
-	for s, err := range h.c.Query(ctx, client.Query{PageSize: 1000}) {
+	for s, err := range h.c.Query(ctx, client.Query{PageSize: 1000, ExcludeEntities: true}) {
 		if err != nil {
 			v.HubError = "counting instances: " + err.Error()
 			break
@@ -372,11 +373,10 @@ func pretty(p *string) string {
 	if len(s) > payloadLimit {
 		return s[:payloadLimit] + fmt.Sprintf("\n… (%d bytes in all)", len(s))
 	}
-	var v any
-	if json.Unmarshal([]byte(s), &v) == nil {
-		if b, err := json.MarshalIndent(v, "", "  "); err == nil {
-			return string(b)
-		}
+	// Indented as stored: strings keep their own escapes.
+	var b bytes.Buffer
+	if json.Indent(&b, []byte(s), "", "  ") == nil {
+		return b.String()
 	}
 	return s
 }
