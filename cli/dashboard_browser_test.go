@@ -362,6 +362,16 @@ func TestDashboardInBrowser(t *testing.T) {
 	run("entities", chromedp.Navigate(base+"entities"), chromedp.WaitVisible(chromedp.CSS(`#entity-list`)),
 		chromedp.WaitVisible(chromedp.CSS(`#no-signal`)))
 
+	// The hub section refreshes itself (every 10 s, serve's default).
+	run("auto-refresh", chromedp.Navigate(base), chromedp.WaitVisible(chromedp.CSS(`#hub`)))
+	azuritetest.WaitFor(t, 2*time.Minute, "the hub section to refresh", func() (bool, error) {
+		done, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`document.querySelector("#hub").hasAttribute("data-refreshed")`))
+		return err == nil && done, err
+	})
+	if n := count("Failed"); n != "0" {
+		t.Errorf("refreshed count of Failed: %s", n)
+	}
+
 	if errs := errs.list(); len(errs) > 0 {
 		t.Errorf("the pages reported errors:\n%s", strings.Join(errs, "\n"))
 	}

@@ -33,6 +33,14 @@ var (
 		_ = ctx.SetCustomStatus(in)
 		return out, nil
 	})
+	// A hub may hold any name, also one written by another program.
+	markup     = durable.NewActivity(`<img src=x onerror=alert(3)>`, func(_ context.Context, s string) (string, error) { return s, nil })
+	markupOrch = durable.NewOrchestration("Markup", func(ctx durable.Context, in string) (string, error) {
+		if _, err := durable.NewTimer(ctx, time.Millisecond).Await(ctx); err != nil {
+			return "", err
+		}
+		return markup.Call(ctx, in).Await(ctx)
+	})
 	wait = durable.NewOrchestration("Wait", func(ctx durable.Context, _ string) (string, error) {
 		return durable.NewEventChannel[string](ctx, "go").Receive(ctx)
 	})
@@ -49,7 +57,7 @@ func newEnv(t *testing.T, o dashboard.Options) *env {
 	t.Helper()
 	be := memory.New(memory.Options{})
 	w := worker.New(be, worker.Options{})
-	if err := w.Register(chain, echo, wait); err != nil {
+	if err := w.Register(chain, echo, wait, markup, markupOrch); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -143,6 +151,25 @@ func TestMarkupIsText(t *testing.T) {
 		}
 		if csp := h.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || h.Get("X-Frame-Options") != "DENY" {
 			t.Errorf("%s headers: %v", p, h)
+		}
+	}
+}
+
+// TestMarkupInHistory: activity names, results and event data holding
+// markup are text in the history table and the timeline's SVG.
+func TestMarkupInHistory(t *testing.T) {
+	e := newEnv(t, dashboard.Options{})
+	e.start("Markup", "m1", `<svg onload=alert(4)>`)
+	if _, err := e.c.WaitForCompletion(e.ctx, "m1"); err != nil {
+		t.Fatal(err)
+	}
+	code, body, _ := e.get("/dashboard/instance?id=m1")
+	if code != 200 || !strings.Contains(body, `<svg id="timeline"`) || strings.Count(body, `<g class="bar`) != 2 {
+		t.Fatalf("m1: %d\n%s", code, body)
+	}
+	for _, bad := range []string{"<img src=x", "<svg onload"} {
+		if strings.Contains(body, bad) {
+			t.Errorf("the instance page renders %q unescaped", bad)
 		}
 	}
 }
