@@ -295,8 +295,35 @@ func TestListFilterAndPaging(t *testing.T) {
 	if got := rows.FindAllStringSubmatch(body, -1); len(got) != 4 {
 		t.Errorf("prefix filter: %d rows", len(got))
 	}
+	future := time.Now().Add(time.Hour).UTC().Format("2006-01-02T15:04")
+	if _, body, _ = e.get("/dashboard/?from=" + future); len(rows.FindAllStringSubmatch(body, -1)) != 0 {
+		t.Errorf("created from the future: rows")
+	}
+	if _, body, _ = e.get("/dashboard/?prefix=c-b&to=" + future); len(rows.FindAllStringSubmatch(body, -1)) != 4 {
+		t.Errorf("created before the future: not 4 rows")
+	}
 	if code, body, _ := e.get("/dashboard/?from=yesterday"); code != 200 || !strings.Contains(body, "created from") {
 		t.Errorf("a bad time: %d", code)
+	}
+}
+
+// TestEntities: entity instances (@name@key) are listed with the state
+// read from their stored input, and without a signal route no signal is
+// offered.
+func TestEntities(t *testing.T) {
+	e := newEnv(t, dashboard.Options{})
+	later := time.Now().Add(time.Hour)
+	if _, err := e.c.ScheduleNew(e.ctx, "@counter", client.RawJSON(`{"exists":true,"state":"<i>41</i>"}`),
+		client.WithInstanceID("@counter@one"), client.WithStartAt(later)); err != nil {
+		t.Fatal(err)
+	}
+	code, body, _ := e.get("/dashboard/entities")
+	if code != 200 || !strings.Contains(body, "<td>one</td>") || !strings.Contains(body, "&lt;i&gt;41&lt;/i&gt;") ||
+		!strings.Contains(body, `id="no-signal"`) {
+		t.Errorf("entities: %d\n%s", code, body)
+	}
+	if _, body, _ := e.get("/dashboard/"); strings.Contains(body, "@counter@one") {
+		t.Errorf("the instance list shows an entity")
 	}
 }
 
