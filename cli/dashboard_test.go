@@ -79,8 +79,15 @@ func TestDashboardOnCSharpHub(t *testing.T) {
 	if _, body, _ = dashDo(t, "GET", dash+"instance?id=capture-uncaught", nil); !strings.Contains(body, `id="failure"`) {
 		t.Errorf("capture-uncaught shows no failure")
 	}
-	if _, body, _ = dashDo(t, "GET", dash+"instance?id=capture-parent", nil); !strings.Contains(body, `id="children"`) {
-		t.Errorf("capture-parent shows no children")
+	_, body, _ = dashDo(t, "GET", dash+"instance?id=capture-parent", nil)
+	child := regexp.MustCompile(`<ul id="children"><li><a href="/dashboard/instance\?id=([^"]+)">`).FindStringSubmatch(body)
+	if child == nil {
+		t.Fatalf("capture-parent shows no children")
+	}
+	childID, _ := url.QueryUnescape(child[1])
+	if _, body, _ = dashDo(t, "GET", dash+"instance?id="+url.QueryEscape(childID), nil); !strings.Contains(body,
+		`<a id="parent" href="/dashboard/instance?id=capture-parent">`) {
+		t.Errorf("the child %s links to no parent", childID)
 	}
 	if code, _, _ = dashDo(t, "GET", dash+"entities", nil); code != 200 {
 		t.Errorf("entities: %d", code)

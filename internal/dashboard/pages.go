@@ -298,9 +298,17 @@ func (h *Handler) instance(w http.ResponseWriter, r *http.Request) {
 		row := eventRow{Index: i, Type: ev.Type().String(), EventID: ev.Base().EventID, Timestamp: ev.Base().Timestamp}
 		row.Name, row.Detail = describe(ev)
 		d.Events = append(d.Events, row)
-		if c, ok := ev.(*history.SubOrchestrationInstanceCreatedEvent); ok && c.InstanceID != "" && !seen[c.InstanceID] {
-			seen[c.InstanceID] = true
-			d.Children = append(d.Children, c.InstanceID)
+		switch x := ev.(type) {
+		case *history.SubOrchestrationInstanceCreatedEvent:
+			if x.InstanceID != "" && !seen[x.InstanceID] {
+				seen[x.InstanceID] = true
+				d.Children = append(d.Children, x.InstanceID)
+			}
+		case *history.ExecutionStartedEvent:
+			// The status row may not name the parent; the start event does.
+			if st.ParentInstanceID == "" && x.ParentInstance != nil {
+				st.ParentInstanceID = x.ParentInstance.OrchestrationInstance.InstanceID
+			}
 		}
 	}
 	first := st.CreatedAt
