@@ -311,11 +311,23 @@ func (h *Handler) instance(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	first := st.CreatedAt
-	if len(events) > 0 {
-		first = events[0].Base().Timestamp
+	// The axis spans this execution's events (the status row's created
+	// time may be an earlier generation's).
+	var first, last time.Time
+	for _, ev := range events {
+		if ts := ev.Base().Timestamp; !ts.IsZero() {
+			if ts.Before(first) || first.IsZero() {
+				first = ts
+			}
+			if ts.After(last) {
+				last = ts
+			}
+		}
 	}
-	d.Timeline = layout(Bars(events), first, h.o.Now().UTC())
+	if first.IsZero() {
+		first, last = st.CreatedAt, st.LastUpdatedAt
+	}
+	d.Timeline = layout(Bars(events), first, last, h.o.Now().UTC())
 	h.render(w, "instance", h.page(r, "Instance "+id, d))
 }
 

@@ -84,10 +84,20 @@ type svgBar struct {
 	LabelLeft bool
 }
 
+// tick is a mark of the time axis: a grid line and the time since the
+// first event.
+type tick struct {
+	X      float64
+	Label  string
+	Anchor string // text-anchor: start, middle or end
+}
+
 // timeline is the drawing of a history's bars.
 type timeline struct {
 	Bars          []svgBar
+	Ticks         []tick
 	Width, Height float64
+	AxisY         float64
 	From, To      time.Time
 	Span          string
 }
@@ -98,17 +108,23 @@ const (
 	tlLeft   = 8.0
 	tlRow    = 22.0
 	tlBar    = 16.0
-	tlTop    = 8.0
+	tlTop    = 26.0 // below the axis labels
+	tlAxisY  = 14.0
+	tlTicks  = 4
 	tlMinBar = 3.0
 )
 
-// layout places bars on a time axis from the first event to the last end
-// (now for bars still pending).
-func layout(bars []Bar, first time.Time, now time.Time) *timeline {
+// layout places bars on a time axis from first to last (the execution's
+// first and last events), stretched to hold every bar; a bar still open
+// runs to now.
+func layout(bars []Bar, first, last, now time.Time) *timeline {
 	if len(bars) == 0 {
 		return nil
 	}
-	from, to := first, first
+	from, to := first, last
+	if to.Before(from) {
+		to = from
+	}
 	for _, b := range bars {
 		if from.IsZero() || b.Start.Before(from) {
 			from = b.Start
@@ -129,7 +145,19 @@ func layout(bars []Bar, first time.Time, now time.Time) *timeline {
 		span = time.Millisecond
 	}
 	scale := (tlWidth - 2*tlLeft) / float64(span)
-	t := &timeline{Width: tlWidth, Height: tlTop*2 + tlRow*float64(len(bars)), From: from, To: to, Span: span.Round(time.Millisecond).String()}
+	t := &timeline{Width: tlWidth, Height: tlTop + 8 + tlRow*float64(len(bars)), AxisY: tlAxisY, From: from, To: to,
+		Span: span.Round(time.Millisecond).String()}
+	for i := 0; i <= tlTicks; i++ {
+		at := span * time.Duration(i) / tlTicks
+		anchor := "middle"
+		switch i {
+		case 0:
+			anchor = "start"
+		case tlTicks:
+			anchor = "end"
+		}
+		t.Ticks = append(t.Ticks, tick{X: tlLeft + float64(at)*scale, Label: "+" + roundSpan(at).String(), Anchor: anchor})
+	}
 	for i, b := range bars {
 		e := b.End
 		if e.IsZero() {
@@ -165,4 +193,15 @@ func layout(bars []Bar, first time.Time, now time.Time) *timeline {
 		t.Bars = append(t.Bars, sb)
 	}
 	return t
+}
+
+// roundSpan rounds a duration for an axis label.
+func roundSpan(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Minute:
+		return d.Round(time.Second)
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond)
+	}
+	return d.Round(time.Millisecond)
 }
