@@ -177,3 +177,14 @@ func TestAttackDashboard(t *testing.T) {
 		pending("read-only requests")
 	})
 }
+
+// TestServeRefusesDashboardBasePath: a --base-path the dashboard would
+// hide is a usage error, found before anything is opened.
+func TestServeRefusesDashboardBasePath(t *testing.T) {
+	for _, p := range []string{"/dashboard", "/Dashboard/api"} {
+		code, _, errOut := run(t, "", "serve", "--base-path", p, "--connection-string", "UseDevelopmentStorage=true", "--task-hub", "NoSuchHub")
+		if code != 2 || !strings.Contains(errOut, "/dashboard/ is the dashboard's") {
+			t.Errorf("--base-path %s: exit %d %s", p, code, errOut)
+		}
+	}
+}

@@ -85,6 +85,9 @@ there and refuses every request that could change an instance.`,
 		if key == "" {
 			key = os.Getenv(EnvHTTPKey)
 		}
+		if err := checkBasePath(basePath); err != nil {
+			return usageError{err}
+		}
 		ctx, stop := serveContext(cmd.Context())
 		defer stop()
 		var acct *storage.Account
@@ -96,9 +99,6 @@ there and refuses every request that could change an instance.`,
 		regs, err := a.registrations(HostInfo{Account: acct, TaskHub: sf.taskHub})
 		if err != nil {
 			return err
-		}
-		if err := checkBasePath(basePath); err != nil {
-			return usageError{err}
 		}
 		if withWorker && len(regs) == 0 {
 			return usagef("--worker: this binary has no orchestrations; build your own with cli.Main(cli.WithRegistrations(...))")
