@@ -58,7 +58,9 @@ type PoisonRecord struct {
 // HubActivity is a snapshot of a task hub's queues, partition owners and
 // quarantined messages.
 type HubActivity struct {
-	TaskHub    string
+	// TaskHub is the hub's name.
+	TaskHub string
+	// Partitions are the hub's partitions, by index.
 	Partitions []PartitionActivity
 	// BlobLeases says the hub's partitions are managed with blob leases
 	// (no <Hub>Partitions table).
