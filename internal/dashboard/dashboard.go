@@ -196,6 +196,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.instance(w, r)
 	case rest == "entities" && r.Method != http.MethodPost:
 		h.entities(w, r)
+	case rest == "login" && r.Method != http.MethodPost:
+		http.Redirect(w, r, Prefix, http.StatusSeeOther)
 	case rest == "action" && r.Method == http.MethodPost:
 		h.action(w, r)
 	case rest == "bulk" && r.Method == http.MethodPost:
