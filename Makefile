@@ -1,6 +1,6 @@
 # azdurable: build, test and local storage. Recipes are plain POSIX sh.
 #
-#   make tools    install the pinned Azurite (tools/azurite) if missing
+#   make tools    install the pinned Azurite (tools/azurite) if missing, and Chromium for the dashboard's browser tests where it can (apt-get as root)
 #   make test     gofmt check, go vet, go test -race (starts Azurite itself)
 #   make azurite  run Azurite in the foreground on 10000-10002, data in .azurite/
 #   make fmt      gofmt -w the Go sources
@@ -24,7 +24,7 @@ AZURITE_DATA = .azurite
 # Go sources outside tools/, node_modules folders and data folders.
 GO_FILES = find . \( -path ./tools -o -path ./.git -o -path ./$(AZURITE_DATA) -o -name node_modules \) -prune -o -name '*.go' -type f -print
 
-.PHONY: all help tools test fmt fmt-check vet azurite demo
+.PHONY: all help tools chromium test fmt fmt-check vet azurite demo
 
 all: test
 
@@ -37,6 +37,21 @@ tools:
 	@if [ -x "$(AZURITE_BIN)" ]; then :; else \
 		echo "installing Azurite into $(AZURITE_DIR) (npm ci)"; \
 		$(NPM) ci --prefix "$(AZURITE_DIR)" --no-audit --no-fund; \
+	fi
+	@$(MAKE) --no-print-directory chromium
+
+# The dashboard's browser tests drive Debian's chromium. Installed where this
+# can (root with apt-get); elsewhere the tests skip, saying what is missing.
+CHROMIUM_NAMES = chromium chromium-browser google-chrome google-chrome-stable
+chromium:
+	@for n in $(CHROMIUM_NAMES); do if command -v $$n >/dev/null 2>&1; then exit 0; fi; done; \
+	if [ -n "$$AZDURABLE_CHROMIUM" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium (apt-get) for the dashboard's browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium \
+			|| echo "chromium: apt-get failed; the dashboard's browser tests will skip"; \
+	else \
+		echo "chromium: not installed (needs root and apt-get); the dashboard's browser tests will skip"; \
 	fi
 
 fmt-check:

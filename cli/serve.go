@@ -36,7 +36,7 @@ const shutdownGrace = 10 * time.Second
 func newServe(a *app) *cobra.Command {
 	var listen, basePath, key, origin string
 	var publicHosts []string
-	var withWorker bool
+	var withWorker, readOnly bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the Durable Functions HTTP management API for a task hub",
@@ -63,7 +63,11 @@ The start route accepts any orchestration name: other workers of the hub
 (C# ones too) may host it. With --worker the same process also runs a worker
 hosting the orchestrations and activities this binary was built with
 (cli.Main(cli.WithRegistrations(…))), and the start route refuses the names
-it lacks.`,
+it lacks.
+
+The dashboard is served at /dashboard/ on the same address, whatever
+--base-path is, under the same access rules. --read-only offers no action
+there and refuses every request that could change an instance.`,
 		Args: exactArgs(0),
 	}
 	sf := addStorageFlags(cmd)
@@ -74,9 +78,13 @@ it lacks.`,
 	fl.StringVar(&origin, "public-origin", "", "scheme://host[:port] to write into management URLs (default: http:// and the first --public-host, else the listen address)")
 	fl.StringSliceVar(&publicHosts, "public-host", nil, "further host name[:port] callers may use in the Host header (repeat or separate with commas)")
 	fl.BoolVar(&withWorker, "worker", false, "also run a worker for this binary's registrations")
+	fl.BoolVar(&readOnly, "read-only", false, "refuse every request that could change an instance, in the API and the dashboard")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if key == "" {
 			key = os.Getenv(EnvHTTPKey)
+		}
+		if err := checkBasePath(basePath); err != nil {
+			return usageError{err}
 		}
 		ctx, stop := serveContext(cmd.Context())
 		defer stop()
@@ -115,8 +123,12 @@ it lacks.`,
 			ln.Close()
 			return usageError{err}
 		}
-		guarded, err := httpapi.Guard(h, httpapi.GuardOptions{Listen: ln.Addr().String(), PublicHosts: publicHosts,
-			PublicOrigin: origin, AllowCrossSite: key != ""})
+		gopts := httpapi.GuardOptions{Listen: ln.Addr().String(), PublicHosts: publicHosts,
+			PublicOrigin: origin, AllowCrossSite: key != ""}
+		guarded, err := httpapi.Guard(h, gopts)
+		if err == nil {
+			guarded, err = serveDashboard(guarded, be, o.Client, sf.taskHub, key, readOnly, gopts, logger(cmd))
+		}
 		if err != nil {
 			ln.Close()
 			return usageError{err}
@@ -136,6 +148,7 @@ it lacks.`,
 		go func() { served <- srv.Serve(ln) }()
 		// Never print the key: it is a secret, and URLs with it end up in logs.
 		fmt.Fprintf(cmd.OutOrStdout(), "serving task hub %s at http://%s%s/\n", sf.taskHub, ln.Addr(), h.BasePath())
+		fmt.Fprintf(cmd.OutOrStdout(), "dashboard at http://%s/dashboard/\n", ln.Addr())
 		if key == "" && !isLoopback(ln.Addr()) {
 			fmt.Fprintln(cmd.ErrOrStderr(), "no --key: only callers on this machine (loopback) are admitted")
 		}

@@ -38,6 +38,10 @@ var rules = []rule{
 	// those two import is theirs.
 	{From: []string{"cli"}, Banned: []string{"tables", "partition", "blobs", "internal/bench", "internal/chaos", "internal/conformance", "samples"},
 		Via: []string{"provider/azurestorage", "queues"}},
+	// The dashboard reads storage only through the Azure Storage backend's
+	// admin API, and manages instances through the client.
+	{From: []string{"internal/dashboard"}, Banned: []string{"queues", "tables", "blobs", "partition", "worker", "cli",
+		"internal/bench", "internal/chaos", "samples"}, Via: []string{"provider/azurestorage"}},
 	{From: []string{"internal/replay"}, Banned: []string{"provider", "queues", "tables", "blobs", "partition", "worker", "client"}},
 	{From: []string{"worker", "client"}, Banned: []string{"queues", "tables", "blobs", "partition"}},
 	{From: []string{"history"}, Banned: []string{"queues", "tables", "blobs", "partition", "provider"}},
