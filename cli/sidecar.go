@@ -33,6 +33,7 @@ var sidecarContext = func(ctx context.Context) (context.Context, context.CancelF
 func newSidecar(a *app) *cobra.Command {
 	var listen string
 	var inMemory, withWorker bool
+	var maxOrch, maxAct int
 	cmd := &cobra.Command{
 		Use:   "sidecar --task-hub NAME [--listen ADDRESS] [storage flags]",
 		Short: "Serve the Durable Task SDKs' gRPC protocol for a task hub",
@@ -43,23 +44,35 @@ purge instances that every azdurable command, C# tool and Go worker of the hub
 sees as its own. Point an SDK at it with its host address (the SDKs' default
 is localhost:4001) and TLS off.
 
-SDK workers and durable entities are not served yet: those calls answer
-Unimplemented. Orchestrations run in Go workers of the hub (azdurable worker),
-or in this process with --worker, which hosts the orchestrations and
-activities this binary was built with.
+SDK workers connect to it too (GetWorkItems): while at least one is connected
+the sidecar owns a share of the hub's partitions, as every worker does, and
+hands their work items to the workers whose filters accept them, at most
+--max-orchestrations-per-worker and --max-activities-per-worker at a time at a
+worker that sets no limit of its own. Several sidecars on one hub share its
+partitions. A worker that goes away holding work items has them run again
+elsewhere. Durable entities are not served yet: those calls answer
+Unimplemented.
+
+With --worker the orchestrations run instead in this process's Go worker,
+which hosts the orchestrations and activities this binary was built with; SDK
+workers are then refused.
 
 The protocol has no authentication and no TLS: the default address is on
 loopback. Listening elsewhere admits anyone who can reach the port.
 
---memory keeps the hub in this process's memory (for tests; it needs --worker
-for anything to run, and everything is lost when the sidecar stops).`,
+--memory keeps the hub in this process's memory (for tests; everything is lost
+when the sidecar stops).`,
 		Args: exactArgs(0),
 	}
 	sf := addStorageFlags(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&listen, "listen", DefaultSidecarListen, "address to listen on (host:port; port 0 picks a free one)")
 	fl.BoolVar(&inMemory, "memory", false, "keep the task hub in memory instead of storage (tests)")
-	fl.BoolVar(&withWorker, "worker", false, "also run a worker for this binary's registrations")
+	fl.BoolVar(&withWorker, "worker", false, "also run a worker for this binary's registrations (SDK workers are then refused)")
+	fl.IntVar(&maxOrch, "max-orchestrations-per-worker", sidecar.DefaultMaxOrchestrationsPerWorker,
+		"orchestration work items in flight at most at one SDK worker that sets no limit")
+	fl.IntVar(&maxAct, "max-activities-per-worker", sidecar.DefaultMaxActivitiesPerWorker,
+		"activity work items in flight at most at one SDK worker that sets no limit")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx, stop := sidecarContext(cmd.Context())
 		defer stop()
@@ -88,13 +101,24 @@ for anything to run, and everything is lost when the sidecar stops).`,
 		if withWorker && len(regs) == 0 {
 			return usagef("--worker: this binary has no orchestrations; build your own with cli.Main(cli.WithRegistrations(...))")
 		}
-		srv, err := sidecar.New(sidecar.Options{Backend: be, TaskHub: sf.taskHub, Logger: logger(cmd)})
+		if maxOrch < 1 || maxAct < 1 {
+			return usagef("--max-orchestrations-per-worker and --max-activities-per-worker must be at least 1")
+		}
+		srv, err := sidecar.New(sidecar.Options{Backend: be, TaskHub: sf.taskHub, Logger: logger(cmd), GoWorker: withWorker,
+			MaxOrchestrationsPerWorker: maxOrch, MaxActivitiesPerWorker: maxAct})
 		if err != nil {
 			return err
 		}
 		ln, err := net.Listen("tcp", listen)
 		if err != nil {
 			return err
+		}
+		if withWorker || inMemory {
+			// A hub in memory exists only once created; a worker needs it.
+			if err := be.CreateTaskHub(ctx); err != nil {
+				ln.Close()
+				return err
+			}
 		}
 		var workerDone chan error // nil without a worker: never ready
 		wctx, stopWorker := context.WithCancel(ctx)
@@ -105,19 +129,12 @@ for anything to run, and everything is lost when the sidecar stops).`,
 				ln.Close()
 				return err
 			}
-			if err := be.CreateTaskHub(ctx); err != nil {
-				ln.Close()
-				return err
-			}
 			workerDone = make(chan error, 1)
 			go func() { workerDone <- w.Run(wctx) }()
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "sidecar for task hub %s listening on %s\n", sf.taskHub, ln.Addr())
 		if !isLoopback(ln.Addr()) {
 			fmt.Fprintln(cmd.ErrOrStderr(), "the sidecar has no authentication and no TLS: anyone who reaches this address can manage the task hub")
-		}
-		if inMemory && !withWorker {
-			fmt.Fprintln(cmd.ErrOrStderr(), "--memory without --worker: nothing will run the instances started here")
 		}
 		sctx, stopServing := context.WithCancel(ctx)
 		defer stopServing()
