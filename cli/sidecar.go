@@ -8,11 +8,13 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/azdurable/azdurable/internal/sidecar"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/provider/azurestorage"
 	"github.com/azdurable/azdurable/provider/memory"
+	"github.com/azdurable/azdurable/queues"
 	"github.com/azdurable/azdurable/storage"
 	"github.com/azdurable/azdurable/worker"
 	"github.com/spf13/cobra"
@@ -34,6 +36,7 @@ func newSidecar(a *app) *cobra.Command {
 	var listen string
 	var inMemory, withWorker bool
 	var maxOrch, maxAct int
+	var visibility time.Duration
 	cmd := &cobra.Command{
 		Use:   "sidecar --task-hub NAME [--listen ADDRESS] [storage flags]",
 		Short: "Serve the Durable Task SDKs' gRPC protocol for a task hub",
@@ -73,6 +76,8 @@ when the sidecar stops).`,
 		"orchestration work items in flight at most at one SDK worker that sets no limit")
 	fl.IntVar(&maxAct, "max-activities-per-worker", sidecar.DefaultMaxActivitiesPerWorker,
 		"activity work items in flight at most at one SDK worker that sets no limit")
+	fl.DurationVar(&visibility, "message-visibility", queues.DefaultVisibility,
+		"how long received queue messages stay hidden: a sidecar that dies holding work items delays them this long (C#'s 5m by default)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx, stop := sidecarContext(cmd.Context())
 		defer stop()
@@ -87,7 +92,10 @@ when the sidecar stops).`,
 			}
 			be = memory.New(memory.Options{TaskHub: sf.taskHub, Partitions: sf.partitions, Logger: logger(cmd)})
 		} else {
-			azbe, release, err := sf.backend(ctx, cmd, func(o *azurestorage.Options) { acct = o.Account })
+			azbe, release, err := sf.backend(ctx, cmd, func(o *azurestorage.Options) {
+				acct = o.Account
+				o.ControlQueueVisibility, o.WorkItemVisibility = visibility, visibility
+			})
 			defer release()
 			if err != nil {
 				return err
@@ -104,8 +112,13 @@ when the sidecar stops).`,
 		if maxOrch < 1 || maxAct < 1 {
 			return usagef("--max-orchestrations-per-worker and --max-activities-per-worker must be at least 1")
 		}
+		if visibility < 15*time.Second || visibility > time.Hour {
+			return usagef("--message-visibility must be between 15s and 1h")
+		}
 		srv, err := sidecar.New(sidecar.Options{Backend: be, TaskHub: sf.taskHub, Logger: logger(cmd), GoWorker: withWorker,
-			MaxOrchestrationsPerWorker: maxOrch, MaxActivitiesPerWorker: maxAct})
+			MaxOrchestrationsPerWorker: maxOrch, MaxActivitiesPerWorker: maxAct,
+			// An activity's lock is renewed well before it would expire.
+			ActivityRenewInterval: visibility / 3})
 		if err != nil {
 			return err
 		}
