@@ -71,6 +71,7 @@ when the sidecar stops).`,
 	fl := cmd.Flags()
 	fl.StringVar(&listen, "listen", DefaultSidecarListen, "address to listen on (host:port; port 0 picks a free one)")
 	fl.BoolVar(&inMemory, "memory", false, "keep the task hub in memory instead of storage (tests)")
+	cmd.AddCommand(newSidecarBench())
 	fl.BoolVar(&withWorker, "worker", false, "also run a worker for this binary's registrations (SDK workers are then refused)")
 	fl.IntVar(&maxOrch, "max-orchestrations-per-worker", sidecar.DefaultMaxOrchestrationsPerWorker,
 		"orchestration work items in flight at most at one SDK worker that sets no limit")
