@@ -118,6 +118,9 @@ type Stats struct {
 	// Failed counts instances failed because their worker's answer could
 	// not be committed.
 	Failed atomic.Int64
+	// Releases counts the times the sidecar released the hub's partitions
+	// (its last worker gone, or its stop).
+	Releases atomic.Int64
 }
 
 // outcome is how a work item ended: a worker's answer, its abandon, or
@@ -393,6 +396,7 @@ func (d *dispatcher) stopRunningLocked(grace time.Duration) {
 	}
 	cancel()
 	d.running = false
+	d.stats.Releases.Add(1)
 }
 
 // shutdown stops serving work items: the items in flight get grace to be

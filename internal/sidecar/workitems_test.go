@@ -370,3 +370,20 @@ func TestStopWithWorkInFlight(t *testing.T) {
 		t.Errorf("the activity answered during the stop was not reported (%d)", n)
 	}
 }
+
+// The sidecar releases the partitions when its last worker has gone, and
+// takes part again when a worker connects: the backend starts anew.
+func TestReconnectAfterRelease(t *testing.T) {
+	be, hub := azuriteBackend(t)
+	f := sdkFixture(t, be, hub)
+	w := connectSDK(t, "w1", f.addr, nil, orchestrations, echo)
+	if st := f.complete(t, f.start(t, &pb.CreateInstanceRequest{InstanceId: "again-1", Name: "Chain", Input: str("a")})); st.GetOutput().GetValue() != "a!!" {
+		t.Fatalf("first chain: %v", st)
+	}
+	w.close()
+	waitFor(t, "the partitions to be released", func() bool { return f.srv.Stats().Releases.Load() == 1 })
+	connectSDK(t, "w2", f.addr, nil, orchestrations, echo)
+	if st := f.complete(t, f.start(t, &pb.CreateInstanceRequest{InstanceId: "again-2", Name: "Chain", Input: str("b")})); st.GetOutput().GetValue() != "b!!" {
+		t.Fatalf("after the release: %v", st)
+	}
+}
