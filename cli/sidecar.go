@@ -71,7 +71,6 @@ when the sidecar stops).`,
 	fl := cmd.Flags()
 	fl.StringVar(&listen, "listen", DefaultSidecarListen, "address to listen on (host:port; port 0 picks a free one)")
 	fl.BoolVar(&inMemory, "memory", false, "keep the task hub in memory instead of storage (tests)")
-	cmd.AddCommand(newSidecarBench())
 	fl.BoolVar(&withWorker, "worker", false, "also run a worker for this binary's registrations (SDK workers are then refused)")
 	fl.IntVar(&maxOrch, "max-orchestrations-per-worker", sidecar.DefaultMaxOrchestrationsPerWorker,
 		"orchestration work items in flight at most at one SDK worker that sets no limit")
@@ -79,7 +78,15 @@ when the sidecar stops).`,
 		"activity work items in flight at most at one SDK worker that sets no limit")
 	fl.DurationVar(&visibility, "message-visibility", queues.DefaultVisibility,
 		"how long received queue messages stay hidden: a sidecar that dies holding work items delays them this long (C#'s 5m by default)")
+	cmd.AddCommand(newSidecarBench())
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		// Checked before storage is opened (--local starts Azurite).
+		if maxOrch < 1 || maxAct < 1 {
+			return usagef("--max-orchestrations-per-worker and --max-activities-per-worker must be at least 1")
+		}
+		if visibility < 15*time.Second || visibility > time.Hour {
+			return usagef("--message-visibility must be between 15s and 1h")
+		}
 		ctx, stop := sidecarContext(cmd.Context())
 		defer stop()
 		if _, err := sf.hub(); err != nil {
@@ -109,12 +116,6 @@ when the sidecar stops).`,
 		}
 		if withWorker && len(regs) == 0 {
 			return usagef("--worker: this binary has no orchestrations; build your own with cli.Main(cli.WithRegistrations(...))")
-		}
-		if maxOrch < 1 || maxAct < 1 {
-			return usagef("--max-orchestrations-per-worker and --max-activities-per-worker must be at least 1")
-		}
-		if visibility < 15*time.Second || visibility > time.Hour {
-			return usagef("--message-visibility must be between 15s and 1h")
 		}
 		srv, err := sidecar.New(sidecar.Options{Backend: be, TaskHub: sf.taskHub, Logger: logger(cmd), GoWorker: withWorker,
 			MaxOrchestrationsPerWorker: maxOrch, MaxActivitiesPerWorker: maxAct,
