@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/internal/azuritetest"
+	"github.com/azdurable/azdurable/internal/bench"
 	"github.com/azdurable/azdurable/internal/syncbuf"
 	"github.com/azdurable/azdurable/provider/azurestorage"
 )
@@ -79,11 +80,12 @@ func TestJavaScriptClient(t *testing.T) {
 
 // TestJavaScriptWorker runs tests/worker.test.js: the SDK's worker runs
 // every orchestration and activity through a sidecar without a Go worker.
-// An instance it ran reads as an ordinary one in azdurable's own tools.
+// An instance it ran reads as an ordinary one in azdurable's own tools and
+// in C#'s (dtfx-ref, when $DTFX_REF or ../shared has it).
 func TestJavaScriptWorker(t *testing.T) {
 	requireSDK(t)
 	bin := buildAzdurable(t)
-	_, storage := freshHub(t)
+	hub, storage := freshHub(t)
 	sidecar := startProcess(t, "sidecar", bin, append([]string{"sidecar", "--listen", "127.0.0.1:0"}, storage...)...)
 	addr := sidecar.waitFor(t, regexp.MustCompile(`listening on (127\.0\.0\.1:\d+)`))
 
@@ -105,6 +107,30 @@ func TestJavaScriptWorker(t *testing.T) {
 			if err != nil || !strings.Contains(string(text), w) {
 				t.Errorf("azdurable instances %s %s-w-hello: %v, want %s in\n%s", c.verb, runID, err, w, text)
 				break
+			}
+		}
+	}
+	// And in C#'s (DurableTask.AzureStorage, dtfx-ref), where the
+	// reference program is at hand.
+	if dtfx, err := bench.FindDtfxRef(""); err != nil {
+		t.Logf("not read by dtfx-ref: %v", err)
+	} else {
+		id := runID + "-w-hello"
+		for _, c := range []struct {
+			verb string
+			want []string
+		}{
+			{"status", []string{`"found":true`, `"status":"Completed"`, `"name":"HelloCities"`}},
+			{"history", []string{`"Name":"SayHello"`, `"Result":"\"Hello London!\""`, `"OrchestrationStatus":1`}},
+		} {
+			cmd := exec.Command(dtfx, c.verb, "--hub", hub, "--id", id)
+			cmd.Env = append(os.Environ(), "AZURE_STORAGE_CONNECTION_STRING="+azuritetest.ConnectionString(t))
+			text, err := cmd.Output()
+			for _, w := range c.want {
+				if err != nil || !strings.Contains(string(text), w) {
+					t.Errorf("dtfx-ref %s %s: %v, want %s in\n%s", c.verb, id, err, w, text)
+					break
+				}
 			}
 		}
 	}
