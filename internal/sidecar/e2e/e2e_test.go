@@ -146,7 +146,7 @@ func TestJavaScriptWorker(t *testing.T) {
 func TestJavaScriptScaleOut(t *testing.T) {
 	requireSDK(t)
 	bin := buildAzdurable(t)
-	_, storage := freshHub(t)
+	hub, storage := freshHub(t)
 	sidecarArgs := append([]string{"sidecar", "--listen", "127.0.0.1:0", "--partitions", "8", "--message-visibility", "20s"}, storage...)
 	listening := regexp.MustCompile(`listening on (127\.0\.0\.1:\d+)`)
 	a := startProcess(t, "sidecar A", bin, sidecarArgs...)
@@ -160,6 +160,26 @@ func TestJavaScriptScaleOut(t *testing.T) {
 	for _, w := range []*process{w1, w2, w3} {
 		w.waitFor(t, started)
 	}
+	// Both sidecars own partitions before the run starts (balancing takes
+	// a few lease rounds), so that the kill takes some of the run with it.
+	obs, err := azurestorage.New(azurestorage.Options{TaskHub: hub, Account: azuritetest.Account(t), Partitions: 8,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	azuritetest.WaitFor(t, 5*time.Minute, "both sidecars to own partitions", func() (bool, error) {
+		rows, err := obs.PartitionOwners(context.Background())
+		if err != nil {
+			return false, nil // the table may not exist yet
+		}
+		owners := map[string]bool{}
+		for _, r := range rows {
+			if r.CurrentOwner != "" {
+				owners[r.CurrentOwner] = true
+			}
+		}
+		return len(owners) == 2, nil
+	})
 
 	const count, steps = 40, 10
 	runID := fmt.Sprintf("js%d", time.Now().UnixNano())
