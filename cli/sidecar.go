@@ -8,11 +8,13 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/azdurable/azdurable/internal/sidecar"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/provider/azurestorage"
 	"github.com/azdurable/azdurable/provider/memory"
+	"github.com/azdurable/azdurable/queues"
 	"github.com/azdurable/azdurable/storage"
 	"github.com/azdurable/azdurable/worker"
 	"github.com/spf13/cobra"
@@ -31,6 +33,8 @@ var sidecarContext = func(ctx context.Context) (context.Context, context.CancelF
 func newSidecar(a *app) *cobra.Command {
 	var listen string
 	var inMemory, withWorker bool
+	var maxOrch, maxAct int
+	var visibility time.Duration
 	cmd := &cobra.Command{
 		Use:   "sidecar --task-hub NAME [--listen ADDRESS] [storage flags]",
 		Short: "Serve the Durable Task SDKs' gRPC protocol for a task hub",
@@ -41,24 +45,46 @@ purge instances that every azdurable command, C# tool and Go worker of the hub
 sees as its own. Point an SDK at it with its host address (the SDKs' default
 is localhost:4001) and TLS off.
 
-SDK workers and durable entities are not served yet: those calls answer
-Unimplemented. Orchestrations run in Go workers of the hub (azdurable worker),
-or in this process with --worker, which hosts the orchestrations and
-activities this binary was built with.
+SDK workers connect to it too (GetWorkItems): while at least one is connected
+the sidecar owns a share of the hub's partitions, as every worker does, and
+hands their work items to the workers whose filters accept them, at most
+--max-orchestrations-per-worker and --max-activities-per-worker at a time at a
+worker that sets no limit of its own. Several sidecars on one hub share its
+partitions. A worker that goes away holding work items has them run again
+elsewhere. Durable entities are not served yet: those calls answer
+Unimplemented.
+
+With --worker the orchestrations run instead in this process's Go worker,
+which hosts the orchestrations and activities this binary was built with; SDK
+workers are then refused.
 
 The protocol has no authentication and no TLS: the default address is on
 loopback. Listening elsewhere admits anyone who can reach the port.
 
---memory keeps the hub in this process's memory (for tests; it needs --worker
-for anything to run, and everything is lost when the sidecar stops).`,
+--memory keeps the hub in this process's memory (for tests; everything is lost
+when the sidecar stops).`,
 		Args: exactArgs(0),
 	}
 	sf := addStorageFlags(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&listen, "listen", DefaultSidecarListen, "address to listen on (host:port; port 0 picks a free one)")
 	fl.BoolVar(&inMemory, "memory", false, "keep the task hub in memory instead of storage (tests)")
-	fl.BoolVar(&withWorker, "worker", false, "also run a worker for this binary's registrations")
+	fl.BoolVar(&withWorker, "worker", false, "also run a worker for this binary's registrations (SDK workers are then refused)")
+	fl.IntVar(&maxOrch, "max-orchestrations-per-worker", sidecar.DefaultMaxOrchestrationsPerWorker,
+		"orchestration work items in flight at most at one SDK worker that sets no limit")
+	fl.IntVar(&maxAct, "max-activities-per-worker", sidecar.DefaultMaxActivitiesPerWorker,
+		"activity work items in flight at most at one SDK worker that sets no limit")
+	fl.DurationVar(&visibility, "message-visibility", queues.DefaultVisibility,
+		"how long received queue messages stay hidden: a sidecar that dies holding work items delays them this long (C#'s 5m by default)")
+	cmd.AddCommand(newSidecarBench())
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		// Checked before storage is opened (--local starts Azurite).
+		if maxOrch < 1 || maxAct < 1 {
+			return usagef("--max-orchestrations-per-worker and --max-activities-per-worker must be at least 1")
+		}
+		if visibility < 15*time.Second || visibility > time.Hour {
+			return usagef("--message-visibility must be between 15s and 1h")
+		}
 		ctx, stop := sidecarContext(cmd.Context())
 		defer stop()
 		if _, err := sf.hub(); err != nil {
@@ -72,7 +98,10 @@ for anything to run, and everything is lost when the sidecar stops).`,
 			}
 			be = memory.New(memory.Options{TaskHub: sf.taskHub, Partitions: sf.partitions, Logger: logger(cmd)})
 		} else {
-			azbe, release, err := sf.backend(ctx, cmd, func(o *azurestorage.Options) { acct = o.Account })
+			azbe, release, err := sf.backend(ctx, cmd, func(o *azurestorage.Options) {
+				acct = o.Account
+				o.ControlQueueVisibility, o.WorkItemVisibility = visibility, visibility
+			})
 			defer release()
 			if err != nil {
 				return err
@@ -86,13 +115,23 @@ for anything to run, and everything is lost when the sidecar stops).`,
 		if withWorker && len(regs) == 0 {
 			return usagef("--worker: this binary has no orchestrations; build your own with cli.Main(cli.WithRegistrations(...))")
 		}
-		srv, err := sidecar.New(sidecar.Options{Backend: be, TaskHub: sf.taskHub, Logger: logger(cmd)})
+		srv, err := sidecar.New(sidecar.Options{Backend: be, TaskHub: sf.taskHub, Logger: logger(cmd), GoWorker: withWorker,
+			MaxOrchestrationsPerWorker: maxOrch, MaxActivitiesPerWorker: maxAct,
+			// An activity's lock is renewed well before it would expire.
+			ActivityRenewInterval: visibility / 3})
 		if err != nil {
 			return err
 		}
 		ln, err := net.Listen("tcp", listen)
 		if err != nil {
 			return err
+		}
+		if withWorker || inMemory {
+			// A hub in memory exists only once created; a worker needs it.
+			if err := be.CreateTaskHub(ctx); err != nil {
+				ln.Close()
+				return err
+			}
 		}
 		var workerDone chan error // nil without a worker: never ready
 		wctx, stopWorker := context.WithCancel(ctx)
@@ -103,19 +142,12 @@ for anything to run, and everything is lost when the sidecar stops).`,
 				ln.Close()
 				return err
 			}
-			if err := be.CreateTaskHub(ctx); err != nil {
-				ln.Close()
-				return err
-			}
 			workerDone = make(chan error, 1)
 			go func() { workerDone <- w.Run(wctx) }()
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "sidecar for task hub %s listening on %s\n", sf.taskHub, ln.Addr())
 		if !isLoopback(ln.Addr()) {
 			fmt.Fprintln(cmd.ErrOrStderr(), "the sidecar has no authentication and no TLS: anyone who reaches this address can manage the task hub")
-		}
-		if inMemory && !withWorker {
-			fmt.Fprintln(cmd.ErrOrStderr(), "--memory without --worker: nothing will run the instances started here")
 		}
 		sctx, stopServing := context.WithCancel(ctx)
 		defer stopServing()

@@ -105,9 +105,41 @@ func TestSidecarUsage(t *testing.T) {
 		{"sidecar", "--memory", "--connection-string", "UseDevelopmentStorage=true", "--task-hub", "H"},
 		{"sidecar", "--memory"},
 		{"sidecar", "--memory", "--task-hub", "H", "extra"},
+		{"sidecar", "--memory", "--task-hub", "H", "--max-activities-per-worker", "0"},
+		{"sidecar", "--memory", "--task-hub", "H", "--message-visibility", "1s"},
+		{"sidecar", "bench", "events"},
+		{"sidecar", "bench"},
 	} {
 		if code, _, errOut := run(t, "", args...); code != 2 {
 			t.Errorf("%v: exit %d, %s", args, code, errOut)
 		}
 	}
+}
+
+// Without --worker, an SDK worker gets the work items of the instances
+// started through the sidecar (here on a hub in memory).
+func TestSidecarServesSDKWorkers(t *testing.T) {
+	c, _ := startSidecar(t, "--memory", "--task-hub", "SidecarSDK")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	stream, err := c.GetWorkItems(ctx, &pb.GetWorkItemsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.StartInstance(ctx, &pb.CreateInstanceRequest{Name: "FromSDK", InstanceId: "cli-sdk"}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		wi, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := wi.GetOrchestratorRequest(); r != nil {
+			if r.GetInstanceId() != "cli-sdk" || wi.GetCompletionToken() == "" {
+				t.Errorf("work item %v", wi)
+			}
+			break
+		}
+	}
+	cancel()
 }

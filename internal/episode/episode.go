@@ -2,6 +2,7 @@ package episode
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +15,24 @@ import (
 // episode runs when Host.MaxGenerations is not set.
 const DefaultMaxGenerations = 100
 
+// Runner runs the orchestrator code of one execution: Apply replays the
+// past events, applies the new ones and returns the actions the code took
+// (replay.Result's rules: scheduling events with their task ids and
+// inputs, the custom status, a completion). *replay.Engine runs Go code in
+// this process; a Host.Runner may run the code elsewhere (the sidecar's
+// runner sends the events to a Durable Task SDK worker). After an error
+// of Apply the runner is evicted.
+type Runner interface {
+	Apply(past, newEvents []history.Event) (*replay.Result, error)
+	// FailureResult is the result that fails the execution because of err:
+	// a Failed completion with the next task id.
+	FailureResult(err error) *replay.Result
+	// Evict releases what the runner holds; it is not used after.
+	Evict()
+}
+
+var _ Runner = (*replay.Engine)(nil)
+
 // Host is what the step needs from the process that runs it.
 type Host struct {
 	// Orchestrator finds the code of a name and version (for the next
@@ -21,6 +40,12 @@ type Host struct {
 	Orchestrator func(name, version string) (replay.Orchestrator, bool)
 	// Engine configures every engine the step creates.
 	Engine replay.Options
+	// Runner, when set, runs the code of every execution the step runs
+	// (the work item's, and each continue-as-new generation's) instead of
+	// an engine: Orchestrator, Engine, Work.Code, Work.Engine and
+	// Work.Verify are then not used, and Output.Engine is nil. It returns
+	// an error when no code can run the execution.
+	Runner func(start *history.ExecutionStartedEvent) (Runner, error)
 	// Now tells the time: the Timestamp of every new event.
 	Now func() time.Time
 	// NewExecutionID makes the execution id of a child or of the next
@@ -96,7 +121,7 @@ func (o *Output) Release() {
 type Episode struct {
 	host   *Host
 	work   Work
-	engine *replay.Engine
+	engine Runner // nil until the first Apply
 	start  *history.ExecutionStartedEvent
 
 	newEvents []history.Event
@@ -106,7 +131,27 @@ type Episode struct {
 
 // New prepares the episode of one work item.
 func New(host *Host, w Work) *Episode {
-	return &Episode{host: host, work: w, engine: w.Engine, start: w.Start}
+	ep := &Episode{host: host, work: w, start: w.Start}
+	if w.Engine != nil && host.Runner == nil {
+		ep.engine = w.Engine
+	}
+	return ep
+}
+
+// newRunner returns the runner of an execution: the Host's, or an engine
+// over code (for the next generation, the code Host.Orchestrator finds).
+func (ep *Episode) newRunner(start *history.ExecutionStartedEvent, code replay.Orchestrator) (Runner, error) {
+	if ep.host.Runner != nil {
+		return ep.host.Runner(start)
+	}
+	if code == nil {
+		fn, ok := ep.host.Orchestrator(start.Name, start.Version)
+		if !ok {
+			return nil, fmt.Errorf("continue-as-new to unknown orchestration %q version %q", start.Name, start.Version)
+		}
+		code = fn
+	}
+	return replay.New(code, ep.host.Engine), nil
 }
 
 // Run applies the work item to the engine and builds the commit. After an
@@ -129,7 +174,11 @@ func (ep *Episode) run() (*Output, error) {
 	}
 	past := ep.work.Past
 	if ep.engine == nil {
-		ep.engine = replay.New(ep.work.Code, ep.host.Engine)
+		r, err := ep.newRunner(ep.start, ep.work.Code)
+		if err != nil {
+			return nil, err
+		}
+		ep.engine = r
 	} else {
 		past = nil
 	}
@@ -137,7 +186,7 @@ func (ep *Episode) run() (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ep.work.Verify {
+	if ep.work.Verify && ep.host.Runner == nil {
 		if err := ep.verify(res); err != nil {
 			return nil, err
 		}
@@ -174,10 +223,10 @@ func describeActions(r *replay.Result) string {
 // DeadlockStack returns the goroutine dump the engine took when Run failed
 // with replay.ErrDeadlock, for the log.
 func (ep *Episode) DeadlockStack() string {
-	if ep.engine == nil {
-		return ""
+	if e, ok := ep.engine.(*replay.Engine); ok {
+		return e.DeadlockStack()
 	}
-	return ep.engine.DeadlockStack()
+	return ""
 }
 
 // Fail builds the commit that fails the instance because of err: the
@@ -189,10 +238,19 @@ func (ep *Episode) Fail(err error) *Output {
 		ep.newEvents = []history.Event{started(ep.host.Now())}
 		ep.newEvents = append(ep.newEvents, ep.work.Messages...)
 	}
-	if ep.engine == nil {
+	if ep.engine == nil && ep.host.Runner == nil {
 		ep.engine = replay.New(ep.work.Code, ep.host.Engine)
 	}
-	out, _ := ep.build(ep.engine.FailureResult(err)) // a final completion: no next generation, no error
+	var res *replay.Result
+	if ep.engine != nil {
+		res = ep.engine.FailureResult(err)
+	} else {
+		// No runner ran: the completion takes the id after the history's.
+		msg := err.Error()
+		res = &replay.Result{Completion: &replay.Completion{ID: NextTaskID(ep.work.Past), Status: history.StatusFailed,
+			Output: &msg, Failure: replay.FailureDetailsOf(err)}}
+	}
+	out, _ := ep.build(res) // a final completion: no next generation, no error
 	return out
 }
 
@@ -209,29 +267,55 @@ func Terminate(host *Host, w Work, t *history.ExecutionTerminatedEvent) *Output 
 		ev.Base().IsPlayed = true
 		ep.newEvents = append(ep.newEvents, ev)
 	}
-	next, children := int32(0), map[int32]string{}
-	for _, ev := range w.Past {
-		switch v := ev.(type) {
-		case *history.TaskScheduledEvent, *history.TimerCreatedEvent, *history.EventSentEvent:
-			next = max(next, ev.Base().EventID+1)
-		case *history.SubOrchestrationInstanceCreatedEvent:
-			next = max(next, v.EventID+1)
-			children[v.EventID] = v.InstanceID
-		default:
-			if id, ok := rules.CompletionID(ev); ok {
+	c := &replay.Completion{ID: NextTaskID(w.Past), Status: history.StatusTerminated, Output: t.Input}
+	if t.Recursive {
+		c.TerminateChildren = OpenChildren(w.Past)
+	}
+	out, _ := ep.build(&replay.Result{Completion: c}) // a final completion: no error
+	return out
+}
+
+// NextTaskID is the task id that follows the scheduling events of
+// events (0 when there are none): the id of a completion that code which
+// took those actions would give.
+func NextTaskID(events ...[]history.Event) int32 {
+	next := int32(0)
+	for _, list := range events {
+		for _, ev := range list {
+			switch ev.(type) {
+			case *history.TaskScheduledEvent, *history.TimerCreatedEvent, *history.EventSentEvent,
+				*history.SubOrchestrationInstanceCreatedEvent:
+				next = max(next, ev.Base().EventID+1)
+			}
+		}
+	}
+	return next
+}
+
+// OpenChildren lists, in task id order, the sub-orchestrations that
+// events (one execution's history, in order, and the events that follow
+// it) started and did not hear from: the children a recursive terminate
+// terminates.
+func OpenChildren(events ...[]history.Event) []string {
+	children := map[int32]string{}
+	for _, list := range events {
+		for _, ev := range list {
+			if v, ok := ev.(*history.SubOrchestrationInstanceCreatedEvent); ok {
+				children[v.EventID] = v.InstanceID
+			} else if id, ok := rules.CompletionID(ev); ok {
 				delete(children, id)
 			}
 		}
 	}
-	c := &replay.Completion{ID: next, Status: history.StatusTerminated, Output: t.Input}
-	if t.Recursive {
-		for id := int32(0); id < next; id++ {
-			if child, ok := children[id]; ok {
-				c.TerminateChildren = append(c.TerminateChildren, child)
-			}
-		}
+	ids := make([]int32, 0, len(children))
+	for id := range children {
+		ids = append(ids, id)
 	}
-	out, _ := ep.build(&replay.Result{Completion: c}) // a final completion: no error
+	slices.Sort(ids)
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, children[id])
+	}
 	return out
 }
 
@@ -282,9 +366,9 @@ func (ep *Episode) build(res *replay.Result) (*Output, error) {
 		if gen+1 >= ep.maxGenerations() {
 			return ep.handOff(events, c, next, res, newExecution), nil
 		}
-		fn, ok := ep.host.Orchestrator(next.Name, next.Version)
-		if !ok {
-			return nil, fmt.Errorf("continue-as-new to unknown orchestration %q version %q", next.Name, next.Version)
+		runner, err := ep.newRunner(next, nil)
+		if err != nil {
+			return nil, err
 		}
 		genEvents := []history.Event{started(now), next}
 		for _, ev := range can.Carry {
@@ -295,8 +379,7 @@ func (ep *Episode) build(res *replay.Result) (*Output, error) {
 		played.IsPlayed = true
 		genEvents = append(genEvents, played)
 		ep.engine.Evict()
-		ep.engine = replay.New(fn, ep.host.Engine)
-		var err error
+		ep.engine = runner
 		if res, err = ep.engine.Apply(nil, genEvents); err != nil {
 			return nil, err
 		}
@@ -322,8 +405,11 @@ func (ep *Episode) historyLen() int {
 // continued as new) is evicted.
 func (ep *Episode) output(events []history.Event, newExecution bool, res *replay.Result, done bool) *Output {
 	out := &Output{NewEvents: events, NewExecution: newExecution, Outbox: ep.outbox, CustomStatus: res.CustomStatus,
-		Done: done, Start: ep.start, Engine: ep.engine, Result: res, ContinuedAsNew: ep.cans}
-	if res.Completion != nil {
+		Done: done, Start: ep.start, Result: res, ContinuedAsNew: ep.cans}
+	if e, ok := ep.engine.(*replay.Engine); ok {
+		out.Engine = e
+	}
+	if res.Completion != nil || out.Engine == nil {
 		out.Engine = nil
 		if ep.engine != nil {
 			ep.engine.Evict()

@@ -633,26 +633,17 @@ func TestNotServedYet(t *testing.T) {
 	f := newFixture(t, be, hub, false)
 	ctx := ctxFor(t)
 	calls := map[string]error{
-		"CompleteActivityTask":            second(f.client.CompleteActivityTask(ctx, &pb.ActivityResponse{})),
-		"CompleteOrchestratorTask":        second(f.client.CompleteOrchestratorTask(ctx, &pb.OrchestratorResponse{})),
-		"CompleteEntityTask":              second(f.client.CompleteEntityTask(ctx, &pb.EntityBatchResult{})),
-		"AbandonTaskActivityWorkItem":     second(f.client.AbandonTaskActivityWorkItem(ctx, &pb.AbandonActivityTaskRequest{})),
-		"AbandonTaskOrchestratorWorkItem": second(f.client.AbandonTaskOrchestratorWorkItem(ctx, &pb.AbandonOrchestrationTaskRequest{})),
-		"AbandonTaskEntityWorkItem":       second(f.client.AbandonTaskEntityWorkItem(ctx, &pb.AbandonEntityTaskRequest{})),
-		"SignalEntity":                    second(f.client.SignalEntity(ctx, &pb.SignalEntityRequest{InstanceId: "@c@k", Name: "add"})),
-		"GetEntity":                       second(f.client.GetEntity(ctx, &pb.GetEntityRequest{InstanceId: "@c@k"})),
-		"QueryEntities":                   second(f.client.QueryEntities(ctx, &pb.QueryEntitiesRequest{})),
-		"CleanEntityStorage":              second(f.client.CleanEntityStorage(ctx, &pb.CleanEntityStorageRequest{})),
-		"DeleteTaskHub":                   second(f.client.DeleteTaskHub(ctx, &pb.DeleteTaskHubRequest{})),
-		"CreateTaskHub(recreate)":         second(f.client.CreateTaskHub(ctx, &pb.CreateTaskHubRequest{RecreateIfExists: true})),
+		"CompleteEntityTask":        second(f.client.CompleteEntityTask(ctx, &pb.EntityBatchResult{})),
+		"AbandonTaskEntityWorkItem": second(f.client.AbandonTaskEntityWorkItem(ctx, &pb.AbandonEntityTaskRequest{})),
+		"SignalEntity":              second(f.client.SignalEntity(ctx, &pb.SignalEntityRequest{InstanceId: "@c@k", Name: "add"})),
+		"GetEntity":                 second(f.client.GetEntity(ctx, &pb.GetEntityRequest{InstanceId: "@c@k"})),
+		"QueryEntities":             second(f.client.QueryEntities(ctx, &pb.QueryEntitiesRequest{})),
+		"CleanEntityStorage":        second(f.client.CleanEntityStorage(ctx, &pb.CleanEntityStorageRequest{})),
+		"DeleteTaskHub":             second(f.client.DeleteTaskHub(ctx, &pb.DeleteTaskHubRequest{})),
+		"CreateTaskHub(recreate)":   second(f.client.CreateTaskHub(ctx, &pb.CreateTaskHubRequest{RecreateIfExists: true})),
 		"SkipGracefulOrchestrationTerminations": second(f.client.SkipGracefulOrchestrationTerminations(ctx,
 			&pb.SkipGracefulOrchestrationTerminationsRequest{})),
 	}
-	stream, err := f.client.GetWorkItems(ctx, &pb.GetWorkItemsRequest{})
-	if err == nil {
-		_, err = stream.Recv()
-	}
-	calls["GetWorkItems"] = err
 	for name, err := range calls {
 		if code(err) != codes.Unimplemented || !strings.Contains(status.Convert(err).Message(), "azdurable sidecar does not") {
 			t.Errorf("%s: %v", name, err)
@@ -661,7 +652,9 @@ func TestNotServedYet(t *testing.T) {
 	// Every method of the service is either served or in the list above.
 	served := []string{"Hello", "StartInstance", "GetInstance", "RewindInstance", "RestartInstance", "WaitForInstanceStart",
 		"WaitForInstanceCompletion", "RaiseEvent", "TerminateInstance", "SuspendInstance", "ResumeInstance", "QueryInstances",
-		"ListInstanceIds", "PurgeInstances", "StreamInstanceHistory", "CreateTaskHub"}
+		"ListInstanceIds", "PurgeInstances", "StreamInstanceHistory", "CreateTaskHub",
+		"GetWorkItems", "CompleteOrchestratorTask", "CompleteActivityTask", "AbandonTaskOrchestratorWorkItem",
+		"AbandonTaskActivityWorkItem"}
 	methods := pb.File_taskhub_sidecar_proto.Services().Get(0).Methods()
 	for i := 0; i < methods.Len(); i++ {
 		name := string(methods.Get(i).Name())

@@ -25,6 +25,18 @@
 //   - Waits poll the backend (client.WaitForStart, WaitForCompletion) and
 //     end when the caller goes away or the server stops.
 //
+// SDK workers (GetWorkItems and the complete and abandon calls) make the
+// sidecar a worker of its hub whose code runs elsewhere: while one is
+// connected the sidecar owns partitions (Backend.Start) and a dispatcher
+// (dispatch.go) locks work items only while the connected workers have
+// room, and sends each to the least busy worker whose filters accept it.
+// An orchestrator work item runs through package episode, the one episode
+// step Go workers use, with an episode.Runner (sdkRunner) that sends the
+// events to the worker and turns its actions back into the engine's result
+// (actions.go), so the hub holds what C# stores. A work item is answered
+// by its completion token; one whose worker goes away is abandoned and
+// runs elsewhere.
+//
 // docs/sidecar.md maps every field of the protocol to storage and lists
 // what is not served yet; those calls answer Unimplemented with a message
 // that says so.

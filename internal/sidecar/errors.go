@@ -3,6 +3,7 @@ package sidecar
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -26,6 +27,7 @@ func grpcError(err error) error {
 	}
 	var pc *provider.PartitionCountError
 	var re *azcore.ResponseError
+	var ne net.Error
 	switch {
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, err.Error())
@@ -48,6 +50,10 @@ func grpcError(err error) error {
 		// and the service's answer.
 		what := strings.TrimSuffix(err.Error(), re.Error())
 		return status.Errorf(codes.Unavailable, "%sstorage answered %d %s", what, re.StatusCode, re.ErrorCode)
+	case errors.As(err, &ne):
+		// Storage cannot be reached (refused, reset, timed out): a fault
+		// of the moment, as a 503.
+		return status.Error(codes.Unavailable, err.Error())
 	}
 	return status.Error(codes.Internal, err.Error())
 }

@@ -74,6 +74,8 @@ type fixture struct {
 	srv    *sidecar.Server
 	conn   *grpc.ClientConn
 	client pb.TaskHubSidecarServiceClient
+	// addr is the sidecar's address.
+	addr string
 }
 
 func testLogger() *slog.Logger {
@@ -103,7 +105,7 @@ func azuriteBackend(t *testing.T) (provider.Backend, string) {
 	return be, hub
 }
 
-func newFixture(t *testing.T, be provider.Backend, hub string, withWorker bool) *fixture {
+func newFixture(t *testing.T, be provider.Backend, hub string, withWorker bool, configure ...func(*sidecar.Options)) *fixture {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := be.CreateTaskHub(ctx); err != nil {
@@ -118,8 +120,12 @@ func newFixture(t *testing.T, be provider.Backend, hub string, withWorker bool) 
 		workerDone = make(chan error, 1)
 		go func() { workerDone <- w.Run(ctx) }()
 	}
-	srv, err := sidecar.New(sidecar.Options{Backend: be, TaskHub: hub, Logger: testLogger(),
-		PollMin: 20 * time.Millisecond, PollMax: 250 * time.Millisecond})
+	o := sidecar.Options{Backend: be, TaskHub: hub, Logger: testLogger(),
+		PollMin: 20 * time.Millisecond, PollMax: 250 * time.Millisecond, GoWorker: withWorker}
+	for _, c := range configure {
+		c(&o)
+	}
+	srv, err := sidecar.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +151,7 @@ func newFixture(t *testing.T, be provider.Backend, hub string, withWorker bool) 
 			}
 		}
 	})
-	return &fixture{t: t, hub: hub, be: be, srv: srv, conn: conn, client: pb.NewTaskHubSidecarServiceClient(conn)}
+	return &fixture{t: t, hub: hub, be: be, srv: srv, conn: conn, client: pb.NewTaskHubSidecarServiceClient(conn), addr: ln.Addr().String()}
 }
 
 // stepTimeout bounds one call of a test: generous, for a loaded machine.

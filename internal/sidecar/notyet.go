@@ -4,50 +4,21 @@ import (
 	"context"
 
 	"github.com/azdurable/azdurable/internal/sidecar/pb"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 )
 
 // The calls azdurable sidecar does not serve yet answer Unimplemented with
 // a message that says what to use instead; docs/sidecar.md lists them.
-const (
-	msgWorker = "azdurable sidecar does not serve SDK workers yet (%s): run the orchestrations and activities in Go workers (azdurable worker) for now"
-	msgEntity = "azdurable sidecar does not serve durable entities yet (%s)"
-)
-
-// GetWorkItems is not served yet.
-func (s *Server) GetWorkItems(*pb.GetWorkItemsRequest, grpc.ServerStreamingServer[pb.WorkItem]) error {
-	return statusf(codes.Unimplemented, msgWorker, "GetWorkItems")
-}
-
-// CompleteActivityTask is not served yet.
-func (s *Server) CompleteActivityTask(context.Context, *pb.ActivityResponse) (*pb.CompleteTaskResponse, error) {
-	return nil, statusf(codes.Unimplemented, msgWorker, "CompleteActivityTask")
-}
-
-// CompleteOrchestratorTask is not served yet.
-func (s *Server) CompleteOrchestratorTask(context.Context, *pb.OrchestratorResponse) (*pb.CompleteTaskResponse, error) {
-	return nil, statusf(codes.Unimplemented, msgWorker, "CompleteOrchestratorTask")
-}
+const msgEntity = "azdurable sidecar does not serve durable entities yet (%s)"
 
 // CompleteEntityTask is not served yet.
 func (s *Server) CompleteEntityTask(context.Context, *pb.EntityBatchResult) (*pb.CompleteTaskResponse, error) {
-	return nil, statusf(codes.Unimplemented, msgWorker, "CompleteEntityTask")
-}
-
-// AbandonTaskActivityWorkItem is not served yet.
-func (s *Server) AbandonTaskActivityWorkItem(context.Context, *pb.AbandonActivityTaskRequest) (*pb.AbandonActivityTaskResponse, error) {
-	return nil, statusf(codes.Unimplemented, msgWorker, "AbandonTaskActivityWorkItem")
-}
-
-// AbandonTaskOrchestratorWorkItem is not served yet.
-func (s *Server) AbandonTaskOrchestratorWorkItem(context.Context, *pb.AbandonOrchestrationTaskRequest) (*pb.AbandonOrchestrationTaskResponse, error) {
-	return nil, statusf(codes.Unimplemented, msgWorker, "AbandonTaskOrchestratorWorkItem")
+	return nil, statusf(codes.Unimplemented, msgEntity, "CompleteEntityTask")
 }
 
 // AbandonTaskEntityWorkItem is not served yet.
 func (s *Server) AbandonTaskEntityWorkItem(context.Context, *pb.AbandonEntityTaskRequest) (*pb.AbandonEntityTaskResponse, error) {
-	return nil, statusf(codes.Unimplemented, msgWorker, "AbandonTaskEntityWorkItem")
+	return nil, statusf(codes.Unimplemented, msgEntity, "AbandonTaskEntityWorkItem")
 }
 
 // SignalEntity is not served yet.

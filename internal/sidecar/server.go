@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/client"
+	"github.com/azdurable/azdurable/internal/episode"
 	"github.com/azdurable/azdurable/internal/sidecar/pb"
 	"github.com/azdurable/azdurable/provider"
 	"google.golang.org/grpc"
@@ -39,8 +40,10 @@ var hubKeys = []string{"taskhub", "durable-taskhub"}
 
 // Options configure a Server.
 type Options struct {
-	// Backend is the task hub's backend (required). The server only reads
-	// and sends client messages; it never calls Start.
+	// Backend is the task hub's backend (required). The client calls read
+	// it and send client messages; while SDK workers are connected the
+	// server takes part in the hub's partition ownership (Start) and runs
+	// their work items, and it calls Stop when the last one has gone.
 	Backend provider.Backend
 	// TaskHub is the name of the hub Backend serves (required); calls that
 	// name another hub are refused.
@@ -57,9 +60,48 @@ type Options struct {
 	// DefaultMaxMessageSize).
 	MaxMessageSize int
 	// ShutdownGrace bounds Serve's graceful stop (default
-	// DefaultShutdownGrace).
+	// DefaultShutdownGrace): the SDK workers' work items in flight get
+	// this long to be answered before they are given back.
 	ShutdownGrace time.Duration
+
+	// GoWorker says that this process also runs a Go worker on Backend
+	// (azdurable sidecar --worker): it owns the hub's partitions, so SDK
+	// workers are refused (FailedPrecondition).
+	GoWorker bool
+	// MaxOrchestrationsPerWorker and MaxActivitiesPerWorker bound the
+	// work items in flight at one SDK worker that sets no limit of its
+	// own (the JavaScript SDK sets none; default
+	// DefaultMaxOrchestrationsPerWorker and DefaultMaxActivitiesPerWorker).
+	// A worker's own limits win.
+	MaxOrchestrationsPerWorker, MaxActivitiesPerWorker int
+	// IdleRelease is how long the sidecar keeps the hub's partitions after
+	// its last SDK worker disconnected (default 30 s).
+	IdleRelease time.Duration
+	// DisconnectGrace bounds how long a worker whose stream ended may
+	// still answer the work items it holds while its connection stays
+	// open (default 30 s, the JavaScript SDK's shutdown timeout).
+	DisconnectGrace time.Duration
+	// HealthPingInterval is how long a work-item stream may be idle before
+	// the sidecar sends a health ping (default 15 s).
+	HealthPingInterval time.Duration
+	// ActivityRenewInterval is how often the lock of an activity work item
+	// in flight is renewed (default 30 s, well within the hub's
+	// work-item visibility).
+	ActivityRenewInterval time.Duration
+	// MaxGenerations bounds the continue-as-new generations one
+	// orchestration work item runs (default episode.DefaultMaxGenerations).
+	MaxGenerations int
+	// HistoryCache is how many instances' histories are kept between work
+	// items (default DefaultHistoryCache; negative keeps none).
+	HistoryCache int
 }
+
+// The default limits of an SDK worker that sets none: the Go worker's
+// defaults (and for activities C#'s).
+const (
+	DefaultMaxOrchestrationsPerWorker = 100
+	DefaultMaxActivitiesPerWorker     = 10
+)
 
 // Server implements TaskHubSidecarService over a backend. Create it with
 // New; it is safe for concurrent use.
@@ -70,6 +112,7 @@ type Server struct {
 	be   provider.Backend
 	c    *client.Client
 	log  *slog.Logger
+	d    *dispatcher
 
 	// life ends when the server stops; waits and streams watch it.
 	life context.Context
@@ -99,9 +142,34 @@ func New(o Options) (*Server, error) {
 	if o.ShutdownGrace <= 0 {
 		o.ShutdownGrace = DefaultShutdownGrace
 	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.IdleRelease, 30*time.Second)
+	def(&o.DisconnectGrace, 30*time.Second)
+	def(&o.HealthPingInterval, 15*time.Second)
+	def(&o.ActivityRenewInterval, 30*time.Second)
+	if o.MaxOrchestrationsPerWorker <= 0 {
+		o.MaxOrchestrationsPerWorker = DefaultMaxOrchestrationsPerWorker
+	}
+	if o.MaxActivitiesPerWorker <= 0 {
+		o.MaxActivitiesPerWorker = DefaultMaxActivitiesPerWorker
+	}
+	o.MaxOrchestrationsPerWorker = min(o.MaxOrchestrationsPerWorker, maxWorkerLimit)
+	o.MaxActivitiesPerWorker = min(o.MaxActivitiesPerWorker, maxWorkerLimit)
+	if o.MaxGenerations <= 0 {
+		o.MaxGenerations = episode.DefaultMaxGenerations
+	}
+	if o.HistoryCache == 0 {
+		o.HistoryCache = DefaultHistoryCache
+	}
 	life, stop := context.WithCancel(context.Background())
-	return &Server{opts: o, be: o.Backend, c: client.New(o.Backend, client.Options{Clock: o.Clock}),
-		log: o.Logger, life: life, stop: stop}, nil
+	s := &Server{opts: o, be: o.Backend, c: client.New(o.Backend, client.Options{Clock: o.Clock}),
+		log: o.Logger, life: life, stop: stop}
+	s.d = newDispatcher(s)
+	return s, nil
 }
 
 // NewGRPCServer returns a gRPC server with the service registered, the
@@ -115,6 +183,7 @@ func (s *Server) NewGRPCServer(extra ...grpc.ServerOption) *grpc.Server {
 		grpc.ChainStreamInterceptor(s.streamInterceptor),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.StatsHandler(connTracker{}),
 	}
 	g := grpc.NewServer(append(opts, extra...)...)
 	pb.RegisterTaskHubSidecarServiceServer(g, s)
@@ -122,9 +191,11 @@ func (s *Server) NewGRPCServer(extra ...grpc.ServerOption) *grpc.Server {
 }
 
 // Serve serves the protocol on ln until ctx ends, then ends the waits in
-// flight (they answer Unavailable), lets the other calls finish for up to
-// Options.ShutdownGrace and closes the connections. It returns nil after
-// such a stop.
+// flight (they answer Unavailable), lets the SDK workers answer the work
+// items they hold and the other calls finish for up to
+// Options.ShutdownGrace each, gives back what is left, releases the hub's
+// partitions and closes the connections. It returns nil after such a
+// stop.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	g := s.NewGRPCServer()
 	served := make(chan error, 1)
@@ -155,9 +226,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// Close ends the waits and streams in flight; they answer Unavailable.
-// Serve calls it when it stops.
-func (s *Server) Close() { s.stop() }
+// Close ends the waits in flight (they answer Unavailable), stops
+// serving work items (those in flight get Options.ShutdownGrace to be
+// answered, the rest are given back, the partitions released) and ends
+// the work-item streams. Serve calls it when it stops.
+func (s *Server) Close() {
+	s.stop()
+	s.d.shutdown(s.opts.ShutdownGrace)
+}
 
 // Hello answers the connection check of SDK workers.
 func (s *Server) Hello(context.Context, *emptypb.Empty) (*emptypb.Empty, error) {
@@ -254,7 +330,13 @@ func (s *Server) logResult(method string, start time.Time, err error) {
 	switch code {
 	case codes.OK:
 		s.log.Debug("sidecar: answered "+method, "elapsed", time.Since(start))
-	case codes.Internal, codes.Unavailable, codes.Unknown:
+	case codes.Unavailable:
+		if status.Convert(err).Message() == msgStopping {
+			s.log.Debug("sidecar: ended "+method, "elapsed", time.Since(start), "err", msgStopping)
+			return
+		}
+		s.log.Warn("sidecar: call failed", "method", method, "code", code.String(), "err", status.Convert(err).Message())
+	case codes.Internal, codes.Unknown:
 		s.log.Warn("sidecar: call failed", "method", method, "code", code.String(), "err", status.Convert(err).Message())
 	default:
 		s.log.Debug("sidecar: call refused", "method", method, "code", code.String(), "err", status.Convert(err).Message())
