@@ -76,7 +76,6 @@ when the sidecar stops).`,
 		"activity work items in flight at most at one SDK worker that sets no limit")
 	fl.DurationVar(&visibility, "message-visibility", queues.DefaultVisibility,
 		"how long received queue messages stay hidden: a sidecar that dies holding work items delays them this long (C#'s 5m by default)")
-	cmd.AddCommand(newSidecarBench())
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		// Checked before storage is opened (--local starts Azurite).
 		if maxOrch < 1 || maxAct < 1 {

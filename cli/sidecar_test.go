@@ -107,8 +107,6 @@ func TestSidecarUsage(t *testing.T) {
 		{"sidecar", "--memory", "--task-hub", "H", "extra"},
 		{"sidecar", "--memory", "--task-hub", "H", "--max-activities-per-worker", "0"},
 		{"sidecar", "--memory", "--task-hub", "H", "--message-visibility", "1s"},
-		{"sidecar", "bench", "events"},
-		{"sidecar", "bench"},
 	} {
 		if code, _, errOut := run(t, "", args...); code != 2 {
 			t.Errorf("%v: exit %d, %s", args, code, errOut)

@@ -52,3 +52,14 @@ func TestBenchChainJSON(t *testing.T) {
 		t.Fatalf("report %+v", r)
 	}
 }
+
+func TestBenchSidecarUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"bench", "sidecar", "events"},
+		{"bench", "sidecar"},
+	} {
+		if code, _, errOut := run(t, "", args...); code != 2 {
+			t.Errorf("%v: exit %d, %s", args, code, errOut)
+		}
+	}
+}

@@ -66,7 +66,7 @@ func (d *dispatcher) runOrchestration(ctx context.Context, wi *provider.Orchestr
 		if first == nil {
 			first, r.pastProto = r, pastProto
 		}
-	}), episode.Work{Start: start, Past: past, Messages: msgs})
+	}), episode.Work{Start: start, Past: past, Messages: msgs, HistoryLen: wi.HistoryLen})
 	out, err := ep.Run()
 	if err != nil {
 		var re *responseError

@@ -1,4 +1,4 @@
-// The JavaScript side of `azdurable sidecar bench`: a TaskHubGrpcWorker and
+// The JavaScript side of `azdurable bench sidecar`: a TaskHubGrpcWorker and
 // a TaskHubGrpcClient in this process against the sidecar at ADDRESS run
 // the bench scenarios with the names, inputs and outputs of the Go and C#
 // ones (internal/bench): chain (COUNT instances of LENGTH SayHello calls

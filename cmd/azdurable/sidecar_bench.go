@@ -1,4 +1,4 @@
-package cli
+package main
 
 import (
 	"encoding/json"
@@ -10,18 +10,18 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// DefaultSidecarBenchScript is the JavaScript driver of "azdurable sidecar
-// bench", relative to the repository's root.
+// DefaultSidecarBenchScript is the JavaScript driver of "azdurable bench
+// sidecar", relative to the repository's root.
 const DefaultSidecarBenchScript = "internal/sidecar/e2e/bench/bench.js"
 
-// newSidecarBench is "azdurable sidecar bench": the bench's chain and
+// newSidecarBench is "azdurable bench sidecar": the bench's chain and
 // fan-out through a sidecar, driven by the JavaScript SDK, next to the same
 // scenario in an in-process Go worker.
 func newSidecarBench() *cobra.Command {
 	var cfg bench.SidecarConfig
 	var asJSON, quiet bool
 	cmd := &cobra.Command{
-		Use:   "bench chain|fanout [flags]",
+		Use:   "sidecar chain|fanout [flags]",
 		Short: "Measure the chain or fan-out through a sidecar with the JavaScript SDK, next to a Go worker",
 		Long: `Runs the bench scenario (chain: --count instances of --length activities; fanout:
 one instance of --count activities) twice on the same storage: first with the
