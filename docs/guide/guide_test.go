@@ -175,7 +175,8 @@ func run(t *testing.T, cmd *exec.Cmd) string {
 }
 
 // TestGoBlocksCompile vets every ```go block of the guide as a file of its
-// own package in a module that uses this checkout.
+// own package in a module that uses this checkout, and runs the blocks that
+// are tests.
 func TestGoBlocksCompile(t *testing.T) {
 	dir := newModule(t, "example.com/guide")
 	n := 0
@@ -204,6 +205,8 @@ func TestGoBlocksCompile(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
 	run(t, goCmd(ctx, dir, "vet", "./..."))
+	// The blocks that are tests (testing.md) must pass, too.
+	run(t, goCmd(ctx, dir, "test", "-count=1", "./..."))
 	// gofmt: the guide's Go reads as formatted Go.
 	out := run(t, exec.CommandContext(ctx, "gofmt", "-l", dir))
 	if strings.TrimSpace(out) != "" {
