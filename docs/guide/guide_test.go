@@ -110,10 +110,18 @@ func TestPagesAreLinkedFromTheIndex(t *testing.T) {
 			t.Errorf("README.md does not link %s", p.name)
 		}
 	}
+	anchors := map[string]map[string]bool{}
 	for _, p := range readPages(t) {
-		for _, m := range regexp.MustCompile(`\]\(([^)#]+\.md)`).FindAllStringSubmatch(p.prose, -1) {
+		anchors[p.name] = headingAnchors(p.prose)
+	}
+	for _, p := range readPages(t) {
+		for _, m := range regexp.MustCompile(`\]\(([^)#]+\.md)(?:#([^)]+))?\)`).FindAllStringSubmatch(p.prose, -1) {
 			if _, err := os.Stat(m[1]); err != nil {
 				t.Errorf("%s links %s, which does not exist", p.name, m[1])
+				continue
+			}
+			if a, ok := anchors[m[1]]; ok && m[2] != "" && !a[m[2]] {
+				t.Errorf("%s links %s#%s, which has no such heading", p.name, m[1], m[2])
 			}
 		}
 	}
@@ -124,6 +132,29 @@ func TestPagesAreLinkedFromTheIndex(t *testing.T) {
 			}
 		}
 	}
+}
+
+// headingAnchors returns the anchors a code host gives the headings of a
+// page: lower case, spaces as hyphens, punctuation dropped.
+func headingAnchors(prose string) map[string]bool {
+	out := map[string]bool{}
+	for _, line := range strings.Split(prose, "\n") {
+		if !strings.HasPrefix(line, "#") {
+			continue
+		}
+		h := strings.ToLower(strings.TrimSpace(strings.TrimLeft(line, "#")))
+		var b strings.Builder
+		for _, r := range h {
+			switch {
+			case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '_':
+				b.WriteRune(r)
+			case r == ' ':
+				b.WriteRune('-')
+			}
+		}
+		out[b.String()] = true
+	}
+	return out
 }
 
 // checkout is the repository root.
