@@ -20,6 +20,8 @@ import (
 // commit, and giving the work item back.
 func (w *Worker) processOrchestration(ctx context.Context, wi *provider.OrchestrationWorkItem) {
 	log := w.log.With("instance", wi.InstanceID)
+	obs := w.observeEpisode()
+	defer obs.done()
 	entry, release := w.cache.take(ctx, wi.InstanceID)
 	defer release()
 	msgs := messageEvents(wi)
@@ -53,6 +55,7 @@ func (w *Worker) processOrchestration(ctx context.Context, wi *provider.Orchestr
 		return
 	}
 	log = log.With("orchestration", start.Name, "execution", start.OrchestrationInstance.ExecutionID)
+	obs.name = start.Name
 	fn, ok := w.orchestrator(start.Name, start.Version)
 	if !ok {
 		w.stats.UnknownNames.Add(1)
@@ -139,6 +142,7 @@ func (w *Worker) processOrchestration(ctx context.Context, wi *provider.Orchestr
 	}
 	w.failures.succeeded(wi.InstanceID)
 	w.stats.Episodes.Add(1)
+	obs.committed = true
 	w.cancelEndedActivities(wi, out.Done)
 	if out.Engine == nil {
 		return
