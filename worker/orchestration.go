@@ -55,8 +55,10 @@ func (w *Worker) processOrchestration(ctx context.Context, wi *provider.Orchestr
 		return
 	}
 	log = log.With("orchestration", start.Name, "execution", start.OrchestrationInstance.ExecutionID)
-	obs.name = start.Name
 	fn, ok := w.orchestrator(start.Name, start.Version)
+	if ok {
+		obs.name = start.Name // only registered names reach the Observer
+	}
 	if !ok {
 		w.stats.UnknownNames.Add(1)
 		if t := terminateIn(wi.Messages); t != nil {

@@ -29,6 +29,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -83,8 +84,8 @@ type Metrics struct {
 	opts     Options
 	registry *prometheus.Registry
 	provider *sdkmetric.MeterProvider
-	orchs    map[string]bool
-	acts     map[string]bool
+	orchs    map[string]string // lower-case name to registered name
+	acts     map[string]string
 
 	episodes, activities                 metric.Int64Counter
 	episodeFailures, activityFailures    metric.Int64Counter
@@ -175,10 +176,12 @@ func New(o Options) (*Metrics, error) {
 	return m, nil
 }
 
-func set(names []string) map[string]bool {
-	s := make(map[string]bool, len(names))
+// set maps the names, in lower case, to themselves: a worker looks names
+// up in any case, and each counts under the name it was registered with.
+func set(names []string) map[string]string {
+	s := make(map[string]string, len(names))
 	for _, n := range names {
-		s[n] = true
+		s[strings.ToLower(n)] = n
 	}
 	return s
 }
@@ -218,9 +221,9 @@ func (m *Metrics) ActivityDone(name string, d time.Duration, failed bool) {
 	m.activityLatency.Record(ctx, d.Seconds(), attrs)
 }
 
-func label(allowed map[string]bool, name string) string {
-	if allowed[name] {
-		return name
+func label(allowed map[string]string, name string) string {
+	if n, ok := allowed[strings.ToLower(name)]; ok {
+		return n
 	}
 	return Other
 }
