@@ -6,11 +6,13 @@ import "time"
 // worker finishes; metrics exporters implement it. Its methods are called
 // from the worker's goroutines, concurrently, and must not block.
 type Observer interface {
-	// EpisodeDone reports one episode of the named orchestration, d after
+	// EpisodeDone reports one episode of the named orchestration (a
+	// registered one, in the case the instance was started with), d after
 	// its work item was taken; committed is false when the episode was
 	// given back, retried or quarantined instead.
 	EpisodeDone(name string, d time.Duration, committed bool)
-	// ActivityDone reports an activity whose result was sent, d after its
+	// ActivityDone reports an activity of a registered name whose result
+	// was sent, d after its
 	// work item was taken; failed says the activity returned an error.
 	ActivityDone(name string, d time.Duration, failed bool)
 }
