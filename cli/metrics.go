@@ -116,7 +116,7 @@ func (f *metricsFlags) serve(cmd *cobra.Command, be *azurestorage.Backend, regs 
 		return func() {}, err
 	}
 	f.m.Store(m)
-	srv := &http.Server{Handler: metrics.Mux(m.Handler()), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: metrics.Mux(m.Handler(), f.ln.Addr()), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(f.ln) }()
 	fmt.Fprintf(cmd.ErrOrStderr(), "metrics at http://%s/metrics\n", f.ln.Addr())
 	return func() {

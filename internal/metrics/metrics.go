@@ -49,6 +49,9 @@ const Namespace = "azdurable"
 // DefaultCacheFor is how long a read of the hub serves scrapes.
 const DefaultCacheFor = 5 * time.Second
 
+// maxScrapesInFlight bounds concurrent scrapes; more are answered 503.
+const maxScrapesInFlight = 8
+
 // hubReadTimeout bounds one read of the hub during a scrape.
 const hubReadTimeout = 20 * time.Second
 
@@ -193,7 +196,7 @@ func (m *Metrics) Close() error {
 
 // Handler serves the metrics in Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{MaxRequestsInFlight: maxScrapesInFlight})
 }
 
 // EpisodeDone records one orchestration episode of the named orchestration,
@@ -324,9 +327,35 @@ func Listen(addr string) (net.Listener, error) {
 }
 
 // Mux serves the handler at /metrics and nothing else, to GET and HEAD
-// only.
-func Mux(h http.Handler) http.Handler {
+// only. On a loopback listener it also refuses a request whose Host header
+// names anything but localhost or a loopback address: a web page whose
+// DNS name was rebound to 127.0.0.1 cannot read the metrics.
+func Mux(h http.Handler, addr net.Addr) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", h)
-	return mux
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsLoopback() {
+		return mux
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackHost(r.Host) {
+			http.Error(w, "this host name is not served here", http.StatusMisdirectedRequest)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// loopbackHost says a Host header names this machine: localhost or a
+// loopback address, with or without a port.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

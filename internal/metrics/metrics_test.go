@@ -22,7 +22,7 @@ func scrape(t *testing.T, m *Metrics, n int) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: Mux(m.Handler())}
+	srv := &http.Server{Handler: Mux(m.Handler(), ln.Addr())}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 	out := make([]string, n)
@@ -153,5 +153,38 @@ func TestListenDefaultsToLoopback(t *testing.T) {
 	}
 	if _, err := Listen("no-port"); err == nil {
 		t.Error("an address without a port was accepted")
+	}
+}
+
+// A page whose DNS name was rebound to 127.0.0.1 cannot read the metrics
+// of a loopback listener; localhost and loopback addresses can.
+func TestLoopbackListenerChecksHost(t *testing.T) {
+	m, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ln, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: Mux(m.Handler(), ln.Addr())}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	for host, want := range map[string]int{
+		"evil.example:" + port: http.StatusMisdirectedRequest, "localhost:" + port: 200,
+		"127.0.0.1:" + port: 200, "[::1]:" + port: 200, "LOCALHOST": 200,
+	} {
+		req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/metrics", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Host %s: %d, want %d", host, resp.StatusCode, want)
+		}
 	}
 }
