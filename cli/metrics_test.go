@@ -136,3 +136,14 @@ func TestServeHubMetrics(t *testing.T) {
 		t.Errorf("episodes without a worker:\n%s", text)
 	}
 }
+
+// A bad --metrics-listen fails the command before it touches storage.
+func TestMetricsListenUsage(t *testing.T) {
+	for _, cmd := range []string{"worker", "serve"} {
+		code, _, errOut := run(t, "", cmd, "--task-hub", "SomeHub", "--metrics-listen", "no-port",
+			"--connection-string", "DefaultEndpointsProtocol=http;AccountName=x;AccountKey=eA==;QueueEndpoint=http://127.0.0.1:1/x")
+		if code != 2 || !strings.Contains(errOut, "--metrics-listen") {
+			t.Errorf("%s: exit %d %q", cmd, code, errOut)
+		}
+	}
+}
