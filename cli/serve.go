@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/client"
+	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/httpapi"
 	"github.com/azdurable/azdurable/provider/azurestorage"
 	"github.com/azdurable/azdurable/storage"
@@ -71,6 +72,7 @@ there and refuses every request that could change an instance.`,
 		Args: exactArgs(0),
 	}
 	sf := addStorageFlags(cmd)
+	mf := addMetricsFlags(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&listen, "listen", "127.0.0.1:8080", "address to listen on")
 	fl.StringVar(&basePath, "base-path", httpapi.DefaultBasePath, "path the routes are served under")
@@ -86,10 +88,14 @@ there and refuses every request that could change an instance.`,
 		if err := checkBasePath(basePath); err != nil {
 			return usageError{err}
 		}
+		if err := mf.open(); err != nil {
+			return err
+		}
+		defer mf.close()
 		ctx, stop := serveContext(cmd.Context())
 		defer stop()
 		var acct *storage.Account
-		be, release, err := sf.backend(ctx, cmd, func(o *azurestorage.Options) { acct = o.Account })
+		be, release, err := sf.backend(ctx, cmd, mf.adjust(func(o *azurestorage.Options) { acct = o.Account }))
 		defer release()
 		if err != nil {
 			return err
@@ -133,9 +139,19 @@ there and refuses every request that could change an instance.`,
 			ln.Close()
 			return usageError{err}
 		}
+		var hosted []durable.Registrable
+		if withWorker {
+			hosted = regs
+		}
+		stopMetrics, err := mf.serve(cmd, be, hosted)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopMetrics()
 		var workerDone chan error // nil without a worker: never ready
 		if withWorker {
-			w := worker.New(be, worker.Options{Logger: logger(cmd)})
+			w := worker.New(be, worker.Options{Logger: logger(cmd), Observer: mf.observer()})
 			if err := w.Register(regs...); err != nil {
 				ln.Close()
 				return err

@@ -132,6 +132,7 @@ func partitionManagerName(pm azurestorage.PartitionManager) string {
 func newWorker(a *app) *cobra.Command {
 	var sf *storageFlags
 	var hf *hostFlags
+	var mf *metricsFlags
 	flagged := make([]bool, len(a.flagged)) // WithRegistrationFlag's flags
 	cmd := &cobra.Command{
 		Use:   "worker --task-hub NAME [storage flags]",
@@ -156,6 +157,11 @@ and exits 0; a second signal ends it at once.`,
 			if err != nil {
 				return err
 			}
+			if err := mf.open(); err != nil {
+				return err
+			}
+			defer mf.close()
+			adjust, wo.Observer = mf.adjust(adjust), mf.observer()
 			var extra []func(HostInfo) ([]durable.Registrable, error)
 			for i, fr := range a.flagged {
 				if flagged[i] {
@@ -170,6 +176,13 @@ and exits 0; a second signal ends it at once.`,
 				return storageErrorLine(err)
 			}
 			defer h.release()
+			stopMetrics, err := mf.serve(cmd, h.be, h.regs)
+			if err != nil {
+				stop()
+				_ = h.wait()
+				return err
+			}
+			defer stopMetrics()
 			printEvent(cmd.OutOrStdout(), h.event("started"))
 			err = h.wait()
 			hf.tuning.report(wo.Logger)
@@ -179,6 +192,7 @@ and exits 0; a second signal ends it at once.`,
 	}
 	sf = addStorageFlags(cmd)
 	hf = addHostFlags(cmd)
+	mf = addMetricsFlags(cmd)
 	for i, fr := range a.flagged {
 		cmd.Flags().BoolVar(&flagged[i], fr.name, false, fr.usage)
 	}
@@ -196,6 +210,7 @@ type host struct {
 	// partitions is the configured count, which Start has checked is the hub's.
 	partitions int
 	counts     regCounts
+	regs       []durable.Registrable
 	done       chan error
 }
 
@@ -232,6 +247,7 @@ func startHost(ctx context.Context, cmd *cobra.Command, a *app, sf *storageFlags
 		regs = append(regs, more...)
 	}
 	regs, h.counts = dedupe(regs)
+	h.regs = regs
 	if len(regs) == 0 {
 		hint := ""
 		for _, fr := range a.flagged {

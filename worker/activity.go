@@ -17,6 +17,7 @@ import (
 // runActivity executes one activity work item and reports its result.
 func (w *Worker) runActivity(ctx context.Context, wi *provider.ActivityWorkItem) {
 	ev := wi.Event
+	began := time.Now()
 	log := w.log.With("activity", ev.Name, "instance", wi.Instance.InstanceID, "taskId", ev.EventID, "message", wi.ID)
 	fn, ok := w.reg.Activity(ev.Name, ev.Version)
 	if !ok && ev.Version != "" {
@@ -62,14 +63,16 @@ func (w *Worker) runActivity(ctx context.Context, wi *provider.ActivityWorkItem)
 		}
 		return
 	}
-	w.reportActivity(ctx, wi, log, out, err)
+	if w.reportActivity(ctx, wi, log, out, err) {
+		w.observeActivity(ev.Name, began, err != nil)
+	}
 }
 
 // reportActivity sends the activity's result, or its failure, to its
 // orchestration. The result of an activity whose execution has ended is
 // sent all the same: the orchestration drops it, as it drops every late
-// result.
-func (w *Worker) reportActivity(ctx context.Context, wi *provider.ActivityWorkItem, log *slog.Logger, out *string, err error) {
+// result. It says whether the result was sent.
+func (w *Worker) reportActivity(ctx context.Context, wi *provider.ActivityWorkItem, log *slog.Logger, out *string, err error) bool {
 	ev := wi.Event
 	now := w.clock.Now()
 	var result history.Event
@@ -83,9 +86,10 @@ func (w *Worker) reportActivity(ctx context.Context, wi *provider.ActivityWorkIt
 	}
 	if err := w.be.CompleteActivity(context.WithoutCancel(ctx), wi, result); err != nil {
 		w.retryActivityLater(ctx, wi, log, err)
-		return
+		return false
 	}
 	w.stats.Activities.Add(1)
+	return true
 }
 
 // callActivity runs fn, turning a panic into a failure.

@@ -20,6 +20,8 @@ import (
 // commit, and giving the work item back.
 func (w *Worker) processOrchestration(ctx context.Context, wi *provider.OrchestrationWorkItem) {
 	log := w.log.With("instance", wi.InstanceID)
+	obs := w.observeEpisode()
+	defer obs.done()
 	entry, release := w.cache.take(ctx, wi.InstanceID)
 	defer release()
 	msgs := messageEvents(wi)
@@ -54,6 +56,9 @@ func (w *Worker) processOrchestration(ctx context.Context, wi *provider.Orchestr
 	}
 	log = log.With("orchestration", start.Name, "execution", start.OrchestrationInstance.ExecutionID)
 	fn, ok := w.orchestrator(start.Name, start.Version)
+	if ok {
+		obs.name = start.Name // only registered names reach the Observer
+	}
 	if !ok {
 		w.stats.UnknownNames.Add(1)
 		if t := terminateIn(wi.Messages); t != nil {
@@ -139,6 +144,7 @@ func (w *Worker) processOrchestration(ctx context.Context, wi *provider.Orchestr
 	}
 	w.failures.succeeded(wi.InstanceID)
 	w.stats.Episodes.Add(1)
+	obs.committed = true
 	w.cancelEndedActivities(wi, out.Done)
 	if out.Engine == nil {
 		return

@@ -148,6 +148,9 @@ type Options struct {
 	// and activities the worker runs (default durable.JSONConverter). The
 	// workers and clients of a task hub must use compatible converters.
 	DataConverter durable.DataConverter
+	// Observer, when set, is told about every episode and activity (see
+	// Observer); metrics use it.
+	Observer Observer
 }
 
 // Stats count what the worker did, for tests and diagnostics.

@@ -52,7 +52,8 @@ func TestWorkerSIGTERM(t *testing.T) {
 	// The app lease outlives the worker (as in C#); DeleteTaskHub breaks it.
 	t.Cleanup(func() { _ = be.DeleteTaskHub(context.Background()) })
 
-	cmd := exec.Command(os.Args[0], "worker", "--task-hub", hub, "--max-poll", "1", "--log-level", "info")
+	cmd := exec.Command(os.Args[0], "worker", "--task-hub", hub, "--max-poll", "1", "--log-level", "info",
+		"--metrics-listen", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), envRunMain+"=1", "AZURE_STORAGE_CONNECTION_STRING="+azuritetest.ConnectionString(t))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -120,6 +121,7 @@ func TestWorkerSIGTERM(t *testing.T) {
 	if out, err := run.Get(ctx); err != nil || len(out) != 3 {
 		t.Fatalf("HelloCities on the child worker: %v %v\nstderr:\n%s", out, err, stderr)
 	}
+	scrapeWorkerMetrics(t, stderr)
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -42,6 +42,11 @@ var rules = []rule{
 	// admin API, and manages instances through the client.
 	{From: []string{"internal/dashboard"}, Banned: []string{"queues", "tables", "blobs", "partition", "worker", "cli",
 		"internal/bench", "internal/chaos", "samples"}, Via: []string{"provider/azurestorage"}},
+	// Metrics read storage only through the backend's admin API and the
+	// call counter of package storage, and know the worker only as an
+	// observer of the worker's own shape (the command line joins them).
+	{From: []string{"internal/metrics"}, Banned: []string{"queues", "tables", "blobs", "partition", "worker", "client", "cli",
+		"httpapi", "internal/dashboard", "internal/bench", "internal/chaos", "samples"}, Via: []string{"provider/azurestorage"}},
 	{From: []string{"internal/replay"}, Banned: []string{"provider", "queues", "tables", "blobs", "partition", "worker", "client"}},
 	{From: []string{"worker", "client"}, Banned: []string{"queues", "tables", "blobs", "partition"}},
 	{From: []string{"history"}, Banned: []string{"queues", "tables", "blobs", "partition", "provider"}},
