@@ -22,6 +22,7 @@ import (
 	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/payload"
+	"github.com/azdurable/azdurable/internal/tracing"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/google/uuid"
 )
@@ -158,7 +159,10 @@ func (c *Client) ScheduleNew(ctx context.Context, name string, input any, opts .
 	if o.dedupeSet {
 		dedupe = o.dedupe
 	}
-	if err := c.be.CreateInstance(ctx, tm, dedupe); err != nil {
+	endSpan := tracing.StartCreate(ctx, start)
+	err = c.be.CreateInstance(ctx, tm, dedupe)
+	endSpan(err)
+	if err != nil {
 		return "", c.startConflict(ctx, "start", id, err)
 	}
 	return id, nil

@@ -121,6 +121,11 @@ func (w *Worker) processOrchestration(ctx context.Context, wi *provider.Orchestr
 			return
 		}
 	}
+	known := past
+	if entry != nil {
+		known = entry.traced
+	}
+	w.traceBeforeCommit(out)
 	if err := w.be.CompleteOrchestration(ctx, wi, commitOf(out)); err != nil {
 		out.Release()
 		if errors.Is(err, provider.ErrLockLost) {
@@ -140,11 +145,12 @@ func (w *Worker) processOrchestration(ctx context.Context, wi *provider.Orchestr
 	w.failures.succeeded(wi.InstanceID)
 	w.stats.Episodes.Add(1)
 	w.cancelEndedActivities(wi, out.Done)
+	traced := w.traceCommitted(out, known)
 	if out.Engine == nil {
 		return
 	}
 	w.cache.put(&cacheEntry{instanceID: wi.InstanceID, executionID: wi.ExecutionID, etag: wi.HistoryETag,
-		length: wi.HistoryLen, engine: out.Engine, start: out.Start, lastUsed: w.clock.Now()})
+		length: wi.HistoryLen, engine: out.Engine, start: out.Start, traced: traced, lastUsed: w.clock.Now()})
 }
 
 func (w *Worker) engineOptions() replay.Options {
