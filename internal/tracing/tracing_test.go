@@ -8,6 +8,7 @@ import (
 
 	"github.com/azdurable/azdurable/client"
 	"github.com/azdurable/azdurable/durable"
+	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/tracing"
 	"github.com/azdurable/azdurable/provider/memory"
 	"github.com/azdurable/azdurable/worker"
@@ -281,4 +282,30 @@ func TestSubOrchestration(t *testing.T) {
 	corch := s.one("orchestration:Chain", trace.SpanKindServer)
 	childOf(t, corch, call)
 	checkChain(t, s, corch, attr(corch, tracing.AttrInstanceID))
+}
+
+// Off (no provider): no span, and the history is what it was without
+// tracing: no trace context where the caller gave none.
+func TestOffLeavesHistoryAlone(t *testing.T) {
+	tracing.Set(nil)
+	h := start(t, worker.Options{})
+	id := h.run(t, "Chain", "a")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	evs, err := h.c.History(ctx, id, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		switch v := ev.(type) {
+		case *history.ExecutionStartedEvent:
+			if v.ParentTraceContext != nil {
+				t.Errorf("ExecutionStarted carries %+v", v.ParentTraceContext)
+			}
+		case *history.TaskScheduledEvent:
+			if v.ParentTraceContext != nil {
+				t.Errorf("TaskScheduled carries %+v", v.ParentTraceContext)
+			}
+		}
+	}
 }
