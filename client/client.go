@@ -151,6 +151,9 @@ func (c *Client) ScheduleNew(ctx context.Context, name string, input any, opts .
 	start := &history.ExecutionStartedEvent{OrchestrationInstance: inst, Name: name, Version: o.version,
 		Input: p, Tags: o.tags, ScheduledStartTime: o.startAt, ParentTraceContext: o.trace,
 		EventBase: history.EventBase{EventID: -1, Timestamp: c.now()}}
+	if err := checkTraceContext(o.trace); err != nil {
+		return "", err
+	}
 	tm := &history.TaskMessage{Event: start, OrchestrationInstance: inst}
 	if err := validateStart(tm, c.now()); err != nil {
 		return "", err
