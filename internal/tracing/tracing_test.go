@@ -98,6 +98,25 @@ func (h *hub) run(t *testing.T, name string, in any, opts ...client.StartOption)
 	return id
 }
 
+// exported waits until the orchestration span of instance id has been
+// exported: the worker exports it after the commit that the client sees.
+func exported(t *testing.T, rec *tracetest.SpanRecorder, name, id string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		for _, sp := range rec.Ended() {
+			if sp.Name() == name && sp.SpanKind() == trace.SpanKindServer && (id == "" || attr(sp, tracing.AttrInstanceID) == id) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the span %s of %q was never exported", name, id)
+		}
+		tm := time.NewTimer(5 * time.Millisecond)
+		<-tm.C
+	}
+}
+
 // spans indexes the ended spans of one trace.
 type spans struct {
 	t    *testing.T
@@ -217,6 +236,7 @@ func TestChainContinuesTheCallersTrace(t *testing.T) {
 		rec := recorder(t)
 		h := start(t, worker.Options{Cache: worker.CacheOptions{Disabled: !cache}})
 		id := h.run(t, "Chain", "a", client.WithTraceParent(callerParent))
+		exported(t, rec, "orchestration:Chain", id)
 		s := ended(t, rec, callerTraceID)
 		create := s.one("create_orchestration:Chain", trace.SpanKindProducer)
 		if create.Parent().SpanID().String() != "00f067aa0ba902b7" || attr(create, tracing.AttrInstanceID) != id {
@@ -239,7 +259,8 @@ func TestChainContinuesTheCallersTrace(t *testing.T) {
 func TestFanOut(t *testing.T) {
 	rec := recorder(t)
 	h := start(t, worker.Options{})
-	h.run(t, "FanOut", 5, client.WithTraceParent(callerParent))
+	id := h.run(t, "FanOut", 5, client.WithTraceParent(callerParent))
+	exported(t, rec, "orchestration:FanOut", id)
 	s := ended(t, rec, callerTraceID)
 	orch := s.one("orchestration:FanOut", trace.SpanKindServer)
 	clients := s.named("activity:Hello", trace.SpanKindClient)
@@ -268,7 +289,9 @@ func TestFanOut(t *testing.T) {
 func TestSubOrchestration(t *testing.T) {
 	rec := recorder(t)
 	h := start(t, worker.Options{})
-	h.run(t, "Parent", "p")
+	id := h.run(t, "Parent", "p")
+	exported(t, rec, "orchestration:Parent", id)
+	exported(t, rec, "orchestration:Chain", "") // the child exports after its commit, maybe after the parent
 	var traceID string
 	for _, sp := range rec.Ended() {
 		if sp.Name() == "create_orchestration:Parent" {
