@@ -455,6 +455,9 @@ hub is created if it does not exist.`,
 			opts = append(opts, client.WithStartAt(t))
 		}
 		if *traceParent != "" {
+			if !client.ValidTraceParent(*traceParent) {
+				return usagef("--traceparent %q is not a W3C trace context (00-<32 hex trace id>-<16 hex span id>-<2 hex flags>)", *traceParent)
+			}
 			opts = append(opts, client.WithTraceParent(*traceParent))
 		}
 		if cmd.Flags().Changed("timeout") && !wait {
