@@ -35,3 +35,13 @@ func (w *Worker) traceCommitted(out *episode.Output, known []history.Event) []hi
 func traceActivity(ctx context.Context, wi *provider.ActivityWorkItem) (context.Context, func(error)) {
 	return tracing.StartActivity(ctx, wi.Event, wi.Instance)
 }
+
+// TracesFromEnv turns on OpenTelemetry traces for the workers and clients
+// of this process when the standard OTEL_* variables name an OTLP endpoint
+// (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL, ...; see the
+// README's "Traces"), as the azdurable command does; without one it does
+// nothing and tracing stays off. Call the returned function before the
+// process exits to flush the spans still buffered.
+func TracesFromEnv(ctx context.Context) (shutdown func(context.Context) error, err error) {
+	return tracing.SetupFromEnv(ctx)
+}
