@@ -2,6 +2,7 @@ package tracing_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/azdurable/azdurable/internal/tracing"
 	"github.com/azdurable/azdurable/provider/memory"
 	"github.com/azdurable/azdurable/worker"
+	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -73,7 +75,7 @@ func start(t *testing.T, opts worker.Options) *hub {
 	t.Helper()
 	be := memory.New(memory.Options{})
 	w := worker.New(be, opts)
-	if err := w.Register(hello, chain, fanOut, parent); err != nil {
+	if err := w.Register(hello, chain, fanOut, parent, boom, failing); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -330,5 +332,38 @@ func TestOffLeavesHistoryAlone(t *testing.T) {
 				t.Errorf("TaskScheduled carries %+v", v.ParentTraceContext)
 			}
 		}
+	}
+}
+
+var boom = durable.NewActivity("Boom", func(_ context.Context, _ string) (string, error) { return "", errors.New("no luck") })
+
+var failing = durable.NewOrchestration("Failing", func(ctx durable.Context, s string) (string, error) {
+	return boom.Call(ctx, s).Await(ctx)
+})
+
+// A failed activity and the orchestration it fails carry error status and
+// the failure's message; the orchestration's status attribute says Failed.
+func TestFailureStatus(t *testing.T) {
+	rec := recorder(t)
+	h := start(t, worker.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	id, err := h.c.ScheduleNew(ctx, "Failing", "x", client.WithTraceParent(callerParent))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := h.c.WaitForCompletion(ctx, id, client.PollInterval(5*time.Millisecond, 50*time.Millisecond)); err != nil || st.Status != client.Failed {
+		t.Fatalf("%+v %v", st, err)
+	}
+	exported(t, rec, "orchestration:Failing", id)
+	s := ended(t, rec, callerTraceID)
+	for _, sp := range []sdktrace.ReadOnlySpan{s.one("activity:Boom", trace.SpanKindServer), s.one("activity:Boom", trace.SpanKindClient),
+		s.one("orchestration:Failing", trace.SpanKindServer)} {
+		if sp.Status().Code != codes.Error || !strings.Contains(sp.Status().Description, "no luck") {
+			t.Errorf("%s (%s): status %+v", sp.Name(), sp.SpanKind(), sp.Status())
+		}
+	}
+	if got := attr(s.one("orchestration:Failing", trace.SpanKindServer), tracing.AttrStatus); got != "Failed" {
+		t.Errorf("status attribute %q", got)
 	}
 }
