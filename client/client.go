@@ -179,7 +179,10 @@ func (c *Client) RaiseEvent(ctx context.Context, instanceID, name string, payloa
 	if err != nil {
 		return fmt.Errorf("client: encoding the event payload: %w", err)
 	}
-	return c.send(ctx, instanceID, &history.EventRaisedEvent{Name: name, Input: p})
+	endSpan := tracing.StartRaise(ctx, name, instanceID)
+	err = c.send(ctx, instanceID, &history.EventRaisedEvent{Name: name, Input: p})
+	endSpan(err)
+	return err
 }
 
 // Terminate ends the instance; reason becomes its output (see

@@ -361,3 +361,22 @@ func Scheduled(known, newEvents []history.Event) []history.Event {
 	keep(newEvents)
 	return out
 }
+
+// StartRaise starts the client's orchestration_event span for an event
+// raised to instanceID, a child of the span in ctx, when tracing is on. The
+// returned function ends it.
+func StartRaise(ctx context.Context, name, instanceID string) func(error) {
+	tr := tracer()
+	if tr == nil {
+		return func(error) {}
+	}
+	_, span := tr.Start(ctx, spanName(prefixOrchestrationEv, name, ""), trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.String(AttrType, typeEvent), attribute.String(AttrName, name),
+			attribute.String(AttrEventTargetID, instanceID)))
+	return func(err error) {
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}
+}

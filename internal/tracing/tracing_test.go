@@ -75,7 +75,7 @@ func start(t *testing.T, opts worker.Options) *hub {
 	t.Helper()
 	be := memory.New(memory.Options{})
 	w := worker.New(be, opts)
-	if err := w.Register(hello, chain, fanOut, parent, boom, failing); err != nil {
+	if err := w.Register(hello, chain, fanOut, parent, boom, failing, waiter); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -365,5 +365,33 @@ func TestFailureStatus(t *testing.T) {
 	}
 	if got := attr(s.one("orchestration:Failing", trace.SpanKindServer), tracing.AttrStatus); got != "Failed" {
 		t.Errorf("status attribute %q", got)
+	}
+}
+
+var waiter = durable.NewOrchestration("Waiter", func(ctx durable.Context, _ string) (string, error) {
+	return durable.WaitForEvent[string](ctx, "go").Await(ctx)
+})
+
+// An event raised by the client is a producer span under the caller's
+// span, naming the target instance.
+func TestRaiseEventSpan(t *testing.T) {
+	rec := recorder(t)
+	h := start(t, worker.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	id, err := h.c.ScheduleNew(ctx, "Waiter", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caller, _ := tracing.ParseTraceParent(callerParent, "")
+	if err := h.c.RaiseEvent(trace.ContextWithRemoteSpanContext(ctx, caller), id, "go", "now"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.c.WaitForCompletion(ctx, id, client.PollInterval(5*time.Millisecond, 50*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	sp := ended(t, rec, callerTraceID).one("orchestration_event:go", trace.SpanKindProducer)
+	if sp.Parent().SpanID() != caller.SpanID() || attr(sp, tracing.AttrEventTargetID) != id || attr(sp, tracing.AttrType) != "event" {
+		t.Errorf("event span under %s, attributes %v", sp.Parent().SpanID(), sp.Attributes())
 	}
 }
