@@ -117,7 +117,10 @@ func (a *app) registrations(h HostInfo) ([]durable.Registrable, error) {
 
 // Main runs the command line with os.Args and exits.
 func Main(opts ...Option) {
-	os.Exit(Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, opts...))
+	stopTracing := startTracing(os.Stderr)
+	code := Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, opts...)
+	stopTracing()
+	os.Exit(code)
 }
 
 // Run runs the command line with the given arguments and streams and returns

@@ -435,6 +435,7 @@ hub is created if it does not exist.`,
 	cmd.Flags().StringVar(&input, "input", "", "input as JSON text")
 	cmd.Flags().StringVar(&inputFile, "input-file", "", "read the input's JSON text from this file (- for standard input)")
 	cmd.Flags().StringVar(&at, "at", "", "start at this RFC 3339 time instead of now")
+	traceParent := cmd.Flags().String("traceparent", "", "continue this W3C trace (00-<trace id>-<span id>-<flags>): the orchestration's spans join it")
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the instance to finish and print its final status")
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "with --wait, stop waiting after this long (e.g. 90s, 10m; default: no limit)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
@@ -452,6 +453,12 @@ hub is created if it does not exist.`,
 				return err
 			}
 			opts = append(opts, client.WithStartAt(t))
+		}
+		if *traceParent != "" {
+			if !client.ValidTraceParent(*traceParent) {
+				return usagef("--traceparent %q is not a W3C trace context (00-<32 hex trace id>-<16 hex span id>-<2 hex flags>)", *traceParent)
+			}
+			opts = append(opts, client.WithTraceParent(*traceParent))
 		}
 		if cmd.Flags().Changed("timeout") && !wait {
 			return usagef("--timeout needs --wait")

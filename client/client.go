@@ -22,6 +22,7 @@ import (
 	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/payload"
+	"github.com/azdurable/azdurable/internal/tracing"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/google/uuid"
 )
@@ -150,6 +151,9 @@ func (c *Client) ScheduleNew(ctx context.Context, name string, input any, opts .
 	start := &history.ExecutionStartedEvent{OrchestrationInstance: inst, Name: name, Version: o.version,
 		Input: p, Tags: o.tags, ScheduledStartTime: o.startAt, ParentTraceContext: o.trace,
 		EventBase: history.EventBase{EventID: -1, Timestamp: c.now()}}
+	if err := checkTraceContext(o.trace); err != nil {
+		return "", err
+	}
 	tm := &history.TaskMessage{Event: start, OrchestrationInstance: inst}
 	if err := validateStart(tm, c.now()); err != nil {
 		return "", err
@@ -158,7 +162,10 @@ func (c *Client) ScheduleNew(ctx context.Context, name string, input any, opts .
 	if o.dedupeSet {
 		dedupe = o.dedupe
 	}
-	if err := c.be.CreateInstance(ctx, tm, dedupe); err != nil {
+	endSpan := tracing.StartCreate(ctx, start)
+	err = c.be.CreateInstance(ctx, tm, dedupe)
+	endSpan(err)
+	if err != nil {
 		return "", c.startConflict(ctx, "start", id, err)
 	}
 	return id, nil
@@ -172,7 +179,10 @@ func (c *Client) RaiseEvent(ctx context.Context, instanceID, name string, payloa
 	if err != nil {
 		return fmt.Errorf("client: encoding the event payload: %w", err)
 	}
-	return c.send(ctx, instanceID, &history.EventRaisedEvent{Name: name, Input: p})
+	endSpan := tracing.StartRaise(ctx, name, instanceID)
+	err = c.send(ctx, instanceID, &history.EventRaisedEvent{Name: name, Input: p})
+	endSpan(err)
+	return err
 }
 
 // Terminate ends the instance; reason becomes its output (see

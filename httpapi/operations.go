@@ -205,6 +205,7 @@ func (h *Handler) start(req *request) {
 		}
 		opts = append(opts, client.WithInstanceID(id))
 	}
+	opts = append(opts, traceOption(req.r)...)
 	wait, ok := h.waitOptions(req)
 	if !ok {
 		return

@@ -19,6 +19,7 @@ type cacheEntry struct {
 	length      int
 	engine      *replay.Engine
 	start       *history.ExecutionStartedEvent
+	traced      []history.Event // the scheduling events tracing needs; nil without tracing
 	lastUsed    time.Time
 	elem        *list.Element
 }

@@ -126,6 +126,11 @@ func (w *Worker) processOrchestration(ctx context.Context, wi *provider.Orchestr
 			return
 		}
 	}
+	known := past
+	if entry != nil {
+		known = entry.traced
+	}
+	w.traceBeforeCommit(out)
 	if err := w.be.CompleteOrchestration(ctx, wi, commitOf(out)); err != nil {
 		out.Release()
 		if errors.Is(err, provider.ErrLockLost) {
@@ -146,11 +151,12 @@ func (w *Worker) processOrchestration(ctx context.Context, wi *provider.Orchestr
 	w.stats.Episodes.Add(1)
 	obs.committed = true
 	w.cancelEndedActivities(wi, out.Done)
+	traced := w.traceCommitted(out, known)
 	if out.Engine == nil {
 		return
 	}
 	w.cache.put(&cacheEntry{instanceID: wi.InstanceID, executionID: wi.ExecutionID, etag: wi.HistoryETag,
-		length: wi.HistoryLen, engine: out.Engine, start: out.Start, lastUsed: w.clock.Now()})
+		length: wi.HistoryLen, engine: out.Engine, start: out.Start, traced: traced, lastUsed: w.clock.Now()})
 }
 
 func (w *Worker) engineOptions() replay.Options {

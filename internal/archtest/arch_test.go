@@ -49,6 +49,10 @@ var rules = []rule{
 		"httpapi", "internal/dashboard", "internal/bench", "internal/chaos", "samples"}, Via: []string{"provider/azurestorage"}},
 	{From: []string{"internal/replay"}, Banned: []string{"provider", "queues", "tables", "blobs", "partition", "worker", "client"}},
 	{From: []string{"worker", "client"}, Banned: []string{"queues", "tables", "blobs", "partition"}},
+	// Tracing knows the event model and OpenTelemetry only: the worker
+	// and the client call it, never the other way round.
+	{From: []string{"internal/tracing"}, Banned: []string{"provider", "worker", "client", "cli", "durable", "queues", "tables",
+		"blobs", "partition", "storage", "internal/episode", "internal/replay"}},
 	{From: []string{"history"}, Banned: []string{"queues", "tables", "blobs", "partition", "provider"}},
 	// The task hub core is the bottom of the storage packages.
 	{From: []string{"internal/taskhub"}, Banned: []string{"queues", "tables", "blobs", "partition", "provider", "worker", "client", "cli", "history", "storage"}},
