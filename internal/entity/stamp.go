@@ -46,7 +46,7 @@ func (s Stamp) String() string {
 	if s.T.IsZero() {
 		s.T = minStamp.T
 	}
-	text := s.T.UTC().Truncate(100*time.Nanosecond).Format("2006-01-02T15:04:05.9999999")
+	text := s.T.UTC().Truncate(100 * time.Nanosecond).Format("2006-01-02T15:04:05.9999999")
 	if s.UTC {
 		text += "Z"
 	}
