@@ -66,7 +66,13 @@ func (o *Orchestration[In, Out]) addTo(r *Registry) error {
 		if err != nil {
 			return nil, fmt.Errorf("decoding the input of orchestration %q: %w", o.name, err)
 		}
-		out, err := o.fn(wrap(rc), in)
+		ctx := wrap(rc)
+		out, err := o.fn(ctx, in)
+		// Locks are released when the orchestration ends, fails or
+		// continues as new, as the extension does.
+		if rerr := releaseLocks(ctx); rerr != nil && err == nil {
+			err = rerr
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -132,13 +138,14 @@ type Registry struct {
 	mu            sync.RWMutex
 	orchestrators map[regKey]replay.Orchestrator
 	activities    map[regKey]ActivityFunc
+	entities      map[string]EntityFunc
 	names         map[string]string // lower-case "kind/name" → spelling
 }
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
 	return &Registry{orchestrators: map[regKey]replay.Orchestrator{},
-		activities: map[regKey]ActivityFunc{}, names: map[string]string{}}
+		activities: map[regKey]ActivityFunc{}, entities: map[string]EntityFunc{}, names: map[string]string{}}
 }
 
 // Add registers handles. Empty names, duplicate (name, version) pairs and
@@ -195,6 +202,29 @@ func (r *Registry) addActivity(name, version string, fn ActivityFunc) error {
 	}
 	r.activities[k] = fn
 	return nil
+}
+
+func (r *Registry) addEntity(name string, fn EntityFunc) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.checkName("entity", name, ""); err != nil {
+		return err
+	}
+	k := strings.ToLower(name)
+	if _, dup := r.entities[k]; dup {
+		return fmt.Errorf("durable: entity %q is already registered", name)
+	}
+	r.entities[k] = fn
+	return nil
+}
+
+// Entity looks up an entity by name (any case). Entity names live in
+// their own namespace: an entity and an orchestration may share a name.
+func (r *Registry) Entity(name string) (EntityFunc, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	fn, ok := r.entities[strings.ToLower(name)]
+	return fn, ok
 }
 
 // ReplaceActivity makes name (and version) run fn instead of what is

@@ -276,6 +276,23 @@ func (c *Context) Rand() *rand.Rand {
 	return e.rng
 }
 
+// Local returns the execution's value for key, made by init on first use:
+// state that the programming model keeps beside the engine (for example
+// the entity locks an orchestration holds). Like the engine's own state it
+// is rebuilt by every replay, and shared by the execution's coroutines.
+func (c *Context) Local(key any, init func() any) any {
+	e := c.e
+	if e.locals == nil {
+		e.locals = map[any]any{}
+	}
+	v, ok := e.locals[key]
+	if !ok {
+		v = init()
+		e.locals[key] = v
+	}
+	return v
+}
+
 // Await waits for a task and returns its result.
 func (c *Context) Await(t *Task) (*string, error) {
 	if !t.done {

@@ -1,0 +1,342 @@
+package durable
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/azdurable/azdurable/internal/entity"
+	"github.com/google/uuid"
+)
+
+func newRandomID() string { return uuid.NewString() }
+
+// EntityID names a durable entity: a name (case-insensitive, stored
+// lower-cased as the Durable Functions extension stores it) and a key
+// (case-sensitive). Its orchestration instance id is "@name@key".
+type EntityID struct {
+	Name string
+	Key  string
+}
+
+// NewEntityID returns the id of the entity name and key.
+func NewEntityID(name, key string) EntityID { return EntityID{Name: strings.ToLower(name), Key: key} }
+
+// ParseEntityInstanceID reads an entity's instance id ("@name@key").
+func ParseEntityInstanceID(instanceID string) (EntityID, bool) {
+	id, ok := entity.Parse(instanceID)
+	return EntityID{Name: id.Name, Key: id.Key}, ok
+}
+
+// InstanceID is the entity's orchestration instance id, "@name@key".
+func (id EntityID) InstanceID() string { return id.core().InstanceID() }
+
+// String is the instance id.
+func (id EntityID) String() string { return id.InstanceID() }
+
+// Validate refuses an empty name or a name with '@'.
+func (id EntityID) Validate() error { return id.core().Validate() }
+
+func (id EntityID) core() entity.ID { return entity.NewID(id.Name, id.Key) }
+
+// EntityInvocation is one entity operation as a worker runs it: the
+// request and the entity's state (JSON text), which the operation's code
+// changes. Workers call EntityFunc with it; user code uses EntityContext.
+type EntityInvocation struct {
+	Entity    EntityID
+	Operation string
+	Input     *string
+	Signal    bool
+	RequestID string
+	// Caller is the orchestration instance that sent the request, "" for
+	// a client.
+	Caller string
+	// Exists and State are the entity's state before and after the
+	// operation.
+	Exists bool
+	State  *string
+	// Result is the operation's result (JSON text or nil); Err its failure,
+	// which rolls the operation back.
+	Result *string
+	Err    error
+	// Signals and Starts are sent when the batch commits.
+	Signals []EntitySignal
+	Starts  []EntityStart
+	// Context is cancelled when the worker stops.
+	Context context.Context
+}
+
+// EntitySignal is a signal an entity operation sends.
+type EntitySignal struct {
+	Target    EntityID
+	Operation string
+	Input     *string
+	At        *time.Time
+}
+
+// EntityStart is an orchestration an entity operation starts.
+type EntityStart struct {
+	Name, InstanceID string
+	Input            *string
+}
+
+// EntityFunc runs entity operations.
+type EntityFunc func(inv *EntityInvocation)
+
+// EntityOperation is one named operation of an entity with state S.
+type EntityOperation[S any] struct {
+	name string
+	fn   func(ctx *EntityContext[S]) (*string, error)
+}
+
+// Op defines an operation: fn gets the decoded input and returns the
+// result (struct{} for none, which callers read as null).
+func Op[S, In, Out any](name string, fn func(ctx *EntityContext[S], in In) (Out, error)) EntityOperation[S] {
+	return EntityOperation[S]{name: name, fn: func(ctx *EntityContext[S]) (*string, error) {
+		in, err := unmarshalPayload[In](ctx.inv.Input)
+		if err != nil {
+			return nil, fmt.Errorf("decoding the input of operation %q: %w", ctx.inv.Operation, err)
+		}
+		out, err := fn(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		if _, none := any(out).(struct{}); none {
+			return nil, nil
+		}
+		return marshalPayload(out)
+	}}
+}
+
+// Entity is a typed entity definition: a name and its operations. Register
+// it with a worker. An operation named "delete" that the entity does not
+// define deletes the entity's state, as in the extension's class-based
+// entities.
+type Entity[S any] struct {
+	name string
+	ops  map[string]EntityOperation[S]
+	init func() S
+}
+
+// EntityOption configures an entity.
+type EntityOption[S any] func(*Entity[S])
+
+// InitialState sets the state an entity without state starts from (the
+// zero value otherwise).
+func InitialState[S any](fn func() S) EntityOption[S] { return func(e *Entity[S]) { e.init = fn } }
+
+// NewEntity defines an entity with state S. Operation names are matched
+// without regard to case.
+func NewEntity[S any](name string, ops ...EntityOperation[S]) *Entity[S] {
+	e := &Entity[S]{name: name, ops: map[string]EntityOperation[S]{}}
+	for _, op := range ops {
+		e.ops[strings.ToLower(op.name)] = op
+	}
+	return e
+}
+
+// With applies options.
+func (e *Entity[S]) With(opts ...EntityOption[S]) *Entity[S] {
+	for _, o := range opts {
+		o(e)
+	}
+	return e
+}
+
+// Name returns the entity's name.
+func (e *Entity[S]) Name() string { return e.name }
+
+// ID returns the id of this entity with key.
+func (e *Entity[S]) ID(key string) EntityID { return NewEntityID(e.name, key) }
+
+func (e *Entity[S]) addTo(r *Registry) error {
+	if err := (EntityID{Name: e.name}).Validate(); err != nil {
+		return fmt.Errorf("durable: entity %q: %w", e.name, err)
+	}
+	for name := range e.ops {
+		if name == "" {
+			return fmt.Errorf("durable: entity %q has an operation without a name", e.name)
+		}
+	}
+	return r.addEntity(e.name, e.run)
+}
+
+// run runs one operation.
+func (e *Entity[S]) run(inv *EntityInvocation) {
+	ctx := &EntityContext[S]{inv: inv, init: e.init}
+	op, ok := e.ops[strings.ToLower(inv.Operation)]
+	if !ok {
+		if strings.EqualFold(inv.Operation, "delete") {
+			ctx.DeleteState()
+			return
+		}
+		inv.Err = fmt.Errorf("entity %q has no operation %q", e.name, inv.Operation)
+		return
+	}
+	res, err := op.fn(ctx)
+	if err != nil {
+		inv.Err = err
+		return
+	}
+	if ctx.err != nil {
+		inv.Err = ctx.err
+		return
+	}
+	inv.Result = res
+	if ctx.set {
+		p, err := marshalPayload(ctx.state)
+		if err != nil {
+			inv.Err = fmt.Errorf("encoding the state of entity %s: %w", inv.Entity, err)
+			return
+		}
+		inv.Exists, inv.State = true, p
+	}
+}
+
+// EntityContext is an entity operation's view of its entity: its state,
+// the operation and its input, and the messages it may send.
+type EntityContext[S any] struct {
+	inv    *EntityInvocation
+	init   func() S
+	state  S
+	loaded bool
+	set    bool
+	err    error
+}
+
+// ID is the entity's id.
+func (c *EntityContext[S]) ID() EntityID { return c.inv.Entity }
+
+// Operation is the operation's name as the caller wrote it.
+func (c *EntityContext[S]) Operation() string { return c.inv.Operation }
+
+// Caller is the instance id of the orchestration that sent the request,
+// "" when a client sent it.
+func (c *EntityContext[S]) Caller() string { return c.inv.Caller }
+
+// IsSignal reports whether the caller does not wait for a result.
+func (c *EntityContext[S]) IsSignal() bool { return c.inv.Signal }
+
+// Context is cancelled when the worker stops.
+func (c *EntityContext[S]) Context() context.Context {
+	if c.inv.Context == nil {
+		return context.Background()
+	}
+	return c.inv.Context
+}
+
+// HasState reports whether the entity has state.
+func (c *EntityContext[S]) HasState() bool {
+	return c.set || (c.inv.Exists && !c.loaded) || (c.loaded && c.inv.Exists)
+}
+
+// State returns the entity's state: its stored value, else the initial
+// state. It does not create the entity; SetState does.
+func (c *EntityContext[S]) State() S {
+	if !c.loaded {
+		c.loaded = true
+		if c.inv.Exists && c.inv.State != nil {
+			v, err := unmarshalPayload[S](c.inv.State)
+			if err != nil {
+				c.err = fmt.Errorf("decoding the state of entity %s: %w", c.inv.Entity, err)
+			}
+			c.state = v
+		} else if c.init != nil {
+			c.state = c.init()
+		}
+	}
+	return c.state
+}
+
+// SetState replaces the entity's state (and creates the entity).
+func (c *EntityContext[S]) SetState(v S) {
+	c.loaded, c.set, c.state = true, true, v
+}
+
+// DeleteState deletes the entity's state: the entity no longer exists
+// until an operation sets its state again.
+func (c *EntityContext[S]) DeleteState() {
+	var zero S
+	c.loaded, c.set, c.state = true, false, zero
+	c.inv.Exists, c.inv.State = false, nil
+}
+
+// Input decodes the operation's input into v.
+func (c *EntityContext[S]) Input(v any) error {
+	if c.inv.Input == nil {
+		return nil
+	}
+	return Converter().Unmarshal(*c.inv.Input, v)
+}
+
+// SignalEntity sends a one-way operation to an entity when the batch
+// commits (at a time with SignalAt).
+func (c *EntityContext[S]) SignalEntity(id EntityID, operation string, input any, opts ...SignalOption) error {
+	if err := id.Validate(); err != nil {
+		return err
+	}
+	p, err := entityInput(input)
+	if err != nil {
+		return err
+	}
+	o := signalOpts(opts)
+	c.inv.Signals = append(c.inv.Signals, EntitySignal{Target: NewEntityID(id.Name, id.Key), Operation: operation, Input: p, At: o.at})
+	return nil
+}
+
+// StartOrchestration starts an orchestration when the batch commits; an
+// empty instanceID gets a new one, which is returned.
+func (c *EntityContext[S]) StartOrchestration(name, instanceID string, input any) (string, error) {
+	if strings.TrimSpace(name) == "" {
+		return "", errors.New("durable: orchestration name is empty")
+	}
+	if instanceID == "" {
+		instanceID = strings.ReplaceAll(newRandomID(), "-", "")
+	}
+	if strings.HasPrefix(instanceID, "@") {
+		return "", errors.New("durable: orchestration instance ids must not start with @")
+	}
+	p, err := marshalPayload(input)
+	if err != nil {
+		return "", err
+	}
+	c.inv.Starts = append(c.inv.Starts, EntityStart{Name: name, InstanceID: instanceID, Input: p})
+	return instanceID, nil
+}
+
+// SignalOption configures a signal.
+type SignalOption func(*signalOptions)
+
+type signalOptions struct{ at *time.Time }
+
+// SignalAt delivers the signal at t instead of at once.
+func SignalAt(t time.Time) SignalOption {
+	return func(o *signalOptions) { u := t.UTC(); o.at = &u }
+}
+
+func signalOpts(opts []SignalOption) signalOptions {
+	var o signalOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
+
+// entityInput encodes an operation's input; nil is no input.
+func entityInput(input any) (*string, error) {
+	if input == nil {
+		return nil, nil
+	}
+	if raw, ok := input.(json.RawMessage); ok {
+		s := string(raw)
+		return &s, nil
+	}
+	return marshalPayload(input)
+}
+
+// SignalTime returns the delivery time the options ask for, or nil for at
+// once (for clients that send signals).
+func SignalTime(opts ...SignalOption) *time.Time { return signalOpts(opts).at }
