@@ -9,6 +9,7 @@ import (
 	"github.com/azdurable/azdurable/internal/entity"
 	"github.com/azdurable/azdurable/internal/netjson"
 	"github.com/azdurable/azdurable/internal/replay"
+	"github.com/google/uuid"
 )
 
 // EntityOperationFailedError is the failure of an entity operation a call
@@ -50,6 +51,16 @@ type entityLocal struct {
 }
 
 type entityLocalKey struct{}
+
+// entityNamespace is the UUIDv5 namespace the extension names its entity
+// requests in (its GuidManager.UrlNamespaceValue; ctx.NewGUID uses
+// durabletask-dotnet's, one digit apart).
+var entityNamespace = uuid.MustParse("9e952959-5e33-4daf-827f-2fa12937b875")
+
+// entityGUID is the deterministic id of an entity request, as the
+// extension computes it: "<instance id>_<time>_<n>" on the execution's
+// GUID counter.
+func entityGUID(ctx Context) string { return ctx.rt().NewGUIDIn(entityNamespace) }
 
 func entityState(ctx Context) *entityLocal {
 	return ctx.rt().Local(entityLocalKey{}, func() any { return &entityLocal{} }).(*entityLocal)
@@ -103,7 +114,7 @@ func SignalEntity(ctx Context, id EntityID, operation string, input any, opts ..
 	}
 	o := signalOpts(opts)
 	op := operation
-	r := &entity.Request{Op: &op, Signal: true, Input: p, ID: ctx.NewGUID(), RequestTime: requestTime(ctx)}
+	r := &entity.Request{Op: &op, Signal: true, Input: p, ID: entityGUID(ctx), RequestTime: requestTime(ctx)}
 	if o.at != nil {
 		due := entity.UTCStamp(*o.at)
 		r.Due = &due
@@ -133,7 +144,7 @@ func CallEntity[Out any](ctx Context, id EntityID, operation string, input any) 
 	if err != nil {
 		return failedFuture[Out](ctx, err)
 	}
-	guid := ctx.NewGUID()
+	guid := entityGUID(ctx)
 	op := operation
 	r := &entity.Request{Op: &op, Input: p, ID: guid, RequestTime: requestTime(ctx)}
 	if err := l.send(ctx, id, r); err != nil {
@@ -219,7 +230,7 @@ func LockEntities(ctx Context, ids ...EntityID) (*CriticalSection, error) {
 	}
 	slices.SortFunc(set, func(a, b EntityID) int { return entity.Compare(a.core(), b.core()) })
 	set = slices.Compact(set)
-	guid := ctx.NewGUID()
+	guid := entityGUID(ctx)
 	lockset := make([]entity.ID, len(set))
 	for i, id := range set {
 		lockset[i] = id.core()
