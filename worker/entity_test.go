@@ -138,3 +138,111 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// Transfer moves an amount between two counters inside a critical section
+// over both; its input is "from,to,amount".
+var transfer = durable.NewOrchestration("Transfer", func(ctx durable.Context, in [3]string) (int, error) {
+	from, to := durable.NewEntityID("Counter", in[0]), durable.NewEntityID("Counter", in[1])
+	var amount int
+	if _, err := fmt.Sscan(in[2], &amount); err != nil {
+		return 0, err
+	}
+	cs, err := durable.LockEntities(ctx, from, to)
+	if err != nil {
+		return 0, err
+	}
+	defer cs.Release()
+	// Calls outside the lock set, and second locks, are refused inside.
+	var v *durable.LockingRulesViolationError
+	if _, err := durable.CallEntity[int](ctx, durable.NewEntityID("Counter", "other"), "get", nil).Await(ctx); !errors.As(err, &v) {
+		return 0, fmt.Errorf("call outside the lock set: %v", err)
+	}
+	if _, err := durable.LockEntities(ctx, from); !errors.As(err, &v) {
+		return 0, fmt.Errorf("second lock: %v", err)
+	}
+	a := durable.CallEntity[any](ctx, from, "add", -amount)
+	b := durable.CallEntity[any](ctx, to, "add", amount)
+	if err := durable.WhenAll(ctx, a, b); err != nil {
+		return 0, err
+	}
+	return durable.CallEntity[int](ctx, from, "get", nil).Await(ctx)
+})
+
+// Orchestrations that lock the same pair in opposite orders do not
+// deadlock (locks are taken in one global order), every transfer happens
+// exactly once, and no lock is left behind.
+func TestCriticalSectionsOverPairs(t *testing.T) {
+	f := run(t, worker.Options{}, counter, transfer)
+	ctx := f.ctx(t)
+	var ids []string
+	for i := 0; i < 6; i++ {
+		in := [3]string{"a", "b", "1"}
+		if i%2 == 1 {
+			in = [3]string{"b", "a", "2"}
+		}
+		id, err := f.c.ScheduleNew(ctx, "Transfer", in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		st, err := f.c.WaitForCompletion(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Status != client.Completed {
+			t.Fatalf("%s ended %v: %s", id, st.Status, deref(st.Output))
+		}
+	}
+	a, b := durable.NewEntityID("Counter", "a"), durable.NewEntityID("Counter", "b")
+	until(t, "both locks to be released", func() bool {
+		ma, err1 := f.c.GetEntity(ctx, a)
+		mb, err2 := f.c.GetEntity(ctx, b)
+		return err1 == nil && err2 == nil && ma.LockedBy == "" && mb.LockedBy == ""
+	})
+	va, _ := entityValue(t, f.c, ctx, a)
+	vb, _ := entityValue(t, f.c, ctx, b)
+	if va != 3 || vb != -3 {
+		t.Fatalf("a=%d b=%d, want 3 and -3", va, vb)
+	}
+}
+
+var lockThenFail = durable.NewOrchestration("LockThenFail", func(ctx durable.Context, mode string) (int, error) {
+	id := durable.NewEntityID("Counter", "held")
+	if _, err := durable.LockEntities(ctx, id); err != nil {
+		return 0, err
+	}
+	if mode == "can" {
+		return 0, durable.ContinueAsNew(ctx, "done")
+	}
+	if mode == "done" {
+		return 1, nil
+	}
+	return 0, errors.New("failed while holding the lock")
+})
+
+// A critical section is released when the orchestration fails or
+// continues as new without releasing it.
+func TestLocksReleasedOnFailureAndContinueAsNew(t *testing.T) {
+	f := run(t, worker.Options{}, counter, lockThenFail)
+	ctx := f.ctx(t)
+	held := durable.NewEntityID("Counter", "held")
+	for _, mode := range []string{"fail", "can"} {
+		id, err := f.c.ScheduleNew(ctx, "LockThenFail", mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := f.c.WaitForCompletion(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[string]client.Status{"fail": client.Failed, "can": client.Completed}[mode]; st.Status != want {
+			t.Fatalf("%s: %v", mode, st.Status)
+		}
+		until(t, "the lock to be released after "+mode, func() bool {
+			m, err := f.c.GetEntity(ctx, held)
+			return err == nil && m.LockedBy == ""
+		})
+	}
+}
