@@ -33,7 +33,7 @@ func (c *Client) SignalEntity(ctx context.Context, id durable.EntityID, operatio
 	if at := durable.SignalTime(opts...); at != nil {
 		due := entity.UTCStamp(*at)
 		r.Due = &due
-		name = entity.ScheduledOpEvent(*at)
+		name = entity.ScheduledOpEvent(entity.DeliveryTime(*at, c.now()))
 	}
 	text := r.Encode()
 	return c.send(ctx, id.InstanceID(), &history.EventRaisedEvent{Name: name, Input: &text})

@@ -73,23 +73,12 @@ func (l *entityLocal) send(ctx Context, target EntityID, r *entity.Request) erro
 	r.Typed, r.Parent, r.ParentExecution = true, ctx.InstanceID(), ctx.ExecutionID()
 	name := entity.OpEvent
 	if r.Due != nil {
-		name = entity.ScheduledOpEvent(scheduledDelivery(r.Due.T, ctx.Now()))
+		name = entity.ScheduledOpEvent(entity.DeliveryTime(r.Due.T, ctx.Now()))
 	} else {
 		l.sorter.LabelOutgoing(r, target.InstanceID(), entity.UTCStamp(ctx.Now()))
 	}
 	input := r.Encode()
 	return ctx.rt().SendEvent(target.InstanceID(), name, &input)
-}
-
-// scheduledDelivery is the time a scheduled request's event names: the
-// due time, or, past the six days a queue message may wait, three days
-// from now (the entity then schedules it again), as the extension does on
-// Azure Storage.
-func scheduledDelivery(due, now time.Time) time.Time {
-	if due.Sub(now) <= 6*24*time.Hour {
-		return due
-	}
-	return now.Add(72 * time.Hour)
 }
 
 func requestTime(ctx Context) *string {

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/azdurable/azdurable/client"
 	"github.com/azdurable/azdurable/durable"
+	"github.com/azdurable/azdurable/provider/memory"
 	"github.com/azdurable/azdurable/worker"
 )
 
@@ -245,4 +247,45 @@ func TestLocksReleasedOnFailureAndContinueAsNew(t *testing.T) {
 			return err == nil && m.LockedBy == ""
 		})
 	}
+}
+
+var signalLater = durable.NewOrchestration("SignalLater", func(ctx durable.Context, _ any) (string, error) {
+	id := durable.NewEntityID("Counter", "later")
+	return "sent", durable.SignalEntity(ctx, id, "add", 1, durable.SignalAt(ctx.Now().Add(time.Hour)))
+})
+
+// A signal scheduled for later waits in the queue (an "op@<time>" event)
+// until its time, from an orchestration and from a client.
+func TestScheduledSignalsWaitForTheirTime(t *testing.T) {
+	clock := memory.NewManualClock(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC))
+	be := memory.New(memory.Options{Clock: clock})
+	w := worker.New(be, worker.Options{Clock: clock})
+	if err := w.Register(counter, signalLater); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(rctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	c := client.New(be, client.Options{Clock: clock})
+	ctx, cancel2 := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel2()
+	later := durable.NewEntityID("Counter", "later")
+	if err := c.SignalEntity(ctx, later, "add", 10, durable.SignalAt(clock.Now().Add(2*time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	id, err := c.ScheduleNew(ctx, "SignalLater", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.WaitForCompletion(ctx, id); err != nil || st.Status != client.Completed {
+		t.Fatalf("%v %v", st, err)
+	}
+	if _, err := c.GetEntity(ctx, later); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("the entity ran before its time: %v", err)
+	}
+	clock.Advance(time.Hour + time.Second)
+	until(t, "the orchestration's signal", func() bool { v, _ := entityValue(t, c, ctx, later); return v == 1 })
+	clock.Advance(time.Hour)
+	until(t, "the client's signal", func() bool { v, _ := entityValue(t, c, ctx, later); return v == 11 })
 }

@@ -40,6 +40,24 @@ func ScheduledOpEvent(due time.Time) string {
 	return OpEvent + "@" + due.UTC().Truncate(100*time.Nanosecond).Format("2006-01-02T15:04:05.0000000Z")
 }
 
+// MaxDelay is the longest a scheduled request waits in a queue; one due
+// later is delivered after LongDelayStep and scheduled again by the
+// entity (the extension's MaximumDelayTime and
+// LongRunningTimerIntervalLength on Azure Storage).
+const (
+	MaxDelay      = 6 * 24 * time.Hour
+	LongDelayStep = 72 * time.Hour
+)
+
+// DeliveryTime is the time a scheduled request's event names: its due
+// time, or, past MaxDelay from now, now plus LongDelayStep.
+func DeliveryTime(due, now time.Time) time.Time {
+	if due.Sub(now) <= MaxDelay {
+		return due
+	}
+	return now.Add(LongDelayStep)
+}
+
 // IsRequestEvent reports whether an EventRaised name carries a request
 // (the extension: the name starts with "op").
 func IsRequestEvent(name string) bool { return strings.HasPrefix(name, OpEvent) }

@@ -229,7 +229,7 @@ func Step(b *Batch) (*Result, error) {
 		}
 	}
 	for _, r := range reschedule {
-		res.Outbox = append(res.Outbox, eventTo(b.Self.InstanceID, "", ScheduledOpEvent(r.Due.T), r.Encode(), now))
+		res.Outbox = append(res.Outbox, eventTo(b.Self.InstanceID, "", ScheduledOpEvent(DeliveryTime(r.Due.T, now)), r.Encode(), now))
 	}
 	if continueLater && !st.Suspended {
 		st.Suspended = true
@@ -253,8 +253,7 @@ func (st *State) action(b *Batch, self ID, a Action, now time.Time) *history.Tas
 	if a.At != nil {
 		due := UTCStamp(*a.At)
 		r.Due = &due
-		r.Timestamp = UTCStamp(now)
-		name = ScheduledOpEvent(*a.At)
+		name = ScheduledOpEvent(DeliveryTime(*a.At, now))
 	} else {
 		st.Sorter.LabelOutgoing(r, target, UTCStamp(now))
 	}
