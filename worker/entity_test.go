@@ -289,3 +289,30 @@ func TestScheduledSignalsWaitForTheirTime(t *testing.T) {
 	clock.Advance(time.Hour)
 	until(t, "the client's signal", func() bool { v, _ := entityValue(t, c, ctx, later); return v == 11 })
 }
+
+var greeter = durable.NewEntity[string]("Greeter",
+	durable.Op("start", func(ctx *durable.EntityContext[string], id string) (string, error) {
+		return ctx.StartOrchestration("Chain", id, "entity")
+	}),
+	durable.Op("relay", func(ctx *durable.EntityContext[string], key string) (struct{}, error) {
+		return struct{}{}, ctx.SignalEntity(durable.NewEntityID("Counter", key), "add", 3)
+	}),
+)
+
+// An entity operation starts orchestrations and signals other entities.
+func TestEntityStartsAndSignals(t *testing.T) {
+	f := run(t, worker.Options{}, counter, greeter, chain, hello)
+	ctx := f.ctx(t)
+	g := durable.NewEntityID("Greeter", "g")
+	if err := f.c.SignalEntity(ctx, g, "start", "from-entity"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.c.SignalEntity(ctx, g, "relay", "r"); err != nil {
+		t.Fatal(err)
+	}
+	until(t, "the started orchestration", func() bool {
+		st, err := f.c.GetState(ctx, "from-entity")
+		return err == nil && st.Status == client.Completed && deref(st.Output) == `"hi hi entity"`
+	})
+	until(t, "the relayed signal", func() bool { v, _ := entityValue(t, f.c, ctx, durable.NewEntityID("Counter", "r")); return v == 3 })
+}

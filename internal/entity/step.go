@@ -233,7 +233,9 @@ func Step(b *Batch) (*Result, error) {
 	}
 	if continueLater && !st.Suspended {
 		st.Suspended = true
-		res.Outbox = append(res.Outbox, eventTo(b.Self.InstanceID, "", ContinueEvent, "null", now))
+		cont := eventTo(b.Self.InstanceID, "", ContinueEvent, "", now)
+		cont.Event.(*history.EventRaisedEvent).Input = nil
+		res.Outbox = append(res.Outbox, cont)
 	}
 	return res, nil
 }
@@ -242,8 +244,11 @@ func Step(b *Batch) (*Result, error) {
 func (st *State) action(b *Batch, self ID, a Action, now time.Time) *history.TaskMessage {
 	if a.Name != "" {
 		inst := history.OrchestrationInstance{InstanceID: a.InstanceID, ExecutionID: b.NewExecutionID()}
+		// The extension starts it as a fire-and-forget sub-orchestration:
+		// no parent, the FireAndForget tag, version "".
 		return &history.TaskMessage{OrchestrationInstance: inst, Event: &history.ExecutionStartedEvent{
-			OrchestrationInstance: inst, Name: a.Name, Input: a.Input, EventBase: history.EventBase{EventID: -1, Timestamp: now}}}
+			OrchestrationInstance: inst, Name: a.Name, Input: a.Input, Tags: map[string]string{"FireAndForget": ""},
+			EventBase: history.EventBase{EventID: -1, Timestamp: now}}}
 	}
 	op := a.Op
 	r := &Request{Typed: true, Op: &op, Signal: true, Input: a.Input, ID: b.NewGUID(),

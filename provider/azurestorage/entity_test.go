@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/client"
+	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/internal/azuritetest"
 	"github.com/azdurable/azdurable/samples/counter"
+	"github.com/azdurable/azdurable/samples/hellocities"
 )
 
 // TestCountingEntityRowsAreTheExtensions runs the Counter entity and the
@@ -138,4 +140,38 @@ func recordedEntityRows(t *testing.T) map[string]json.RawMessage {
 		out[r["RowKey"].(string)] = raw
 	}
 	return out
+}
+
+var starter = durable.NewEntity[int]("Starter",
+	durable.Op("start", func(ctx *durable.EntityContext[int], id string) (string, error) {
+		return ctx.StartOrchestration("HelloCities", id, "x")
+	}),
+)
+
+// An orchestration an entity starts (a fire-and-forget start without an
+// Instances row) runs to completion on Azure Storage.
+func TestEntityStartsAnOrchestration(t *testing.T) {
+	hub := azuritetest.NewHub(t)
+	be := newBackend(t, hub)
+	runWorker(t, be, append(hellocities.Registrations(), starter)...)
+	c := client.New(be, client.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := c.SignalEntity(ctx, durable.NewEntityID("Starter", "s"), "start", "started-by-entity"); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		st, err := c.GetState(ctx, "started-by-entity")
+		if err == nil && st.Status == client.Completed {
+			break
+		}
+		if err != nil && !errors.Is(err, client.ErrNotFound) {
+			t.Fatal(err)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the orchestration did not complete: %+v %v", st, err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
