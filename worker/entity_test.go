@@ -316,3 +316,71 @@ func TestEntityStartsAndSignals(t *testing.T) {
 	})
 	until(t, "the relayed signal", func() bool { v, _ := entityValue(t, f.c, ctx, durable.NewEntityID("Counter", "r")); return v == 3 })
 }
+
+var holdLock = durable.NewOrchestration("HoldLock", func(ctx durable.Context, key string) (int, error) {
+	if _, err := durable.LockEntities(ctx, durable.NewEntityID("Counter", key)); err != nil {
+		return 0, err
+	}
+	_, err := durable.WaitForEvent[string](ctx, "never").Await(ctx)
+	return 0, err
+})
+
+// Listing pages through entities by name, leaves deleted ones out, and
+// cleaning removes empty entities and releases locks whose holder ended.
+func TestListAndCleanEntities(t *testing.T) {
+	f := run(t, worker.Options{}, counter, holdLock)
+	ctx := f.ctx(t)
+	for _, k := range []string{"l1", "l2", "l3", "gone"} {
+		if err := f.c.SignalEntity(ctx, durable.NewEntityID("Counter", k), "add", 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gone := durable.NewEntityID("Counter", "gone")
+	until(t, "four counters", func() bool {
+		n := 0
+		for _, err := range f.c.ListEntities(ctx, client.EntityQuery{ExactName: "counter"}) {
+			if err == nil {
+				n++
+			}
+		}
+		return n == 4
+	})
+	if err := f.c.DeleteEntity(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	until(t, "the deleted counter to be left out", func() bool {
+		var keys []string
+		for m, err := range f.c.ListEntities(ctx, client.EntityQuery{NamePrefix: "coun", PageSize: 1, FetchState: true}) {
+			if err != nil || m.State == nil || *m.State != "1" {
+				return false
+			}
+			keys = append(keys, m.ID.Key)
+		}
+		return fmt.Sprint(keys) == "[l1 l2 l3]"
+	})
+	id, err := f.c.ScheduleNew(ctx, "HoldLock", "l1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l1 := durable.NewEntityID("Counter", "l1")
+	until(t, "the lock", func() bool { m, err := f.c.GetEntity(ctx, l1); return err == nil && m.LockedBy == id })
+	// While the holder runs, the lock is not orphaned.
+	res, err := f.c.CleanEntityStorage(ctx, true, true, time.Now().Add(time.Hour))
+	if err != nil || res.OrphanedLocksRemoved != 0 || res.EmptyEntitiesRemoved != 1 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if _, err := f.c.GetEntity(ctx, gone); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("empty entity kept: %v", err)
+	}
+	if err := f.c.Terminate(ctx, id, "stop"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.c.WaitForCompletion(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	res, err = f.c.CleanEntityStorage(ctx, true, true, time.Now().Add(time.Hour))
+	if err != nil || res.OrphanedLocksRemoved != 1 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	until(t, "the orphaned lock to be released", func() bool { m, err := f.c.GetEntity(ctx, l1); return err == nil && m.LockedBy == "" })
+}
