@@ -96,7 +96,7 @@ type EntityOperation[S any] struct {
 // result (struct{} for none, which callers read as null).
 func Op[S, In, Out any](name string, fn func(ctx *EntityContext[S], in In) (Out, error)) EntityOperation[S] {
 	return EntityOperation[S]{name: name, fn: func(ctx *EntityContext[S]) (*string, error) {
-		in, err := unmarshalPayload[In](ctx.inv.Input)
+		in, err := decodeOperationInput[In](ctx.inv.Input)
 		if err != nil {
 			return nil, fmt.Errorf("decoding the input of operation %q: %w", ctx.inv.Operation, err)
 		}
@@ -340,3 +340,22 @@ func entityInput(input any) (*string, error) {
 // SignalTime returns the delivery time the options ask for, or nil for at
 // once (for clients that send signals).
 func SignalTime(opts ...SignalOption) *time.Time { return signalOpts(opts).at }
+
+// decodeOperationInput decodes an operation's input. An input that is a
+// JSON string whose text is the JSON the operation wants is accepted too,
+// as Newtonsoft converts it: the extension's HTTP route sends a body that
+// is not application/json as a string ("7" for an int operation).
+func decodeOperationInput[In any](p *string) (In, error) {
+	in, err := unmarshalPayload[In](p)
+	if err == nil || p == nil {
+		return in, err
+	}
+	var inner string
+	if json.Unmarshal([]byte(*p), &inner) != nil {
+		return in, err
+	}
+	if v, ierr := unmarshalPayload[In](&inner); ierr == nil {
+		return v, nil
+	}
+	return in, err
+}
