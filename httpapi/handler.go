@@ -279,4 +279,3 @@ func (h *Handler) internalError(req *request, op, instanceID string, err error) 
 	h.log.Warn("httpapi: request failed", "op", op, "instance", instanceID, "err", err)
 	writeLongError(req.w, http.StatusInternalServerError, msgInternal, excGeneric, err)
 }
-
