@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/entity"
 	"github.com/azdurable/azdurable/internal/taskhub"
 )
 
@@ -75,6 +76,11 @@ func validateStarted(es *history.ExecutionStartedEvent, now time.Time) error {
 	id := es.OrchestrationInstance.InstanceID
 	if strings.TrimSpace(es.Name) == "" {
 		return invalid("the start of %s names no orchestration", showID(id))
+	}
+	if entity.IsInstanceID(id) && es.Name != id {
+		// "@name@key" is an entity's instance, which only its own
+		// messages start; an orchestration there would be run as one.
+		return invalid("the instance id %s is an entity's (orchestration instance ids must not start with '@')", showID(id))
 	}
 	if err := fitsColumn("version", es.Version); err != nil {
 		return err
