@@ -54,7 +54,15 @@ func (w *Worker) processEntity(ctx context.Context, wi *provider.OrchestrationWo
 	}
 	res, err := entity.Step(&entity.Batch{Self: self, Input: input, StartedAt: startedAt, Events: events,
 		Now: w.clock.Now, NewGUID: uuid.NewString, NewExecutionID: newExecutionID,
-		Run: func(op *entity.Operation) { runEntityOperation(ctx, fn, op) }})
+		Run: func(op *entity.Operation) {
+			runEntityOperation(ctx, fn, op)
+			if op.Failure != nil {
+				// A caller gets the failure; a signal's failure is only
+				// logged, as the extension logs it.
+				log.Warn("worker: entity operation failed; its changes were rolled back", "operation", op.Name,
+					"signal", op.Signal, "caller", op.Caller, "failure", op.Failure.Payload)
+			}
+		}})
 	if err != nil {
 		w.stats.OrchestrationErrors.Add(1)
 		w.abandon(ctx, wi, log, "reading the entity's scheduler state", err)
