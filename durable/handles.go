@@ -67,9 +67,17 @@ func (o *Orchestration[In, Out]) addTo(r *Registry) error {
 			return nil, fmt.Errorf("decoding the input of orchestration %q: %w", o.name, err)
 		}
 		ctx := wrap(rc)
+		// Locks are released when the orchestration ends, fails (a panic
+		// included) or continues as new, as the extension does.
+		defer func() {
+			if p := recover(); p != nil {
+				if !rc.Evicting() {
+					_ = releaseLocks(ctx)
+				}
+				panic(p)
+			}
+		}()
 		out, err := o.fn(ctx, in)
-		// Locks are released when the orchestration ends, fails or
-		// continues as new, as the extension does.
 		if rerr := releaseLocks(ctx); rerr != nil && err == nil {
 			err = rerr
 		}

@@ -221,6 +221,9 @@ var lockThenFail = durable.NewOrchestration("LockThenFail", func(ctx durable.Con
 	if mode == "done" {
 		return 1, nil
 	}
+	if mode == "panic" {
+		panic("panicked while holding the lock")
+	}
 	return 0, errors.New("failed while holding the lock")
 })
 
@@ -230,7 +233,7 @@ func TestLocksReleasedOnFailureAndContinueAsNew(t *testing.T) {
 	f := run(t, worker.Options{}, counter, lockThenFail)
 	ctx := f.ctx(t)
 	held := durable.NewEntityID("Counter", "held")
-	for _, mode := range []string{"fail", "can"} {
+	for _, mode := range []string{"fail", "can", "panic"} {
 		id, err := f.c.ScheduleNew(ctx, "LockThenFail", mode)
 		if err != nil {
 			t.Fatal(err)
@@ -239,7 +242,7 @@ func TestLocksReleasedOnFailureAndContinueAsNew(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := map[string]client.Status{"fail": client.Failed, "can": client.Completed}[mode]; st.Status != want {
+		if want := map[string]client.Status{"fail": client.Failed, "can": client.Completed, "panic": client.Failed}[mode]; st.Status != want {
 			t.Fatalf("%s: %v", mode, st.Status)
 		}
 		until(t, "the lock to be released after "+mode, func() bool {
