@@ -24,6 +24,7 @@ type EntityOperationFailedError struct {
 	Payload       string
 }
 
+// Error describes the failure.
 func (e *EntityOperationFailedError) Error() string {
 	return fmt.Sprintf("durable: operation %q of entity %s failed: %s", e.Operation, e.Entity, e.Message)
 }
@@ -33,6 +34,7 @@ func (e *EntityOperationFailedError) Error() string {
 // LockingRulesViolationException); nothing was sent.
 type LockingRulesViolationError struct{ Reason string }
 
+// Error is the rule that was broken.
 func (e *LockingRulesViolationError) Error() string { return "durable: " + e.Reason }
 
 // GoEntityFailureType is the failure type a Go entity reports for an

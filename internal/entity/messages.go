@@ -274,8 +274,11 @@ func stampMember(o *netjson.Object, name string) (Stamp, error) {
 // text, or nil), or its failure (ExceptionType set, Result the serialized
 // exception).
 type Response struct {
-	Typed         bool
-	Result        *string
+	// Typed writes $type (the lock grant; operation results have none).
+	Typed bool
+	// Result is the result as JSON text, or the serialized failure.
+	Result *string
+	// ExceptionType names the failure's type; nil for a result.
 	ExceptionType *string
 }
 
@@ -317,6 +320,7 @@ func DecodeResponse(text string) (*Response, error) {
 // Release is the extension's ReleaseMessage: the lock holder and the id of
 // its lock request.
 type Release struct {
+	// Parent is the lock holder; ID the id of its lock request.
 	Parent string
 	ID     string
 }
