@@ -35,6 +35,13 @@ func (w *Worker) processEntity(ctx context.Context, wi *provider.OrchestrationWo
 		// EntityAutoStart).
 		self.ExecutionID = newExecutionID()
 	}
+	if t := terminateIn(wi.Messages); t != nil && start != nil {
+		// DurableTask.Core ends a terminated entity's instance like any
+		// other: Terminated, its state left as the input; later messages
+		// are dropped until it is purged.
+		w.terminateWithoutCode(ctx, wi, log, start, past, t)
+		return
+	}
 	var events []*history.EventRaisedEvent
 	for _, ev := range msgs {
 		if er, ok := ev.(*history.EventRaisedEvent); ok {

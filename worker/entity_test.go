@@ -387,3 +387,25 @@ func TestListAndCleanEntities(t *testing.T) {
 	}
 	until(t, "the orphaned lock to be released", func() bool { m, err := f.c.GetEntity(ctx, l1); return err == nil && m.LockedBy == "" })
 }
+
+// A terminated entity's instance ends Terminated, as DurableTask.Core ends
+// it; its last state stays readable.
+func TestTerminatedEntity(t *testing.T) {
+	f := run(t, worker.Options{}, counter)
+	ctx := f.ctx(t)
+	id := durable.NewEntityID("Counter", "t")
+	if err := f.c.SignalEntity(ctx, id, "add", 4); err != nil {
+		t.Fatal(err)
+	}
+	until(t, "the counter", func() bool { v, _ := entityValue(t, f.c, ctx, id); return v == 4 })
+	if err := f.c.Terminate(ctx, id.InstanceID(), "enough"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := f.c.WaitForCompletion(ctx, id.InstanceID())
+	if err != nil || st.Status != client.Terminated {
+		t.Fatalf("%v %v", st, err)
+	}
+	if v, ok := entityValue(t, f.c, ctx, id); !ok || v != 4 {
+		t.Fatalf("state after the terminate: %d %v", v, ok)
+	}
+}
