@@ -69,11 +69,14 @@ func (o *Orchestration[In, Out]) addTo(r *Registry) error {
 		ctx := wrap(rc)
 		// Locks are released when the orchestration ends, fails (a panic
 		// included) or continues as new, as the extension does.
+		// Only an orchestration inside a critical section recovers (and
+		// panics again): the others keep the panic's own stack.
 		defer func() {
+			if !entityState(ctx).inSection() || rc.Evicting() {
+				return
+			}
 			if p := recover(); p != nil {
-				if !rc.Evicting() {
-					_ = releaseLocks(ctx)
-				}
+				_ = releaseLocks(ctx)
 				panic(p)
 			}
 		}()
