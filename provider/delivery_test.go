@@ -35,10 +35,15 @@ func TestStartAtAnEntityIDIsRefused(t *testing.T) {
 		inst := history.OrchestrationInstance{InstanceID: id, ExecutionID: "e"}
 		return &history.TaskMessage{OrchestrationInstance: inst, Event: &history.ExecutionStartedEvent{OrchestrationInstance: inst, Name: "Counting"}}
 	}
-	if err := provider.ValidateStart(start("@counter@k1"), now); !errors.Is(err, provider.ErrInvalid) {
+	if err := provider.ValidateOrchestrationID("@counter@k1"); !errors.Is(err, provider.ErrInvalid) {
 		t.Fatalf("entity id accepted: %v", err)
 	}
-	if err := provider.ValidateStart(start("counter@k1"), now); err != nil {
+	if err := provider.ValidateOrchestrationID("counter@k1"); err != nil {
 		t.Fatal(err)
+	}
+	// An episode may not start a child at an entity's id.
+	r := &provider.EpisodeResult{Outbox: []*history.TaskMessage{start("@counter@k1")}}
+	if err := provider.ValidateEpisode("parent", r, now); !errors.Is(err, provider.ErrInvalid) {
+		t.Fatalf("child start at an entity id accepted: %v", err)
 	}
 }

@@ -44,6 +44,18 @@ func ValidateInstanceID(id string) error {
 	return nil
 }
 
+// ValidateOrchestrationID refuses an orchestration at an entity's instance
+// id ("@name@key"): only an entity's own messages start such an instance,
+// and a worker runs it as the entity. Clients and episodes that start
+// orchestrations call it; the backends' CreateInstance does not, so that
+// a store may hold any row a C# client could have written.
+func ValidateOrchestrationID(id string) error {
+	if entity.IsInstanceID(id) {
+		return invalid("the instance id %s is an entity's (orchestration instance ids must not start with '@')", showID(id))
+	}
+	return nil
+}
+
 // ValidateStart checks a top-level start (what CreateInstance sends): an
 // ExecutionStarted addressed to the instance it names, with a valid
 // instance id, an execution id, an orchestration name, a version and trace
@@ -76,11 +88,6 @@ func validateStarted(es *history.ExecutionStartedEvent, now time.Time) error {
 	id := es.OrchestrationInstance.InstanceID
 	if strings.TrimSpace(es.Name) == "" {
 		return invalid("the start of %s names no orchestration", showID(id))
-	}
-	if entity.IsInstanceID(id) && es.Name != id {
-		// "@name@key" is an entity's instance, which only its own
-		// messages start; an orchestration there would be run as one.
-		return invalid("the instance id %s is an entity's (orchestration instance ids must not start with '@')", showID(id))
 	}
 	if err := fitsColumn("version", es.Version); err != nil {
 		return err
@@ -153,6 +160,9 @@ func ValidateEpisode(instanceID string, r *EpisodeResult, now time.Time) error {
 		}
 		switch v := tm.Event.(type) {
 		case *history.ExecutionStartedEvent:
+			if err := ValidateOrchestrationID(target); err != nil {
+				return err
+			}
 			if v.OrchestrationInstance.InstanceID != target {
 				return invalid("the episode of %s sends a start addressed to %s for %s", showID(instanceID), showID(target), showID(v.OrchestrationInstance.InstanceID))
 			}

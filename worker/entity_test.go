@@ -409,3 +409,11 @@ func TestTerminatedEntity(t *testing.T) {
 		t.Fatalf("state after the terminate: %d %v", v, ok)
 	}
 }
+
+// An orchestration may not be started at an entity's instance id.
+func TestStartAtEntityIDRefused(t *testing.T) {
+	f := run(t, worker.Options{}, counter, counting)
+	if _, err := f.c.ScheduleNew(f.ctx(t), "Counting", nil, client.WithInstanceID("@counter@x")); !errors.Is(err, client.ErrInvalid) {
+		t.Fatalf("start at an entity id: %v", err)
+	}
+}
