@@ -45,6 +45,9 @@ var rules = []rule{
 	{From: []string{"internal/replay"}, Banned: []string{"provider", "queues", "tables", "blobs", "partition", "worker", "client"}},
 	{From: []string{"worker", "client"}, Banned: []string{"queues", "tables", "blobs", "partition"}},
 	{From: []string{"history"}, Banned: []string{"queues", "tables", "blobs", "partition", "provider"}},
+	// The entity core is pure: the backends, the rules, the programming
+	// model and the client all build on it, so it reaches none of them.
+	{From: []string{"internal/entity"}, Banned: []string{"provider", "queues", "tables", "blobs", "partition", "worker", "client", "cli", "durable", "internal/registry", "internal/replay", "internal/episode", "storage"}},
 	// The task hub core is the bottom of the storage packages.
 	{From: []string{"internal/taskhub"}, Banned: []string{"queues", "tables", "blobs", "partition", "provider", "worker", "client", "cli", "history", "storage"}},
 }
