@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/azdurable/azdurable/client"
 	"github.com/azdurable/azdurable/internal/azuritetest"
 	"github.com/azdurable/azdurable/provider/azurestorage"
 	"github.com/azdurable/azdurable/samples/counter"
@@ -67,12 +68,18 @@ func TestEntitiesCommands(t *testing.T) {
 		t.Fatalf("signal: %q", out)
 	}
 	eventually("18\n", "get", "COUNTER", "k1")
+	// The dashboard of serve signals through the client, its input JSON text.
+	five := "5"
+	if err := signalEntityWith(client.New(be, client.Options{}))(ctx, "Counter", "k1", "add", &five); err != nil {
+		t.Fatalf("dashboard signal: %v", err)
+	}
+	eventually("23\n", "get", "counter", "k1")
 	must("signal", "counter", "k2", "reset")
 	eventually("0\n", "get", "counter", "k2")
-	if out := must("list", "--name", "counter", "--state"); !strings.Contains(out, "k1") || !strings.Contains(out, "18") || !strings.Contains(out, "k2") {
+	if out := must("list", "--name", "counter", "--state"); !strings.Contains(out, "k1") || !strings.Contains(out, "23") || !strings.Contains(out, "k2") {
 		t.Fatalf("list:\n%s", out)
 	}
-	if out := must("list", "--prefix", "coun", "--json", "--top", "1"); !strings.HasPrefix(out, `[{"name":"counter","key":"k1","exists":true,"state":18,`) {
+	if out := must("list", "--prefix", "coun", "--json", "--top", "1"); !strings.HasPrefix(out, `[{"name":"counter","key":"k1","exists":true,"state":23,`) {
 		t.Fatalf("list --json: %s", out)
 	}
 	must("delete", "Counter", "k2")
