@@ -1,6 +1,6 @@
 // Package cli is the azdurable command line. Main runs it; a user's own
 // binary calls Main with its registrations to get the azdurable commands
-// (worker, instances, hub, serve, inspect, schedules) for its own
+// (worker, instances, entities, hub, serve, inspect, schedules) for its own
 // orchestrations:
 //
 //	func main() { cli.Main(cli.WithRegistrations(myOrchestration, myActivity)) }
@@ -158,7 +158,7 @@ func newRoot(a *app) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.Version = version()
 	root.SetVersionTemplate("azdurable {{.Version}}\n")
-	root.AddCommand(newWorker(a), newInstances(a), newHub(), newServe(a), newInspect(), newSchedules(a), newSidecar(a))
+	root.AddCommand(newWorker(a), newInstances(a), newEntities(), newHub(), newServe(a), newInspect(), newSchedules(a), newSidecar(a))
 	for _, c := range a.commands {
 		root.AddCommand(c())
 	}

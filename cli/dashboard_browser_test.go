@@ -358,9 +358,12 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 	}
 
-	// The entities page.
-	run("entities", chromedp.Navigate(base+"entities"), chromedp.WaitVisible(chromedp.CSS(`#entity-list`)),
-		chromedp.WaitVisible(chromedp.CSS(`#no-signal`)))
+	// The entities page: serve signals entities through its client, so
+	// the page offers signals.
+	run("entities", chromedp.Navigate(base+"entities"), chromedp.WaitVisible(chromedp.CSS(`#entity-list`)))
+	if evalJS[bool](t, bctx, `document.querySelector("#no-signal") !== null`) {
+		t.Errorf("the entities page of serve offers no signals")
+	}
 
 	// The hub section refreshes itself (every 10 s, serve's default).
 	run("auto-refresh", chromedp.Navigate(base), chromedp.WaitVisible(chromedp.CSS(`#hub`)))

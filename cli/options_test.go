@@ -19,7 +19,7 @@ func TestBuiltInCommands(t *testing.T) {
 		names = append(names, c.Name())
 	}
 	sort.Strings(names)
-	if got, want := strings.Join(names, " "), "hub inspect instances schedules serve sidecar worker"; got != want {
+	if got, want := strings.Join(names, " "), "entities hub inspect instances schedules serve sidecar worker"; got != want {
 		t.Errorf("commands %q, want %q", got, want)
 	}
 	var out, errOut bytes.Buffer

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/azdurable/azdurable/client"
+	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/httpapi"
 	"github.com/azdurable/azdurable/internal/dashboard"
 	"github.com/azdurable/azdurable/provider/azurestorage"
@@ -21,7 +22,8 @@ import (
 func serveDashboard(api http.Handler, be *azurestorage.Backend, c *client.Client, taskHub, key string, readOnly bool,
 	g httpapi.GuardOptions, log *slog.Logger) (http.Handler, error) {
 	d, err := dashboard.New(dashboard.Options{Client: c, TaskHub: taskHub, Keys: []string{key}, ReadOnly: readOnly, Logger: log,
-		Hub: func(ctx context.Context) (*azurestorage.HubActivity, error) { return be.Activity(ctx) }})
+		Hub:          func(ctx context.Context) (*azurestorage.HubActivity, error) { return be.Activity(ctx) },
+		SignalEntity: signalEntityWith(c)})
 	if err != nil {
 		return nil, err
 	}
@@ -37,6 +39,18 @@ func serveDashboard(api http.Handler, be *azurestorage.Backend, c *client.Client
 	mux.Handle(dashboard.Prefix, guarded)
 	mux.Handle("/", api)
 	return mux, nil
+}
+
+// signalEntityWith is the dashboard's signal form sent through the client:
+// the input is JSON text the dashboard has checked, stored as it is.
+func signalEntityWith(c *client.Client) func(ctx context.Context, name, key, operation string, input *string) error {
+	return func(ctx context.Context, name, key, operation string, input *string) error {
+		var in any
+		if input != nil {
+			in = client.RawJSON(*input)
+		}
+		return c.SignalEntity(ctx, durable.NewEntityID(name, key), operation, in)
+	}
 }
 
 // checkBasePath refuses a base path that the dashboard would hide.

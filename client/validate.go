@@ -20,7 +20,10 @@ var ErrInvalid = provider.ErrInvalid
 // request before the backend is even reached (no task hub is created for
 // it).
 func validateStart(tm *history.TaskMessage, now time.Time) error {
-	return provider.ValidateStart(tm, now)
+	if err := provider.ValidateStart(tm, now); err != nil {
+		return err
+	}
+	return provider.ValidateOrchestrationID(tm.Event.(*history.ExecutionStartedEvent).OrchestrationInstance.InstanceID)
 }
 
 // validateMessage applies provider's rules for client messages (events,

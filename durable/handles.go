@@ -26,7 +26,7 @@ func defs(opts []DefOption) def {
 	return d
 }
 
-// Registrable is an orchestration or activity handle, as a worker
+// Registrable is an orchestration, activity or entity handle, as a worker
 // registers it (worker.Worker.Register, cli.WithRegistrations).
 type Registrable interface {
 	entry() (registry.Entry, error)
@@ -38,7 +38,7 @@ func init() {
 	registry.Bind(func(item any) (registry.Entry, error) {
 		r, ok := item.(Registrable)
 		if !ok {
-			return registry.Entry{}, fmt.Errorf("durable: %T is not an orchestration or activity handle", item)
+			return registry.Entry{}, fmt.Errorf("durable: %T is not an orchestration, activity or entity handle", item)
 		}
 		return r.entry()
 	})
@@ -83,7 +83,24 @@ func (o *Orchestration[In, Out]) entry() (registry.Entry, error) {
 			if err != nil {
 				return nil, fmt.Errorf("decoding the input of orchestration %q: %w", o.name, err)
 			}
-			out, err := o.fn(wrap(rc, conv), in)
+			ctx := wrap(rc, conv)
+			// Locks are released when the orchestration ends, fails (a
+			// panic included) or continues as new, as the extension does.
+			// Only an orchestration inside a critical section recovers
+			// (and panics again): the others keep the panic's own stack.
+			defer func() {
+				if !entityState(ctx).inSection() || rc.Evicting() {
+					return
+				}
+				if p := recover(); p != nil {
+					_ = releaseLocks(ctx)
+					panic(p)
+				}
+			}()
+			out, err := o.fn(ctx, in)
+			if rerr := releaseLocks(ctx); rerr != nil && err == nil {
+				err = rerr
+			}
 			if err != nil {
 				return nil, toEngine(err)
 			}

@@ -15,7 +15,9 @@
 //	POST   instances/{id}/terminate|suspend|resume     lifecycle operations
 //	POST   instances/{id}/restart                      start again (new id unless restartWithNewInstanceId=false)
 //	POST   instances/{id}/rewind                       rewind a failed instance
-//	*      entities…                                   501: azdurable has no entities
+//	GET    entities[/{name}]                           entities of a name (or all), paged
+//	GET    entities/{name}/{key}                       the entity's state ($: the empty key)
+//	POST   entities/{name}/{key}?op=                   signal (DELETE: the "delete" operation)
 //
 // Everything else under the base path is 404 with an empty body, as in the
 // extension. Handler.WriteCheckStatusResponse and

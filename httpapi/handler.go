@@ -270,9 +270,3 @@ func (h *Handler) internalError(req *request, op, instanceID string, err error) 
 	h.log.Warn("httpapi: request failed", "op", op, "instance", instanceID, "err", err)
 	writeLongError(req.w, http.StatusInternalServerError, msgInternal, excGeneric, err)
 }
-
-// entities answers the entity routes: azdurable has no durable entities.
-func (h *Handler) entities(req *request) {
-	writeLongError(req.w, http.StatusNotImplemented, "Durable entities are not supported by azdurable", excNotSupported,
-		errors.New("azdurable has no durable entities; the entity routes are not served"))
-}

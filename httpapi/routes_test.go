@@ -485,7 +485,7 @@ func TestRoutes(t *testing.T) {
 		if r := e.do("GET", "/Runtime/Webhooks/DurableTask/Instances", ""); r.code != 200 {
 			t.Errorf("case-insensitive list: %d", r.code)
 		}
-		if r := e.do("GET", base+"/entities/Counter/k1", ""); r.code != 501 {
+		if r := e.do("GET", base+"/entities/Counter/k1", ""); r.code != 404 || r.body != "" {
 			t.Errorf("entities: %d %s", r.code, r.body)
 		}
 		if r := e.do("GET", base+"/instances?taskHub=OtherHub", ""); r.code != 400 || !strings.Contains(r.body, "OtherHub") {

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/entity"
 	"github.com/azdurable/azdurable/internal/taskhub"
 )
 
@@ -39,6 +40,18 @@ func ValidateInstanceID(id string) error {
 	}
 	if !taskhub.KeyFits(id) {
 		return invalid("the instance id %s is %d UTF-16 code units long once escaped for a table key; at most %d fit", showID(id), taskhub.PartitionKeyUnits(id), taskhub.MaxKeyUnits)
+	}
+	return nil
+}
+
+// ValidateOrchestrationID refuses an orchestration at an entity's instance
+// id ("@name@key"): only an entity's own messages start such an instance,
+// and a worker runs it as the entity. Clients and episodes that start
+// orchestrations call it; the backends' CreateInstance does not, so that
+// a store may hold any row a C# client could have written.
+func ValidateOrchestrationID(id string) error {
+	if entity.IsInstanceID(id) {
+		return invalid("the instance id %s is an entity's (orchestration instance ids must not start with '@')", showID(id))
 	}
 	return nil
 }
@@ -147,6 +160,9 @@ func ValidateEpisode(instanceID string, r *EpisodeResult, now time.Time) error {
 		}
 		switch v := tm.Event.(type) {
 		case *history.ExecutionStartedEvent:
+			if err := ValidateOrchestrationID(target); err != nil {
+				return err
+			}
 			if v.OrchestrationInstance.InstanceID != target {
 				return invalid("the episode of %s sends a start addressed to %s for %s", showID(instanceID), showID(target), showID(v.OrchestrationInstance.InstanceID))
 			}

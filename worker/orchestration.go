@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/entity"
 	"github.com/azdurable/azdurable/internal/episode"
 	"github.com/azdurable/azdurable/internal/replay"
 	"github.com/azdurable/azdurable/provider"
@@ -46,6 +47,10 @@ func (w *Worker) processOrchestration(ctx context.Context, wi *provider.Orchestr
 		w.stats.CacheHits.Add(1)
 	}
 
+	if id, ok := entity.Parse(wi.InstanceID); ok {
+		w.processEntity(ctx, wi, log, id, past, msgs)
+		return
+	}
 	start := episode.FindStart(past, msgs)
 	if start == nil && entry != nil {
 		start = entry.start

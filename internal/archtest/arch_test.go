@@ -54,6 +54,9 @@ var rules = []rule{
 	{From: []string{"internal/tracing"}, Banned: []string{"provider", "worker", "client", "cli", "durable", "queues", "tables",
 		"blobs", "partition", "storage", "internal/episode", "internal/replay"}},
 	{From: []string{"history"}, Banned: []string{"queues", "tables", "blobs", "partition", "provider"}},
+	// The entity core is pure: the backends, the rules, the programming
+	// model and the client all build on it, so it reaches none of them.
+	{From: []string{"internal/entity"}, Banned: []string{"provider", "queues", "tables", "blobs", "partition", "worker", "client", "cli", "durable", "internal/registry", "internal/replay", "internal/episode", "storage"}},
 	// The task hub core is the bottom of the storage packages.
 	{From: []string{"internal/taskhub"}, Banned: []string{"queues", "tables", "blobs", "partition", "provider", "worker", "client", "cli", "history", "storage"}},
 }

@@ -1,5 +1,5 @@
-// Package registry holds the orchestrations and activities a worker hosts,
-// by name and version, as the engine and the worker run them: JSON text in
+// Package registry holds the orchestrations, activities and entities a
+// worker hosts, by name (and version), as the engine and the worker run them: JSON text in
 // and out, with the worker's converter.
 //
 // Design note. Users hold typed handles of package durable
@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/azdurable/azdurable/internal/entity"
 	"github.com/azdurable/azdurable/internal/payload"
 	"github.com/azdurable/azdurable/internal/replay"
 )
@@ -26,18 +27,29 @@ import (
 // ActivityFunc is an activity as a worker runs it: text in, text out.
 type ActivityFunc func(ctx context.Context, input *string) (*string, error)
 
+// EntityFunc runs one entity operation as a worker runs it: it reads the
+// operation's request and the entity's state (text) from op and, when it
+// succeeds, sets the new state, the result and the messages to send. An
+// error fails the operation, which rolls it back.
+type EntityFunc func(ctx context.Context, op *entity.Operation) error
+
 // Entry describes one handle: its name and version, and how to build its
-// code for a converter. Exactly one of Orchestration and Activity is set.
+// code for a converter. Exactly one of Orchestration, Activity and Entity
+// is set; entities have no version.
 type Entry struct {
 	Name, Version string
 	Orchestration func(payload.Converter) replay.Orchestrator
 	Activity      func(payload.Converter) ActivityFunc
+	Entity        func(payload.Converter) EntityFunc
 }
 
-// Kind is "orchestration" or "activity".
+// Kind is "orchestration", "activity" or "entity".
 func (e Entry) Kind() string {
-	if e.Orchestration != nil {
+	switch {
+	case e.Orchestration != nil:
 		return "orchestration"
+	case e.Entity != nil:
+		return "entity"
 	}
 	return "activity"
 }
@@ -71,23 +83,27 @@ func Describe(item any) (Entry, error) {
 
 type key struct{ name, version string }
 
-// Registry holds orchestrations and activities by name and version. Names
-// are matched without regard to case (as the non-determinism check
-// compares them), so names that differ only in case are refused.
+// Registry holds orchestrations and activities by name and version, and
+// entities by name. Names are matched without regard to case (as the
+// non-determinism check compares them), so names that differ only in case
+// are refused. Entity names live in a namespace of their own (an entity and
+// an orchestration may share a name) and are kept lower-cased, as the
+// Durable Functions extension stores them.
 type Registry struct {
 	conv payload.Converter
 
 	mu            sync.RWMutex
 	orchestrators map[key]replay.Orchestrator
 	activities    map[key]ActivityFunc
-	names         map[string]string // lower-case "kind/name" → spelling
+	entities      map[string]EntityFunc // by lower-cased name
+	names         map[string]string     // lower-case "kind/name" → spelling
 }
 
 // New returns an empty registry whose code converts payloads with c (nil:
 // JSON).
 func New(c payload.Converter) *Registry {
 	return &Registry{conv: payload.Or(c), orchestrators: map[key]replay.Orchestrator{},
-		activities: map[key]ActivityFunc{}, names: map[string]string{}}
+		activities: map[key]ActivityFunc{}, entities: map[string]EntityFunc{}, names: map[string]string{}}
 }
 
 // Add registers handles. Empty names, duplicate (kind, name, version)
@@ -136,6 +152,14 @@ func (r *Registry) put(e Entry, replace bool) error {
 			return fmt.Errorf("durable: activity %q version %q is already registered", e.Name, e.Version)
 		}
 		r.activities[k] = e.Activity(r.conv)
+	case e.Entity != nil:
+		if e.Version != "" {
+			return fmt.Errorf("durable: entity %q has a version; entities have none", e.Name)
+		}
+		if _, dup := r.entities[k.name]; dup && !replace {
+			return fmt.Errorf("durable: entity %q is already registered", e.Name)
+		}
+		r.entities[k.name] = e.Entity(r.conv)
 	default:
 		return fmt.Errorf("durable: %q has no code", e.Name)
 	}
@@ -156,5 +180,13 @@ func (r *Registry) Activity(name, version string) (ActivityFunc, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	fn, ok := r.activities[key{strings.ToLower(name), version}]
+	return fn, ok
+}
+
+// Entity looks up an entity by name (any case).
+func (r *Registry) Entity(name string) (EntityFunc, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	fn, ok := r.entities[strings.ToLower(name)]
 	return fn, ok
 }

@@ -248,14 +248,19 @@ func (c *Context) SetCustomStatus(v *string) {
 // NewGUID returns a deterministic GUID: UUIDv5 in Durable Functions'
 // namespace of "<instance id>_<Now as yyyy-MM-ddTHH:mm:ss.fffffffZ>_<n>",
 // n counting from 0 per execution, as durabletask-dotnet computes it.
-func (c *Context) NewGUID() string {
+func (c *Context) NewGUID() string { return c.NewGUIDIn(guidNamespace) }
+
+// NewGUIDIn is NewGUID in another UUIDv5 namespace, on the same counter:
+// the Durable Functions extension names its entity requests in its own
+// namespace (GuidManager.UrlNamespaceValue).
+func (c *Context) NewGUIDIn(namespace uuid.UUID) string {
 	if c.usable("NewGUID") != nil {
 		return ""
 	}
 	e := c.e
 	name := e.info.InstanceID + "_" + e.now.UTC().Format("2006-01-02T15:04:05.0000000Z") + "_" + strconv.Itoa(e.guidCounter)
 	e.guidCounter++
-	return uuid.NewSHA1(guidNamespace, []byte(name)).String()
+	return uuid.NewSHA1(namespace, []byte(name)).String()
 }
 
 // Rand returns the execution's random stream: one source per engine,
@@ -274,6 +279,23 @@ func (c *Context) Rand() *rand.Rand {
 		e.rng = rand.New(rand.NewPCG(h1.Sum64(), h2.Sum64()))
 	}
 	return e.rng
+}
+
+// Local returns the execution's value for key, made by init on first use:
+// state that the programming model keeps beside the engine (for example
+// the entity locks an orchestration holds). Like the engine's own state it
+// is rebuilt by every replay, and shared by the execution's coroutines.
+func (c *Context) Local(key any, init func() any) any {
+	e := c.e
+	if e.locals == nil {
+		e.locals = map[any]any{}
+	}
+	v, ok := e.locals[key]
+	if !ok {
+		v = init()
+		e.locals[key] = v
+	}
+	return v
 }
 
 // Await waits for a task and returns its result.

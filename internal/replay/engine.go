@@ -152,7 +152,8 @@ type Engine struct {
 	completion        *Completion
 	completionHistory bool // an ExecutionCompleted from history matched it
 	guidCounter       int
-	rng               *rand.Rand // Context.Rand's stream, nil until first use
+	rng               *rand.Rand  // Context.Rand's stream, nil until first use
+	locals            map[any]any // Context.Local's values
 	seq               int64
 
 	cos     []*coroutine

@@ -35,20 +35,17 @@ type outbound struct {
 // calls to the work-item queue, timers to the instance's own control queue
 // delayed until FireAt, everything else to the target's control queue.
 func (b *Backend) route(tm *history.TaskMessage, now time.Time) (*queues.Queue, time.Duration, error) {
-	switch v := tm.Event.(type) {
+	switch tm.Event.(type) {
 	case *history.TaskScheduledEvent:
 		return b.workitems, 0, nil
-	case *history.TimerFiredEvent:
-		// Delays over 7 days were refused by provider.ValidateEpisode.
-		return b.controlQueueFor(tm.OrchestrationInstance.InstanceID), taskhub.ClampDelay(v.FireAt.Sub(now)), nil
-	case *history.ExecutionStartedEvent:
-		var d time.Duration
-		if v.ScheduledStartTime != nil {
-			d = v.ScheduledStartTime.Sub(now)
-		}
-		return b.controlQueueFor(tm.OrchestrationInstance.InstanceID), taskhub.ClampDelay(d), nil
 	}
-	return b.controlQueueFor(tm.OrchestrationInstance.InstanceID), 0, nil
+	// Timers (delays over 7 days were refused by provider.ValidateEpisode),
+	// scheduled starts and scheduled entity requests wait in the queue.
+	var d time.Duration
+	if at := provider.DeliverAt(tm); !at.IsZero() {
+		d = at.Sub(now)
+	}
+	return b.controlQueueFor(tm.OrchestrationInstance.InstanceID), taskhub.ClampDelay(d), nil
 }
 
 func (b *Backend) envelope(tm *history.TaskMessage, episode *int32, sender queues.Sender) *queues.MessageData {

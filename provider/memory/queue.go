@@ -8,6 +8,7 @@ import (
 
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/taskhub"
+	"github.com/azdurable/azdurable/provider"
 )
 
 // message is one queued message. visibleAt doubles as the lock expiry while
@@ -140,15 +141,7 @@ func removeMessage(list []*message, m *message) []*message {
 // TimerFired waits for FireAt, an ExecutionStarted for its
 // ScheduledStartTime; past times mean now. Delays over 7 days are refused.
 func (b *Backend) visibleAtFor(tm *history.TaskMessage, now time.Time) (time.Time, error) {
-	var at time.Time
-	switch ev := tm.Event.(type) {
-	case *history.TimerFiredEvent:
-		at = ev.FireAt
-	case *history.ExecutionStartedEvent:
-		if ev.ScheduledStartTime != nil {
-			at = *ev.ScheduledStartTime
-		}
-	}
+	at := provider.DeliverAt(tm)
 	d := at.Sub(now)
 	if at.IsZero() || d < 0 {
 		d = 0

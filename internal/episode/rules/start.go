@@ -6,14 +6,18 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/entity"
 )
 
 // NeedsStartDedupe reports whether DedupeStart applies to a message: a
-// top-level ExecutionStarted (not a sub-orchestration start, and not a
-// continue-as-new generation an instance sends to itself).
+// top-level ExecutionStarted (not a sub-orchestration start, not a
+// continue-as-new generation an instance sends to itself, and not an
+// orchestration an entity starts, which has no Instances row before it
+// runs, as a sub-orchestration has none).
 func NeedsStartDedupe(m *history.TaskMessage, sender history.OrchestrationInstance) bool {
 	es, ok := m.Event.(*history.ExecutionStartedEvent)
-	return ok && es.ParentInstance == nil && sender.InstanceID != m.OrchestrationInstance.InstanceID
+	return ok && es.ParentInstance == nil && sender.InstanceID != m.OrchestrationInstance.InstanceID &&
+		!entity.IsInstanceID(sender.InstanceID)
 }
 
 // DedupeStart applies C#'s ExecutionStarted de-duplication (tables spec

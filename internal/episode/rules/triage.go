@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/entity"
 )
 
 // Verdict is what a backend does with one incoming message.
@@ -65,6 +66,12 @@ type TriageResult struct {
 	// (TerminatedBeforeHistory; C#'s behaviour for Pending and scheduled
 	// instances) and drops the batch.
 	TerminateWithoutHistory *history.ExecutionTerminatedEvent
+	// EntityAutoStart is set when the batch is the first of an entity
+	// (an instance id "@name@key" without history, whose batch holds
+	// EventRaised messages): the instance starts with them, as
+	// DurableTask.Core starts an entity on its first message. The worker
+	// makes its ExecutionStarted; only the EventRaised messages are kept.
+	EntityAutoStart bool
 }
 
 // maxDequeuesWithoutHistory is how often a response for an instance without
@@ -91,7 +98,9 @@ const maxDequeuesWithoutHistory = 5
 //     dropped (also within the batch);
 //   - if, after that, the instance has no ExecutionStarted in history or in
 //     the batch, the batch is dropped ("no such instance"), and a terminate
-//     in it is reported as TerminateWithoutHistory;
+//     in it is reported as TerminateWithoutHistory; an entity's first
+//     batch is the exception (EntityAutoStart: its EventRaised messages
+//     are kept);
 //   - if the batch starts the instance's first execution with a top-level
 //     start and also holds a terminate, the batch is dropped and the
 //     terminate reported as TerminateWithoutHistory (ours, not C#'s: C#
@@ -177,6 +186,14 @@ func Triage(x *HistoryIndex, msgs []Incoming) TriageResult {
 				d.Verdict, d.Reason = Drop, fmt.Sprintf("terminated before it started: %s discarded", msgs[d.Index].Event.Type())
 			}
 		}
+	case !started && entityAutoStart(msgs, res.Decisions):
+		res.EntityAutoStart = true
+		for i := range res.Decisions {
+			d := &res.Decisions[i]
+			if _, ok := msgs[d.Index].Event.(*history.EventRaisedEvent); d.Verdict == Keep && !ok {
+				d.Verdict, d.Reason = Drop, fmt.Sprintf("no such instance: %s for an entity without history", msgs[d.Index].Event.Type())
+			}
+		}
 	case !started:
 		for i := range res.Decisions {
 			d := &res.Decisions[i]
@@ -202,4 +219,17 @@ func Triage(x *HistoryIndex, msgs []Incoming) TriageResult {
 		}
 	}
 	return res
+}
+
+// entityAutoStart reports whether a batch for an instance without history
+// starts an entity: the instance id is an entity's and a kept message is
+// an EventRaised.
+func entityAutoStart(msgs []Incoming, decisions []Decision) bool {
+	for _, d := range decisions {
+		m := msgs[d.Index]
+		if _, ok := m.Event.(*history.EventRaisedEvent); ok && d.Verdict == Keep && entity.IsInstanceID(m.OrchestrationInstance.InstanceID) {
+			return true
+		}
+	}
+	return false
 }

@@ -60,6 +60,7 @@ func main() {
 	dfx := flag.String("dfx", "../shared/csharp-reference/dfx-ref", "the dfx-ref program")
 	outDir := flag.String("out", "testdata/durable-functions", "where to write the .jsonl files")
 	hub := flag.String("hub", "DfHttp", "task hub to record on (fresh)")
+	only := flag.String("only", "", `"entities": record only http-entities.jsonl`)
 	flag.Parse()
 	if os.Getenv("AZURE_STORAGE_CONNECTION_STRING") == "" {
 		log.Fatal("AZURE_STORAGE_CONNECTION_STRING is not set")
@@ -68,6 +69,12 @@ func main() {
 	stop := r.startWorker()
 	defer stop()
 	sessionStart := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
+	if *only == "entities" {
+		r.open(filepath.Join(*outDir, "http-entities.jsonl"))
+		r.entities()
+		r.out.Close()
+		return
+	}
 
 	r.open(filepath.Join(*outDir, "http-differences.jsonl"))
 	r.differences()

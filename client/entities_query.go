@@ -1,0 +1,169 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"strings"
+	"time"
+
+	"github.com/azdurable/azdurable/durable"
+	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/entity"
+)
+
+// EntityQuery selects entities. Zero values mean "no filter".
+type EntityQuery struct {
+	// NamePrefix selects entities whose name starts with it (names are
+	// compared lower-cased); ExactName selects one name.
+	NamePrefix string
+	ExactName  string
+	// LastOperationFrom and LastOperationTo bound the time of the
+	// entity's last batch (the start of its current execution).
+	LastOperationFrom, LastOperationTo time.Time
+	// PageSize bounds the instances read per page (0 = 100); a page may
+	// hold fewer entities, since deleted ones are left out.
+	PageSize int
+	// FetchState includes the state.
+	FetchState bool
+	// IncludeDeleted also lists entities without state (deleted, or only
+	// locked or queued).
+	IncludeDeleted bool
+}
+
+// EntityPage is one page of entities.
+type EntityPage struct {
+	Entities          []*EntityMetadata
+	ContinuationToken string
+}
+
+func (q EntityQuery) instanceQuery() Query {
+	prefix := "@"
+	switch {
+	case q.ExactName != "":
+		prefix += strings.ToLower(q.ExactName) + "@"
+	case q.NamePrefix != "":
+		prefix += strings.ToLower(q.NamePrefix)
+	}
+	return Query{InstanceIDPrefix: prefix, CreatedFrom: q.LastOperationFrom, CreatedTo: q.LastOperationTo,
+		PageSize: q.PageSize, FetchPayloads: true}
+}
+
+// ListEntitiesPage returns one page of entities; token "" is the first.
+func (c *Client) ListEntitiesPage(ctx context.Context, q EntityQuery, token string) (*EntityPage, error) {
+	p, err := c.QueryPage(ctx, q.instanceQuery(), token)
+	if err != nil {
+		return nil, err
+	}
+	out := &EntityPage{ContinuationToken: p.ContinuationToken}
+	for _, st := range p.States {
+		if !entity.IsInstanceID(st.InstanceID) {
+			continue
+		}
+		m, err := EntityMetadataOf(st)
+		if err != nil {
+			return nil, err
+		}
+		if !m.Exists && !q.IncludeDeleted {
+			continue
+		}
+		if !q.FetchState {
+			m.State = nil
+		}
+		out.Entities = append(out.Entities, m)
+	}
+	return out, nil
+}
+
+// ListEntities iterates over every entity that matches q.
+func (c *Client) ListEntities(ctx context.Context, q EntityQuery) iter.Seq2[*EntityMetadata, error] {
+	return func(yield func(*EntityMetadata, error) bool) {
+		token := ""
+		for {
+			p, err := c.ListEntitiesPage(ctx, q, token)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			for _, m := range p.Entities {
+				if !yield(m, nil) {
+					return
+				}
+			}
+			if p.ContinuationToken == "" {
+				return
+			}
+			token = p.ContinuationToken
+		}
+	}
+}
+
+// DeleteEntity sends the entity its "delete" operation, as the extension's
+// DELETE route does: a Go entity (and a C# class-based one) then deletes
+// its state; the instance stays until CleanEntityStorage removes it.
+func (c *Client) DeleteEntity(ctx context.Context, id durable.EntityID) error {
+	return c.SignalEntity(ctx, id, "delete", nil)
+}
+
+// CleanResult counts what CleanEntityStorage did.
+type CleanResult struct {
+	EmptyEntitiesRemoved int
+	OrphanedLocksRemoved int
+}
+
+// orphanedLockRequestID names the release CleanEntityStorage sends for a
+// lock whose holder no longer runs (the extension's value).
+const orphanedLockRequestID = "fix-orphaned-lock"
+
+// CleanEntityStorage removes the instances of empty entities (no state,
+// no lock, nothing queued; last changed before olderThan, so that an
+// entity that is being written to is left alone) when removeEmpty is set,
+// and releases locks held by orchestrations that no longer run (missing,
+// or in a final status) when releaseOrphanedLocks is set. An empty entity
+// is read again just before its instance is purged.
+func (c *Client) CleanEntityStorage(ctx context.Context, removeEmpty, releaseOrphanedLocks bool, olderThan time.Time) (CleanResult, error) {
+	var res CleanResult
+	var errs []error
+	for m, err := range c.ListEntities(ctx, EntityQuery{IncludeDeleted: true}) {
+		if err != nil {
+			return res, err
+		}
+		if releaseOrphanedLocks && m.LockedBy != "" {
+			st, err := c.GetState(ctx, m.LockedBy, WithInputsAndOutputs(false))
+			orphaned := errors.Is(err, ErrNotFound) || (err == nil && st.Status.IsTerminal())
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				errs = append(errs, err)
+				continue
+			}
+			if orphaned {
+				text := (&entity.Release{Parent: m.LockedBy, ID: orphanedLockRequestID}).Encode()
+				if err := c.send(ctx, m.ID.InstanceID(), &history.EventRaisedEvent{Name: entity.ReleaseEvent, Input: &text}); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				res.OrphanedLocksRemoved++
+			}
+			continue
+		}
+		if removeEmpty && !m.Exists && m.LockedBy == "" && m.QueueSize == 0 && m.LastModifiedAt.Before(olderThan) {
+			again, err := c.GetEntity(ctx, m.ID)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if again.Exists || again.LockedBy != "" || again.QueueSize > 0 || !again.LastModifiedAt.Equal(m.LastModifiedAt) {
+				continue
+			}
+			if _, err := c.be.Purge(ctx, m.ID.InstanceID()); err != nil {
+				errs = append(errs, fmt.Errorf("client: purging empty entity %s: %w", m.ID, err))
+				continue
+			}
+			res.EmptyEntitiesRemoved++
+		}
+	}
+	return res, errors.Join(errs...)
+}
