@@ -265,11 +265,14 @@ func (b *Backend) RenewOrchestration(ctx context.Context, wi *provider.Orchestra
 	}
 	var errs []error
 	for _, m := range ls.msgs {
-		vis := b.opts.ControlQueueVisibility
-		if m.local {
-			vis = b.opts.WorkItemVisibility
+		if m.h != nil {
+			// A local result's work item: the keeper renews it.
+			if err := m.h.err(); err != nil {
+				errs = append(errs, err)
+			}
+			continue
 		}
-		pop, next, err := m.q.UpdateVisibility(ctx, m.raw.ID, m.raw.PopReceipt, m.raw.Text, vis)
+		pop, next, err := m.q.UpdateVisibility(ctx, m.raw.ID, m.raw.PopReceipt, m.raw.Text, b.opts.ControlQueueVisibility)
 		if err != nil {
 			errs = append(errs, err)
 			continue
