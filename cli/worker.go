@@ -55,6 +55,7 @@ type hostFlags struct {
 	maxDequeueCount  int
 	conformance      bool
 	tuning           *tuningFlags
+	shortcuts        *shortcutFlags
 }
 
 func addHostFlags(cmd *cobra.Command) *hostFlags {
@@ -70,6 +71,7 @@ func addHostFlags(cmd *cobra.Command) *hostFlags {
 	fl.DurationVar(&h.drainTimeout, "drain-timeout", DefaultDrainTimeout, "on shutdown, how long in-flight work may take to finish, and then the partitions to be released")
 	fl.IntVar(&h.maxDequeueCount, "max-dequeue-count", provider.DefaultMaxDequeueCount, "a message received more often than this without being processed is moved to the <hub>-poison container (0: never, as C#)")
 	h.tuning = addTuningFlags(cmd)
+	h.shortcuts = addShortcutFlags(cmd)
 	return h
 }
 
@@ -99,6 +101,9 @@ func (h *hostFlags) settings(cmd *cobra.Command) (func(*azurestorage.Options), w
 	if err := h.tuning.validate(); err != nil {
 		return nil, worker.Options{}, err
 	}
+	if err := h.shortcuts.validate(); err != nil {
+		return nil, worker.Options{}, err
+	}
 	adjust := func(o *azurestorage.Options) {
 		o.WorkerID = h.workerID
 		o.AppName = h.appName
@@ -110,6 +115,7 @@ func (h *hostFlags) settings(cmd *cobra.Command) (func(*azurestorage.Options), w
 			o.MaxDequeueCount = -1
 		}
 		h.tuning.apply(o)
+		h.shortcuts.apply(o)
 	}
 	wo := worker.Options{
 		MaxConcurrentOrchestrations: h.maxOrchestration,
