@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/azdurable/azdurable/history"
@@ -34,6 +35,8 @@ type activityFetcher struct {
 	// the receive in flight.
 	reserved  int
 	receiving int
+	// lastWork is when this process last saw work (UnixNano; busyWindow).
+	lastWork atomic.Int64
 }
 
 // queuedItem is a work item waiting for a caller, since at.
@@ -53,7 +56,9 @@ type activityLock struct {
 }
 
 func newActivityFetcher(b *Backend) *activityFetcher {
-	return &activityFetcher{b: b, notify: make(chan struct{})}
+	f := &activityFetcher{b: b, notify: make(chan struct{})}
+	f.sawWork(time.Now())
+	return f
 }
 
 func (f *activityFetcher) broadcastLocked() {
@@ -153,10 +158,11 @@ func (f *activityFetcher) loop() {
 		f.broadcastLocked()
 		f.mu.Unlock()
 		if len(msgs) > 0 {
+			f.sawWork(now)
 			backoff.Reset()
 			continue
 		}
-		d := backoff.Next()
+		d := f.pollWait(backoff.Next(), time.Now())
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:
@@ -165,6 +171,32 @@ func (f *activityFetcher) loop() {
 		}
 		t.Stop()
 	}
+}
+
+// busyWindow and busyPoll shape the polling of the work-item queue across
+// processes. A work item sent by another process wakes nobody here, so an
+// idle poller finds it only after its back-off, which reaches
+// MaxPollingInterval (30 s) after a minute of empty polls: a fan-out that
+// its owner cannot run alone would wait that long for the hub's other
+// workers. While this process has seen work within busyWindow (it started,
+// received a work item, or committed an episode), the wait between empty
+// polls is therefore capped at busyPoll; a hub that stays idle longer
+// backs off to the full interval as before, so idle costs do not change.
+const (
+	busyWindow = time.Minute
+	busyPoll   = time.Second
+)
+
+// sawWork records that this process has just seen work (see busyWindow).
+func (f *activityFetcher) sawWork(now time.Time) { f.lastWork.Store(now.UnixNano()) }
+
+// pollWait is the wait before the next poll after an empty one, d by the
+// back-off.
+func (f *activityFetcher) pollWait(d time.Duration, now time.Time) time.Duration {
+	if now.Sub(time.Unix(0, f.lastWork.Load())) < busyWindow {
+		return min(d, busyPoll)
+	}
+	return d
 }
 
 // activityItem decodes a work-item message. One received more than

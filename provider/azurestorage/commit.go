@@ -114,9 +114,15 @@ func (b *Backend) completeOrchestration(ctx context.Context, wi *provider.Orches
 	ep := int32(episodes)
 	sender := queues.Sender{InstanceID: wi.InstanceID, ExecutionID: execID}
 	out := make([]outbound, 0, len(r.Outbox))
+	b.act.sawWork(now)
 	for _, tm := range r.Outbox {
 		q, delay, err := b.route(tm, now)
 		if err != nil {
+			for _, o := range out {
+				if o.local {
+					b.act.cancelLocal()
+				}
+			}
 			return err
 		}
 		o := outbound{q: q, m: b.envelope(tm, &ep, sender), delay: delay}
