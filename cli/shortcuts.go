@@ -25,7 +25,7 @@ func addShortcutFlags(cmd *cobra.Command) *shortcutFlags {
 	fl.BoolVar(&s.noLocalResults, "no-local-results", false,
 		"send every activity result through the control queue, as C# does (by default a result for a partition this worker owns goes to the orchestration in memory)")
 	fl.DurationVar(&s.activityHold, "activity-hold", azurestorage.DefaultActivityHold,
-		"how long a work item this worker holds stays hidden from other workers unless renewed (renewed every half of it while held; after a crash its work is visible again within this time)")
+		"how long a work item this worker holds stays hidden from other workers unless renewed (renewed every third of it while held; after a crash its work is visible again within this time)")
 	return s
 }
 

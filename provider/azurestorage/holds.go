@@ -19,8 +19,8 @@ import (
 // it held becomes visible to every worker of the hub at most ActivityHold
 // after the last renewal, instead of after the work-item visibility (five
 // minutes by default, C#'s). Renewals cost one UpdateMessage per held
-// message every half ActivityHold, so only work held longer than that pays
-// anything; the activities of a fan-out or a chain, which take
+// message every third of ActivityHold, so only work held longer than that
+// pays anything; the activities of a fan-out or a chain, which take
 // milliseconds, pay nothing.
 //
 // The keeper and the message's owner take turns on the message through
@@ -101,8 +101,10 @@ func (k *keeper) forgetAll() {
 // tick is how often the keeper looks for holds to renew.
 func (k *keeper) tick() time.Duration { return max(k.hold/10, 100*time.Millisecond) }
 
-// loop renews every hold that has less than half its time left, and ends
-// after a while with nothing held.
+// loop renews every hold a third of whose time has passed since it was
+// last hidden, and ends after a while with nothing held. Each renewal may
+// take a third of the hold, so a slow or failed one (a busy or briefly
+// unreachable storage) is tried again before the hold lapses.
 func (k *keeper) loop() {
 	idle := 0
 	t := time.NewTicker(k.tick())
@@ -128,7 +130,7 @@ func (k *keeper) loop() {
 		var due []*hold
 		for _, h := range all {
 			h.mu.Lock()
-			if !h.over && h.until.Sub(now) < k.hold/2 {
+			if !h.over && h.until.Sub(now) < k.hold-k.hold/3 {
 				due = append(due, h)
 			}
 			h.mu.Unlock()
@@ -145,7 +147,7 @@ func (h *hold) renew(ctx context.Context) {
 	if h.over {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, h.k.hold/2)
+	ctx, cancel := context.WithTimeout(ctx, h.k.hold/3)
 	defer cancel()
 	at := time.Now()
 	pop, next, err := h.k.q.UpdateVisibility(ctx, h.msg.ID, h.msg.PopReceipt, h.msg.Text, h.k.hold)

@@ -67,7 +67,7 @@ type Options struct {
 	// from the hub's other workers without a renewal (default
 	// DefaultActivityHold, at most WorkItemVisibility): items received for
 	// its activity slots, kept back for them, or waiting for the commit of
-	// their result. The backend renews what it holds every half hold, so
+	// their result. The backend renews what it holds every third of it, so
 	// after the process dies (a SIGKILL, a lost VM) another worker can take
 	// that work within the hold time, where C# leaves it hidden for the
 	// work-item visibility.
