@@ -57,19 +57,13 @@ func RunScaleOut(ctx context.Context, cfg Config, counts []int) (*ScaleOutReport
 	if cfg.Scenario != Chain && cfg.Scenario != FanOut {
 		return nil, fmt.Errorf("bench scaleout runs chain or fanout, not %q", cfg.Scenario)
 	}
-	if cfg.ConnectionString == "" {
-		if cfg.Progress != nil {
-			fmt.Fprintln(cfg.Progress, "bench: starting an in-memory Azurite for every run")
-		}
-		srv, err := azurite.Start(ctx, azurite.Options{Loose: true})
-		if err != nil {
-			return nil, err
-		}
-		defer srv.Stop()
-		cfg.ConnectionString = srv.ConnectionString()
+	fresh := cfg.ConnectionString == ""
+	note := "each run on its own task hub of the given storage"
+	if fresh {
+		note = "each run on a fresh in-memory Azurite (an emulator slows down with the rows earlier runs left)"
 	}
 	rep := &ScaleOutReport{ActivityTimeMs: ms(cfg.ActivityTime),
-		Note: "each run on its own task hub of the same storage, workers in separate processes only; the speed-up compares activities over the instances' row span (first CreatedTime to last CompletedTime)"}
+		Note: note + ", workers in separate processes only; the speed-up compares activities over the instances' row span (first CreatedTime to last CompletedTime)"}
 	for i, n := range counts {
 		c := cfg
 		c.Processes, c.Workers = n, 0
@@ -77,7 +71,7 @@ func RunScaleOut(ctx context.Context, cfg Config, counts []int) (*ScaleOutReport
 		if c.Progress != nil {
 			fmt.Fprintf(c.Progress, "bench: scale-out run with %d worker process(es)\n", n)
 		}
-		r, err := Run(ctx, c)
+		r, err := runOnce(ctx, c, fresh)
 		if err != nil {
 			return nil, fmt.Errorf("the run with %d process(es): %w", n, err)
 		}
@@ -120,4 +114,18 @@ func (rep *ScaleOutReport) WriteTable(w io.Writer) error {
 			r.Result.LatencyMsP95, strings.Join(parts, " / "))
 	}
 	return tw.Flush()
+}
+
+// runOnce runs c, on an Azurite of its own when fresh.
+func runOnce(ctx context.Context, c Config, fresh bool) (*Report, error) {
+	if !fresh {
+		return Run(ctx, c)
+	}
+	srv, err := azurite.Start(ctx, azurite.Options{Loose: true})
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Stop()
+	c.ConnectionString = srv.ConnectionString()
+	return Run(ctx, c)
 }
