@@ -9,8 +9,6 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-
-	"github.com/azdurable/azdurable/internal/azurite"
 )
 
 // ScaleOutProcesses are the worker-process counts "bench scaleout" runs.
@@ -71,7 +69,7 @@ func RunScaleOut(ctx context.Context, cfg Config, counts []int) (*ScaleOutReport
 		if c.Progress != nil {
 			fmt.Fprintf(c.Progress, "bench: scale-out run with %d worker process(es)\n", n)
 		}
-		r, err := runOnce(ctx, c, fresh)
+		r, err := Run(ctx, c) // without a connection string, on an Azurite of its own
 		if err != nil {
 			return nil, fmt.Errorf("the run with %d process(es): %w", n, err)
 		}
@@ -114,18 +112,4 @@ func (rep *ScaleOutReport) WriteTable(w io.Writer) error {
 			r.Result.LatencyMsP95, strings.Join(parts, " / "))
 	}
 	return tw.Flush()
-}
-
-// runOnce runs c, on an Azurite of its own when fresh.
-func runOnce(ctx context.Context, c Config, fresh bool) (*Report, error) {
-	if !fresh {
-		return Run(ctx, c)
-	}
-	srv, err := azurite.Start(ctx, azurite.Options{Loose: true})
-	if err != nil {
-		return nil, err
-	}
-	defer srv.Stop()
-	c.ConnectionString = srv.ConnectionString()
-	return Run(ctx, c)
 }
