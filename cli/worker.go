@@ -46,6 +46,7 @@ type hostFlags struct {
 	drainTimeout     time.Duration
 	maxDequeueCount  int
 	tuning           *tuningFlags
+	shortcuts        *shortcutFlags
 }
 
 func addHostFlags(cmd *cobra.Command) *hostFlags {
@@ -61,6 +62,7 @@ func addHostFlags(cmd *cobra.Command) *hostFlags {
 	fl.DurationVar(&h.drainTimeout, "drain-timeout", DefaultDrainTimeout, "on shutdown, how long in-flight work may take to finish, and then the partitions to be released")
 	fl.IntVar(&h.maxDequeueCount, "max-dequeue-count", provider.DefaultMaxDequeueCount, "a message received more often than this without being processed is moved to the <hub>-poison container (0: never, as C#)")
 	h.tuning = addTuningFlags(cmd)
+	h.shortcuts = addShortcutFlags(cmd)
 	return h
 }
 
@@ -90,6 +92,9 @@ func (h *hostFlags) settings(cmd *cobra.Command) (func(*azurestorage.Options), w
 	if err := h.tuning.validate(); err != nil {
 		return nil, worker.Options{}, err
 	}
+	if err := h.shortcuts.validate(); err != nil {
+		return nil, worker.Options{}, err
+	}
 	adjust := func(o *azurestorage.Options) {
 		o.WorkerID = h.workerID
 		o.AppName = h.appName
@@ -101,6 +106,7 @@ func (h *hostFlags) settings(cmd *cobra.Command) (func(*azurestorage.Options), w
 			o.MaxDequeueCount = -1
 		}
 		h.tuning.apply(o)
+		h.shortcuts.apply(o)
 	}
 	wo := worker.Options{
 		MaxConcurrentOrchestrations: h.maxOrchestration,

@@ -377,6 +377,26 @@ func TestLiveMixedHub(t *testing.T) {
 		t.Errorf("the Go workers ran no SayHello while they shared the hub")
 	}
 
+	// Phase 1b: one wide fan-out, started by the Go client, while all three
+	// workers run. Its owner keeps back only what its free activity slots
+	// can start at once; every other activity is visible on the work-item
+	// queue, and the C# worker runs a share of them.
+	p1b := time.Now()
+	const width = 300
+	fan := conformance.Case{ID: "wide-fanout", Name: "FanOut", Input: fmt.Sprint(width), Status: "Completed",
+		Output: fmt.Sprint(width), Activities: width}
+	csBefore, goBefore := cs1.SayHellos(), go1.hellos.Load()+go2.hellos.Load()
+	startBy(t, false, l.gc, l.c, fan)
+	l.byCS[fan.ID] = false
+	l.all = append(l.all, fan)
+	waitGo(t, l.gc, 4*time.Minute, []expect{fromCase(fan, "the three workers to run it")})
+	csRan, goRan := cs1.SayHellos()-csBefore, int(go1.hellos.Load()+go2.hellos.Load()-goBefore)
+	t.Logf("wide fan-out of %d: the C# worker ran %d activities, the Go workers %d", width, csRan, goRan)
+	if csRan == 0 {
+		t.Errorf("the C# worker ran none of the %d activities of a fan-out owned by the hub's workers together", width)
+	}
+	l.phase("wide fan-out on three workers", p1b, p1b, p1b, 1)
+
 	// Phase 2: the C# worker stops with work in flight; the Go workers take
 	// its partitions.
 	p2 := time.Now()

@@ -28,6 +28,12 @@ latency and every storage call made (by service, category and operation):
   idle    no work for --count seconds (150): idle calls per minute after the first
           minute's back-off ramp, compared with C#'s defaults; then one start's pickup
 
+"bench scaleout [fanout|chain]" runs the scenario (fanout by default) on 1, 2
+and 4 worker processes in turn, with the same flags, and prints the speed-up
+of each against one process and the share of the activities each process ran;
+give the activities a duration (--activity-time 200ms) so that the run
+measures how work spreads, not the cores of the machine.
+
 Storage is an in-memory Azurite started for the run unless --connection-string
 is given (use a scratch account: the bench creates and deletes its own task
 hub). Every call counts, from the hub's creation to the client seeing the last
@@ -43,6 +49,9 @@ count and polling cap on the same storage afterwards, and prints both results
 and the ratios; with --json the output is
 {"azdurable": {...}, "csharp": <dtfx-ref's JSON>, "ratios": {...}}.`,
 		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 2 && args[0] == "scaleout" {
+				return nil
+			}
 			if len(args) != 1 {
 				return usagef("bench needs one scenario: %s", strings.Join(bench.Scenarios, ", "))
 			}
@@ -50,6 +59,13 @@ and the ratios; with --json the output is
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg.Scenario = args[0]
+			scaleOut := cfg.Scenario == "scaleout"
+			if scaleOut {
+				cfg.Scenario = bench.FanOut
+				if len(args) == 2 {
+					cfg.Scenario = args[1]
+				}
+			}
 			valid := false
 			for _, s := range bench.Scenarios {
 				valid = valid || s == cfg.Scenario
@@ -67,6 +83,16 @@ and the ratios; with --json the output is
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if scaleOut {
+				rep, err := bench.RunScaleOut(ctx, cfg, nil)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return rep.WriteJSON(cmd.OutOrStdout())
+				}
+				return rep.WriteTable(cmd.OutOrStdout())
+			}
 			rep, err := bench.Run(ctx, cfg)
 			if err != nil {
 				return err
@@ -92,6 +118,7 @@ and the ratios; with --json the output is
 	f.IntVar(&cfg.Orchestrations, "orchestrations", 0, "orchestration concurrency per worker (default: the worker's)")
 	f.BoolVar(&cfg.NoLocalResults, "no-local-results", false, "send activity results through the control queue even for owned partitions (C#'s path)")
 	f.BoolVar(&cfg.NoLocalActivities, "no-local-activities", false, "send every activity through the work-item queue visibly (C#'s path)")
+	f.DurationVar(&cfg.ActivityTime, "activity-time", 0, "how long each activity takes (it sleeps, honouring cancellation); 0 returns at once")
 	f.BoolVar(&cfg.NoCeiling, "no-ceiling", false, "skip the raw storage ceiling measurement")
 	f.DurationVar(&cfg.CeilingDuration, "ceiling-duration", 0, "how long each raw operation is measured (default 2s)")
 	f.DurationVar(&cfg.Timeout, "timeout", 0, "bound of the scenario (default 5m)")
@@ -129,5 +156,6 @@ func newBenchWorker() *cobra.Command {
 	f.IntVar(&p.Orchestrations, "orchestrations", 0, "orchestration concurrency")
 	f.BoolVar(&p.NoLocalResults, "no-local-results", false, "no local results")
 	f.BoolVar(&p.NoLocalActivities, "no-local-activities", false, "no local activities")
+	f.DurationVar(&p.ActivityTime, "activity-time", 0, "activity duration")
 	return cmd
 }

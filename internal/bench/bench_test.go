@@ -40,6 +40,7 @@ func runChild(args []string) int {
 	fs.IntVar(&p.Orchestrations, "orchestrations", 0, "")
 	fs.BoolVar(&p.NoLocalResults, "no-local-results", false, "")
 	fs.BoolVar(&p.NoLocalActivities, "no-local-activities", false, "")
+	fs.DurationVar(&p.ActivityTime, "activity-time", 0, "")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

@@ -30,6 +30,8 @@ type Result struct {
 	// The backend's in-process shortcuts (on by default).
 	LocalResults    bool `json:"localResults"`
 	LocalActivities bool `json:"localActivities"`
+	// ActivityTimeMs is how long each activity slept (--activity-time).
+	ActivityTimeMs float64 `json:"activityTimeMs"`
 	// SetupSeconds is hub creation plus worker start until every partition
 	// had an owner; Seconds is the scenario, from the first start to the
 	// client seeing the last instance finish.
@@ -37,7 +39,10 @@ type Result struct {
 	Seconds      float64 `json:"seconds"`
 	// RowSpanSeconds is the first CreatedTime to the last CompletedTime of
 	// the instances' rows.
-	RowSpanSeconds          float64 `json:"rowSpanSeconds"`
+	RowSpanSeconds float64 `json:"rowSpanSeconds"`
+	// StartSpanSeconds is the first CreatedTime to the last: how the
+	// client's starts were spread (latency under load depends on it).
+	StartSpanSeconds        float64 `json:"startSpanSeconds"`
 	ActivitiesPerSecond     float64 `json:"activitiesPerSecond"`
 	OrchestrationsPerSecond float64 `json:"orchestrationsPerSecond"`
 	EventsPerSecond         float64 `json:"eventsPerSecond"`
@@ -77,11 +82,46 @@ type Result struct {
 	// RunByOperation is the same without the setup calls.
 	RunByOperation map[string]int64 `json:"runByOperation"`
 
+	// Shares are the activity runs of each worker (a run that was repeated
+	// after a crash counts again), in the order the workers started;
+	// MinShareOfFair is the smallest share times the number of workers:
+	// 1 when every worker ran the same number, 0.5 when one ran half of
+	// its fair share.
+	Shares         []Share `json:"shares"`
+	MinShareOfFair float64 `json:"minShareOfFair"`
+
 	Ceiling *Ceiling    `json:"ceiling,omitempty"`
 	Idle    *IdleResult `json:"idle,omitempty"`
 	Note    string      `json:"note"`
 
 	run calls
+}
+
+// Share is what one worker (in this process, or a worker process) ran.
+type Share struct {
+	Worker  string `json:"worker"`
+	Process bool   `json:"process"`
+	// Activities is the number of activity runs it started.
+	Activities int `json:"activities"`
+	// Share is Activities over every worker's runs.
+	Share float64 `json:"share"`
+}
+
+func (r *Result) fillShares(shares []Share) {
+	runs := 0
+	for _, s := range shares {
+		runs += s.Activities
+	}
+	r.Shares = shares
+	if runs == 0 || len(shares) == 0 {
+		return
+	}
+	least := 1.0
+	for i := range shares {
+		shares[i].Share = round(float64(shares[i].Activities)/float64(runs), 3)
+		least = min(least, float64(shares[i].Activities)/float64(runs))
+	}
+	r.MinShareOfFair = round(least*float64(len(shares)), 2)
 }
 
 func (r *Result) fillCalls(total, worker, client, setup calls) {
@@ -232,7 +272,18 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	if r.Activities > 0 {
 		line("schedule → activity start p50 / p95 ms", fmt.Sprintf("%.1f / %.1f", r.ScheduleToStartMsP50, r.ScheduleToStartMsP95))
 	}
-	line("setup seconds / row span seconds", fmt.Sprintf("%.2f / %.2f", r.SetupSeconds, r.RowSpanSeconds))
+	line("setup seconds / row span seconds / start span seconds", fmt.Sprintf("%.2f / %.2f / %.2f", r.SetupSeconds, r.RowSpanSeconds, r.StartSpanSeconds))
+	if r.ActivityTimeMs > 0 {
+		line("each activity sleeps", fmt.Sprintf("%.0f ms", r.ActivityTimeMs))
+	}
+	if len(r.Shares) > 1 {
+		var parts []string
+		for _, s := range r.Shares {
+			parts = append(parts, fmt.Sprintf("%s %d (%.1f%%)", s.Worker, s.Activities, 100*s.Share))
+		}
+		line("activities run by worker", strings.Join(parts, ", "))
+		line("smallest share / fair share", fmt.Sprintf("%.2f", r.MinShareOfFair))
+	}
 	if in := r.Idle; in != nil {
 		line("idle: calls per minute (steady, all workers)", fmt.Sprintf("%.1f over %.0f s after a %.0f s ramp", in.CallsPerMinute, in.WindowSeconds, in.RampSeconds))
 		line("idle: C# at its defaults", fmt.Sprintf("%.1f (%s)", in.CSharpDefaultsPerMinute, in.Formula))

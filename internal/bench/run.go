@@ -97,6 +97,10 @@ type Config struct {
 	// NoLocalResults and NoLocalActivities turn off the backend's
 	// in-process shortcuts, to measure what they save.
 	NoLocalResults, NoLocalActivities bool
+	// ActivityTime is how long each activity takes, sleeping (0: none), so
+	// that a run with several worker processes measures how activities
+	// spread over them rather than the machine's cores.
+	ActivityTime time.Duration
 	// NoCeiling skips the raw storage measurement.
 	NoCeiling bool
 	// CeilingDuration is how long each raw operation is measured (2 s).
@@ -143,6 +147,9 @@ func (c Config) withDefaults() (Config, error) {
 	default:
 		return c, fmt.Errorf("unknown scenario %q (want one of %s)", c.Scenario, strings.Join(Scenarios, ", "))
 	}
+	if c.ActivityTime < 0 {
+		return c, errors.New("--activity-time cannot be negative")
+	}
 	if c.Count < 1 || c.Length < 0 {
 		return c, fmt.Errorf("sizes must be positive (count %d, length %d)", c.Count, c.Length)
 	}
@@ -172,6 +179,9 @@ func (c Config) withDefaults() (Config, error) {
 		}
 		if c.Workers != 1 || c.Processes != 0 {
 			return c, errors.New("--compare-csharp runs one worker on each side: leave --workers and --processes unset")
+		}
+		if c.ActivityTime != 0 {
+			return c, errors.New("--compare-csharp runs dtfx-ref's activities, which take no time: leave --activity-time unset")
 		}
 	}
 	if c.Logger == nil {
@@ -295,9 +305,9 @@ func (r *runner) runScenario(ctx context.Context) (*Result, error) {
 	if err := cbe.CreateTaskHub(ctx); err != nil {
 		return nil, err
 	}
-	rec := &recorder{}
 	wp := WorkerProcess{Hub: hub, Partitions: cfg.Partitions, MaxPoll: cfg.MaxPoll, Activities: cfg.Activities,
-		Orchestrations: cfg.Orchestrations, NoLocalResults: cfg.NoLocalResults, NoLocalActivities: cfg.NoLocalActivities, Logger: cfg.Logger}
+		Orchestrations: cfg.Orchestrations, NoLocalResults: cfg.NoLocalResults, NoLocalActivities: cfg.NoLocalActivities,
+		ActivityTime: cfg.ActivityTime, Logger: cfg.Logger}
 	var workers []*runningWorker
 	var children []*childWorker
 	stopAll := func() {
@@ -320,7 +330,7 @@ func (r *runner) runScenario(ctx context.Context) (*Result, error) {
 	for i := 0; i < cfg.Workers; i++ {
 		p := wp
 		p.WorkerID = fmt.Sprintf("bench-%d-w%d", pid, i+1)
-		w, err := startWorker(ctx, r.acct, workerCounter, rec, p)
+		w, err := startWorker(ctx, r.acct, workerCounter, &recorder{}, p)
 		if err != nil {
 			return nil, err
 		}
@@ -383,7 +393,13 @@ func (r *runner) runScenario(ctx context.Context) (*Result, error) {
 	r.progress("scenario done in %.2f s; collecting counts", elapsed.Seconds())
 
 	total := fromStats(workerCounter.Snapshot())
-	starts := rec.snapshot()
+	var starts []activityStart
+	var shares []Share
+	for _, w := range workers {
+		st := w.rec.snapshot()
+		starts = append(starts, st...)
+		shares = append(shares, Share{Worker: w.id, Activities: len(st)})
+	}
 	rctx, rcancel := context.WithTimeout(ctx, time.Minute)
 	defer rcancel()
 	for _, ch := range children {
@@ -393,13 +409,16 @@ func (r *runner) runScenario(ctx context.Context) (*Result, error) {
 		}
 		total.add(cc)
 		starts = append(starts, st...)
+		shares = append(shares, Share{Worker: ch.id, Process: true, Activities: len(st)})
 	}
 	clientCalls := fromStats(clientCounter.Snapshot())
 	stopAll()
 
 	res := &Result{Backend: "azdurable (provider/azurestorage)", Scenario: scenarioLabel(cfg), Workers: cfg.Workers,
 		Processes: cfg.Processes, Partitions: cfg.Partitions, MaxPollSeconds: cfg.MaxPoll.Seconds(),
-		ClientPoll: clientPollLabel(cfg.ClientPoll, cfg.WaitEach), LocalResults: !cfg.NoLocalResults, LocalActivities: !cfg.NoLocalActivities, SetupSeconds: round(setupSeconds, 3), Seconds: round(elapsed.Seconds(), 3), TaskHub: hub}
+		ClientPoll: clientPollLabel(cfg.ClientPoll, cfg.WaitEach), LocalResults: !cfg.NoLocalResults, LocalActivities: !cfg.NoLocalActivities, SetupSeconds: round(setupSeconds, 3), Seconds: round(elapsed.Seconds(), 3), TaskHub: hub,
+		ActivityTimeMs: ms(cfg.ActivityTime)}
+	res.fillShares(shares)
 	workerCalls := total
 	total.add(clientCalls)
 	if err := r.measure(ctx, obs, insts, starts, res); err != nil {
@@ -584,7 +603,7 @@ func (r *runner) measure(ctx context.Context, obs *azurestorage.Backend, insts [
 	}
 	res.Orchestrations = len(insts)
 	var lat []float64
-	var first, last time.Time
+	var first, last, lastCreated time.Time
 	for _, st := range states {
 		if st.Status != history.StatusCompleted {
 			res.Failed++
@@ -598,12 +617,16 @@ func (r *runner) measure(ctx context.Context, obs *azurestorage.Backend, insts [
 			if st.CompletedTime.After(last) {
 				last = st.CompletedTime
 			}
+			if st.CreatedTime.After(lastCreated) {
+				lastCreated = st.CreatedTime
+			}
 		}
 	}
 	res.Failed += len(insts) - len(states)
 	res.LatencyMsP50, res.LatencyMsP95, res.LatencyMsP99 = percentile(lat, 50), percentile(lat, 95), percentile(lat, 99)
 	if !first.IsZero() {
 		res.RowSpanSeconds = round(last.Sub(first).Seconds(), 3)
+		res.StartSpanSeconds = round(lastCreated.Sub(first).Seconds(), 3)
 	}
 
 	// History: when each activity was scheduled and each event taken in.

@@ -43,11 +43,23 @@ func (r *recorder) snapshot() []activityStart {
 }
 
 // registrations returns the scenario code, with the activity reporting its
-// start times to rec.
-func registrations(rec *recorder) []durable.Registrable {
+// start times to rec. Each activity takes activityTime (0: none), sleeping
+// and so costing no CPU, so that a scale-out run is limited by activity
+// slots and storage, not by the cores of the machine; a cancelled context
+// ends the sleep with an error.
+func registrations(rec *recorder, activityTime time.Duration) []durable.Registrable {
 	sayHello := durable.NewActivity(activityName, func(ctx context.Context, name string) (string, error) {
 		if info, ok := durable.ActivityInfoFrom(ctx); ok {
 			rec.add(activityStart{Instance: info.InstanceID, TaskID: info.TaskID, At: time.Now().UTC()})
+		}
+		if activityTime > 0 {
+			t := time.NewTimer(activityTime)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return "", context.Cause(ctx)
+			}
 		}
 		return "Hello " + name + "!", nil
 	})

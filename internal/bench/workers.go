@@ -38,6 +38,8 @@ type WorkerProcess struct {
 	// NoLocalResults and NoLocalActivities turn off the backend's
 	// in-process shortcuts (to measure what they save).
 	NoLocalResults, NoLocalActivities bool
+	// ActivityTime is how long each activity sleeps (0: it returns at once).
+	ActivityTime time.Duration
 	// ConnectionString of the storage; "" reads EnvWorkerStorage.
 	ConnectionString string
 	Logger           *slog.Logger
@@ -49,7 +51,8 @@ func (p WorkerProcess) args() []string {
 	return []string{"--hub", p.Hub, "--partitions", strconv.Itoa(p.Partitions), "--worker-id", p.WorkerID,
 		"--max-poll", p.MaxPoll.String(), "--activities", strconv.Itoa(p.Activities),
 		"--orchestrations", strconv.Itoa(p.Orchestrations),
-		"--no-local-results=" + strconv.FormatBool(p.NoLocalResults), "--no-local-activities=" + strconv.FormatBool(p.NoLocalActivities)}
+		"--no-local-results=" + strconv.FormatBool(p.NoLocalResults), "--no-local-activities=" + strconv.FormatBool(p.NoLocalActivities),
+		"--activity-time", p.ActivityTime.String()}
 }
 
 // processMessage is one line a worker process prints.
@@ -114,6 +117,7 @@ func RunWorkerProcess(ctx context.Context, p WorkerProcess, stdin io.Reader, std
 // partition manager and worker id).
 type runningWorker struct {
 	id     string
+	rec    *recorder
 	w      *worker.Worker
 	cancel context.CancelFunc
 	done   chan error
@@ -132,11 +136,11 @@ func startWorker(ctx context.Context, acct *storage.Account, counter *storage.Ca
 		return nil, err
 	}
 	w := worker.New(be, worker.Options{MaxConcurrentActivities: p.Activities, MaxConcurrentOrchestrations: p.Orchestrations, Logger: log})
-	if err := w.Register(registrations(rec)...); err != nil {
+	if err := w.Register(registrations(rec, p.ActivityTime)...); err != nil {
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	rw := &runningWorker{id: p.WorkerID, w: w, cancel: cancel, done: make(chan error, 1)}
+	rw := &runningWorker{id: p.WorkerID, rec: rec, w: w, cancel: cancel, done: make(chan error, 1)}
 	go func() { rw.done <- w.Run(runCtx) }()
 	return rw, nil
 }

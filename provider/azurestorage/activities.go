@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/azdurable/azdurable/history"
@@ -13,34 +14,61 @@ import (
 	"github.com/azdurable/azdurable/queues"
 )
 
-// activityFetcher receives work items only for callers that are waiting
-// (C# receives one per free slot), so no message sits locked in memory
-// while the worker is busy, and one back-off governs the idle queue.
+// activityFetcher hands work items to this process's activity callers
+// (the worker's activity slots that wait in LockNextActivity). It receives
+// only for callers that wait and are not already promised an item (C#
+// receives one per free slot), so that nothing sits locked in memory while
+// the worker is busy, and one back-off governs the idle queue. The
+// activities this backend's own episodes schedule are kept back for it
+// (sent hidden and handed over without a receive, sendLocal) only as far
+// as free slots can start them at once: every other one is sent visible,
+// where every worker of the hub, C# included, can take it.
 type activityFetcher struct {
 	b       *Backend
 	mu      sync.Mutex
 	waiting int
-	items   []*provider.ActivityWorkItem
+	items   []queuedItem
 	notify  chan struct{}
 	running bool
-	// local counts the items (and reservations) scheduled by this
-	// backend's own episodes that no caller has taken yet.
-	local int
+	// reserved counts the slots promised to activities being sent hidden
+	// (reserveLocal) and not offered yet; receiving, those asked for by
+	// the receive in flight.
+	reserved  int
+	receiving int
+	// lastWork is when this process last saw work (UnixNano; busyWindow).
+	lastWork atomic.Int64
 }
 
+// queuedItem is a work item waiting for a caller, since at.
+type queuedItem struct {
+	wi *provider.ActivityWorkItem
+	at time.Time
+}
+
+// staleItem is how long a work item may wait in memory for a caller (the
+// callers it was meant for went away) before it goes back to its queue.
+const staleItem = 2 * time.Second
+
 type activityLock struct {
-	raw *queues.Message
+	h *hold
 	// local marks a work item this backend enqueued hidden for itself.
 	local bool
 }
 
 func newActivityFetcher(b *Backend) *activityFetcher {
-	return &activityFetcher{b: b, notify: make(chan struct{})}
+	f := &activityFetcher{b: b, notify: make(chan struct{})}
+	f.sawWork(time.Now())
+	return f
 }
 
 func (f *activityFetcher) broadcastLocked() {
 	close(f.notify)
 	f.notify = make(chan struct{})
+}
+
+// freeLocked is the number of waiting callers no item is meant for yet.
+func (f *activityFetcher) freeLocked() int {
+	return f.waiting - len(f.items) - f.reserved - f.receiving
 }
 
 // LockNextActivity waits for the next activity work item.
@@ -59,11 +87,8 @@ func (b *Backend) LockNextActivity(ctx context.Context) (*provider.ActivityWorkI
 	defer func() { f.mu.Lock(); f.waiting--; f.mu.Unlock() }()
 	for {
 		if len(f.items) > 0 {
-			wi := f.items[0]
+			wi := f.items[0].wi
 			f.items = f.items[1:]
-			if l, _ := wi.Private.(*activityLock); l != nil && l.local {
-				f.local--
-			}
 			f.mu.Unlock()
 			return wi, nil
 		}
@@ -87,15 +112,17 @@ func (f *activityFetcher) loop() {
 	idleSince := time.Now()
 	for {
 		f.mu.Lock()
-		want := f.waiting - len(f.items)
+		want := f.freeLocked()
 		if want <= 0 {
-			if f.waiting == 0 && len(f.items) == 0 && time.Since(idleSince) > 5*time.Second {
+			if f.waiting == 0 && len(f.items) == 0 && f.reserved == 0 && time.Since(idleSince) > 5*time.Second {
 				f.running = false
 				f.mu.Unlock()
 				return
 			}
+			stale := f.staleLocked()
 			ch := f.notify
 			f.mu.Unlock()
+			f.giveBack(stale)
 			t := time.NewTimer(time.Second)
 			select {
 			case <-ch:
@@ -104,45 +131,79 @@ func (f *activityFetcher) loop() {
 			t.Stop()
 			continue
 		}
+		want = min(want, taskhub.MaxReceiveBatch)
+		f.receiving = want
 		idleSince = time.Now()
 		f.mu.Unlock()
 		wake := b.wake.C(b.workitems.Name())
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		msgs, err := b.workitems.Receive(ctx, min(want, taskhub.MaxReceiveBatch), b.opts.WorkItemVisibility)
+		at := time.Now()
+		msgs, err := b.workitems.Receive(ctx, want, b.hold)
 		cancel()
 		if err != nil {
 			b.log.Warn("azurestorage: receiving activity work items", "err", err)
 		}
-		if len(msgs) == 0 {
-			d := backoff.Next()
-			t := time.NewTimer(d)
-			select {
-			case <-t.C:
-			case <-wake:
-				backoff.Reset()
-			}
-			t.Stop()
-			continue
-		}
-		backoff.Reset()
 		var got []*provider.ActivityWorkItem
 		for _, m := range msgs {
-			if wi := b.activityItem(m); wi != nil {
+			if wi := b.activityItem(m, at); wi != nil {
 				got = append(got, wi)
 			}
 		}
+		now := time.Now()
 		f.mu.Lock()
-		f.items = append(f.items, got...)
+		f.receiving = 0
+		for _, wi := range got {
+			f.items = append(f.items, queuedItem{wi: wi, at: now})
+		}
 		f.broadcastLocked()
 		f.mu.Unlock()
+		if len(msgs) > 0 {
+			f.sawWork(now)
+			backoff.Reset()
+			continue
+		}
+		d := f.pollWait(backoff.Next(), time.Now())
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-wake:
+			backoff.Reset()
+		}
+		t.Stop()
 	}
+}
+
+// busyWindow and busyPoll shape the polling of the work-item queue across
+// processes. A work item sent by another process wakes nobody here, so an
+// idle poller finds it only after its back-off, which reaches
+// MaxPollingInterval (30 s) after a minute of empty polls: a fan-out that
+// its owner cannot run alone would wait that long for the hub's other
+// workers. While this process has seen work within busyWindow (it started,
+// received a work item, or committed an episode), the wait between empty
+// polls is therefore capped at busyPoll; a hub that stays idle longer
+// backs off to the full interval as before, so idle costs do not change.
+const (
+	busyWindow = time.Minute
+	busyPoll   = time.Second
+)
+
+// sawWork records that this process has just seen work (see busyWindow).
+func (f *activityFetcher) sawWork(now time.Time) { f.lastWork.Store(now.UnixNano()) }
+
+// pollWait is the wait before the next poll after an empty one, d by the
+// back-off.
+func (f *activityFetcher) pollWait(d time.Duration, now time.Time) time.Duration {
+	if now.Sub(time.Unix(0, f.lastWork.Load())) < busyWindow {
+		return min(d, busyPoll)
+	}
+	return d
 }
 
 // activityItem decodes a work-item message. One received more than
 // MaxDequeueCount times, or one that will never decode, is quarantined
 // (failing its task when it names one); one whose large-message blob could
 // not be read is put back with back-off.
-func (b *Backend) activityItem(m *queues.Message) *provider.ActivityWorkItem {
+func (b *Backend) activityItem(m *queues.Message, receivedAt time.Time) *provider.ActivityWorkItem {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if max := b.maxDequeue(); provider.Poisoned(int(m.DequeueCount), max) {
@@ -172,7 +233,7 @@ func (b *Backend) activityItem(m *queues.Message) *provider.ActivityWorkItem {
 		return nil
 	}
 	wi := &provider.ActivityWorkItem{ID: m.ID, Instance: data.TaskMessage.OrchestrationInstance, Event: ts,
-		DequeueCount: int(m.DequeueCount), Episode: data.Episode, Private: &activityLock{raw: m}}
+		DequeueCount: int(m.DequeueCount), Episode: data.Episode, Private: &activityLock{h: b.keep.add(m, receivedAt)}}
 	if c := data.TaskMessage.OrchestrationExecutionContext; c != nil {
 		wi.Tags = c.OrchestrationTags
 	}
@@ -187,18 +248,14 @@ func activityLockOf(wi *provider.ActivityWorkItem) (*activityLock, error) {
 	return l, nil
 }
 
-// RenewActivity extends the work item's visibility.
+// RenewActivity reports whether the work item is still held: the backend
+// renews what it holds itself (holds.go), so this costs no call.
 func (b *Backend) RenewActivity(ctx context.Context, wi *provider.ActivityWorkItem) error {
 	l, err := activityLockOf(wi)
 	if err != nil {
 		return err
 	}
-	pop, next, err := b.workitems.UpdateVisibility(ctx, l.raw.ID, l.raw.PopReceipt, l.raw.Text, b.opts.WorkItemVisibility)
-	if err != nil {
-		return err
-	}
-	l.raw.PopReceipt, l.raw.NextVisible = pop, next
-	return nil
+	return l.h.err()
 }
 
 // CompleteActivity sends the result to the orchestration's control queue,
@@ -226,8 +283,10 @@ func (b *Backend) CompleteActivity(ctx context.Context, wi *provider.ActivityWor
 	if _, err := b.codec.Send(ctx, b.controlQueueFor(wi.Instance.InstanceID), m, 0); err != nil {
 		return fmt.Errorf("azurestorage: sending the activity result: %w", err)
 	}
-	if err := b.workitems.Delete(ctx, l.raw.ID, l.raw.PopReceipt); err != nil && !errors.Is(err, queues.ErrMessageGone) {
-		return fmt.Errorf("azurestorage: deleting the work item: %w", err)
+	if err := l.h.delete(ctx); err != nil && !errors.Is(err, queues.ErrMessageGone) {
+		// The result is sent: the work item reappears within the hold
+		// time and runs again, and the orchestration drops the duplicate.
+		b.log.Warn("azurestorage: deleting a completed work item; it will run again", "message", wi.ID, "err", err)
 	}
 	return nil
 }
@@ -238,7 +297,7 @@ func (b *Backend) AbandonActivity(ctx context.Context, wi *provider.ActivityWork
 	if err != nil {
 		return err
 	}
-	_, _, err = b.workitems.UpdateVisibility(ctx, l.raw.ID, l.raw.PopReceipt, l.raw.Text, taskhub.ClampDelay(delay))
+	err = l.h.release(ctx, taskhub.ClampDelay(delay))
 	if errors.Is(err, queues.ErrMessageGone) {
 		return nil
 	}
@@ -249,21 +308,21 @@ func (b *Backend) AbandonActivity(ctx context.Context, wi *provider.ActivityWork
 // session when this backend owns the instance's partition, instead of
 // sending it through the control queue: the result becomes a pending
 // message of the session (exactly the envelope that would have been sent),
-// and the work item's queue message stays hidden until the episode that
-// records the result in history commits and deletes it. This saves the
-// result's enqueue, its share of a control-queue receive and its delete.
-// At-least-once holds: until that commit the work item is still on its
-// queue, so after a crash it reappears when its visibility timeout ends
-// and the activity runs again (a duplicate result is dropped by Triage);
-// if the partition is lost or the work item abandoned first, the result is
-// sent to the control queue after all (spill).
+// and the work item's queue message stays held (hidden, renewed) until the
+// episode that records the result in history commits and deletes it. This
+// saves the result's enqueue, its share of a control-queue receive and its
+// delete. At-least-once holds: until that commit the work item is still on
+// its queue, so after a crash it reappears within the hold time and the
+// activity runs again (a duplicate result is dropped by Triage); if the
+// partition is lost or the work item abandoned first, the result is sent
+// to the control queue after all (spill).
 func (b *Backend) deliverLocally(l *activityLock, m *queues.MessageData) bool {
 	if b.opts.NoLocalResults {
 		return false
 	}
 	id := m.TaskMessage.OrchestrationInstance.InstanceID
 	name := b.controlQueueFor(id).Name()
-	raw := *l.raw
+	raw := l.h.snapshot()
 	raw.InsertionTime = time.Now().UTC()
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -271,7 +330,7 @@ func (b *Backend) deliverLocally(l *activityLock, m *queues.MessageData) bool {
 	if p == nil || b.stopping || !b.started {
 		return false
 	}
-	b.fileLocked(id, &pending{part: p, q: b.workitems, raw: &raw, data: m, local: true})
+	b.fileLocked(id, &pending{part: p, q: b.workitems, raw: &raw, data: m, local: true, h: l.h})
 	return true
 }
 
@@ -283,61 +342,66 @@ func (b *Backend) spill(ctx context.Context, m *pending, delay time.Duration) {
 	q := b.controlQueueFor(m.data.TaskMessage.OrchestrationInstance.InstanceID)
 	if _, err := b.codec.Send(ctx, q, m.data, delay); err != nil {
 		b.log.Warn("azurestorage: sending a held activity result; the activity will run again", "message", m.raw.ID, "err", err)
-		if _, _, err := b.workitems.UpdateVisibility(ctx, m.raw.ID, m.raw.PopReceipt, m.raw.Text, 0); err != nil && !errors.Is(err, queues.ErrMessageGone) {
-			b.log.Warn("azurestorage: returning an activity work item", "message", m.raw.ID, "err", err)
+		if err := m.h.release(ctx, 0); err != nil && !errors.Is(err, queues.ErrMessageGone) {
+			b.log.Warn("azurestorage: returning an activity work item; it reappears within the hold time", "message", m.raw.ID, "err", err)
 		}
 		return
 	}
-	if err := b.workitems.Delete(ctx, m.raw.ID, m.raw.PopReceipt); err != nil && !errors.Is(err, queues.ErrMessageGone) {
+	if err := m.h.delete(ctx); err != nil && !errors.Is(err, queues.ErrMessageGone) {
 		b.log.Warn("azurestorage: deleting an activity work item", "message", m.raw.ID, "err", err)
 	}
 }
 
 // reserveLocal decides whether an activity scheduled by this backend runs
-// here without a trip through the work-item queue: only while this
-// process's activity workers are asking for work (the fetcher runs) and
-// fewer than LocalActivityBacklog such items wait, so that a big fan-out
-// still reaches the other workers of the hub through the queue.
+// here without a trip through the work-item queue: only while one of this
+// process's activity slots waits for work that no other item is meant for
+// already, so that the activity starts at once. Everything else goes
+// through the queue, visible to every worker of the hub.
 func (f *activityFetcher) reserveLocal() bool {
 	if f.b.opts.NoLocalActivities {
 		return false
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !f.running || f.local >= f.b.opts.LocalActivityBacklog {
+	if !f.running || f.freeLocked() <= 0 {
 		return false
 	}
-	f.local++
+	f.reserved++
 	return true
 }
 
 func (f *activityFetcher) cancelLocal() {
 	f.mu.Lock()
-	f.local--
+	f.reserved--
+	f.broadcastLocked()
 	f.mu.Unlock()
 }
 
-// offerLocal queues a work item for this process's activity workers.
+// offerLocal queues a reserved work item for this process's activity
+// workers.
 func (f *activityFetcher) offerLocal(wi *provider.ActivityWorkItem) {
 	f.mu.Lock()
-	f.items = append(f.items, wi)
+	f.reserved--
+	f.items = append(f.items, queuedItem{wi: wi, at: time.Now()})
 	f.broadcastLocked()
 	f.mu.Unlock()
 }
 
 // sendLocal enqueues an activity's TaskScheduled message hidden for the
-// work-item visibility timeout (no poller is woken) and hands the work item
-// to this process's activity workers with the pop receipt of the enqueue,
-// which saves the receive. The message is on the queue as usual, so if
-// this process dies before the result is committed it becomes visible and
-// any worker runs the activity (at least once, as with a received item).
+// hold time (no poller is woken) and hands the work item to this
+// process's activity workers with the pop receipt of the enqueue, which
+// saves the receive. The message is on the queue as usual and held like a
+// received one (renewed while held), so if this process dies before the
+// result is committed it becomes visible within the hold time and any
+// worker runs the activity (at least once, as with a received item).
 func (b *Backend) sendLocal(ctx context.Context, o outbound) error {
 	text, err := b.codec.Encode(ctx, o.m)
 	if err != nil {
 		b.act.cancelLocal()
 		return err
 	}
-	sent, err := b.workitems.SendHidden(ctx, text, b.opts.WorkItemVisibility)
+	at := time.Now()
+	sent, err := b.workitems.SendHidden(ctx, text, b.hold)
 	if err != nil {
 		b.act.cancelLocal()
 		return err
@@ -347,7 +411,7 @@ func (b *Backend) sendLocal(ctx context.Context, o outbound) error {
 	raw := &queues.Message{ID: sent.ID, PopReceipt: sent.PopReceipt, Text: text, DequeueCount: 1,
 		InsertionTime: sent.InsertionTime, NextVisible: sent.NextVisible}
 	wi := &provider.ActivityWorkItem{ID: sent.ID, Instance: tm.OrchestrationInstance, Event: &ts, DequeueCount: 1,
-		Episode: o.m.Episode, Private: &activityLock{raw: raw, local: true}}
+		Episode: o.m.Episode, Private: &activityLock{h: b.keep.add(raw, at), local: true}}
 	if c := tm.OrchestrationExecutionContext; c != nil {
 		wi.Tags = c.OrchestrationTags
 	}
@@ -356,19 +420,58 @@ func (b *Backend) sendLocal(ctx context.Context, o outbound) error {
 }
 
 // returnUntaken makes the work items no caller took visible again, so that
-// a stopping worker does not leave them hidden until their timeout.
+// a stopping worker does not leave them hidden until their hold ends.
 func (f *activityFetcher) returnUntaken(ctx context.Context) {
 	f.mu.Lock()
-	items := f.items
-	f.items, f.local = nil, 0
+	var items []*provider.ActivityWorkItem
+	for _, q := range f.items {
+		items = append(items, q.wi)
+	}
+	f.items = nil
 	f.mu.Unlock()
+	f.release(ctx, items)
+}
+
+// staleLocked takes out the items that waited longer than staleItem while
+// no caller waited: the callers they were meant for went away (a worker
+// that stops taking work), and no slot of this process can start them.
+func (f *activityFetcher) staleLocked() []*provider.ActivityWorkItem {
+	if f.waiting > 0 || len(f.items) == 0 || time.Since(f.items[0].at) < staleItem {
+		return nil
+	}
+	var stale []*provider.ActivityWorkItem
+	keep := f.items[:0]
+	for _, q := range f.items {
+		if time.Since(q.at) >= staleItem {
+			stale = append(stale, q.wi)
+		} else {
+			keep = append(keep, q)
+		}
+	}
+	f.items = keep
+	return stale
+}
+
+// giveBack releases work items that no slot can start.
+func (f *activityFetcher) giveBack(items []*provider.ActivityWorkItem) {
+	if len(items) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	f.release(ctx, items)
+}
+
+// release makes work items visible again at once; one that cannot be
+// returned reappears within the hold time anyway.
+func (f *activityFetcher) release(ctx context.Context, items []*provider.ActivityWorkItem) {
 	forEach(ctx, len(items), 16, func(ctx context.Context, i int) {
 		l, err := activityLockOf(items[i])
 		if err != nil {
 			return
 		}
-		if _, _, err := f.b.workitems.UpdateVisibility(ctx, l.raw.ID, l.raw.PopReceipt, l.raw.Text, 0); err != nil && !errors.Is(err, queues.ErrMessageGone) {
-			f.b.log.Debug("azurestorage: returning an untaken activity work item", "message", l.raw.ID, "err", err)
+		if err := l.h.release(ctx, 0); err != nil && !errors.Is(err, queues.ErrMessageGone) {
+			f.b.log.Debug("azurestorage: returning an untaken activity work item; it reappears within the hold time", "message", l.h.id(), "err", err)
 		}
 	})
 }

@@ -81,6 +81,10 @@ type Backend struct {
 	loops    sync.WaitGroup
 
 	act *activityFetcher
+	// keep renews the work items this backend holds (holds.go), each
+	// hidden for hold.
+	keep *keeper
+	hold time.Duration
 	// diag remembers this backend's give-backs (poison.go).
 	diag diagState
 }
@@ -129,6 +133,8 @@ func New(opts Options) (*Backend, error) {
 	b.inst = tables.NewInstanceStore(b.tsvc, names.InstancesTable())
 	b.purger = tables.NewPurger(b.hist, b.inst, nil)
 	b.act = newActivityFetcher(b)
+	b.hold = opts.ActivityHold
+	b.keep = newKeeper(b.workitems, b.hold, b.log)
 	return b, nil
 }
 

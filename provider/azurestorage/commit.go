@@ -111,9 +111,15 @@ func (b *Backend) completeOrchestration(ctx context.Context, wi *provider.Orches
 	ep := int32(episodes)
 	sender := queues.Sender{InstanceID: wi.InstanceID, ExecutionID: execID}
 	out := make([]outbound, 0, len(r.Outbox))
+	b.act.sawWork(now)
 	for _, tm := range r.Outbox {
 		q, delay, err := b.route(tm, now)
 		if err != nil {
+			for _, o := range out {
+				if o.local {
+					b.act.cancelLocal()
+				}
+			}
 			return err
 		}
 		o := outbound{q: q, m: b.envelope(tm, &ep, sender), delay: delay}
@@ -263,11 +269,14 @@ func (b *Backend) RenewOrchestration(ctx context.Context, wi *provider.Orchestra
 	var errs []error
 	b.current(ls.msgs)
 	for _, m := range ls.msgs {
-		vis := b.opts.ControlQueueVisibility
-		if m.local {
-			vis = b.opts.WorkItemVisibility
+		if m.h != nil {
+			// A local result's work item: the keeper renews it.
+			if err := m.h.err(); err != nil {
+				errs = append(errs, err)
+			}
+			continue
 		}
-		pop, next, err := m.q.UpdateVisibility(ctx, m.raw.ID, m.raw.PopReceipt, m.raw.Text, vis)
+		pop, next, err := m.q.UpdateVisibility(ctx, m.raw.ID, m.raw.PopReceipt, m.raw.Text, b.opts.ControlQueueVisibility)
 		if err != nil {
 			errs = append(errs, err)
 			continue

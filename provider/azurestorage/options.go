@@ -23,6 +23,9 @@ const (
 	SafeBlobLeases
 )
 
+// DefaultActivityHold is Options.ActivityHold's default.
+const DefaultActivityHold = 15 * time.Second
+
 // Options configure a Backend. Zero values mean C#'s defaults.
 type Options struct {
 	// TaskHub is the task hub name (letters and digits, 3–45 characters).
@@ -57,8 +60,18 @@ type Options struct {
 	// ControlQueueVisibility is how long received control messages stay
 	// invisible (default 5 min).
 	ControlQueueVisibility time.Duration
-	// WorkItemVisibility is the same for activity messages (default 5 min).
+	// WorkItemVisibility is the same for activity messages (default 5 min,
+	// C#'s); it bounds ActivityHold.
 	WorkItemVisibility time.Duration
+	// ActivityHold is how long a work item this backend holds stays hidden
+	// from the hub's other workers without a renewal (default
+	// DefaultActivityHold, at most WorkItemVisibility): items received for
+	// its activity slots, kept back for them, or waiting for the commit of
+	// their result. The backend renews what it holds every third of it, so
+	// after the process dies (a SIGKILL, a lost VM) another worker can take
+	// that work within the hold time, where C# leaves it hidden for the
+	// work-item visibility.
+	ActivityHold time.Duration
 	// MaxPollingInterval caps the polling back-off (default 30 s).
 	MaxPollingInterval time.Duration
 	// ControlQueueBufferThreshold pauses receiving while this many control
@@ -82,15 +95,11 @@ type Options struct {
 	// the work item is deleted with the commit that records the result).
 	NoLocalResults bool
 	// NoLocalActivities sends every activity of this backend's episodes
-	// through the work-item queue visibly, as C# does. By default, while
-	// this process's activity workers ask for work, up to
-	// LocalActivityBacklog of them at a time are enqueued hidden and handed
-	// to those workers directly (see sendLocal).
+	// through the work-item queue visibly, as C# does. By default as many
+	// of them as this process's waiting activity slots can start at once
+	// are enqueued hidden and handed to those slots directly (see
+	// sendLocal); the rest are sent visible, for every worker of the hub.
 	NoLocalActivities bool
-	// LocalActivityBacklog bounds the activities waiting in memory for this
-	// process's workers (default 100); the rest go through the queue, where
-	// every worker of the hub can take them.
-	LocalActivityBacklog int
 
 	// Table, Blob and AppLease tune the partition managers (tests shorten
 	// the intervals); zero fields keep C#'s values.
@@ -133,9 +142,11 @@ func (o Options) withDefaults() (Options, error) {
 	if o.ControlQueueBatchSize <= 0 || o.ControlQueueBatchSize > taskhub.MaxReceiveBatch {
 		o.ControlQueueBatchSize = taskhub.MaxReceiveBatch
 	}
-	if o.LocalActivityBacklog <= 0 {
-		o.LocalActivityBacklog = 100
+	def(&o.ActivityHold, DefaultActivityHold)
+	if o.ActivityHold < 2*time.Second {
+		return o, fmt.Errorf("azurestorage: Options.ActivityHold %v is shorter than 2 s", o.ActivityHold)
 	}
+	o.ActivityHold = min(o.ActivityHold, o.WorkItemVisibility)
 	if o.ControlQueueBufferThreshold <= 0 {
 		o.ControlQueueBufferThreshold = 64
 	}

@@ -395,7 +395,10 @@ func (b *Backend) GiveBackActivity(ctx context.Context, wi *provider.ActivityWor
 			}
 		}
 	}
-	b.replaceMessage(ctx, b.workitems, l.raw, delay)
+	_ = l.h.end(func(m *queues.Message) error {
+		b.replaceMessage(ctx, b.workitems, m, delay)
+		return nil
+	})
 	return delay, nil
 }
 

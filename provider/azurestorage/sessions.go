@@ -43,6 +43,9 @@ type pending struct {
 	// goroutine that holds the message replaces raw with it (current), so
 	// that raw is never written while that goroutine reads it.
 	redelivered *queues.Message
+	// h holds a local result's work item (holds.go); raw is then a copy
+	// taken when the result was handed over, whose pop receipt is stale.
+	h *hold
 }
 
 // session is what the backend keeps about one instance while its
@@ -220,6 +223,7 @@ func (b *Backend) Stop(ctx context.Context, graceful bool) error {
 	}
 	b.loops.Wait()
 	b.act.returnUntaken(ctx)
+	b.keep.forgetAll()
 	b.mu.Lock()
 	b.started = false
 	b.sessions = map[string]*session{}
@@ -621,7 +625,13 @@ func (b *Backend) deleteMessages(ctx context.Context, msgs []*pending) {
 	b.current(msgs)
 	forEach(ctx, len(msgs), 16, func(ctx context.Context, i int) {
 		m := msgs[i]
-		if err := m.q.Delete(ctx, m.raw.ID, m.raw.PopReceipt); err != nil && !errors.Is(err, queues.ErrMessageGone) {
+		var err error
+		if m.h != nil {
+			err = m.h.delete(ctx)
+		} else {
+			err = m.q.Delete(ctx, m.raw.ID, m.raw.PopReceipt)
+		}
+		if err != nil && !errors.Is(err, queues.ErrMessageGone) {
 			b.log.Warn("azurestorage: deleting a processed message", "message", m.raw.ID, "err", err)
 		}
 	})
