@@ -65,7 +65,7 @@ func TestOversizedInputsAndLongWaits(t *testing.T) {
 	go func() { done <- w.Run(wctx) }()
 	defer func() { stop(); <-done }()
 	c := client.New(be, client.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 
 	random := func(n int) string {
