@@ -51,6 +51,7 @@ type env struct {
 	c   *client.Client
 	srv *httptest.Server
 	ctx context.Context
+	be  *memory.Backend
 }
 
 func newEnv(t *testing.T, o dashboard.Options) *env {
@@ -72,7 +73,7 @@ func newEnv(t *testing.T, o dashboard.Options) *env {
 	}
 	srv := httptest.NewServer(d)
 	t.Cleanup(srv.Close)
-	return &env{t: t, c: c, srv: srv, ctx: ctx}
+	return &env{t: t, c: c, srv: srv, ctx: ctx, be: be}
 }
 
 func (e *env) start(name, id string, input any) {
@@ -313,8 +314,13 @@ func TestListFilterAndPaging(t *testing.T) {
 func TestEntities(t *testing.T) {
 	e := newEnv(t, dashboard.Options{})
 	later := time.Now().Add(time.Hour)
-	if _, err := e.c.ScheduleNew(e.ctx, "@counter", client.RawJSON(`{"exists":true,"state":"<i>41</i>"}`),
-		client.WithInstanceID("@counter@one"), client.WithStartAt(later)); err != nil {
+	// The client refuses orchestration starts at entity ids, so the row is
+	// written through the backend, as an entity's scheduler state.
+	state := `{"exists":true,"state":"<i>41</i>"}`
+	inst := history.OrchestrationInstance{InstanceID: "@counter@one", ExecutionID: "e1"}
+	start := &history.TaskMessage{OrchestrationInstance: inst, Event: &history.ExecutionStartedEvent{OrchestrationInstance: inst,
+		Name: "@counter", Input: &state, ScheduledStartTime: &later, EventBase: history.EventBase{EventID: -1, Timestamp: time.Now()}}}
+	if err := e.be.CreateInstance(e.ctx, start, nil); err != nil {
 		t.Fatal(err)
 	}
 	code, body, _ := e.get("/dashboard/entities")
