@@ -146,8 +146,8 @@ func (b *Backend) completeOrchestration(ctx context.Context, wi *provider.Orches
 	}
 
 	// 3. The Instances row. The history is committed now, so a failure here
-	// is retried and then logged: the row heals with the next episode or the
-	// terminal repair.
+	// is retried and then logged: the row heals with the next episode or,
+	// once the instance has ended, with the repair of step 4.
 	parentID := s.parentID
 	if start != nil {
 		parentID = parentOf(start)
@@ -167,8 +167,18 @@ func (b *Backend) completeOrchestration(ctx context.Context, wi *provider.Orches
 		b.recheckRow(ctx, s.id, execID, res.ETag, rowETag)
 	}
 
-	// 4. Delete the consumed messages.
-	b.deleteMessages(ctx, ls.msgs)
+	// 4. Delete the consumed messages. An ended instance whose row was not
+	// written has no next episode to heal it, and its consumed messages
+	// are all that can bring it back to a worker: they are put back
+	// instead, come back as messages for a finished instance, and the
+	// worker that discards them repairs the row first (prepare).
+	if err != nil && ends(r.NewEvents) {
+		b.log.Warn("azurestorage: putting the finished episode's messages back so that its Instances row is repaired",
+			"instance", wi.InstanceID, "execution", execID)
+		b.abandonPending(ctx, ls.msgs, 0)
+	} else {
+		b.deleteMessages(ctx, ls.msgs)
+	}
 
 	b.mu.Lock()
 	if newExec {
@@ -182,6 +192,17 @@ func (b *Backend) completeOrchestration(ctx context.Context, wi *provider.Orches
 	ls.newExec = false
 	b.unlock(s, true)
 	return nil
+}
+
+// ends reports whether an episode's events end the execution (a terminal
+// ExecutionCompleted; a continue-as-new hand-off does not end it).
+func ends(events []history.Event) bool {
+	for _, ev := range events {
+		if c, ok := ev.(*history.ExecutionCompletedEvent); ok && c.OrchestrationStatus.IsTerminal() {
+			return true
+		}
+	}
+	return false
 }
 
 // slowCommit is how long the history commit and the Instances row write

@@ -3,6 +3,7 @@ package azurestorage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -168,6 +169,17 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 			break
 		}
 	}
+	// A terminal history whose Instances row is stale (a crash, or a lost
+	// answer, between the history commit and the row write) is repaired
+	// whatever the messages were, as C# does before running a work item.
+	// The messages about to be discarded are the only trigger of the
+	// repair, so it comes first: when it fails, or this process dies
+	// before it is done, they come back and it is tried again.
+	if loaded != nil && s.index.Terminal() && !res.NewExecution {
+		if err := b.repair(ctx, s, loaded); err != nil {
+			return nil, fmt.Errorf("azurestorage: repairing the Instances row of finished instance %s: %w", s.id, err)
+		}
+	}
 	for _, d := range res.Decisions {
 		if d.Verdict != rules.Keep {
 			b.apply(ctx, s, candidates[d.Index], d.Verdict, d.Reason)
@@ -175,12 +187,6 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 	}
 	if t := res.TerminateWithoutHistory; t != nil {
 		b.terminateWithoutHistory(ctx, s.id, t)
-	}
-	// A terminal history whose Instances row is stale (a crash, or a lost
-	// answer, between the history commit and the row write) is repaired
-	// whatever the messages were, as C# does before running a work item.
-	if loaded != nil && s.index.Terminal() && !res.NewExecution {
-		b.repair(ctx, s, loaded)
 	}
 	if len(res.Kept) == 0 {
 		return nil, nil
@@ -323,8 +329,9 @@ func (b *Backend) uploadLarge(ctx context.Context, up []tables.LargeValue) error
 
 // repair rewrites a stale Instances row from a terminal history (tables
 // spec §2.3.3): this is how a crash between the history commit and the
-// Instances write heals.
-func (b *Backend) repair(ctx context.Context, s *session, h *tables.History) {
+// Instances write heals. It returns an error when the row could not be
+// read or written.
+func (b *Backend) repair(ctx context.Context, s *session, h *tables.History) error {
 	var started *history.ExecutionStartedEvent
 	var completed *history.ExecutionCompletedEvent
 	var startedRow, completedRow *tables.Entity
@@ -337,18 +344,18 @@ func (b *Backend) repair(ctx context.Context, s *session, h *tables.History) {
 		}
 	}
 	if started == nil || completed == nil || !completed.OrchestrationStatus.IsTerminal() {
-		return
+		return nil
 	}
 	r, err := b.inst.Get(ctx, s.id, false)
 	exists := err == nil
 	if err != nil && !errors.Is(err, tables.ErrNotFound) {
-		return
+		return err
 	}
 	if !exists {
 		r = nil
 	}
 	if !rules.NeedsRepair(stateOf(r), h.ExecutionID, completed.OrchestrationStatus) {
-		return
+		return nil
 	}
 	var custom *string
 	if exists {
@@ -358,10 +365,10 @@ func (b *Backend) repair(ctx context.Context, s *session, h *tables.History) {
 		CustomStatus: custom, Started: started, Completed: completed, LastEventTime: h.Events[len(h.Events)-1].Base().Timestamp,
 		RowExists: exists, StartedRow: startedRow, CompletedRow: completedRow, LargeMessagesURL: b.large.URL("")})
 	if _, err := b.inst.Merge(ctx, e, ""); err != nil {
-		b.log.Warn("azurestorage: repairing an Instances row", "instance", s.id, "err", err)
-		return
+		return err
 	}
 	b.log.Info("azurestorage: repaired the Instances row of a finished instance", "instance", s.id, "status", completed.OrchestrationStatus.String())
+	return nil
 }
 
 // healPendingRow writes the Instances row that the first checkpoint of
