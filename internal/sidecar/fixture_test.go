@@ -3,6 +3,7 @@ package sidecar_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -196,17 +197,12 @@ func (f *fixture) get(t *testing.T, id string, payloads bool) *pb.GetInstanceRes
 // waitStatus polls GetInstance until the instance has the status.
 func (f *fixture) waitStatus(t *testing.T, id string, want pb.OrchestrationStatus) *pb.OrchestrationState {
 	t.Helper()
-	deadline := time.Now().Add(stepTimeout)
-	for {
-		res := f.get(t, id, true)
-		if res.GetExists() && res.GetOrchestrationState().GetOrchestrationStatus() == want {
-			return res.GetOrchestrationState()
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never reached %s: %v", id, want, res)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval of the condition above
-	}
+	var res *pb.GetInstanceResponse
+	azuritetest.WaitFor(t, stepTimeout, fmt.Sprintf("%s to reach %s", id, want), func() (bool, error) {
+		res = f.get(t, id, true)
+		return res.GetExists() && res.GetOrchestrationState().GetOrchestrationStatus() == want, nil
+	})
+	return res.GetOrchestrationState()
 }
 
 func str(s string) *wrapperspb.StringValue { return wrapperspb.String(s) }
