@@ -378,23 +378,37 @@ func (c *Client) QueryPage(ctx context.Context, q Query, token string) (*Page, e
 
 // Query iterates over every instance that matches q, page by page.
 func (c *Client) Query(ctx context.Context, q Query) iter.Seq2[*State, error] {
-	return func(yield func(*State, error) bool) {
+	return allPages(func(token string) ([]*State, string, error) {
+		p, err := c.QueryPage(ctx, q, token)
+		if err != nil {
+			return nil, "", err
+		}
+		return p.States, p.ContinuationToken, nil
+	})
+}
+
+// allPages iterates over the items of every page that page returns,
+// following continuation tokens until one is empty; an error ends the
+// iteration after it is yielded.
+func allPages[T any](page func(token string) ([]T, string, error)) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
 		token := ""
 		for {
-			p, err := c.QueryPage(ctx, q, token)
+			items, next, err := page(token)
 			if err != nil {
-				yield(nil, err)
+				var zero T
+				yield(zero, err)
 				return
 			}
-			for _, s := range p.States {
-				if !yield(s, nil) {
+			for _, it := range items {
+				if !yield(it, nil) {
 					return
 				}
 			}
-			if p.ContinuationToken == "" {
+			if next == "" {
 				return
 			}
-			token = p.ContinuationToken
+			token = next
 		}
 	}
 }

@@ -78,25 +78,13 @@ func (c *Client) ListEntitiesPage(ctx context.Context, q EntityQuery, token stri
 
 // ListEntities iterates over every entity that matches q.
 func (c *Client) ListEntities(ctx context.Context, q EntityQuery) iter.Seq2[*EntityMetadata, error] {
-	return func(yield func(*EntityMetadata, error) bool) {
-		token := ""
-		for {
-			p, err := c.ListEntitiesPage(ctx, q, token)
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			for _, m := range p.Entities {
-				if !yield(m, nil) {
-					return
-				}
-			}
-			if p.ContinuationToken == "" {
-				return
-			}
-			token = p.ContinuationToken
+	return allPages(func(token string) ([]*EntityMetadata, string, error) {
+		p, err := c.ListEntitiesPage(ctx, q, token)
+		if err != nil {
+			return nil, "", err
 		}
-	}
+		return p.Entities, p.ContinuationToken, nil
+	})
 }
 
 // DeleteEntity sends the entity its "delete" operation, as the extension's
