@@ -28,15 +28,24 @@ func scrape(t *testing.T, m *Metrics, n int) []string {
 	out := make([]string, n)
 	var wg sync.WaitGroup
 	for i := range n {
+		// A scrape over the in-flight bound is answered 503 and tried again
+		// until one is served, within a deadline.
 		wg.Go(func() {
-			resp, err := http.Get("http://" + ln.Addr().String() + "/metrics")
-			if err != nil {
-				t.Error(err)
-				return
+			deadline := time.Now().Add(time.Minute)
+			for {
+				resp, err := http.Get("http://" + ln.Addr().String() + "/metrics")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				out[i] = string(b)
+				if resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
+					return
+				}
+				<-time.After(10 * time.Millisecond)
 			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			out[i] = string(b)
 		})
 	}
 	wg.Wait()
