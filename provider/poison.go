@@ -166,7 +166,8 @@ type Quarantiner interface {
 }
 
 // GiveBackDelay is the delay before a work item given back for the n-th
-// time by one backend is visible again: C#'s back-off (AbandonDelay), at
+// time by one backend since its instance last moved (a commit that
+// succeeded restarts the count) is visible again: C#'s back-off (AbandonDelay), at
 // most 10 minutes for an orchestration (its partition's owner is the only
 // one that receives it) and at most one minute for an activity, so that
 // another worker of the hub that hosts it soon gets its turn.

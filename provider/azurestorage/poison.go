@@ -75,6 +75,22 @@ func (d *diagState) count(key string, now time.Time) int {
 	return g.n
 }
 
+// forget restarts the back-off of key: the back-off counts the give-backs
+// since the work last moved, not over an instance's life, so that a
+// long-lived instance (a schedule, an entity, an eternal monitor) whose
+// commits fail now and then is never held back for minutes. gaveBack
+// still remembers the give-back.
+func (d *diagState) forget(key string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if g := d.givebacks[key]; g != nil {
+		g.n = 0
+	}
+}
+
+// orchGiveBackKey names an instance's orchestration give-backs.
+func orchGiveBackKey(instanceID string) string { return "o|" + instanceID }
+
 // gaveBack reports whether this backend gave key back within
 // givebackForget.
 func (d *diagState) gaveBack(key string, now time.Time) bool {
@@ -274,7 +290,7 @@ func (b *Backend) GiveBackOrchestration(ctx context.Context, wi *provider.Orches
 	}
 	ctx = context.WithoutCancel(ctx)
 	now := time.Now().UTC()
-	delay := provider.GiveBackDelay(provider.StalledOrchestration, b.diag.count("o|"+wi.InstanceID, now))
+	delay := provider.GiveBackDelay(provider.StalledOrchestration, b.diag.count(orchGiveBackKey(wi.InstanceID), now))
 	if st != nil {
 		st.Worker, st.At, st.RetryInSeconds = b.opts.WorkerID, now, int(delay/time.Second)
 		if st.InstanceID == "" {
@@ -521,7 +537,7 @@ func (b *Backend) prepareFailed(ctx context.Context, s *session, msgs []*pending
 		b.abandonPending(ctx, msgs, 0)
 	} else {
 		ctx = context.WithoutCancel(ctx)
-		delay := provider.GiveBackDelay(provider.StalledOrchestration, b.diag.count("o|"+s.id, time.Now()))
+		delay := provider.GiveBackDelay(provider.StalledOrchestration, b.diag.count(orchGiveBackKey(s.id), time.Now()))
 		b.log.Warn("azurestorage: preparing a work item failed; giving its messages back uncounted", "instance", s.id,
 			"message", strings.Join(ids, ","), "retryIn", delay, "err", err)
 		b.requeueFresh(ctx, msgs, delay)

@@ -114,7 +114,7 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 			row, instRow, rowRead = stateOf(r), r, true
 			// A batch this backend gave back is on a copy's first delivery
 			// although an earlier attempt may have written history.
-			if freshStart(row, es, msgs) && !b.diag.gaveBack("o|"+s.id, time.Now()) {
+			if freshStart(row, es, msgs) && !b.diag.gaveBack(orchGiveBackKey(s.id), time.Now()) {
 				s.known, s.index, s.etag, s.execID, s.parentID, s.episodes = true, rules.NewHistoryIndex(nil), "", "", "", 0
 				needLoad = false
 			}

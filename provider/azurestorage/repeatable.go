@@ -18,8 +18,14 @@ import (
 // provider.RepeatableError, so that the worker quarantines an episode
 // refused the same way twice instead of running it, and sending its
 // messages, for ever.
+// A commit that succeeds restarts the back-off of the instance's
+// give-backs.
 func (b *Backend) CompleteOrchestration(ctx context.Context, wi *provider.OrchestrationWorkItem, r *provider.EpisodeResult) error {
-	return repeatable(b.completeOrchestration(ctx, wi, r))
+	err := repeatable(b.completeOrchestration(ctx, wi, r))
+	if err == nil {
+		b.diag.forget(orchGiveBackKey(wi.InstanceID))
+	}
+	return err
 }
 
 // repeatable wraps err in a provider.RepeatableError unless it may pass on

@@ -123,6 +123,7 @@ func (b *Backend) CompleteOrchestration(ctx context.Context, wi *provider.Orches
 	b.mu.Lock()
 	inst := b.instanceLocked(id)
 	inst.row = rules.Checkpoint(inst.row, id, p.events, p.custom, b.clock.Now()).State
+	b.forgetGiveBacksLocked(id)
 	b.broadcastLocked()
 	b.mu.Unlock()
 	if p.crash == AfterStatus {

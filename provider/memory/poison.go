@@ -99,7 +99,7 @@ func (b *Backend) GiveBackOrchestration(ctx context.Context, wi *provider.Orches
 		return 0, ErrForeignWorkItem
 	}
 	now := b.clock.Now()
-	delay := provider.GiveBackDelay(provider.StalledOrchestration, b.countGiveBackLocked("o|"+wi.InstanceID, now))
+	delay := provider.GiveBackDelay(provider.StalledOrchestration, b.countGiveBackLocked(orchGiveBackKey(wi.InstanceID), now))
 	if st != nil {
 		st.Worker, st.At, st.RetryInSeconds = "memory", now, int(delay/time.Second)
 		if st.InstanceID == "" {
@@ -160,6 +160,17 @@ func (b *Backend) requeueLocked(m *message, receipt uint64, at time.Time) {
 	} else {
 		b.activities = append(b.activities, cp)
 	}
+}
+
+// orchGiveBackKey names an instance's orchestration give-backs in
+// b.givebacks.
+func orchGiveBackKey(instanceID string) string { return "o|" + instanceID }
+
+// forgetGiveBacksLocked restarts the back-off of an instance's give-backs
+// once it moved (its status row was written): the back-off counts the
+// give-backs since the last progress, not over the instance's life.
+func (b *Backend) forgetGiveBacksLocked(instanceID string) {
+	delete(b.givebacks, orchGiveBackKey(instanceID))
 }
 
 func (b *Backend) countGiveBackLocked(key string, now time.Time) int {
