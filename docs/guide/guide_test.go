@@ -257,6 +257,7 @@ type helpPage struct {
 	subcommands map[string]bool
 	flags       map[string]bool
 	defaults    map[string]string
+	positional  bool // its usage takes arguments, such as bench's SCENARIO
 }
 
 var (
@@ -315,6 +316,18 @@ func (c *cli) help(t *testing.T, path []string) *helpPage {
 			continue
 		}
 		switch section {
+		case "Usage:":
+			// "  azdurable bench SCENARIO [flags]": words after the
+			// command's path other than [flags] and [command] are
+			// positional arguments.
+			w := strings.Fields(line)
+			if len(w) > 1+len(path) {
+				for _, a := range w[1+len(path):] {
+					if a != "[flags]" && a != "[command]" {
+						p.positional = true
+					}
+				}
+			}
 		case "Available Commands:":
 			if m := helpCommand.FindStringSubmatch(line); m != nil {
 				p.subcommands[m[1]] = true
@@ -363,12 +376,25 @@ func (c *cli) check(t *testing.T, args []string) []string {
 		if strings.HasPrefix(a, "-") {
 			break
 		}
-		if strings.HasPrefix(a, "<") {
+		if strings.HasPrefix(a, "<") || strings.HasPrefix(a, "[") {
 			return nil // a placeholder such as <command>: nothing to check
 		}
 		p := c.help(t, path)
 		if len(p.subcommands) == 0 {
 			break // a positional argument
+		}
+		if alts := strings.Split(a, "|"); len(alts) > 1 && p.subcommands[alts[0]] {
+			// "schedules create|list|pause": every alternative is a
+			// command; their flags are not checked.
+			for _, alt := range alts {
+				if !p.subcommands[alt] {
+					problems = append(problems, fmt.Sprintf("azdurable %s has no command %q", strings.Join(path, " "), alt))
+				}
+			}
+			return problems
+		}
+		if !p.subcommands[a] && p.positional {
+			break // bench chain: an argument of a command that also has subcommands
 		}
 		if !p.subcommands[a] {
 			problems = append(problems, fmt.Sprintf("azdurable %s has no command %q", strings.Join(path, " "), a))
@@ -427,7 +453,7 @@ func words(line string) []string {
 // programs are the names by which the guide runs an azdurable command
 // line: the command itself and the getting-started page's own binary,
 // which is built with cli.Main and has the same built-in commands.
-var programs = map[string]bool{"azdurable": true, "./hello": true}
+var programs = map[string]bool{"azdurable": true, "./hello": true, "./counter": true}
 
 // commandLines returns the azdurable command lines of a shell block
 // ("$ " lines in console blocks, every line in sh blocks), as args after
@@ -527,6 +553,8 @@ func TestCheckerCatchesStaleNames(t *testing.T) {
 		{"worker", "--no-such-flag", "1"},
 		{"nosuchcommand"},
 		{"hub", "info", "--wait"},
+		{"schedules", "create|frobnicate"},
+		{"bench", "chain", "--no-such-flag"},
 	} {
 		if len(c.check(t, args)) == 0 {
 			t.Errorf("azdurable %s passed the check", strings.Join(args, " "))
@@ -535,6 +563,8 @@ func TestCheckerCatchesStaleNames(t *testing.T) {
 	for _, args := range [][]string{
 		{"instances", "start", "Hello", "--input", `"x"`, "--wait", "--local"},
 		{"worker", "--task-hub", "H", "--drain-timeout=20s", "--log-level", "info"},
+		{"entities", "list|get|signal|delete|clean"},
+		{"bench", "scaleout", "fanout", "--activity-time", "1s"},
 	} {
 		if problems := c.check(t, args); len(problems) != 0 {
 			t.Errorf("azdurable %s: %v", strings.Join(args, " "), problems)
