@@ -73,6 +73,25 @@ func readPages(t *testing.T) []page {
 	return out
 }
 
+// frontPath is the repository's README, the front page, whose Go blocks,
+// command lines, flags and links are checked as the guide's are.
+const frontPath = "../../README.md"
+
+// frontPage reads the repository's README.
+func frontPage(t *testing.T) page {
+	t.Helper()
+	data, err := os.ReadFile(frontPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parsePage(frontPath, string(data))
+}
+
+// checkedPages are the guide's pages and the front page.
+func checkedPages(t *testing.T) []page {
+	return append(readPages(t), frontPage(t))
+}
+
 func parsePage(name, text string) page {
 	p := page{name: name}
 	var prose strings.Builder
@@ -111,7 +130,7 @@ func TestPagesAreLinkedFromTheIndex(t *testing.T) {
 		}
 	}
 	anchors := map[string]map[string]bool{}
-	for _, p := range readPages(t) {
+	for _, p := range checkedPages(t) {
 		anchors[p.name] = headingAnchors(p.prose)
 	}
 	for _, p := range readPages(t) {
@@ -211,13 +230,14 @@ func run(t *testing.T, cmd *exec.Cmd) string {
 func TestGoBlocksCompile(t *testing.T) {
 	dir := newModule(t, "example.com/guide")
 	n := 0
-	for _, p := range readPages(t) {
+	folder := strings.NewReplacer("../", "", "/", "_", ".md", "")
+	for _, p := range checkedPages(t) {
 		for _, b := range p.blocks {
 			if b.lang != "go" {
 				continue
 			}
 			n++
-			pkg := filepath.Join(dir, fmt.Sprintf("b%02d_%s_%d", n, strings.TrimSuffix(p.name, ".md"), b.line))
+			pkg := filepath.Join(dir, fmt.Sprintf("b%02d_%s_%d", n, folder.Replace(p.name), b.line))
 			if err := os.MkdirAll(pkg, 0o755); err != nil {
 				t.Fatal(err)
 			}
@@ -433,7 +453,7 @@ func words(line string) []string {
 			}
 		case r == '\'' || r == '"':
 			quote, in = r, true
-		case r == ' ' || r == '\t':
+		case r == ' ' || r == '\t' || r == '\n':
 			if in {
 				out = append(out, cur.String())
 				cur.Reset()
@@ -451,9 +471,10 @@ func words(line string) []string {
 }
 
 // programs are the names by which the guide runs an azdurable command
-// line: the command itself and the getting-started page's own binary,
-// which is built with cli.Main and has the same built-in commands.
-var programs = map[string]bool{"azdurable": true, "./hello": true, "./counter": true}
+// line: the command itself and the binaries of the guide's own programs
+// (getting started, the entities page, the README), which are built with
+// cli.Main and have the same built-in commands.
+var programs = map[string]bool{"azdurable": true, "./hello": true, "./counter": true, "./myapp": true}
 
 // commandLines returns the azdurable command lines of a shell block
 // ("$ " lines in console blocks, every line in sh blocks), as args after
@@ -504,7 +525,7 @@ func TestCommandsAndFlagsExist(t *testing.T) {
 	c := azdurable(t)
 	all := c.allFlags(t)
 	lines := 0
-	for _, p := range readPages(t) {
+	for _, p := range checkedPages(t) {
 		for _, b := range p.blocks {
 			for _, args := range commandLines(b) {
 				lines++
@@ -834,6 +855,75 @@ func TestWorkerFlagReference(t *testing.T) {
 	for f := range rows {
 		if !h.flags[f] {
 			t.Errorf("operations.md: --%s is not a worker flag", f)
+		}
+	}
+}
+
+// TestFrontPage checks the repository's README: its links resolve (files,
+// and headings of the guide's pages), its code blocks name a language, and
+// it still shows what a newcomer is promised there. Its Go blocks and
+// command lines are checked by TestGoBlocksCompile and
+// TestCommandsAndFlagsExist.
+func TestFrontPage(t *testing.T) {
+	front := frontPage(t)
+	anchors := map[string]map[string]bool{frontPath: headingAnchors(front.prose)}
+	for _, p := range readPages(t) {
+		anchors[filepath.ToSlash(filepath.Join("docs", "guide", p.name))] = headingAnchors(p.prose)
+	}
+	root := checkout(t)
+	for _, m := range regexp.MustCompile(`\]\(([^)#\s]+)(?:#([^)]+))?\)`).FindAllStringSubmatch(front.prose, -1) {
+		if strings.Contains(m[1], "://") {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(root, m[1])); err != nil {
+			t.Errorf("README.md links %s, which does not exist", m[1])
+			continue
+		}
+		if a, ok := anchors[m[1]]; ok && m[2] != "" && !a[m[2]] {
+			t.Errorf("README.md links %s#%s, which has no such heading", m[1], m[2])
+		}
+	}
+	for _, b := range front.blocks {
+		if b.lang == "" {
+			t.Errorf("%s: code block without a language", b)
+		}
+	}
+	goBlocks := 0
+	for _, b := range front.blocks {
+		if b.lang == "go" && strings.Contains(b.text, "cli.Main(") {
+			goBlocks++
+		}
+	}
+	if goBlocks == 0 {
+		t.Error("README.md has no Go example built with cli.Main")
+	}
+	text := front.prose
+	for _, b := range front.blocks {
+		text += b.text
+	}
+	for _, want := range []struct{ text, why string }{
+		{"(docs/guide/README.md)", "a link to the guide"},
+		{"make demo", "the demo command"},
+		{"make test", "the test command"},
+		{"wall time", "how long make test takes"},
+		{"go install ./cmd/azdurable", "how to install the command"},
+		{"-replace=github.com/azdurable/azdurable=", "how to use the module before it is published"},
+		{"Node 22", "the Node version Azurite asks for"},
+		{"Node 20", "the Node version that works with warnings"},
+		{"## Compatibility", "the compatibility table"},
+		{"## Status", "the status of each feature"},
+		{"](docs/dashboard.png)", "the dashboard's screenshot"},
+		{"OTEL_EXPORTER_OTLP_ENDPOINT", "how to send traces to a collector"},
+		{"--metrics-listen", "how to serve metrics"},
+		{"entities get Counter", "a console transcript of entities"},
+		{"$ azdurable sidecar --local", "the sidecar's transcript"},
+		{"@microsoft/durabletask-js", "the JavaScript program of the sidecar"},
+		{"--activity-hold", "the scale-out worker flags"},
+		{"--no-local-activities", "the scale-out worker flags"},
+		{"bench scaleout", "the scale-out bench"},
+	} {
+		if !strings.Contains(text, want.text) {
+			t.Errorf("README.md no longer shows %s (%q)", want.why, want.text)
 		}
 	}
 }
