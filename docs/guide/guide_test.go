@@ -144,6 +144,13 @@ func TestPagesAreLinkedFromTheIndex(t *testing.T) {
 			}
 		}
 	}
+	for _, p := range checkedPages(t) {
+		for _, m := range regexp.MustCompile(`\]\(#([^)]+)\)`).FindAllStringSubmatch(p.prose, -1) {
+			if !anchors[p.name][m[1]] {
+				t.Errorf("%s links #%s, a heading it does not have", p.name, m[1])
+			}
+		}
+	}
 	for _, p := range readPages(t) {
 		for _, b := range p.blocks {
 			if b.lang == "" {
