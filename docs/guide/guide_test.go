@@ -684,7 +684,8 @@ func walkPods(v any, f func(map[string]any)) {
 }
 
 // TestGettingStarted runs the getting-started page as written: a fresh
-// module, its main.go from the page, go build, the worker and the
+// module, the page's go mod edit (its replace pointed at this checkout),
+// its main.go from the page, go build, the worker and the
 // instances start command of its transcripts, on the harness's Azurite,
 // with --local replaced by the harness's connection string and the hub by
 // a fresh one. The instance must complete with the output the page shows.
@@ -695,7 +696,7 @@ func TestGettingStarted(t *testing.T) {
 	}
 	p := parsePage("getting-started.md", string(data))
 	var mainGo, modName string
-	var worker, start, del []string
+	var modEdit, worker, start, del []string
 	var wantOutput string
 	for _, b := range p.blocks {
 		if b.lang == "go" && mainGo == "" {
@@ -707,6 +708,8 @@ func TestGettingStarted(t *testing.T) {
 			switch {
 			case len(w) == 4 && w[0] == "go" && w[1] == "mod" && w[2] == "init":
 				modName = w[3]
+			case len(w) > 3 && w[0] == "go" && w[1] == "mod" && w[2] == "edit" && modEdit == nil:
+				modEdit = w[1:]
 			case len(w) > 1 && w[0] == "./hello" && w[1] == "worker" && worker == nil:
 				worker = w[1:]
 			case len(w) > 2 && w[0] == "./hello" && w[1] == "instances" && w[2] == "start" && start == nil:
@@ -718,12 +721,26 @@ func TestGettingStarted(t *testing.T) {
 			}
 		}
 	}
-	if mainGo == "" || modName == "" || worker == nil || start == nil || del == nil || wantOutput == "" {
-		t.Fatalf("getting-started.md lacks a step: main.go %t, go mod init %q, worker %q, start %q, hub delete %q, output %q",
-			mainGo != "", modName, worker, start, del, wantOutput)
+	if mainGo == "" || modName == "" || modEdit == nil || worker == nil || start == nil || del == nil || wantOutput == "" {
+		t.Fatalf("getting-started.md lacks a step: main.go %t, go mod init %q, go mod edit %q, worker %q, start %q, hub delete %q, output %q",
+			mainGo != "", modName, modEdit, worker, start, del, wantOutput)
 	}
 
 	dir := newModule(t, modName)
+	// The page's go mod edit, with its replace pointed at this checkout
+	// instead of a sibling folder: the module must build with it.
+	const replace = "-replace=github.com/azdurable/azdurable="
+	replaced := false
+	for i, a := range modEdit {
+		if strings.HasPrefix(a, replace) {
+			modEdit[i] = replace + checkout(t)
+			replaced = true
+		}
+	}
+	if !replaced {
+		t.Fatalf("getting-started.md: go mod edit %q has no %s", modEdit, replace)
+	}
+	run(t, goCmd(t.Context(), dir, modEdit...))
 	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(mainGo), 0o644); err != nil {
 		t.Fatal(err)
 	}
