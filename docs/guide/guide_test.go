@@ -73,6 +73,25 @@ func readPages(t *testing.T) []page {
 	return out
 }
 
+// frontPath is the repository's README, the front page, whose Go blocks,
+// command lines, flags and links are checked as the guide's are.
+const frontPath = "../../README.md"
+
+// frontPage reads the repository's README.
+func frontPage(t *testing.T) page {
+	t.Helper()
+	data, err := os.ReadFile(frontPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parsePage(frontPath, string(data))
+}
+
+// checkedPages are the guide's pages and the front page.
+func checkedPages(t *testing.T) []page {
+	return append(readPages(t), frontPage(t))
+}
+
 func parsePage(name, text string) page {
 	p := page{name: name}
 	var prose strings.Builder
@@ -111,7 +130,7 @@ func TestPagesAreLinkedFromTheIndex(t *testing.T) {
 		}
 	}
 	anchors := map[string]map[string]bool{}
-	for _, p := range readPages(t) {
+	for _, p := range checkedPages(t) {
 		anchors[p.name] = headingAnchors(p.prose)
 	}
 	for _, p := range readPages(t) {
@@ -122,6 +141,13 @@ func TestPagesAreLinkedFromTheIndex(t *testing.T) {
 			}
 			if a, ok := anchors[m[1]]; ok && m[2] != "" && !a[m[2]] {
 				t.Errorf("%s links %s#%s, which has no such heading", p.name, m[1], m[2])
+			}
+		}
+	}
+	for _, p := range checkedPages(t) {
+		for _, m := range regexp.MustCompile(`\]\(#([^)]+)\)`).FindAllStringSubmatch(p.prose, -1) {
+			if !anchors[p.name][m[1]] {
+				t.Errorf("%s links #%s, a heading it does not have", p.name, m[1])
 			}
 		}
 	}
@@ -211,13 +237,14 @@ func run(t *testing.T, cmd *exec.Cmd) string {
 func TestGoBlocksCompile(t *testing.T) {
 	dir := newModule(t, "example.com/guide")
 	n := 0
-	for _, p := range readPages(t) {
+	folder := strings.NewReplacer("../", "", "/", "_", ".md", "")
+	for _, p := range checkedPages(t) {
 		for _, b := range p.blocks {
 			if b.lang != "go" {
 				continue
 			}
 			n++
-			pkg := filepath.Join(dir, fmt.Sprintf("b%02d_%s_%d", n, strings.TrimSuffix(p.name, ".md"), b.line))
+			pkg := filepath.Join(dir, fmt.Sprintf("b%02d_%s_%d", n, folder.Replace(p.name), b.line))
 			if err := os.MkdirAll(pkg, 0o755); err != nil {
 				t.Fatal(err)
 			}
@@ -257,6 +284,7 @@ type helpPage struct {
 	subcommands map[string]bool
 	flags       map[string]bool
 	defaults    map[string]string
+	positional  bool // its usage takes arguments, such as bench's SCENARIO
 }
 
 var (
@@ -315,6 +343,18 @@ func (c *cli) help(t *testing.T, path []string) *helpPage {
 			continue
 		}
 		switch section {
+		case "Usage:":
+			// "  azdurable bench SCENARIO [flags]": words after the
+			// command's path other than [flags] and [command] are
+			// positional arguments.
+			w := strings.Fields(line)
+			if len(w) > 1+len(path) {
+				for _, a := range w[1+len(path):] {
+					if a != "[flags]" && a != "[command]" {
+						p.positional = true
+					}
+				}
+			}
 		case "Available Commands:":
 			if m := helpCommand.FindStringSubmatch(line); m != nil {
 				p.subcommands[m[1]] = true
@@ -363,12 +403,25 @@ func (c *cli) check(t *testing.T, args []string) []string {
 		if strings.HasPrefix(a, "-") {
 			break
 		}
-		if strings.HasPrefix(a, "<") {
+		if strings.HasPrefix(a, "<") || strings.HasPrefix(a, "[") {
 			return nil // a placeholder such as <command>: nothing to check
 		}
 		p := c.help(t, path)
 		if len(p.subcommands) == 0 {
 			break // a positional argument
+		}
+		if alts := strings.Split(a, "|"); len(alts) > 1 && p.subcommands[alts[0]] {
+			// "schedules create|list|pause": every alternative is a
+			// command; their flags are not checked.
+			for _, alt := range alts {
+				if !p.subcommands[alt] {
+					problems = append(problems, fmt.Sprintf("azdurable %s has no command %q", strings.Join(path, " "), alt))
+				}
+			}
+			return problems
+		}
+		if !p.subcommands[a] && p.positional {
+			break // bench chain: an argument of a command that also has subcommands
 		}
 		if !p.subcommands[a] {
 			problems = append(problems, fmt.Sprintf("azdurable %s has no command %q", strings.Join(path, " "), a))
@@ -407,7 +460,7 @@ func words(line string) []string {
 			}
 		case r == '\'' || r == '"':
 			quote, in = r, true
-		case r == ' ' || r == '\t':
+		case r == ' ' || r == '\t' || r == '\n':
 			if in {
 				out = append(out, cur.String())
 				cur.Reset()
@@ -425,9 +478,10 @@ func words(line string) []string {
 }
 
 // programs are the names by which the guide runs an azdurable command
-// line: the command itself and the getting-started page's own binary,
-// which is built with cli.Main and has the same built-in commands.
-var programs = map[string]bool{"azdurable": true, "./hello": true}
+// line: the command itself and the binaries of the guide's own programs
+// (getting started, the entities page, the README), which are built with
+// cli.Main and have the same built-in commands.
+var programs = map[string]bool{"azdurable": true, "./hello": true, "./counter": true, "./myapp": true}
 
 // commandLines returns the azdurable command lines of a shell block
 // ("$ " lines in console blocks, every line in sh blocks), as args after
@@ -478,7 +532,7 @@ func TestCommandsAndFlagsExist(t *testing.T) {
 	c := azdurable(t)
 	all := c.allFlags(t)
 	lines := 0
-	for _, p := range readPages(t) {
+	for _, p := range checkedPages(t) {
 		for _, b := range p.blocks {
 			for _, args := range commandLines(b) {
 				lines++
@@ -527,6 +581,8 @@ func TestCheckerCatchesStaleNames(t *testing.T) {
 		{"worker", "--no-such-flag", "1"},
 		{"nosuchcommand"},
 		{"hub", "info", "--wait"},
+		{"schedules", "create|frobnicate"},
+		{"bench", "chain", "--no-such-flag"},
 	} {
 		if len(c.check(t, args)) == 0 {
 			t.Errorf("azdurable %s passed the check", strings.Join(args, " "))
@@ -535,6 +591,8 @@ func TestCheckerCatchesStaleNames(t *testing.T) {
 	for _, args := range [][]string{
 		{"instances", "start", "Hello", "--input", `"x"`, "--wait", "--local"},
 		{"worker", "--task-hub", "H", "--drain-timeout=20s", "--log-level", "info"},
+		{"entities", "list|get|signal|delete|clean"},
+		{"bench", "scaleout", "fanout", "--activity-time", "1s"},
 	} {
 		if problems := c.check(t, args); len(problems) != 0 {
 			t.Errorf("azdurable %s: %v", strings.Join(args, " "), problems)
@@ -626,7 +684,8 @@ func walkPods(v any, f func(map[string]any)) {
 }
 
 // TestGettingStarted runs the getting-started page as written: a fresh
-// module, its main.go from the page, go build, the worker and the
+// module, the page's go mod edit (its replace pointed at this checkout),
+// its main.go from the page, go build, the worker and the
 // instances start command of its transcripts, on the harness's Azurite,
 // with --local replaced by the harness's connection string and the hub by
 // a fresh one. The instance must complete with the output the page shows.
@@ -637,7 +696,7 @@ func TestGettingStarted(t *testing.T) {
 	}
 	p := parsePage("getting-started.md", string(data))
 	var mainGo, modName string
-	var worker, start, del []string
+	var modEdit, worker, start, del []string
 	var wantOutput string
 	for _, b := range p.blocks {
 		if b.lang == "go" && mainGo == "" {
@@ -649,6 +708,8 @@ func TestGettingStarted(t *testing.T) {
 			switch {
 			case len(w) == 4 && w[0] == "go" && w[1] == "mod" && w[2] == "init":
 				modName = w[3]
+			case len(w) > 3 && w[0] == "go" && w[1] == "mod" && w[2] == "edit" && modEdit == nil:
+				modEdit = w[1:]
 			case len(w) > 1 && w[0] == "./hello" && w[1] == "worker" && worker == nil:
 				worker = w[1:]
 			case len(w) > 2 && w[0] == "./hello" && w[1] == "instances" && w[2] == "start" && start == nil:
@@ -660,12 +721,26 @@ func TestGettingStarted(t *testing.T) {
 			}
 		}
 	}
-	if mainGo == "" || modName == "" || worker == nil || start == nil || del == nil || wantOutput == "" {
-		t.Fatalf("getting-started.md lacks a step: main.go %t, go mod init %q, worker %q, start %q, hub delete %q, output %q",
-			mainGo != "", modName, worker, start, del, wantOutput)
+	if mainGo == "" || modName == "" || modEdit == nil || worker == nil || start == nil || del == nil || wantOutput == "" {
+		t.Fatalf("getting-started.md lacks a step: main.go %t, go mod init %q, go mod edit %q, worker %q, start %q, hub delete %q, output %q",
+			mainGo != "", modName, modEdit, worker, start, del, wantOutput)
 	}
 
 	dir := newModule(t, modName)
+	// The page's go mod edit, with its replace pointed at this checkout
+	// instead of a sibling folder: the module must build with it.
+	const replace = "-replace=github.com/azdurable/azdurable="
+	replaced := false
+	for i, a := range modEdit {
+		if strings.HasPrefix(a, replace) {
+			modEdit[i] = replace + checkout(t)
+			replaced = true
+		}
+	}
+	if !replaced {
+		t.Fatalf("getting-started.md: go mod edit %q has no %s", modEdit, replace)
+	}
+	run(t, goCmd(t.Context(), dir, modEdit...))
 	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(mainGo), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -804,6 +879,75 @@ func TestWorkerFlagReference(t *testing.T) {
 	for f := range rows {
 		if !h.flags[f] {
 			t.Errorf("operations.md: --%s is not a worker flag", f)
+		}
+	}
+}
+
+// TestFrontPage checks the repository's README: its links resolve (files,
+// and headings of the guide's pages), its code blocks name a language, and
+// it still shows what a newcomer is promised there. Its Go blocks and
+// command lines are checked by TestGoBlocksCompile and
+// TestCommandsAndFlagsExist.
+func TestFrontPage(t *testing.T) {
+	front := frontPage(t)
+	anchors := map[string]map[string]bool{frontPath: headingAnchors(front.prose)}
+	for _, p := range readPages(t) {
+		anchors[filepath.ToSlash(filepath.Join("docs", "guide", p.name))] = headingAnchors(p.prose)
+	}
+	root := checkout(t)
+	for _, m := range regexp.MustCompile(`\]\(([^)#\s]+)(?:#([^)]+))?\)`).FindAllStringSubmatch(front.prose, -1) {
+		if strings.Contains(m[1], "://") {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(root, m[1])); err != nil {
+			t.Errorf("README.md links %s, which does not exist", m[1])
+			continue
+		}
+		if a, ok := anchors[m[1]]; ok && m[2] != "" && !a[m[2]] {
+			t.Errorf("README.md links %s#%s, which has no such heading", m[1], m[2])
+		}
+	}
+	for _, b := range front.blocks {
+		if b.lang == "" {
+			t.Errorf("%s: code block without a language", b)
+		}
+	}
+	goBlocks := 0
+	for _, b := range front.blocks {
+		if b.lang == "go" && strings.Contains(b.text, "cli.Main(") {
+			goBlocks++
+		}
+	}
+	if goBlocks == 0 {
+		t.Error("README.md has no Go example built with cli.Main")
+	}
+	text := front.prose
+	for _, b := range front.blocks {
+		text += b.text
+	}
+	for _, want := range []struct{ text, why string }{
+		{"(docs/guide/README.md)", "a link to the guide"},
+		{"make demo", "the demo command"},
+		{"make test", "the test command"},
+		{"wall time", "how long make test takes"},
+		{"go install ./cmd/azdurable", "how to install the command"},
+		{"-replace=github.com/azdurable/azdurable=", "how to use the module before it is published"},
+		{"Node 22", "the Node version Azurite asks for"},
+		{"Node 20", "the Node version that works with warnings"},
+		{"## Compatibility", "the compatibility table"},
+		{"## Status", "the status of each feature"},
+		{"](docs/dashboard.png)", "the dashboard's screenshot"},
+		{"OTEL_EXPORTER_OTLP_ENDPOINT", "how to send traces to a collector"},
+		{"--metrics-listen", "how to serve metrics"},
+		{"entities get Counter", "a console transcript of entities"},
+		{"$ azdurable sidecar --local", "the sidecar's transcript"},
+		{"@microsoft/durabletask-js", "the JavaScript program of the sidecar"},
+		{"--activity-hold", "the scale-out worker flags"},
+		{"--no-local-activities", "the scale-out worker flags"},
+		{"bench scaleout", "the scale-out bench"},
+	} {
+		if !strings.Contains(text, want.text) {
+			t.Errorf("README.md no longer shows %s (%q)", want.why, want.text)
 		}
 	}
 }
