@@ -298,13 +298,14 @@ type workerEvent struct {
 	PartitionManager string `json:"partitionManager"`
 	Orchestrations   int    `json:"orchestrations"`
 	Activities       int    `json:"activities"`
+	Entities         int    `json:"entities,omitempty"`
 	PID              int    `json:"pid"`
 }
 
 func (h *host) event(name string) workerEvent {
 	return workerEvent{Event: name, TaskHub: h.hubInfo.TaskHub, WorkerID: h.be.WorkerID(), AppName: h.appName,
 		Partitions: h.partitions, PartitionManager: partitionManagerName(h.manager),
-		Orchestrations: h.counts.orchestrations, Activities: h.counts.activities, PID: os.Getpid()}
+		Orchestrations: h.counts.orchestrations, Activities: h.counts.activities, Entities: h.counts.entities, PID: os.Getpid()}
 }
 
 func printEvent(w io.Writer, e workerEvent) {
@@ -328,7 +329,7 @@ func (n notifyStart) Start(ctx context.Context) error {
 	return nil
 }
 
-type regCounts struct{ orchestrations, activities int }
+type regCounts struct{ orchestrations, activities, entities int }
 
 // dedupe drops registrations whose kind, name (in any case) and version
 // were given before, so that sets which share functions (the samples and
@@ -348,9 +349,12 @@ func dedupe(items []durable.Registrable) ([]durable.Registrable, regCounts) {
 		}
 		seen[key] = true
 		out = append(out, it)
-		if kind == "orchestration" {
+		switch kind {
+		case "orchestration":
 			n.orchestrations++
-		} else {
+		case "entity":
+			n.entities++
+		default:
 			n.activities++
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/azdurable/azdurable/internal/conformance"
 	"github.com/azdurable/azdurable/internal/registry"
 	"github.com/azdurable/azdurable/samples"
+	"github.com/azdurable/azdurable/samples/counter"
 	"github.com/azdurable/azdurable/samples/hellocities"
 	"github.com/azdurable/azdurable/storage"
 )
@@ -50,6 +51,7 @@ func TestWorkerWithoutRegistrations(t *testing.T) {
 
 func TestDedupeRegistrations(t *testing.T) {
 	all := append(samples.All(nil), conformance.Registrations()...)
+	all = append(all, counter.Registrations()...)
 	if err := registry.Add(registry.New(nil), all...); err == nil {
 		t.Fatal("the samples and the conformance set share HelloCities, yet registering both did not fail: the test proves nothing")
 	}
@@ -74,7 +76,8 @@ func TestDedupeRegistrations(t *testing.T) {
 			kinds[kind]++
 		}
 	}
-	if len(got) != len(keys) || n.orchestrations != kinds["orchestration"] || n.activities != kinds["activity"] {
+	if len(got) != len(keys) || n.orchestrations != kinds["orchestration"] || n.activities != kinds["activity"] ||
+		n.entities != kinds["entity"] || n.entities == 0 {
 		t.Errorf("deduped to %d registrations %+v, want %d %v", len(got), n, len(keys), kinds)
 	}
 	if len(got) >= len(all)+2 || got[len(got)-1] != durable.Registrable(v2) {
