@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/azdurable/azdurable/internal/entity"
-	"github.com/azdurable/azdurable/internal/netjson"
 	"github.com/azdurable/azdurable/internal/replay"
 	"github.com/google/uuid"
 )
@@ -166,13 +165,8 @@ func entityResult(id EntityID, operation string, val *string) (*string, error) {
 	f := &EntityOperationFailedError{Entity: id, Operation: operation, ExceptionType: *resp.ExceptionType}
 	if resp.Result != nil {
 		f.Payload = *resp.Result
-		f.Message = f.Payload
-		if o, err := netjson.ParseObject([]byte(f.Payload)); err == nil {
-			if m, err := o.String("Message"); err == nil && m != "" {
-				f.Message = m
-			}
-		}
 	}
+	f.Message = resp.FailureMessage()
 	return nil, f
 }
 
