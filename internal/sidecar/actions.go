@@ -102,6 +102,9 @@ func resultOf(self history.OrchestrationInstance, resp *pb.OrchestratorResponse,
 			return nil, err
 		}
 		res.Completion = c
+		// The locks still held are released as the execution ends.
+		next := max(episode.NextTaskID(past, newEvents, res.Actions), c.ID+1)
+		res.Actions = append(res.Actions, releasesAtEnd(self, [][]history.Event{past, newEvents, res.Actions}, next)...)
 	}
 	return res, nil
 }

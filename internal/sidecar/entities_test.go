@@ -121,11 +121,33 @@ func usesCounter(v *view) []*pb.OrchestratorAction {
 
 func hasKey(m map[string]string, k string) bool { _, ok := m[k]; return ok }
 
-// entityOrchestrations are the fake SDK's orchestrations with usesCounter.
+// lockAndFail locks the entity its input names and fails inside the
+// critical section, without releasing it.
+func lockAndFail(v *view) []*pb.OrchestratorAction {
+	target, _ := strconv.Unquote(v.input)
+	cs := v.req.GetInstanceId() + "-cs"
+	if !v.scheduled[1] {
+		return []*pb.OrchestratorAction{entityAction(1, &pb.SendEntityMessageAction{EntityMessageType: &pb.SendEntityMessageAction_EntityLockRequested{
+			EntityLockRequested: &pb.EntityLockRequestedEvent{CriticalSectionId: cs, LockSet: []string{target}, ParentInstanceId: str(v.req.GetInstanceId())}}})}
+	}
+	if !v.granted[cs] {
+		return nil
+	}
+	return []*pb.OrchestratorAction{{Id: 2, OrchestratorActionType: &pb.OrchestratorAction_CompleteOrchestration{
+		CompleteOrchestration: &pb.CompleteOrchestrationAction{OrchestrationStatus: pb.OrchestrationStatus_ORCHESTRATION_STATUS_FAILED,
+			FailureDetails: &pb.TaskFailureDetails{ErrorType: "Error", ErrorMessage: "failed holding the lock"}}}}}
+}
+
+// entityOrchestrations are the fake SDK's orchestrations with usesCounter
+// and lockAndFail.
 func entityOrchestrations(v *view) []*pb.OrchestratorAction {
-	if v.name == "UsesCounter" {
+	switch v.name {
+	case "UsesCounter", "LockAndFail":
 		if v.ended() {
 			return nil
+		}
+		if v.name == "LockAndFail" {
+			return lockAndFail(v)
 		}
 		return usesCounter(v)
 	}
@@ -315,6 +337,17 @@ func TestSDKEntityAzurite(t *testing.T) {
 	f.signal(t, &pb.SignalEntityRequest{InstanceId: "@counter@k", Name: "relay", Input: str(`"other"`), RequestId: "r-1"})
 	f.waitEntity(t, "@counter@other", "1")
 	f.waitEntity(t, "@counter@k", "7")
+	// An orchestration that fails holding a lock releases it as it ends,
+	// as a Go orchestration does: a later signal runs.
+	lf := f.start(t, &pb.CreateInstanceRequest{InstanceId: "lock-and-fail", Name: "LockAndFail", Input: str(`"@counter@l"`)})
+	if st := f.complete(t, lf); st.GetOrchestrationStatus() != pb.OrchestrationStatus_ORCHESTRATION_STATUS_FAILED {
+		t.Fatalf("LockAndFail: %v", st)
+	}
+	f.signal(t, &pb.SignalEntityRequest{InstanceId: "@counter@l", Name: "add", Input: str("1")})
+	f.waitEntity(t, "@counter@l", "1")
+	if e := f.getEntity(t, "@counter@l", false).GetEntity(); e.GetLockedBy() != nil {
+		t.Errorf("the entity is still locked by %v", e.GetLockedBy())
+	}
 	if n := f.srv.Stats().EntityBatches.Load(); n < 3 {
 		t.Errorf("%d entity batches ran in the SDK worker", n)
 	}

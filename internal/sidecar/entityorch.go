@@ -258,3 +258,66 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// releasesAtEnd returns the releases of the critical section an execution
+// still holds when it ends (completes, fails, is terminated or continues
+// as new): a Go orchestration releases its locks then (package durable),
+// and an SDK's may not, which would leave the entities locked by an
+// instance that no longer runs. A section is held from the grant of its
+// lock request until a release reaches each of its entities; the releases
+// take ids from next on.
+func releasesAtEnd(self history.OrchestrationInstance, events [][]history.Event, next int32) []history.Event {
+	type section struct {
+		id       string
+		set      []entity.ID
+		granted  bool
+		released map[string]bool
+	}
+	var order []*section
+	byID := map[string]*section{}
+	for _, list := range events {
+		for _, ev := range list {
+			switch e := ev.(type) {
+			case *history.EventSentEvent:
+				if e.Input == nil || !entity.IsInstanceID(e.InstanceID) {
+					continue
+				}
+				switch {
+				case e.Name == entity.OpEvent:
+					if r, err := entity.DecodeRequest(*e.Input); err == nil && r.IsLock() && r.Parent == self.InstanceID {
+						s := &section{id: r.ID, set: r.LockSet, released: map[string]bool{}}
+						byID[strings.ToLower(r.ID)] = s
+						order = append(order, s)
+					}
+				case e.Name == entity.ReleaseEvent:
+					if rel, err := entity.DecodeRelease(*e.Input); err == nil {
+						if s := byID[strings.ToLower(rel.ID)]; s != nil {
+							s.released[e.InstanceID] = true
+						}
+					}
+				}
+			case *history.EventRaisedEvent:
+				if s := byID[strings.ToLower(e.Name)]; s != nil {
+					s.granted = true
+				}
+			}
+		}
+	}
+	var out []history.Event
+	for _, s := range order {
+		if !s.granted {
+			continue
+		}
+		for _, id := range s.set {
+			target := id.InstanceID()
+			if s.released[target] {
+				continue
+			}
+			input := (&entity.Release{Parent: self.InstanceID, ID: s.id}).Encode()
+			out = append(out, &history.EventSentEvent{EventBase: history.EventBase{EventID: next}, InstanceID: target,
+				Name: entity.ReleaseEvent, Input: &input})
+			next++
+		}
+	}
+	return out
+}
