@@ -20,8 +20,8 @@ import (
 // sidecar runs each one through package entity's Step, the batch step a Go
 // worker runs, with a BatchRunner that sends the operations the scheduler
 // lets through to an SDK worker that hosts the entity, as an
-// EntityBatchRequest (the form every SDK reads: the JavaScript SDK turns
-// EntityRequest V2 into it), and takes its EntityBatchResult back. So the
+// EntityBatchRequest (the JavaScript SDK turns an EntityRequest V2 into
+// one before it runs it), and takes its EntityBatchResult back. So the
 // scheduler state, the responses, the lock grants and the signals are
 // written in the extension's format whoever runs the code.
 //
