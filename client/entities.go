@@ -7,10 +7,8 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/durable"
-	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/entity"
 	"github.com/azdurable/azdurable/internal/payload"
-	"github.com/google/uuid"
 )
 
 // SignalEntity sends a one-way operation to an entity (at a time with
@@ -18,27 +16,7 @@ import (
 // whose RequestMessage has no sender and no message clock. The entity is
 // created by its first message.
 func (c *Client) SignalEntity(ctx context.Context, id durable.EntityID, operation string, input any, opts ...durable.SignalOption) error {
-	id = durable.NewEntityID(id.Name, id.Key)
-	if err := id.Validate(); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	var p *string
-	if input != nil {
-		var err error
-		if p, err = c.encodePayload(input); err != nil {
-			return fmt.Errorf("client: encoding the operation input: %w", err)
-		}
-	}
-	op := operation
-	r := &entity.Request{Op: &op, Signal: true, Input: p, ID: uuid.NewString()}
-	name := entity.OpEvent
-	if at := durable.SignalTime(opts...); at != nil {
-		due := entity.UTCStamp(*at)
-		r.Due = &due
-		name = entity.ScheduledOpEvent(entity.DeliveryTime(*at, c.now()))
-	}
-	text := r.Encode()
-	return c.send(ctx, id.InstanceID(), &history.EventRaisedEvent{Name: name, Input: &text})
+	return c.SendEntitySignal(ctx, EntitySignal{Entity: id, Operation: operation, Input: input, At: durable.SignalTime(opts...)})
 }
 
 // EntityMetadata is what a client reads of an entity.

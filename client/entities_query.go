@@ -19,6 +19,9 @@ type EntityQuery struct {
 	// compared lower-cased); ExactName selects one name.
 	NamePrefix string
 	ExactName  string
+	// KeyPrefix, with ExactName, selects the keys that start with it
+	// (compared as they are).
+	KeyPrefix string
 	// LastOperationFrom and LastOperationTo bound the time of the
 	// entity's last batch (the start of its current execution).
 	LastOperationFrom, LastOperationTo time.Time
@@ -42,7 +45,7 @@ func (q EntityQuery) instanceQuery() Query {
 	prefix := "@"
 	switch {
 	case q.ExactName != "":
-		prefix += strings.ToLower(q.ExactName) + "@"
+		prefix += strings.ToLower(q.ExactName) + "@" + q.KeyPrefix
 	case q.NamePrefix != "":
 		prefix += strings.ToLower(q.NamePrefix)
 	}

@@ -4,10 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/azdurable/azdurable/internal/entity"
-	"github.com/azdurable/azdurable/internal/netjson"
 	"github.com/azdurable/azdurable/internal/replay"
 	"github.com/google/uuid"
 )
@@ -72,21 +70,11 @@ func (l *entityLocal) inSection() bool { return l.held != nil }
 
 // send labels a request and sends it to target.
 func (l *entityLocal) send(ctx Context, target EntityID, r *entity.Request) error {
-	r.Typed, r.Parent, r.ParentExecution = true, ctx.InstanceID(), ctx.ExecutionID()
-	name := entity.OpEvent
-	if r.Due != nil {
-		name = entity.ScheduledOpEvent(entity.DeliveryTime(r.Due.T, ctx.Now()))
-	} else {
-		l.sorter.LabelOutgoing(r, target.InstanceID(), entity.UTCStamp(ctx.Now()))
-	}
-	input := r.Encode()
+	name, input := l.sorter.SendFromOrchestration(r, ctx.InstanceID(), ctx.ExecutionID(), target.InstanceID(), ctx.Now())
 	return ctx.rt().SendEvent(target.InstanceID(), name, &input)
 }
 
-func requestTime(ctx Context) *string {
-	t := ctx.Now().UTC().Truncate(100 * time.Nanosecond).Format("2006-01-02T15:04:05.9999999-07:00")
-	return &t
-}
+func requestTime(ctx Context) *string { return entity.RequestTimeText(ctx.Now()) }
 
 // SignalEntity sends a one-way operation to an entity (at a time with
 // SignalAt). It takes one task id, as the extension's signal does.
@@ -177,13 +165,8 @@ func entityResult(id EntityID, operation string, val *string) (*string, error) {
 	f := &EntityOperationFailedError{Entity: id, Operation: operation, ExceptionType: *resp.ExceptionType}
 	if resp.Result != nil {
 		f.Payload = *resp.Result
-		f.Message = f.Payload
-		if o, err := netjson.ParseObject([]byte(f.Payload)); err == nil {
-			if m, err := o.String("Message"); err == nil && m != "" {
-				f.Message = m
-			}
-		}
 	}
+	f.Message = resp.FailureMessage()
 	return nil, f
 }
 

@@ -9,7 +9,6 @@ import (
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/entity"
 	"github.com/azdurable/azdurable/internal/episode"
-	"github.com/azdurable/azdurable/internal/netjson"
 	"github.com/azdurable/azdurable/internal/registry"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/google/uuid"
@@ -113,8 +112,7 @@ func runEntityOperation(ctx context.Context, fn registry.EntityFunc, op *entity.
 		return fn(ctx, op)
 	}()
 	if err != nil {
-		payload := `{"Message":` + string(netjson.AppendString(nil, err.Error())) + `}`
-		op.Failure = &entity.Failure{Type: durable.GoEntityFailureType, Payload: payload}
+		op.Failure = entity.NewFailure(durable.GoEntityFailureType, err.Error())
 	}
 }
 

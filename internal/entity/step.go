@@ -63,6 +63,21 @@ type Action struct {
 // Runner runs one operation's code.
 type Runner func(op *Operation)
 
+// BatchRunner runs a whole batch at once, where the operations' code runs
+// elsewhere (an SDK worker behind the sidecar): ops hold the requests and
+// the state before the batch. It sets each operation's Result or Failure
+// and returns the batch's outcome; an error leaves the batch unrun (Step
+// returns it).
+type BatchRunner func(ops []*Operation) (*BatchOutcome, error)
+
+// BatchOutcome is the state after a batch run by a BatchRunner and the
+// actions of its operations that succeeded, in order.
+type BatchOutcome struct {
+	Exists  bool
+	Value   *string
+	Actions []Action
+}
+
 // Batch is one entity work item.
 type Batch struct {
 	// Self is the entity's instance and current execution.
@@ -79,8 +94,10 @@ type Batch struct {
 	Now            func() time.Time
 	NewGUID        func() string
 	NewExecutionID func() string
-	// Run runs operations; MaxBatch bounds them (0: DefaultMaxBatch).
+	// Run runs operations one at a time; RunBatch, when set instead, runs
+	// the batch at once. MaxBatch bounds them (0: DefaultMaxBatch).
 	Run      Runner
+	RunBatch BatchRunner
 	MaxBatch int
 }
 
@@ -185,16 +202,29 @@ func Step(b *Batch) (*Result, error) {
 	if len(st.Queue) == 0 {
 		st.Queue = nil
 	}
-	for _, r := range ops {
-		res.Operations++
-		op := &Operation{Entity: self, Name: deref(r.Op), Input: r.Input, Signal: r.Signal, RequestID: r.ID,
+	operations := make([]*Operation, len(ops))
+	for i, r := range ops {
+		operations[i] = &Operation{Entity: self, Name: deref(r.Op), Input: r.Input, Signal: r.Signal, RequestID: r.ID,
 			Caller: r.Parent, Exists: st.Exists, Value: st.Value}
-		if b.Run != nil {
+	}
+	var whole *BatchOutcome
+	if b.RunBatch != nil && len(operations) > 0 {
+		if whole, err = b.RunBatch(operations); err != nil {
+			return nil, err
+		}
+	}
+	for i, r := range ops {
+		res.Operations++
+		op := operations[i]
+		switch {
+		case b.RunBatch != nil:
+		case b.Run != nil:
+			op.Exists, op.Value = st.Exists, st.Value
 			b.Run(op)
-		} else {
+		default:
 			op.Failure = &Failure{Type: "azdurable.EntityNotFound", Payload: netjsonString("no entity named " + self.Name + " is registered")}
 		}
-		if op.Failure == nil {
+		if op.Failure == nil && whole == nil {
 			st.Exists, st.Value = op.Exists, op.Value
 			if !st.Exists {
 				st.Value = nil
@@ -212,6 +242,15 @@ func Step(b *Batch) (*Result, error) {
 			resp.Result, resp.ExceptionType = &p, &t
 		}
 		res.Outbox = append(res.Outbox, eventTo(r.Parent, r.ParentExecution, r.ID, resp.Encode(), now))
+	}
+	if whole != nil {
+		st.Exists, st.Value = whole.Exists, whole.Value
+		if !st.Exists {
+			st.Value = nil
+		}
+		for _, a := range whole.Actions {
+			res.Outbox = append(res.Outbox, st.action(b, self, a, now))
+		}
 	}
 	if lock != nil {
 		st.LockedBy = lock.Parent

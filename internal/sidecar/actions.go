@@ -34,9 +34,11 @@ import (
 //
 // The rest of the episode (history rows as C# stores them, the messages,
 // parent notification, continue-as-new) is package episode's, the same for
-// Go and SDK code. Actions the sidecar does not serve (terminateOrchestration,
-// sendEntityMessage, rewindOrchestration) and actions that storage cannot
-// hold make the answer invalid: a *responseError, which fails the instance.
+// Go and SDK code. sendEntityMessage becomes the EventSent of an entity
+// message, as a Go orchestration sends it (entityorch.go). Actions the
+// sidecar does not serve (terminateOrchestration, rewindOrchestration) and
+// actions that storage cannot hold make the answer invalid: a
+// *responseError, which fails the instance.
 
 // responseError is an answer of an SDK worker that cannot be committed.
 type responseError struct{ msg string }
@@ -53,13 +55,19 @@ func invalidAnswer(format string, args ...any) error {
 }
 
 // resultOf converts an orchestrator's answer into the engine's result for
-// an episode that applied newEvents after past; now is the episode's time.
-func resultOf(resp *pb.OrchestratorResponse, past, newEvents []history.Event, now time.Time) (*replay.Result, error) {
+// an episode of self that applied newEvents after past; now is the
+// episode's time.
+func resultOf(self history.OrchestrationInstance, resp *pb.OrchestratorResponse, past, newEvents []history.Event, now time.Time) (*replay.Result, error) {
 	res := &replay.Result{CustomStatus: payload(resp.GetCustomStatus())}
 	ids := map[int32]bool{}
 	var done *pb.CompleteOrchestrationAction
 	doneID := int32(-1)
-	for _, a := range resp.GetActions() {
+	// Entity messages are stamped with the message clock in the order of
+	// their ids, as the code sent them.
+	actions := slices.Clone(resp.GetActions())
+	slices.SortStableFunc(actions, func(a, b *pb.OrchestratorAction) int { return int(a.GetId()) - int(b.GetId()) })
+	var es *entitySender
+	for _, a := range actions {
 		if c, ok := a.GetOrchestratorActionType().(*pb.OrchestratorAction_CompleteOrchestration); ok {
 			if done != nil {
 				return nil, invalidAnswer("two completeOrchestration actions")
@@ -67,7 +75,16 @@ func resultOf(resp *pb.OrchestratorResponse, past, newEvents []history.Event, no
 			done, doneID = c.CompleteOrchestration, a.GetId()
 			continue
 		}
-		ev, err := actionEvent(a, now)
+		var ev history.Event
+		var err error
+		if m := a.GetSendEntityMessage(); m != nil && a.GetId() >= 0 {
+			if es == nil {
+				es = newEntitySender(self, [][]history.Event{past, newEvents}, now)
+			}
+			ev, err = es.event(a.GetId(), m)
+		} else {
+			ev, err = actionEvent(a, now)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -85,6 +102,9 @@ func resultOf(resp *pb.OrchestratorResponse, past, newEvents []history.Event, no
 			return nil, err
 		}
 		res.Completion = c
+		// The locks still held are released as the execution ends.
+		next := max(episode.NextTaskID(past, newEvents, res.Actions), c.ID+1)
+		res.Actions = append(res.Actions, releasesAtEnd(self, [][]history.Event{past, newEvents, res.Actions}, next)...)
 	}
 	return res, nil
 }
@@ -135,7 +155,7 @@ func actionEvent(a *pb.OrchestratorAction, now time.Time) (history.Event, error)
 	case *pb.OrchestratorAction_TerminateOrchestration:
 		return nil, invalidAnswer("terminateOrchestration #%d: orchestrations terminating other instances are not served by azdurable sidecar (the Azure Storage layout has no history event for it); terminate them from a client", a.GetId())
 	case *pb.OrchestratorAction_SendEntityMessage:
-		return nil, invalidAnswer("sendEntityMessage #%d: azdurable sidecar does not serve durable entities yet", a.GetId())
+		return nil, invalidAnswer("sendEntityMessage #%d: an action id must not be negative", a.GetId())
 	case *pb.OrchestratorAction_RewindOrchestration:
 		return nil, invalidAnswer("rewindOrchestration: azdurable sidecar rewinds as DurableTask.AzureStorage does (RewindInstance), and never asks a worker to rewrite a history")
 	}

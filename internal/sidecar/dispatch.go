@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,8 +44,11 @@ import (
 // the hub's next worker. Items queued for it and not sent go to another
 // worker at once.
 //
-// Kinds are indexed so that a third one (entity work items) adds a limit,
-// a filter list, a pump and a WorkItem case, and nothing else.
+// Kinds are indexed: each has a limit and a filter list. Orchestrations
+// and activities have a pump each; entity work items have none, since
+// entities are orchestration instances of the hub (their messages come
+// with the orchestration work items, entities.go): an entity's batch holds
+// an orchestration slot while it waits for an entity slot of a worker.
 
 // kind is a kind of work item.
 type kind int
@@ -52,8 +56,12 @@ type kind int
 const (
 	kindOrchestration kind = iota
 	kindActivity
+	kindEntity
 	numKinds
 )
+
+// pumped are the kinds locked from the backend by a pump of their own.
+var pumped = []kind{kindOrchestration, kindActivity}
 
 func (k kind) String() string {
 	switch k {
@@ -61,6 +69,8 @@ func (k kind) String() string {
 		return "orchestration"
 	case kindActivity:
 		return "activity"
+	case kindEntity:
+		return "entity"
 	}
 	return fmt.Sprintf("kind %d", int(k))
 }
@@ -113,6 +123,9 @@ type Stats struct {
 	// C#'s back-off (their worker went away holding them, a commit
 	// refused).
 	GivenBack, Abandoned atomic.Int64
+	// EntityBatches counts entity batches an SDK worker ran that were
+	// committed.
+	EntityBatches atomic.Int64
 	// CacheHits counts episodes whose past events came from the cache.
 	CacheHits atomic.Int64
 	// Failed counts instances failed because their worker's answer could
@@ -182,6 +195,11 @@ func filterOf(f *pb.WorkItemFilters) *workFilter {
 	}
 	for _, a := range f.GetActivities() {
 		wf.names[kindActivity][a.GetName()] = append(wf.names[kindActivity][a.GetName()], a.GetVersions()...)
+	}
+	for _, e := range f.GetEntities() {
+		// Entity names are case-insensitive (instance ids hold them
+		// lower-cased).
+		wf.names[kindEntity][strings.ToLower(e.GetName())] = nil
 	}
 	return wf
 }
@@ -254,6 +272,7 @@ func (d *dispatcher) newWorker(req *pb.GetWorkItemsRequest, conn *clientConn) *s
 		ended: make(chan struct{})}
 	w.limit[kindOrchestration] = limit(req.GetMaxConcurrentOrchestrationWorkItems(), o.MaxOrchestrationsPerWorker)
 	w.limit[kindActivity] = limit(req.GetMaxConcurrentActivityWorkItems(), o.MaxActivitiesPerWorker)
+	w.limit[kindEntity] = limit(req.GetMaxConcurrentEntityWorkItems(), o.MaxEntitiesPerWorker)
 	total := 0
 	for _, l := range w.limit {
 		total += l
@@ -285,7 +304,7 @@ func (d *dispatcher) join(ctx context.Context, w *sdkWorker) error {
 		lockCtx, stopLocking := context.WithCancel(context.Background())
 		workCtx, stopWork := context.WithCancelCause(context.Background())
 		d.stopLocking, d.stopWork = stopLocking, stopWork
-		for k := kind(0); k < numKinds; k++ {
+		for _, k := range pumped {
 			d.loops.Add(1)
 			go d.pump(k, lockCtx, workCtx)
 		}
@@ -297,7 +316,7 @@ func (d *dispatcher) join(ctx context.Context, w *sdkWorker) error {
 	d.broadcastLocked()
 	d.mu.Unlock()
 	d.log.Debug("sidecar: SDK worker connected", "worker", w.id, "orchestrations", w.limit[kindOrchestration],
-		"activities", w.limit[kindActivity], "filtered", w.filter != nil)
+		"activities", w.limit[kindActivity], "entities", w.limit[kindEntity], "filtered", w.filter != nil)
 	return nil
 }
 
@@ -657,7 +676,7 @@ func (d *dispatcher) answer(k kind, token, instanceID string, taskID int32, resp
 	if p.kind != k {
 		return statusf(codes.InvalidArgument, "the completion token is a %s work item's, not an %s work item's", p.kind, k)
 	}
-	if resp != nil && instanceID != p.instanceID {
+	if resp != nil && k != kindEntity && instanceID != p.instanceID {
 		return statusf(codes.InvalidArgument, "the answer names instance %q, but the work item is instance %q's", instanceID, p.instanceID)
 	}
 	if resp != nil && k == kindActivity && taskID != p.taskID {

@@ -37,6 +37,16 @@
 // by its completion token; one whose worker goes away is abandoned and
 // runs elsewhere.
 //
+// Durable entities are stored in the Durable Functions extension's format
+// whoever runs them: the entity client calls go through package client's
+// entity functions (entities.go); an entity's messages, which come with the
+// orchestration work items, run through package entity's batch step with
+// the operations sent to an SDK worker as an EntityBatchRequest
+// (entityitems.go); an SDK orchestration's entity actions become the
+// EventSent messages a Go orchestration sends, and its work items show the
+// entity messages and responses as the protocol's entity events
+// (entityorch.go).
+//
 // docs/sidecar.md maps every field of the protocol to storage and lists
 // what is not served yet; those calls answer Unimplemented with a message
 // that says so.

@@ -30,13 +30,16 @@ type fakeSDK struct {
 
 	orch func(*view) []*pb.OrchestratorAction
 	act  func(*pb.ActivityRequest) (string, error)
+	// ent runs entity batches (nil: the worker hosts no entity and
+	// answers as the JavaScript SDK does, EntityTaskNotFound).
+	ent func(*pb.EntityBatchRequest) *pb.EntityBatchResult
 	// hold, when it returns true, keeps a work item unanswered.
 	hold func(*pb.WorkItem) bool
 
 	mu          sync.Mutex
 	items       []*pb.WorkItem
-	inFlight    [2]int
-	maxInFlight [2]int
+	inFlight    [3]int
+	maxInFlight [3]int
 	pings       atomic.Int64
 	answerErrs  []error
 }
@@ -45,13 +48,22 @@ type fakeSDK struct {
 func connectSDK(t *testing.T, name, addr string, req *pb.GetWorkItemsRequest, orch func(*view) []*pb.OrchestratorAction,
 	act func(*pb.ActivityRequest) (string, error)) *fakeSDK {
 	t.Helper()
+	return connectEntitySDK(t, name, addr, req, orch, act, nil, nil)
+}
+
+// connectEntitySDK connects a fake worker that also runs entity batches
+// with ent; hold, when set, keeps the work items it returns true for.
+func connectEntitySDK(t *testing.T, name, addr string, req *pb.GetWorkItemsRequest, orch func(*view) []*pb.OrchestratorAction,
+	act func(*pb.ActivityRequest) (string, error), ent func(*pb.EntityBatchRequest) *pb.EntityBatchResult,
+	hold func(*pb.WorkItem) bool) *fakeSDK {
+	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &fakeSDK{t: t, name: name, conn: conn, client: pb.NewTaskHubSidecarServiceClient(conn), stop: cancel,
-		done: make(chan struct{}), orch: orch, act: act}
+		done: make(chan struct{}), orch: orch, act: act, ent: ent, hold: hold}
 	if req == nil {
 		req = &pb.GetWorkItemsRequest{}
 	}
@@ -73,8 +85,11 @@ func connectSDK(t *testing.T, name, addr string, req *pb.GetWorkItemsRequest, or
 			f.mu.Lock()
 			f.items = append(f.items, wi)
 			k := 0
-			if wi.GetActivityRequest() != nil {
+			switch {
+			case wi.GetActivityRequest() != nil:
 				k = 1
+			case wi.GetEntityRequest() != nil:
+				k = 2
 			}
 			f.inFlight[k]++
 			f.maxInFlight[k] = max(f.maxInFlight[k], f.inFlight[k])
@@ -113,6 +128,19 @@ func (f *fakeSDK) answer(wi *pb.WorkItem, k int) {
 		resp := &pb.OrchestratorResponse{InstanceId: req.GetInstanceId(), CompletionToken: wi.GetCompletionToken(),
 			Actions: f.orch(viewOf(req))}
 		send = func() error { _, err := f.client.CompleteOrchestratorTask(context.Background(), resp); return err }
+	} else if req := wi.GetEntityRequest(); req != nil {
+		var resp *pb.EntityBatchResult
+		if f.ent != nil {
+			resp = f.ent(req)
+		} else {
+			resp = &pb.EntityBatchResult{EntityState: req.GetEntityState()}
+			for range req.GetOperations() {
+				resp.Results = append(resp.Results, &pb.OperationResult{ResultType: &pb.OperationResult_Failure{Failure: &pb.OperationResultFailure{
+					FailureDetails: &pb.TaskFailureDetails{ErrorType: "EntityTaskNotFound", ErrorMessage: "No entity task named it was found.", IsNonRetriable: true}}}})
+			}
+		}
+		resp.CompletionToken = wi.GetCompletionToken()
+		send = func() error { _, err := f.client.CompleteEntityTask(context.Background(), resp); return err }
 	} else {
 		req := wi.GetActivityRequest()
 		resp := &pb.ActivityResponse{InstanceId: req.GetOrchestrationInstance().GetInstanceId(), TaskId: req.GetTaskId(),
@@ -154,16 +182,24 @@ type view struct {
 	events     map[string][]string
 	terminated *pb.ExecutionTerminatedEvent
 	next       int32
+	// The entity events: results and failures of calls by request id,
+	// granted locks by critical section id.
+	entityResults  map[string]string
+	entityFailures map[string]string
+	granted        map[string]bool
 }
 
 func viewOf(req *pb.OrchestratorRequest) *view {
 	v := &view{req: req, scheduled: map[int32]bool{}, results: map[int32]string{}, failures: map[int32]string{},
-		events: map[string][]string{}, next: 1}
+		events: map[string][]string{}, next: 1, entityResults: map[string]string{}, entityFailures: map[string]string{},
+		granted: map[string]bool{}}
 	for _, ev := range append(append([]*pb.HistoryEvent(nil), req.GetPastEvents()...), req.GetNewEvents()...) {
 		switch {
 		case ev.GetExecutionStarted() != nil:
 			v.name, v.input = ev.GetExecutionStarted().GetName(), ev.GetExecutionStarted().GetInput().GetValue()
-		case ev.GetTaskScheduled() != nil, ev.GetTimerCreated() != nil, ev.GetSubOrchestrationInstanceCreated() != nil, ev.GetEventSent() != nil:
+		case ev.GetTaskScheduled() != nil, ev.GetTimerCreated() != nil, ev.GetSubOrchestrationInstanceCreated() != nil, ev.GetEventSent() != nil,
+			ev.GetEntityOperationCalled() != nil, ev.GetEntityOperationSignaled() != nil, ev.GetEntityLockRequested() != nil,
+			ev.GetEntityUnlockSent() != nil:
 			v.scheduled[ev.GetEventId()] = true
 			v.next = max(v.next, ev.GetEventId()+1)
 		case ev.GetTaskCompleted() != nil:
@@ -176,6 +212,13 @@ func viewOf(req *pb.OrchestratorRequest) *view {
 			v.results[ev.GetTimerFired().GetTimerId()] = ""
 		case ev.GetEventRaised() != nil:
 			v.events[ev.GetEventRaised().GetName()] = append(v.events[ev.GetEventRaised().GetName()], ev.GetEventRaised().GetInput().GetValue())
+		case ev.GetEntityOperationCompleted() != nil:
+			v.entityResults[ev.GetEntityOperationCompleted().GetRequestId()] = ev.GetEntityOperationCompleted().GetOutput().GetValue()
+		case ev.GetEntityOperationFailed() != nil:
+			fd := ev.GetEntityOperationFailed().GetFailureDetails()
+			v.entityFailures[ev.GetEntityOperationFailed().GetRequestId()] = fd.GetErrorType() + ": " + fd.GetErrorMessage()
+		case ev.GetEntityLockGranted() != nil:
+			v.granted[ev.GetEntityLockGranted().GetCriticalSectionId()] = true
 		case ev.GetExecutionTerminated() != nil:
 			if v.terminated == nil {
 				v.terminated = ev.GetExecutionTerminated()
@@ -267,7 +310,7 @@ func orchestrations(v *view) []*pb.OrchestratorAction {
 		if e := v.events["go"]; len(e) > 0 {
 			return []*pb.OrchestratorAction{completeWith(1, pb.OrchestrationStatus_ORCHESTRATION_STATUS_COMPLETED, e[0])}
 		}
-	case "Entity": // an action the sidecar does not serve
+	case "Entity": // an entity action without its message
 		return []*pb.OrchestratorAction{{Id: 1, OrchestratorActionType: &pb.OrchestratorAction_SendEntityMessage{
 			SendEntityMessage: &pb.SendEntityMessageAction{}}}}
 	case "Throws": // what the JavaScript SDK sends for an executor failure

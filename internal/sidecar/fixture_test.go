@@ -19,6 +19,7 @@ import (
 	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/provider/azurestorage"
 	"github.com/azdurable/azdurable/provider/memory"
+	"github.com/azdurable/azdurable/samples/counter"
 	"github.com/azdurable/azdurable/samples/hellocities"
 	"github.com/azdurable/azdurable/worker"
 	"google.golang.org/grpc"
@@ -63,7 +64,7 @@ var (
 var flakyCalls sync.Map
 
 func registrations() []durable.Registrable {
-	return append(hellocities.Registrations(), waiter, boom, failing, flaky, rewindable, parent)
+	return append(hellocities.Registrations(), waiter, boom, failing, flaky, rewindable, parent, counter.Counter)
 }
 
 // fixture is a sidecar and a Go worker on one backend, and a gRPC client

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/entity"
 	"github.com/azdurable/azdurable/internal/episode"
 	"github.com/azdurable/azdurable/internal/replay"
 	"github.com/azdurable/azdurable/internal/sidecar/pb"
@@ -20,6 +21,10 @@ import (
 // worker is for Go code: the past events (cache, or storage), the commit,
 // and what becomes of a work item that cannot run.
 func (d *dispatcher) runOrchestration(ctx context.Context, wi *provider.OrchestrationWorkItem) {
+	if id, ok := entity.Parse(wi.InstanceID); ok {
+		d.runEntity(ctx, wi, id)
+		return
+	}
 	log := d.log.With("instance", wi.InstanceID)
 	msgs := make([]history.Event, len(wi.Messages))
 	for i, m := range wi.Messages {
@@ -88,7 +93,7 @@ func (d *dispatcher) runOrchestration(ctx context.Context, wi *provider.Orchestr
 		if !out.NewExecution {
 			pastEvents, pastPB = first.past, first.pastProto
 		}
-		if newProto, cerr := eventsProto(out.NewEvents); cerr == nil {
+		if newProto, cerr := workItemEventsProto(pastEvents, out.NewEvents); cerr == nil {
 			keep = &cachedHistory{instanceID: wi.InstanceID,
 				events: append(append(make([]history.Event, 0, len(pastEvents)+len(out.NewEvents)), pastEvents...), out.NewEvents...),
 				proto:  append(append(make([]*pb.HistoryEvent, 0, len(pastPB)+len(newProto)), pastPB...), newProto...)}
@@ -248,13 +253,13 @@ func (r *sdkRunner) Apply(past, newEvents []history.Event) (*replay.Result, erro
 	r.past = past
 	r.seen = [][]history.Event{past, newEvents}
 	if r.pastProto == nil || len(r.pastProto) != len(past) {
-		p, err := eventsProto(past)
+		p, err := workItemEventsProto(nil, past)
 		if err != nil {
 			return nil, err
 		}
 		r.pastProto = p
 	}
-	newProto, err := eventsProto(newEvents)
+	newProto, err := workItemEventsProto(past, newEvents)
 	if err != nil {
 		return nil, err
 	}
@@ -276,7 +281,7 @@ func (r *sdkRunner) Apply(past, newEvents []history.Event) (*replay.Result, erro
 	if len(newEvents) > 0 {
 		now = newEvents[0].Base().Timestamp
 	}
-	res, err := resultOf(or, past, newEvents, now)
+	res, err := resultOf(inst, or, past, newEvents, now)
 	if err != nil {
 		return nil, err
 	}

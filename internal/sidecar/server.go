@@ -74,6 +74,10 @@ type Options struct {
 	// DefaultMaxOrchestrationsPerWorker and DefaultMaxActivitiesPerWorker).
 	// A worker's own limits win.
 	MaxOrchestrationsPerWorker, MaxActivitiesPerWorker int
+	// MaxEntitiesPerWorker bounds the entity batches in flight at one SDK
+	// worker that sets no limit of its own (default
+	// MaxOrchestrationsPerWorker).
+	MaxEntitiesPerWorker int
 	// IdleRelease is how long the sidecar keeps the hub's partitions after
 	// its last SDK worker disconnected (default 30 s).
 	IdleRelease time.Duration
@@ -157,6 +161,10 @@ func New(o Options) (*Server, error) {
 	if o.MaxActivitiesPerWorker <= 0 {
 		o.MaxActivitiesPerWorker = DefaultMaxActivitiesPerWorker
 	}
+	if o.MaxEntitiesPerWorker <= 0 {
+		o.MaxEntitiesPerWorker = o.MaxOrchestrationsPerWorker
+	}
+	o.MaxEntitiesPerWorker = min(o.MaxEntitiesPerWorker, maxWorkerLimit)
 	o.MaxOrchestrationsPerWorker = min(o.MaxOrchestrationsPerWorker, maxWorkerLimit)
 	o.MaxActivitiesPerWorker = min(o.MaxActivitiesPerWorker, maxWorkerLimit)
 	if o.MaxGenerations <= 0 {

@@ -14,8 +14,8 @@ import (
 // msgStopping ends the work-item streams when the sidecar stops.
 const msgStopping = "the sidecar is stopping; connect again"
 
-// GetWorkItems serves one SDK worker: it streams the orchestrator and
-// activity work items the worker's limits and filters admit, and a health
+// GetWorkItems serves one SDK worker: it streams the orchestrator,
+// activity and entity work items the worker's limits and filters admit, and a health
 // ping when the stream has been idle for Options.HealthPingInterval. The
 // stream ends when the worker cancels it or the sidecar stops (then with
 // Unavailable, after the work in flight was answered or given back).
@@ -99,6 +99,26 @@ func (s *Server) AbandonTaskActivityWorkItem(_ context.Context, req *pb.AbandonA
 		return nil, err
 	}
 	return &pb.AbandonActivityTaskResponse{}, nil
+}
+
+// CompleteEntityTask takes an SDK worker's answer to an entity batch: the
+// results, the new state and the actions are applied by the entity
+// scheduler's rules (package entity) and committed in the extension's
+// format.
+func (s *Server) CompleteEntityTask(_ context.Context, resp *pb.EntityBatchResult) (*pb.CompleteTaskResponse, error) {
+	if err := s.d.answer(kindEntity, resp.GetCompletionToken(), "", 0, resp); err != nil {
+		return nil, err
+	}
+	return &pb.CompleteTaskResponse{}, nil
+}
+
+// AbandonTaskEntityWorkItem gives an entity batch back to the task hub:
+// its messages run again, at another worker or the same.
+func (s *Server) AbandonTaskEntityWorkItem(_ context.Context, req *pb.AbandonEntityTaskRequest) (*pb.AbandonEntityTaskResponse, error) {
+	if err := s.d.answer(kindEntity, req.GetCompletionToken(), "", 0, nil); err != nil {
+		return nil, err
+	}
+	return &pb.AbandonEntityTaskResponse{}, nil
 }
 
 // Stats returns the work-item dispatcher's counters.

@@ -297,8 +297,8 @@ func TestEpisodeShapes(t *testing.T) {
 
 	st := f.complete(t, f.start(t, &pb.CreateInstanceRequest{InstanceId: "entity", Name: "Entity"}))
 	if st.GetOrchestrationStatus() != pb.OrchestrationStatus_ORCHESTRATION_STATUS_FAILED ||
-		st.GetFailureDetails().GetErrorType() != "azdurable.InvalidWorkerAnswer" || !strings.Contains(st.GetFailureDetails().GetErrorMessage(), "entities") {
-		t.Errorf("an answer with an entity action: %v", st)
+		st.GetFailureDetails().GetErrorType() != "azdurable.InvalidWorkerAnswer" || !strings.Contains(st.GetFailureDetails().GetErrorMessage(), "sendEntityMessage #1 has no message") {
+		t.Errorf("an answer with an entity action without a message: %v", st)
 	}
 	st = f.complete(t, f.start(t, &pb.CreateInstanceRequest{InstanceId: "throws", Name: "Throws"}))
 	if fd := st.GetFailureDetails(); st.GetOrchestrationStatus() != pb.OrchestrationStatus_ORCHESTRATION_STATUS_FAILED ||

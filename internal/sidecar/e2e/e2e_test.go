@@ -110,6 +110,11 @@ func TestJavaScriptWorker(t *testing.T) {
 			}
 		}
 	}
+	// The Counter entity the SDK's worker ran, read by azdurable's
+	// entities command from the extension's format.
+	if text, err := exec.Command(bin, append([]string{"entities", "get", "Counter", runID + "-w-counter"}, storage...)...).CombinedOutput(); err != nil || strings.TrimSpace(string(text)) != "10" {
+		t.Errorf("azdurable entities get Counter %s-w-counter: %v, want 10, got\n%s", runID, err, text)
+	}
 	// And in C#'s (DurableTask.AzureStorage, dtfx-ref), where the
 	// reference program is at hand.
 	if dtfx, err := bench.FindDtfxRef(""); err != nil {

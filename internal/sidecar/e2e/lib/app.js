@@ -4,7 +4,7 @@
 // everything they decide comes from their input and history.
 "use strict";
 
-const { RetryPolicy, whenAll, whenAny } = require("@microsoft/durabletask-js");
+const { RetryPolicy, whenAll, whenAny, EntityInstanceId } = require("@microsoft/durabletask-js");
 
 // failures counts, per key, the failures left to throw (retries, rewind).
 const failures = new Map();
@@ -104,6 +104,17 @@ const orchestrators = {
   WaitGo: async function* (ctx) {
     return yield ctx.waitForExternalEvent("go");
   },
+  // Uses the Counter entity named by its key: signals add 5, calls add 2,
+  // locks it and calls get inside the critical section; returns get.
+  UseCounter: async function* (ctx, key) {
+    const id = new EntityInstanceId("Counter", key);
+    ctx.entities.signalEntity(id, "add", 5);
+    yield ctx.entities.callEntity(id, "add", 2);
+    const lock = yield ctx.entities.lockEntities(id);
+    const v = yield ctx.entities.callEntity(id, "get");
+    lock.release();
+    return v;
+  },
   // Steps n times: the scale-out runs.
   Steps: async function* (ctx, n) {
     let v = 0;
@@ -112,9 +123,29 @@ const orchestrators = {
   },
 };
 
+// Counter is an entity whose state is a number: add (a number), get,
+// reset; the twin of azdurable's samples/counter.
+class Counter {
+  run(op) {
+    const v = op.state.getState(0) ?? 0;
+    switch (op.name.toLowerCase()) {
+      case "add":
+        op.state.setState(v + op.getInput());
+        return undefined;
+      case "get":
+        return v;
+      case "reset":
+        op.state.setState(0);
+        return undefined;
+    }
+    throw new Error(`Counter has no operation ${op.name}`);
+  }
+}
+
 // register adds everything to a TaskHubGrpcWorker; onActivity, when given,
 // is told of each activity run.
 function register(worker, onActivity) {
+  worker.addNamedEntity("Counter", () => new Counter());
   for (const [name, fn] of Object.entries(orchestrators)) worker.addNamedOrchestrator(name, fn);
   for (const [name, fn] of Object.entries(activities)) {
     worker.addNamedActivity(name, async (ctx, input) => {

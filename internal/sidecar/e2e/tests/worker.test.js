@@ -13,6 +13,7 @@ const {
   OrchestrationStatus,
   HistoryEventType,
   terminateOptions,
+  EntityInstanceId,
 } = require("@microsoft/durabletask-js");
 const { register } = require("../lib/app");
 
@@ -219,4 +220,33 @@ test("rewind", async () => {
   await client.rewindInstance(instanceId, "try again");
   await waitFor(instanceId, "the rewound run to complete", (s) => s.runtimeStatus === OrchestrationStatus.COMPLETED);
   await finishesWith(instanceId, `2 ok ${id("rewind")}`);
+});
+
+test("entities: a client's signals, an orchestration's signal, call and lock, read back", async () => {
+  const key = id("counter");
+  const counter = new EntityInstanceId("Counter", key);
+  assert.equal(await client.getEntity(counter), undefined);
+  await client.signalEntity(counter, "add", 3);
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  for (;;) {
+    const m = await client.getEntity(counter);
+    if (m && m.state === 3) break;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for the signal (last: ${JSON.stringify(m)})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const instanceId = await start("UseCounter", key, "use-counter");
+  const st = await completed(instanceId);
+  assert.equal(st.runtimeStatus, OrchestrationStatus.COMPLETED, JSON.stringify(st));
+  assert.equal(st.serializedOutput, "10");
+  const m = await client.getEntity(counter);
+  assert.equal(m.state, 10);
+  assert.equal(m.lockedBy, undefined);
+  assert.equal(m.backlogQueueSize, 0);
+  const found = [];
+  for await (const e of client.getEntities({ instanceIdStartsWith: `@counter@${key}`, includeState: true })) {
+    found.push(`${e.id.toString()}=${e.state}`);
+  }
+  assert.deepEqual(found, [`@counter@${key}=10`]);
+  const cleaned = await client.cleanEntityStorage();
+  assert.equal(cleaned.emptyEntitiesRemoved, 0);
 });
