@@ -348,9 +348,10 @@ func dedupe(items []durable.Registrable) ([]durable.Registrable, regCounts) {
 		}
 		seen[key] = true
 		out = append(out, it)
-		if kind == "orchestration" {
+		switch kind {
+		case "orchestration":
 			n.orchestrations++
-		} else {
+		case "activity":
 			n.activities++
 		}
 	}
