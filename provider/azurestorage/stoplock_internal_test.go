@@ -74,3 +74,43 @@ func TestCancelledLockTakesNoReadySession(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The same for activities: a work item waiting in memory is not handed to
+// a cancelled caller.
+func TestCancelledLockTakesNoWaitingActivity(t *testing.T) {
+	acct := azuritetest.Account(t)
+	hub := azuritetest.NewHub(t)
+	be, err := New(Options{TaskHub: hub, Account: acct, Partitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = be.DeleteTaskHub(context.Background()) })
+	if err := be.CreateTaskHub(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := be.ensure(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	wi := &provider.ActivityWorkItem{}
+	f := be.act
+	f.mu.Lock()
+	f.items = append(f.items, queuedItem{wi: wi, at: time.Now().Add(time.Hour)}) // never stale here
+	f.mu.Unlock()
+	t.Cleanup(func() {
+		f.mu.Lock()
+		f.items = nil
+		f.mu.Unlock()
+	})
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	got, err := be.LockNextActivity(cancelled)
+	if got != nil || err == nil {
+		t.Fatalf("LockNextActivity with a cancelled context: %v, %v; want no work item and the context's error", got, err)
+	}
+	f.mu.Lock()
+	left := len(f.items)
+	f.mu.Unlock()
+	if left != 1 {
+		t.Fatalf("%d work items wait after the cancelled call, want 1", left)
+	}
+}
