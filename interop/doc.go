@@ -13,4 +13,9 @@
 // ../shared/csharp-reference/dtfx-ref from the repository root, and the
 // snapshot (hub-snapshot.tar.gz) beside it or at $DTFX_SNAPSHOT. A missing
 // program fails the tests; it never skips them.
+//
+// The entity test (entities_test.go) runs the Durable Functions extension
+// itself, dfx-ref worker, whose HTTP API listens on a fixed port: it is
+// found at $DFX_REF or ../shared/csharp-reference/dfx-ref, the test is
+// skipped when it is absent, and it holds /tmp/dfx-ref.lock while it runs.
 package interop

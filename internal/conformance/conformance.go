@@ -1,8 +1,9 @@
 // Package conformance holds Go versions of the reference orchestrations and
-// activities that the C# interop program (dtfx-ref) registers: the same
-// names, the same durable actions in the same order (so the same task ids),
-// the same JSON inputs and outputs, the same generated sub-orchestration ids
-// and the same failure reasons. With them a Go worker can finish instances a
+// activities that the C# interop program (dtfx-ref) registers, and of the
+// entity Counter and orchestration Counting that the Durable Functions
+// reference app (dfx-ref) hosts: the same names, the same durable actions in
+// the same order (so the same task ids), the same JSON inputs and outputs,
+// the same generated sub-orchestration ids and the same failure reasons. With them a Go worker can finish instances a
 // C# worker started, and a C# worker can finish instances a Go worker
 // started, on one task hub.
 //
@@ -23,6 +24,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/azdurable/azdurable/durable"
+	"github.com/azdurable/azdurable/samples/counter"
 	"github.com/azdurable/azdurable/samples/hellocities"
 )
 
@@ -32,8 +34,24 @@ func Registrations() []durable.Registrable {
 		hellocities.SayHello, Fail, Big, Slow,
 		hellocities.HelloCities, Chain5, Chain, FanOut, Caught, Uncaught, Retried, Child, Parent,
 		Waiter, Counter, BigPayload, InteropFlow, Sleeper, Stuck, SlowFan, ParentOfWaiter, Ticker,
+		CounterEntity, Counting,
 	}
 }
+
+// CounterEntity is the Durable Functions reference app's (dfx-ref's) entity
+// Counter, the sample's: its state is an int; "add" (an int) adds, "reset"
+// sets 0, "get" returns the state (and, as the C# GetState does, creates the
+// entity with 0 when it has none), "delete" deletes it. "add" and "reset"
+// answer null. Entity names live apart from orchestration names, so it sits
+// beside the orchestration Counter.
+var CounterEntity = counter.Counter
+
+// Counting is dfx-ref's orchestration Counting, the sample's: it signals
+// Counter@k1 "add" 5, calls "add" 2, locks Counter@k1 and calls "add" 1
+// inside the critical section, then returns "get" (8 from a fresh k1). Its
+// input is ignored. It sends the same requests, with the same request ids, in
+// the same order as the C# one, so either side replays the other's history.
+var Counting = counter.Counting
 
 // SayHello greets: "Hello {name}!" (the sample's activity).
 var SayHello = hellocities.SayHello

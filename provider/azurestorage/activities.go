@@ -86,6 +86,12 @@ func (b *Backend) LockNextActivity(ctx context.Context) (*provider.ActivityWorkI
 	f.broadcastLocked()
 	defer func() { f.mu.Lock(); f.waiting--; f.mu.Unlock() }()
 	for {
+		// A cancelled caller (a stopping worker) takes nothing, also when
+		// a work item is there: it stays for the next caller.
+		if err := ctx.Err(); err != nil {
+			f.mu.Unlock()
+			return nil, err
+		}
 		if len(f.items) > 0 {
 			wi := f.items[0].wi
 			f.items = f.items[1:]

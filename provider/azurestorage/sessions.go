@@ -499,8 +499,15 @@ func (b *Backend) LockNextOrchestration(ctx context.Context) (*provider.Orchestr
 // nextSession pops a ready session, locks it and takes its next batch: the
 // messages up to (not including) a second ExecutionStarted, sorted by queue
 // insertion time and then the sender's sequence number.
+//
+// A cancelled ctx takes nothing, also when a session is ready: a worker that
+// is stopping must not start a new episode (select would pick a ready
+// session as readily as the cancellation).
 func (b *Backend) nextSession(ctx context.Context) (*session, []*pending, error) {
 	for {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
 		b.mu.Lock()
 		if b.stopping || !b.started {
 			b.mu.Unlock()

@@ -20,7 +20,13 @@ var Counter = durable.NewEntity[int]("Counter",
 		ctx.SetState(0)
 		return struct{}{}, nil
 	}),
-	durable.Op("get", func(ctx *durable.EntityContext[int], _ any) (int, error) { return ctx.State(), nil }),
+	// get creates the entity with 0 when it has no state, as the C# entity's
+	// GetState does: a get on a new key leaves state 0, not a missing entity.
+	durable.Op("get", func(ctx *durable.EntityContext[int], _ any) (int, error) {
+		n := ctx.State()
+		ctx.SetState(n)
+		return n, nil
+	}),
 )
 
 // K1 is the entity the Counting orchestration works on.
