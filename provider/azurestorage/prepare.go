@@ -180,8 +180,17 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 			return nil, fmt.Errorf("azurestorage: repairing the Instances row of finished instance %s: %w", s.id, err)
 		}
 	}
+	var stale []*pending
 	for _, d := range res.Decisions {
-		if d.Verdict != rules.Keep {
+		switch d.Verdict {
+		case rules.Keep:
+		case rules.DropOnCommit:
+			m := candidates[d.Index]
+			b.log.Info("azurestorage: discarding message when the episode commits", "instance", s.id,
+				"execution", m.data.TaskMessage.OrchestrationInstance.ExecutionID, "event", m.data.TaskMessage.Event.Type().String(),
+				"message", m.raw.ID, "dequeueCount", m.raw.DequeueCount, "reason", d.Reason)
+			stale = append(stale, m)
+		default:
 			b.apply(ctx, s, candidates[d.Index], d.Verdict, d.Reason)
 		}
 	}
@@ -198,6 +207,10 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 		ls.msgs = append(ls.msgs, m)
 		kept[i] = &provider.Message{TaskMessage: m.data.TaskMessage, ID: m.raw.ID, DequeueCount: int(m.raw.DequeueCount), Sender: senderOf(m)}
 	}
+	// Stale messages are held with the work item (renewed, deleted by its
+	// commit, put back by anything else) but not handed to the worker.
+	ls.msgs = append(ls.msgs, stale...)
+	ls.stale = len(stale)
 	wi := &provider.OrchestrationWorkItem{InstanceID: s.id, Messages: kept, HistoryETag: s.etag,
 		Partition: s.part.name, Private: ls}
 	if res.NewExecution || !s.index.Started {

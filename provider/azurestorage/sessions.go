@@ -69,8 +69,11 @@ type session struct {
 
 // lockState is a work item's private part.
 type lockState struct {
-	s        *session
+	s *session
+	// msgs are the messages the work item holds: the kept ones, then the
+	// last stale ones (rules.DropOnCommit), which go with the commit.
 	msgs     []*pending
+	stale    int
 	newExec  bool
 	loaded   []history.Event
 	episodes int
