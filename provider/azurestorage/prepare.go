@@ -180,8 +180,18 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 			return nil, fmt.Errorf("azurestorage: repairing the Instances row of finished instance %s: %w", s.id, err)
 		}
 	}
+	keptLocal := map[string]*pending{}
+	for _, k := range res.Kept {
+		if m := candidates[k]; m.local {
+			keptLocal[m.raw.ID] = m
+		}
+	}
 	var stale []*pending
 	for _, d := range res.Decisions {
+		if m := candidates[d.Index]; d.Verdict != rules.Keep && m.local && keptLocal[m.raw.ID] != nil {
+			b.shareWorkItem(s, m, keptLocal[m.raw.ID], d.Reason)
+			continue
+		}
 		switch d.Verdict {
 		case rules.Keep:
 		case rules.DropOnCommit:
@@ -313,6 +323,33 @@ func (b *Backend) apply(ctx context.Context, s *session, m *pending, v rules.Ver
 		b.log.Info("azurestorage: putting message back", append(attrs, "retryIn", delay)...)
 		b.abandonPending(ctx, []*pending{m}, delay)
 	}
+}
+
+// shareWorkItem sets aside a local result that is not kept although a
+// kept one holds the same activity work item: the hold of the first ran out
+// while its result waited in memory (renewals that failed for a hold time,
+// a paused process), this process received the work item again and ran
+// the activity again. Deleting the work item (as discarding the result
+// would, or spilling it) would leave the kept result without it, lost if
+// this process dies before its episode commits. Only the newer delivery's
+// pop receipt works, so the kept result takes over the newer hold and the
+// other one ends without a call.
+func (b *Backend) shareWorkItem(s *session, m, kept *pending, why string) {
+	if newerHold(m.h, kept.h) {
+		kept.h, m.h = m.h, kept.h
+	}
+	_ = m.h.end(nil)
+	b.log.Info("azurestorage: setting aside a second result of one activity work item", "instance", s.id,
+		"event", m.data.TaskMessage.Event.Type().String(), "message", m.raw.ID, "reason", why)
+}
+
+// newerHold reports whether a holds a newer delivery of their message than
+// c: one still held rather than lost, else the later receive.
+func newerHold(a, c *hold) bool {
+	if (a.err() == nil) != (c.err() == nil) {
+		return a.err() == nil
+	}
+	return a.snapshot().DequeueCount > c.snapshot().DequeueCount
 }
 
 // terminateWithoutHistory marks an instance that never ran as Terminated
