@@ -95,40 +95,17 @@ func (b *Backend) load(ctx context.Context, s *session, expected string) (*table
 // prepare applies the message rules to a batch and builds the work item,
 // or returns nil when nothing is left to run.
 func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*provider.OrchestrationWorkItem, error) {
-	expected := batchExecution(msgs)
 	var loaded *tables.History
 	var row *history.OrchestrationState
 	var instRow *tables.InstanceRow // row with its ETag, when read and found
 	rowRead := false
-	// A finished execution is read again before its batch is judged: a
-	// rewind (ours or C#'s) rewrites its rows without telling this session.
-	needLoad := !s.known || (expected != "" && !strings.EqualFold(expected, s.execID)) || (s.index != nil && s.index.Terminal())
-	if needLoad && !s.known {
-		if m, es := firstStart(msgs); es != nil {
-			// The start's de-duplication reads the Instances row anyway;
-			// read it first, it may spare the history read.
-			r, err := b.startRow(ctx, s.id, m, es)
-			if err != nil {
-				return nil, err
-			}
-			row, instRow, rowRead = stateOf(r), r, true
-			// A batch this backend gave back is on a copy's first delivery
-			// although an earlier attempt may have written history.
-			if freshStart(row, es, msgs) && !b.diag.gaveBack("o|"+s.id, time.Now()) {
-				s.known, s.index, s.etag, s.execID, s.parentID, s.episodes = true, rules.NewHistoryIndex(nil), "", "", "", 0
-				needLoad = false
-			}
-		}
-	}
-	if needLoad {
-		h, err := b.load(ctx, s, expected)
-		if err != nil {
-			return nil, err
-		}
-		loaded = h
-	}
 
-	// De-duplicate top-level starts against the Instances row (§2.5).
+	// De-duplicate top-level starts against the Instances row (§2.5),
+	// before the history is read: a start dropped or put back here says
+	// nothing about the execution the rest of the batch is for. (Read for
+	// a duplicate start's execution, the history of the current one looked
+	// absent, and its activity results were dropped as belonging to no
+	// instance once they had come back with the start 5 times.)
 	candidates := make([]*pending, 0, len(msgs))
 	for _, m := range msgs {
 		es, ok := m.data.TaskMessage.Event.(*history.ExecutionStartedEvent)
@@ -150,6 +127,28 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 		default:
 			b.apply(ctx, s, m, v, why)
 		}
+	}
+
+	expected := batchExecution(candidates)
+	// A finished execution is read again before its batch is judged: a
+	// rewind (ours or C#'s) rewrites its rows without telling this session.
+	needLoad := !s.known || (expected != "" && !strings.EqualFold(expected, s.execID)) || (s.index != nil && s.index.Terminal())
+	// A start's de-duplication read the Instances row; it may spare the
+	// history read.
+	if _, es := firstStart(candidates); needLoad && !s.known && es != nil {
+		// A batch this backend gave back is on a copy's first delivery
+		// although an earlier attempt may have written history.
+		if freshStart(row, es, msgs) && !b.diag.gaveBack("o|"+s.id, time.Now()) {
+			s.known, s.index, s.etag, s.execID, s.parentID, s.episodes = true, rules.NewHistoryIndex(nil), "", "", "", 0
+			needLoad = false
+		}
+	}
+	if needLoad {
+		h, err := b.load(ctx, s, expected)
+		if err != nil {
+			return nil, err
+		}
+		loaded = h
 	}
 
 	in := make([]rules.Incoming, len(candidates))
