@@ -227,6 +227,7 @@ func newPoller(name string, recv func(context.Context, int, time.Duration) ([]*M
 
 // Next returns the next non-empty batch of messages, waiting with back-off
 // while the queue is empty, until ctx is done (then it returns ctx.Err()).
+// A receive in flight when ctx ends is finished, and its messages returned.
 // A failed receive is logged and counts as an empty poll, so a storage
 // outage is retried at the back-off's pace rather than in a tight loop.
 //
@@ -251,7 +252,7 @@ func (p *Poller) Next(ctx context.Context) ([]*Message, error) {
 			return nil, err
 		}
 		wake := p.wakeups.C(p.name)
-		msgs, err := p.recv(ctx, p.batch, p.visibility)
+		msgs, err := p.receive(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -274,6 +275,22 @@ func (p *Poller) Next(ctx context.Context) ([]*Message, error) {
 			p.backoff.Reset()
 		}
 	}
+}
+
+// receiveGrace bounds a receive that Next lets finish after its context
+// ended.
+const receiveGrace = 30 * time.Second
+
+// receive runs one receive that the end of ctx does not cut off: the
+// service hides the messages as soon as it handles the request, so a
+// receive abandoned in flight would leave them hidden for the whole
+// visibility (five minutes for a control queue) with nobody holding them.
+// It is bounded by receiveGrace instead, and what it got is returned for
+// the caller to give back.
+func (p *Poller) receive(ctx context.Context) ([]*Message, error) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), receiveGrace)
+	defer cancel()
+	return p.recv(rctx, p.batch, p.visibility)
 }
 
 func sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) (bool, error) {

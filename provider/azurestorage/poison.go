@@ -427,6 +427,13 @@ func (b *Backend) QuarantineOrchestration(ctx context.Context, wi *provider.Orch
 		return err
 	}
 	ctx = context.WithoutCancel(ctx)
+	if ls.stale > 0 {
+		// Stale messages are not the episode's: they go back, and are
+		// dropped when they come back with a batch that commits.
+		n := len(ls.msgs) - ls.stale
+		b.abandonPending(ctx, ls.msgs[n:], 0)
+		ls.msgs, ls.stale = ls.msgs[:n], 0
+	}
 	ids := make([]string, 0, len(ls.msgs))
 	var where string
 	b.current(ls.msgs)

@@ -95,40 +95,17 @@ func (b *Backend) load(ctx context.Context, s *session, expected string) (*table
 // prepare applies the message rules to a batch and builds the work item,
 // or returns nil when nothing is left to run.
 func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*provider.OrchestrationWorkItem, error) {
-	expected := batchExecution(msgs)
 	var loaded *tables.History
 	var row *history.OrchestrationState
 	var instRow *tables.InstanceRow // row with its ETag, when read and found
 	rowRead := false
-	// A finished execution is read again before its batch is judged: a
-	// rewind (ours or C#'s) rewrites its rows without telling this session.
-	needLoad := !s.known || (expected != "" && !strings.EqualFold(expected, s.execID)) || (s.index != nil && s.index.Terminal())
-	if needLoad && !s.known {
-		if m, es := firstStart(msgs); es != nil {
-			// The start's de-duplication reads the Instances row anyway;
-			// read it first, it may spare the history read.
-			r, err := b.startRow(ctx, s.id, m, es)
-			if err != nil {
-				return nil, err
-			}
-			row, instRow, rowRead = stateOf(r), r, true
-			// A batch this backend gave back is on a copy's first delivery
-			// although an earlier attempt may have written history.
-			if freshStart(row, es, msgs) && !b.diag.gaveBack(orchGiveBackKey(s.id), time.Now()) {
-				s.known, s.index, s.etag, s.execID, s.parentID, s.episodes = true, rules.NewHistoryIndex(nil), "", "", "", 0
-				needLoad = false
-			}
-		}
-	}
-	if needLoad {
-		h, err := b.load(ctx, s, expected)
-		if err != nil {
-			return nil, err
-		}
-		loaded = h
-	}
 
-	// De-duplicate top-level starts against the Instances row (§2.5).
+	// De-duplicate top-level starts against the Instances row (§2.5),
+	// before the history is read: a start dropped or put back here says
+	// nothing about the execution the rest of the batch is for. (Read for
+	// a duplicate start's execution, the history of the current one looked
+	// absent, and its activity results were dropped as belonging to no
+	// instance once they had come back with the start 5 times.)
 	candidates := make([]*pending, 0, len(msgs))
 	for _, m := range msgs {
 		es, ok := m.data.TaskMessage.Event.(*history.ExecutionStartedEvent)
@@ -150,6 +127,28 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 		default:
 			b.apply(ctx, s, m, v, why)
 		}
+	}
+
+	expected := batchExecution(candidates)
+	// A finished execution is read again before its batch is judged: a
+	// rewind (ours or C#'s) rewrites its rows without telling this session.
+	needLoad := !s.known || (expected != "" && !strings.EqualFold(expected, s.execID)) || (s.index != nil && s.index.Terminal())
+	// A start's de-duplication read the Instances row; it may spare the
+	// history read.
+	if _, es := firstStart(candidates); needLoad && !s.known && es != nil {
+		// A batch this backend gave back is on a copy's first delivery
+		// although an earlier attempt may have written history.
+		if freshStart(row, es, msgs) && !b.diag.gaveBack(orchGiveBackKey(s.id), time.Now()) {
+			s.known, s.index, s.etag, s.execID, s.parentID, s.episodes = true, rules.NewHistoryIndex(nil), "", "", "", 0
+			needLoad = false
+		}
+	}
+	if needLoad {
+		h, err := b.load(ctx, s, expected)
+		if err != nil {
+			return nil, err
+		}
+		loaded = h
 	}
 
 	in := make([]rules.Incoming, len(candidates))
@@ -180,8 +179,27 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 			return nil, fmt.Errorf("azurestorage: repairing the Instances row of finished instance %s: %w", s.id, err)
 		}
 	}
+	keptLocal := map[string]*pending{}
+	for _, k := range res.Kept {
+		if m := candidates[k]; m.local {
+			keptLocal[m.raw.ID] = m
+		}
+	}
+	var stale []*pending
 	for _, d := range res.Decisions {
-		if d.Verdict != rules.Keep {
+		if m := candidates[d.Index]; d.Verdict != rules.Keep && m.local && keptLocal[m.raw.ID] != nil {
+			b.shareWorkItem(s, m, keptLocal[m.raw.ID], d.Reason)
+			continue
+		}
+		switch d.Verdict {
+		case rules.Keep:
+		case rules.DropOnCommit:
+			m := candidates[d.Index]
+			b.log.Info("azurestorage: discarding message when the episode commits", "instance", s.id,
+				"execution", m.data.TaskMessage.OrchestrationInstance.ExecutionID, "event", m.data.TaskMessage.Event.Type().String(),
+				"message", m.raw.ID, "dequeueCount", m.raw.DequeueCount, "reason", d.Reason)
+			stale = append(stale, m)
+		default:
 			b.apply(ctx, s, candidates[d.Index], d.Verdict, d.Reason)
 		}
 	}
@@ -198,6 +216,10 @@ func (b *Backend) prepare(ctx context.Context, s *session, msgs []*pending) (*pr
 		ls.msgs = append(ls.msgs, m)
 		kept[i] = &provider.Message{TaskMessage: m.data.TaskMessage, ID: m.raw.ID, DequeueCount: int(m.raw.DequeueCount), Sender: senderOf(m)}
 	}
+	// Stale messages are held with the work item (renewed, deleted by its
+	// commit, put back by anything else) but not handed to the worker.
+	ls.msgs = append(ls.msgs, stale...)
+	ls.stale = len(stale)
 	wi := &provider.OrchestrationWorkItem{InstanceID: s.id, Messages: kept, HistoryETag: s.etag,
 		Partition: s.part.name, Private: ls}
 	if res.NewExecution || !s.index.Started {
@@ -300,6 +322,33 @@ func (b *Backend) apply(ctx context.Context, s *session, m *pending, v rules.Ver
 		b.log.Info("azurestorage: putting message back", append(attrs, "retryIn", delay)...)
 		b.abandonPending(ctx, []*pending{m}, delay)
 	}
+}
+
+// shareWorkItem sets aside a local result that is not kept although a
+// kept one holds the same activity work item: the hold of the first ran out
+// while its result waited in memory (renewals that failed for a hold time,
+// a paused process), this process received the work item again and ran
+// the activity again. Deleting the work item (as discarding the result
+// would, or spilling it) would leave the kept result without it, lost if
+// this process dies before its episode commits. Only the newer delivery's
+// pop receipt works, so the kept result takes over the newer hold and the
+// other one ends without a call.
+func (b *Backend) shareWorkItem(s *session, m, kept *pending, why string) {
+	if newerHold(m.h, kept.h) {
+		kept.h, m.h = m.h, kept.h
+	}
+	_ = m.h.end(nil)
+	b.log.Info("azurestorage: setting aside a second result of one activity work item", "instance", s.id,
+		"event", m.data.TaskMessage.Event.Type().String(), "message", m.raw.ID, "reason", why)
+}
+
+// newerHold reports whether a holds a newer delivery of their message than
+// c: one still held rather than lost, else the later receive.
+func newerHold(a, c *hold) bool {
+	if (a.err() == nil) != (c.err() == nil) {
+		return a.err() == nil
+	}
+	return a.snapshot().DequeueCount > c.snapshot().DequeueCount
 }
 
 // terminateWithoutHistory marks an instance that never ran as Terminated

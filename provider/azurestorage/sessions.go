@@ -69,8 +69,11 @@ type session struct {
 
 // lockState is a work item's private part.
 type lockState struct {
-	s        *session
+	s *session
+	// msgs are the messages the work item holds: the kept ones, then the
+	// last stale ones (rules.DropOnCommit), which go with the commit.
 	msgs     []*pending
+	stale    int
 	newExec  bool
 	loaded   []history.Event
 	episodes int
@@ -369,13 +372,19 @@ func (b *Backend) dequeueLoop(ctx context.Context, p *ownedPartition) {
 			return
 		}
 		// Messages received together are filed together, so that one
-		// batch holds all of them (a start and its terminate, say).
+		// batch holds all of them (a start and its terminate, say). A
+		// receive that finished after the partition stopped (the poller
+		// does not cut one off) is filed all the same, to be given back
+		// by stopPartition, so nothing it got stays hidden for the
+		// visibility.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		got := make([]*pending, 0, len(msgs))
 		for _, m := range msgs {
-			if pm := b.receive(ctx, p, m); pm != nil {
+			if pm := b.receive(rctx, p, m); pm != nil {
 				got = append(got, pm)
 			}
 		}
+		cancel()
 		b.mu.Lock()
 		for _, pm := range got {
 			p.held[pm.raw.ID] = pm

@@ -188,8 +188,16 @@ func (b *Backend) formWorkItemLocked(ib *inbox, now time.Time) *provider.Orchest
 		in[i] = rules.Incoming{TaskMessage: m.tm, DequeueCount: m.dequeues, Sender: m.sender}
 	}
 	res := rules.Triage(x, in)
+	var stale []*message
 	for _, d := range res.Decisions {
-		if d.Verdict != rules.Keep {
+		switch d.Verdict {
+		case rules.Keep:
+		case rules.DropOnCommit:
+			// Held with the work item, deleted by its commit.
+			stale = append(stale, candidates[d.Index])
+			b.log.Info("memory: dropping message when the episode commits", "instance", id, "event", candidates[d.Index].tm.Event.Type().String(),
+				"message", candidates[d.Index].id, "reason", d.Reason)
+		default:
 			b.applyVerdictLocked(candidates[d.Index], d.Verdict, d.Reason, now)
 		}
 	}
@@ -208,6 +216,10 @@ func (b *Backend) formWorkItemLocked(ib *inbox, now time.Time) *provider.Orchest
 	for i, k := range res.Kept {
 		m := candidates[k]
 		workMsgs[i] = &provider.Message{TaskMessage: shallowMessage(m.tm), ID: m.id, DequeueCount: m.dequeues, Sender: m.sender}
+		lease.msgs = append(lease.msgs, m)
+		lease.receipts = append(lease.receipts, m.receipt)
+	}
+	for _, m := range stale {
 		lease.msgs = append(lease.msgs, m)
 		lease.receipts = append(lease.receipts, m.receipt)
 	}

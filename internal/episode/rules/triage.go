@@ -19,6 +19,13 @@ const (
 	Drop
 	// Abandon puts the message back for a later retry with C#'s back-off.
 	Abandon
+	// DropOnCommit goes with the work item without being handed to the
+	// orchestration: the message is deleted with the kept messages when
+	// the episode commits, and put back with them when it does not. It is
+	// the verdict on a message addressed to another execution than the
+	// one in history, which is stale only once this work item's commit
+	// proves the history current (see Triage).
+	DropOnCommit
 )
 
 func (v Verdict) String() string {
@@ -29,6 +36,8 @@ func (v Verdict) String() string {
 		return "drop"
 	case Abandon:
 		return "abandon"
+	case DropOnCommit:
+		return "drop on commit"
 	}
 	return fmt.Sprintf("verdict(%d)", int(v))
 }
@@ -89,7 +98,18 @@ const maxDequeuesWithoutHistory = 5
 //     starts a new execution (NewExecution), and a second one waits for a
 //     later batch;
 //   - a message addressed to another execution than the current one is
-//     stale and dropped;
+//     stale, but only once this work item commits: the execution it names
+//     may be a newer one whose history an earlier owner of the partition
+//     is still writing (its messages are sent before its history, C#'s
+//     order), and that write succeeds only while nobody else commits on
+//     the history this batch was read against. So the message goes with
+//     the batch (DropOnCommit) when anything of it is kept: deleted when
+//     the episode commits (any newer write is then refused by the
+//     history's ETag), put back when it does not; with nothing kept it is
+//     put back (Abandon) and dropped only after more than 5 deliveries,
+//     as a message for an execution without history is (ours: dropped at
+//     once, it lost the activity results of a continue-as-new generation
+//     whose history write was in flight while its partition moved);
 //   - a completion whose task id has no scheduling event is out of order
 //     and abandoned (it overtook its own history commit), unless the
 //     instance has no history and the message was received more than 5
@@ -134,7 +154,7 @@ func Triage(x *HistoryIndex, msgs []Incoming) TriageResult {
 			continue
 		}
 		if execID := m.OrchestrationInstance.ExecutionID; execID != "" && started && !strings.EqualFold(execID, cur) {
-			decide(i, Drop, "stale: addressed to execution %s, current is %s", execID, cur)
+			decide(i, DropOnCommit, "stale: addressed to execution %s, current is %s", execID, cur)
 			continue
 		}
 		if id, ok := CompletionID(ev); ok {
@@ -216,6 +236,19 @@ func Triage(x *HistoryIndex, msgs []Incoming) TriageResult {
 	for _, d := range res.Decisions {
 		if d.Verdict == Keep {
 			res.Kept = append(res.Kept, d.Index)
+		}
+	}
+	if len(res.Kept) == 0 {
+		// No commit will prove the stale messages stale: put them back.
+		for i := range res.Decisions {
+			d := &res.Decisions[i]
+			switch {
+			case d.Verdict != DropOnCommit:
+			case msgs[d.Index].DequeueCount > maxDequeuesWithoutHistory:
+				d.Verdict, d.Reason = Drop, fmt.Sprintf("%s, after %d deliveries", d.Reason, msgs[d.Index].DequeueCount)
+			default:
+				d.Verdict = Abandon
+			}
 		}
 	}
 	return res

@@ -63,3 +63,53 @@ func TestTriageTerminateWithTheFirstStart(t *testing.T) {
 		t.Fatalf("start alone: %+v", res)
 	}
 }
+
+// A message for another execution than the one in history may be for a
+// newer execution whose history an earlier owner is still writing: it is
+// stale only once the batch's own commit succeeds (DropOnCommit), put back
+// when nothing of the batch runs, and dropped after more than 5 deliveries.
+func TestTriageStaleWaitsForTheCommit(t *testing.T) {
+	inst := history.OrchestrationInstance{InstanceID: "i", ExecutionID: "C"}
+	events := []history.Event{
+		&history.OrchestratorStartedEvent{EventBase: history.EventBase{EventID: -1}},
+		&history.ExecutionStartedEvent{OrchestrationInstance: inst, Name: "Orch", EventBase: history.EventBase{EventID: -1}},
+		&history.TaskScheduledEvent{Name: "A", EventBase: history.EventBase{EventID: 0}},
+		&history.OrchestratorCompletedEvent{EventBase: history.EventBase{EventID: -1}},
+	}
+	waiting := NewHistoryIndex(events)
+	done := NewHistoryIndex(append(append([]history.Event(nil), events...),
+		&history.OrchestratorStartedEvent{EventBase: history.EventBase{EventID: -1}},
+		&history.TaskCompletedEvent{TaskScheduledID: 0, EventBase: history.EventBase{EventID: -1}},
+		&history.OrchestratorCompletedEvent{EventBase: history.EventBase{EventID: -1}}))
+	result := func(exec string, deliveries int) Incoming {
+		return Incoming{TaskMessage: &history.TaskMessage{OrchestrationInstance: history.OrchestrationInstance{InstanceID: "i", ExecutionID: exec},
+			Event: &history.TaskCompletedEvent{TaskScheduledID: 0, EventBase: history.EventBase{EventID: -1}}}, DequeueCount: deliveries}
+	}
+	for _, c := range []struct {
+		name  string
+		x     *HistoryIndex
+		batch []Incoming
+		want  []Verdict
+	}{
+		{"with a kept message", waiting, []Incoming{result("C", 2), result("N", 1)}, []Verdict{Keep, DropOnCommit}},
+		{"with nothing kept", done, []Incoming{result("C", 2), result("N", 1)}, []Verdict{Drop, Abandon}},
+		{"alone", done, []Incoming{result("N", 3)}, []Verdict{Abandon}},
+		{"after 6 deliveries", done, []Incoming{result("N", 6)}, []Verdict{Drop}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := Triage(c.x, c.batch)
+			got := make([]Verdict, len(res.Decisions))
+			for i, d := range res.Decisions {
+				got[i] = d.Verdict
+			}
+			if len(got) != len(c.want) {
+				t.Fatalf("verdicts %v, want %v", got, c.want)
+			}
+			for i := range got {
+				if got[i] != c.want[i] {
+					t.Fatalf("verdicts %v, want %v", got, c.want)
+				}
+			}
+		})
+	}
+}
