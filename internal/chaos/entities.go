@@ -136,7 +136,8 @@ func entityRegistrations() []durable.Registrable {
 	return []durable.Registrable{Tally, EntitySignals, EntityCalls, Transfer}
 }
 
-// entitySpec fills s, the i-th instance, of an entity kind.
+// entitySpec fills s, the i-th instance of an entity kind (counted per
+// kind, so that the keys and sizes cycle whatever the kinds dealt).
 func entitySpec(s *Spec, kind string, i int) {
 	keys := func(n int) []string {
 		out := make([]string, n)

@@ -42,8 +42,10 @@ func Plan(prefix string, n int) []Spec { return PlanKinds(prefix, n, Kinds) }
 // PlanKinds is Plan with the kinds dealt (a subset of Kinds).
 func PlanKinds(prefix string, n int, kinds []string) []Spec {
 	var out, children []Spec
+	nth := map[string]int{}
 	for i := 0; i < n; i++ {
 		kind := kinds[i%len(kinds)]
+		nth[kind]++
 		s := Spec{ID: fmt.Sprintf("%s-%s-%d", prefix, kind, i), Kind: kind}
 		switch kind {
 		case "chain":
@@ -72,7 +74,7 @@ func PlanKinds(prefix string, n int, kinds []string) []Spec {
 			want, _ := json.Marshal("caught " + strconv.Itoa(len(in)))
 			s.Orchestration, s.Input, s.Want = Caught.Name(), in, string(want)
 		default:
-			entitySpec(&s, kind, i)
+			entitySpec(&s, kind, nth[kind]-1)
 		}
 		out = append(out, s)
 	}
