@@ -34,12 +34,13 @@ var (
 // Kinds are the workload's instance kinds, in the order Plan deals them.
 var Kinds = append(append([]string(nil), OrchestrationKinds...), EntityKinds...)
 
-// Plan returns n top-level instances with ids "<prefix>-<kind>-<i>", the
-// kinds dealt in turn with varying sizes, followed by the
-// sub-orchestrations their parents start.
-func Plan(prefix string, n int) []Spec { return PlanKinds(prefix, n, Kinds) }
+// Plan returns n top-level instances of the orchestration kinds with ids
+// "<prefix>-<kind>-<i>", the kinds dealt in turn with varying sizes,
+// followed by the sub-orchestrations their parents start.
+func Plan(prefix string, n int) []Spec { return PlanKinds(prefix, n, OrchestrationKinds) }
 
-// PlanKinds is Plan with the kinds dealt (a subset of Kinds).
+// PlanKinds is Plan with the kinds dealt (a subset of Kinds; a Run deals
+// all of them unless Config.Kinds says otherwise).
 func PlanKinds(prefix string, n int, kinds []string) []Spec {
 	var out, children []Spec
 	nth := map[string]int{}
