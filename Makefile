@@ -145,13 +145,16 @@ interop: tools
 # completed with its output and every history passed the checks; the
 # workers' logs stay in the directory it names. About 2 minutes on two idle
 # cores; on a loaded machine it waits up to 20 minutes for the instances.
-# CHAOSFLAGS adds flags, e.g. --fault-rate 0 or --seed N.
+# CHAOSFLAGS adds flags, e.g. --fault-rate 0 or --seed N. The entity work
+# (--kinds all or entities) is left out by default: its invariants do not
+# hold under kills yet (docs/entities.md, "Reliability under kills and
+# faults"); CHAOSFLAGS=--kinds=all runs it.
 CHAOSFLAGS ?=
 .PHONY: chaos
 chaos: tools
 	@dir="$$(mktemp -d "$${TMPDIR:-/tmp}/azdurable-chaos.XXXXXX")"; \
 	$(GO) build -o "$$dir/chaos" ./internal/chaos/cmd/chaos && \
-	"$$dir/chaos" run --instances 420 --kill-every 4s --fault-rate 0.02 --timeout 20m --dir "$$dir/run" $(CHAOSFLAGS)
+	"$$dir/chaos" run --instances 420 --kill-every 4s --fault-rate 0.02 --timeout 20m --kinds orchestrations --dir "$$dir/run" $(CHAOSFLAGS)
 
 # The sidecar's protocol code (internal/sidecar/pb) is generated from
 # taskhub_sidecar.proto and committed, so that building needs no protoc.

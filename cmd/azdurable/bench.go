@@ -127,7 +127,7 @@ and the ratios; with --json the output is
 	f.BoolVar(&cfg.CompareCSharp, "compare-csharp", false, "also run dtfx-ref bench (C#) on the same storage and print both with ratios (chain and fanout)")
 	f.StringVar(&cfg.DtfxRef, "dtfx-ref", "", "the dtfx-ref program (default $DTFX_REF, else ../shared/csharp-reference/dtfx-ref)")
 	f.BoolVar(&cfg.CSharpExtendedSessions, "csharp-extended-sessions", false, "turn on C#'s extended sessions (history cache) in dtfx-ref")
-	cmd.AddCommand(newBenchWorker(), newSidecarBench())
+	cmd.AddCommand(newBenchWorker(), newSidecarBench(), newEntitiesBench())
 	return cmd
 }
 

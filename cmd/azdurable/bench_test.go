@@ -19,6 +19,8 @@ func TestBenchUsage(t *testing.T) {
 		{[]string{"bench", "chain", "--workers=x"}, 2, "invalid argument"},
 		{[]string{"bench", "events", "--compare-csharp", "--no-ceiling"}, 1, "chain and fanout only"},
 		{[]string{"bench", "chain", "--compare-csharp", "--workers", "2"}, 1, "one worker on each side"},
+		{[]string{"bench", "entities", "extra"}, 2, "accepts 0 arg"},
+		{[]string{"bench", "entities", "--keys", "-1"}, 1, "sizes must be positive"},
 	} {
 		code, out, errOut := run(t, "", tc.args...)
 		if code != tc.code || out != "" || !strings.Contains(errOut, tc.say) {

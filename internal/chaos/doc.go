@@ -2,7 +2,10 @@
 // work while its workers are killed, paused, scaled and fed storage
 // faults. Its workload (Registrations) is a mix of chains, fan-outs,
 // timers, external events, sub-orchestrations, continue-as-new and caught
-// activity failures whose outputs are known in advance (Plan). A Cluster
+// activity failures whose outputs are known in advance (Plan), and entity
+// work (entities.go: counters signalled and called, transfers between
+// accounts in critical sections) whose final entity states are known in
+// advance too (PlanEntities, checked by CheckEntities). A Cluster
 // runs `azdurable worker` processes of a program that registers the
 // workload; Run kills one of them with SIGKILL every few seconds while a
 // Driver starts the instances and raises their events, then Check verifies

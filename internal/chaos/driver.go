@@ -24,8 +24,10 @@ type Driver struct {
 
 	mu      sync.Mutex
 	started int
-	raised  map[string]bool
-	ended   map[string]bool
+	// signalRetries counts client signals sent again after an error.
+	signalRetries int
+	raised        map[string]bool
+	ended         map[string]bool
 }
 
 // Start starts the top-level instances, Rate per second; a start that
@@ -62,8 +64,42 @@ func (d *Driver) Start(ctx context.Context) error {
 		d.mu.Lock()
 		d.started++
 		d.mu.Unlock()
+		for _, k := range s.ClientSignals {
+			if err := d.signal(ctx, k); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// signal sends "add 1" to the counter key from the client, again after an
+// error until ctx ends (a retry is counted: if the failed attempt had
+// reached the queue, the counter gets the operation twice).
+func (d *Driver) signal(ctx context.Context, key string) error {
+	for {
+		err := d.C.SignalEntity(ctx, Tally.ID(key), "add", 1)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("signalling %s: %w", key, err)
+		}
+		d.mu.Lock()
+		d.signalRetries++
+		d.mu.Unlock()
+		if !ctxsleep.Sleep(ctx, 200*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
+}
+
+// SignalRetries returns how many client signals were sent again after an
+// error.
+func (d *Driver) SignalRetries() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.signalRetries
 }
 
 // Started returns how many top-level instances were started.

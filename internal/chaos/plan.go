@@ -19,18 +19,34 @@ type Spec struct {
 	// Child marks a sub-orchestration: started by its parent, not the
 	// driver.
 	Child bool
+	// ClientSignals are counters (Tally keys) the driver signals "add 1"
+	// from its client once it started the instance.
+	ClientSignals []string
 }
 
-// Kinds are the workload's instance kinds, in the order Plan deals them.
-var Kinds = []string{"chain", "fanout", "timer", "event", "suborchestration", "continueasnew", "caught"}
+// OrchestrationKinds are the kinds of the orchestration and activity
+// work, EntityKinds those of the entity work (see entities.go).
+var (
+	OrchestrationKinds = []string{"chain", "fanout", "timer", "event", "suborchestration", "continueasnew", "caught"}
+	EntityKinds        = []string{"entitysignal", "entitycall", "transfer"}
+)
 
-// Plan returns n top-level instances with ids "<prefix>-<kind>-<i>", the
-// kinds dealt in turn with varying sizes, followed by the
-// sub-orchestrations their parents start.
-func Plan(prefix string, n int) []Spec {
+// Kinds are the workload's instance kinds, in the order Plan deals them.
+var Kinds = append(append([]string(nil), OrchestrationKinds...), EntityKinds...)
+
+// Plan returns n top-level instances of the orchestration kinds with ids
+// "<prefix>-<kind>-<i>", the kinds dealt in turn with varying sizes,
+// followed by the sub-orchestrations their parents start.
+func Plan(prefix string, n int) []Spec { return PlanKinds(prefix, n, OrchestrationKinds) }
+
+// PlanKinds is Plan with the kinds dealt (a subset of Kinds; a Run deals
+// all of them unless Config.Kinds says otherwise).
+func PlanKinds(prefix string, n int, kinds []string) []Spec {
 	var out, children []Spec
+	nth := map[string]int{}
 	for i := 0; i < n; i++ {
-		kind := Kinds[i%len(Kinds)]
+		kind := kinds[i%len(kinds)]
+		nth[kind]++
 		s := Spec{ID: fmt.Sprintf("%s-%s-%d", prefix, kind, i), Kind: kind}
 		switch kind {
 		case "chain":
@@ -58,6 +74,8 @@ func Plan(prefix string, n int) []Spec {
 			in := "x" + strconv.Itoa(i)
 			want, _ := json.Marshal("caught " + strconv.Itoa(len(in)))
 			s.Orchestration, s.Input, s.Want = Caught.Name(), in, string(want)
+		default:
+			entitySpec(&s, kind, nth[kind]-1)
 		}
 		out = append(out, s)
 	}

@@ -34,6 +34,8 @@ type Config struct {
 	// Instances is the number of top-level instances (default 280); their
 	// sub-orchestrations come on top.
 	Instances int
+	// Kinds are the instance kinds dealt (default Kinds, all of them).
+	Kinds []string
 	// StartRate bounds the starts per second (default 10).
 	StartRate float64
 	// KillEvery is the mean time between SIGKILLs of a random worker,
@@ -59,8 +61,11 @@ type Summary struct {
 	InstancesStarted  int     `json:"instancesStarted"`
 	SubOrchestrations int     `json:"subOrchestrations"`
 	*Outcome
-	Kills      int        `json:"kills"`
-	Activities Executions `json:"activities"`
+	// Entities is what the entity checks found (nil for a plan without
+	// entity work).
+	Entities   *EntityOutcome `json:"entities,omitempty"`
+	Kills      int            `json:"kills"`
+	Activities Executions     `json:"activities"`
 	LogCounts
 	Settings SettingsJSON `json:"settings"`
 	// ShutdownErrors lists workers that did not stop cleanly at the end.
@@ -110,6 +115,9 @@ func (c *Config) defaults() error {
 	}
 	if c.Instances <= 0 {
 		c.Instances = 280
+	}
+	if len(c.Kinds) == 0 {
+		c.Kinds = Kinds
 	}
 	if c.StartRate <= 0 {
 		c.StartRate = 10
@@ -181,7 +189,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	cfg.Logf("chaos: %d workers run on task hub %s (%d partitions); logs in %s", cfg.Workers, cfg.TaskHub, cfg.Partitions, cfg.Dir)
 
 	prefix := cfg.TaskHub
-	plan := Plan(prefix, cfg.Instances)
+	plan := PlanKinds(prefix, cfg.Instances, cfg.Kinds)
 	d := &Driver{C: c, Plan: plan, Rate: cfg.StartRate, Prefix: prefix}
 	wctx, cancelWatch := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancelWatch()
@@ -215,6 +223,14 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if watchErr != nil {
 		cfg.Logf("chaos: %v", watchErr)
 	}
+	ents := PlanEntities(plan)
+	if len(ents.Want) > 0 && watchErr == nil {
+		// Signals may still be on their way once the last orchestration
+		// ended; the workers (no longer killed) deliver them.
+		if !WaitEntities(ctx, c, ents, 3*time.Minute) {
+			cfg.Logf("chaos: the entities did not reach their expected values in 3 minutes")
+		}
+	}
 	s := &Summary{TaskHub: cfg.TaskHub, Workers: cfg.Workers, Partitions: cfg.Partitions, InstancesStarted: d.Started(),
 		Kills: kills, Settings: cfg.Settings.json(cfg.KillEvery, cfg.StartRate), ShutdownErrors: []string{}}
 	for _, sp := range plan {
@@ -228,6 +244,10 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 	defer cancel()
 	s.Outcome = Check(cctx, c, plan, CheckOptions{Dir: cfg.Dir, RedeliveredEvents: cfg.KillEvery > 0})
+	if len(ents.Want) > 0 {
+		s.Entities = CheckEntities(cctx, c, plan, ents)
+		s.Entities.ClientSignalRetries = d.SignalRetries()
+	}
 	s.Activities = CountExecutions(cl.All())
 	s.LogCounts = CountLogs(cl.All())
 	for _, p := range cl.All() {
@@ -236,7 +256,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		}
 	}
 	s.DurationSeconds = time.Since(began).Round(100 * time.Millisecond).Seconds()
-	s.OK = s.Outcome.OK() && s.Panics == 0 && s.UnexpectedExits == 0 && len(s.ShutdownErrors) == 0 && s.InstancesStarted == cfg.Instances
+	s.OK = s.Outcome.OK() && s.Entities.OK() && s.Panics == 0 && s.UnexpectedExits == 0 && len(s.ShutdownErrors) == 0 && s.InstancesStarted == cfg.Instances
 	return s, nil
 }
 

@@ -169,8 +169,10 @@ var Caught = durable.NewOrchestration("ChaosCaught", func(ctx durable.Context, s
 	return "caught " + strconv.Itoa(v), nil
 })
 
-// Registrations returns the workload's orchestrations and activities, for
-// the workers of a run: cli.Main(cli.WithRegistrations(chaos.Registrations()...)).
+// Registrations returns the workload's orchestrations, activities and
+// entities, for the workers of a run:
+// cli.Main(cli.WithRegistrations(chaos.Registrations()...)).
 func Registrations() []durable.Registrable {
-	return []durable.Registrable{Chain, FanOut, Timer, Await, Parent, Counter, Caught, Add, Square, Refuse}
+	return append([]durable.Registrable{Chain, FanOut, Timer, Await, Parent, Counter, Caught, Add, Square, Refuse},
+		entityRegistrations()...)
 }

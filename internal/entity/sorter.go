@@ -105,10 +105,14 @@ func (s *Sorter) LabelOutgoing(r *Request, destination string, now Stamp) {
 // ReceiveInOrder takes one received request and returns the requests to
 // deliver now, in order: none for a duplicate or for one that waits for its
 // predecessor, possibly several when it releases buffered ones. Requests
-// from clients and forwarded lock requests are not sorted.
+// from clients are not sorted; forwarded lock requests are only
+// de-duplicated (receiveForwarded).
 func (s *Sorter) ReceiveInOrder(r *Request) []*Request {
-	if r.Parent == "" || r.Position > 0 {
+	if r.Parent == "" {
 		return []*Request{r}
+	}
+	if r.Position > 0 {
+		return s.receiveForwarded(r)
 	}
 	var out []*Request
 	if s.ReceiveHorizon.Add(ReorderWindow + minCollectionInterval).Before(r.Timestamp) {
@@ -174,6 +178,41 @@ func (s *Sorter) ReceiveInOrder(r *Request) []*Request {
 		out = append(out, next)
 	}
 	return out
+}
+
+// receiveForwarded takes a lock request forwarded by the previous entity
+// of its lock set. The extension passes these unsorted: their clock is the
+// forwarder's, not that of the orchestration they name as parent. So a copy
+// of one that comes back after the entity's batch committed (a worker that
+// died before deleting the message) is granted again, and the entity stays
+// locked for an orchestration that released it long ago. Here they are
+// de-duplicated by the forwarder's clock, kept under the forwarder's
+// instance id (the key its own signals to this entity use, on the same
+// clock): a request not later than the last one delivered from the
+// forwarder is a copy and dropped. They never wait for a predecessor, so a
+// lock request is never held back.
+func (s *Sorter) receiveForwarded(r *Request) []*Request {
+	if r.Position > len(r.LockSet) || r.Timestamp.IsZero() || r.Timestamp.Before(s.ReceiveHorizon) {
+		return []*Request{r}
+	}
+	key := r.LockSet[r.Position-1].InstanceID()
+	b, ok := s.received.get(key)
+	if !ok {
+		b = &receiveBuffer{Last: minStamp}
+		s.received.set(key, b)
+	}
+	if !r.Timestamp.After(b.Last) {
+		return nil // a copy
+	}
+	b.Last = r.Timestamp
+	out := []*Request{r}
+	for {
+		next, ok := s.deliverNext(b)
+		if !ok {
+			return out
+		}
+		out = append(out, next)
+	}
 }
 
 func (s *Sorter) horizonOrMin(t Stamp) Stamp {

@@ -4,7 +4,7 @@
 // it kills them, and prints a JSON summary. make chaos runs it.
 //
 //	chaos run [--instances 280] [--workers 3] [--partitions 8] [--kill-every 4s]
-//	          [--fault-rate 0] [--timeout 8m] [--dir DIR]
+//	          [--fault-rate 0] [--timeout 8m] [--kinds all|orchestrations|entities|K,K] [--dir DIR]
 //
 // Without $AZURE_STORAGE_CONNECTION_STRING it starts an in-memory Azurite
 // for the run. It exits 1 unless every instance completed with the right
@@ -19,6 +19,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -45,9 +47,26 @@ func run(args []string) int {
 	fs.Float64Var(&cfg.Settings.FaultRate, "fault-rate", 0, "share of the workers' storage calls that fail on purpose")
 	fs.DurationVar(&cfg.Timeout, "timeout", 8*time.Minute, "give up waiting for the instances after this long")
 	fs.Uint64Var(&cfg.Seed, "seed", uint64(time.Now().UnixNano()), "seed of the kill schedule")
+	kinds := fs.String("kinds", "all", "instance kinds: all, orchestrations, entities, or a comma-separated list of "+strings.Join(chaos.Kinds, ","))
 	fs.StringVar(&cfg.Dir, "dir", "", "where the workers' logs go (default a new temporary directory)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	switch *kinds {
+	case "all":
+		cfg.Kinds = chaos.Kinds
+	case "orchestrations":
+		cfg.Kinds = chaos.OrchestrationKinds
+	case "entities":
+		cfg.Kinds = chaos.EntityKinds
+	default:
+		for _, k := range strings.Split(*kinds, ",") {
+			if !slices.Contains(chaos.Kinds, k) {
+				fmt.Fprintf(os.Stderr, "chaos: unknown kind %q (known: %s)\n", k, strings.Join(chaos.Kinds, ","))
+				return 2
+			}
+			cfg.Kinds = append(cfg.Kinds, k)
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
