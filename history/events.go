@@ -310,6 +310,22 @@ func eventTypeForTypeName(name string) (EventType, bool) {
 	return 0, false
 }
 
+// CompletedKind returns the kind of scheduling event that ev completes,
+// and whether ev is a completion at all: a task's result or failure
+// completes a TaskScheduled, a sub-orchestration's a
+// SubOrchestrationInstanceCreated, a timer's firing a TimerCreated.
+func CompletedKind(ev Event) (EventType, bool) {
+	switch ev.(type) {
+	case *TaskCompletedEvent, *TaskFailedEvent:
+		return TaskScheduled, true
+	case *SubOrchestrationInstanceCompletedEvent, *SubOrchestrationInstanceFailedEvent:
+		return SubOrchestrationInstanceCreated, true
+	case *TimerFiredEvent:
+		return TimerCreated, true
+	}
+	return 0, false
+}
+
 // Str returns a pointer to s, for the nullable string members of events.
 func Str(s string) *string { return &s }
 

@@ -539,25 +539,13 @@ func (e *Engine) resolve(id int32, ev history.Event, value *string, err error) {
 			"taskId", id, "event", ev.Type().String(), "instance", e.info.InstanceID)
 		return
 	}
-	if !completionFits(t.kind, ev) {
+	if kind, ok := history.CompletedKind(ev); !ok || kind != t.kind {
 		e.log.Warn("ignoring a completion of the wrong kind", "taskId", id, "event", ev.Type().String(), "task", t.kind.String())
 		return
 	}
 	delete(e.open, id)
 	delete(e.children, id)
 	t.complete(value, err)
-}
-
-func completionFits(kind history.EventType, ev history.Event) bool {
-	switch ev.(type) {
-	case *history.TaskCompletedEvent, *history.TaskFailedEvent:
-		return kind == history.TaskScheduled
-	case *history.SubOrchestrationInstanceCompletedEvent, *history.SubOrchestrationInstanceFailedEvent:
-		return kind == history.SubOrchestrationInstanceCreated
-	case *history.TimerFiredEvent:
-		return kind == history.TimerCreated
-	}
-	return false
 }
 
 func (e *Engine) taskFailure(id int32, kind history.EventType, reason, details *string, fd *history.FailureDetails) error {

@@ -66,6 +66,17 @@ func (x *HistoryIndex) Terminal() bool {
 // Scheduled reports whether a scheduling event with this task id exists.
 func (x *HistoryIndex) Scheduled(id int32) bool { _, ok := x.scheduled[id]; return ok }
 
+// Answers reports whether ev, a completion (see CompletionID), is of the
+// kind that answers the scheduling event with its task id. A completion
+// of another kind belongs to an episode that was run and never recorded:
+// run again later, it used the same id for something else (a timer then,
+// an activity now, say, when the code looks at the time).
+func (x *HistoryIndex) Answers(id int32, ev history.Event) bool {
+	kind, ok := x.scheduled[id]
+	want, isCompletion := history.CompletedKind(ev)
+	return ok && isCompletion && kind == want
+}
+
 // Completed reports whether a completion for this task id exists.
 func (x *HistoryIndex) Completed(id int32) bool { return x.completed[id] }
 

@@ -114,6 +114,11 @@ const maxDequeuesWithoutHistory = 5
 //     and abandoned (it overtook its own history commit), unless the
 //     instance has no history and the message was received more than 5
 //     times, when it is dropped;
+//   - a completion of another kind than the scheduling event with its
+//     task id (a TimerFired for a TaskScheduled, say) is stale and
+//     dropped: an episode that sent it was never recorded, and its rerun
+//     used the id for something else (ours: it used to be recorded, mark
+//     the task completed and have the real result dropped as a duplicate);
 //   - a completion for a task id already completed is a duplicate and
 //     dropped (also within the batch);
 //   - if, after that, the instance has no ExecutionStarted in history or in
@@ -165,6 +170,10 @@ func Triage(x *HistoryIndex, msgs []Incoming) TriageResult {
 				continue
 			case fresh || !x.Scheduled(id):
 				decide(i, Abandon, "out of order: %s for task %d arrived before its scheduling event", ev.Type(), id)
+				continue
+			case !x.Answers(id, ev):
+				decide(i, Drop, "stale: %s for task %d, which history shows as a %s (from an episode that was never recorded)",
+					ev.Type(), id, x.scheduled[id])
 				continue
 			case x.Completed(id) || seen[id]:
 				decide(i, Drop, "duplicate %s for task %d", ev.Type(), id)

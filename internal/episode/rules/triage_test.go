@@ -113,3 +113,36 @@ func TestTriageStaleWaitsForTheCommit(t *testing.T) {
 		})
 	}
 }
+
+// A completion of another kind than the scheduling event with its task id
+// comes from an episode that was run and never recorded (its rerun, at a
+// later time, scheduled an activity where the first run had set a timer):
+// it is dropped, so that it neither marks the task completed nor makes
+// the task's real result a duplicate. A schedule's orchestration hung
+// this way after a worker was killed between its sends and its history
+// write.
+func TestTriageCompletionOfTheWrongKindIsStale(t *testing.T) {
+	inst := history.OrchestrationInstance{InstanceID: "i", ExecutionID: "C"}
+	x := NewHistoryIndex([]history.Event{
+		&history.OrchestratorStartedEvent{EventBase: history.EventBase{EventID: -1}},
+		&history.ExecutionStartedEvent{OrchestrationInstance: inst, Name: "Orch", EventBase: history.EventBase{EventID: -1}},
+		&history.TaskScheduledEvent{Name: "A", EventBase: history.EventBase{EventID: 4}},
+		&history.OrchestratorCompletedEvent{EventBase: history.EventBase{EventID: -1}},
+	})
+	msg := func(ev history.Event) Incoming {
+		return Incoming{TaskMessage: &history.TaskMessage{OrchestrationInstance: inst, Event: ev}, DequeueCount: 1}
+	}
+	fired := msg(&history.TimerFiredEvent{TimerID: 4, EventBase: history.EventBase{EventID: -1}})
+	done := msg(&history.TaskCompletedEvent{TaskScheduledID: 4, EventBase: history.EventBase{EventID: -1}})
+	res := Triage(x, []Incoming{fired, done})
+	if len(res.Decisions) != 2 || res.Decisions[0].Verdict != Drop || res.Decisions[1].Verdict != Keep {
+		t.Fatalf("decisions %+v: want the TimerFired dropped and the TaskCompleted kept", res.Decisions)
+	}
+	if len(res.Kept) != 1 || res.Kept[0] != 1 {
+		t.Fatalf("kept %v, want the TaskCompleted only", res.Kept)
+	}
+	subDone := msg(&history.SubOrchestrationInstanceCompletedEvent{TaskScheduledID: 4, EventBase: history.EventBase{EventID: -1}})
+	if res := Triage(x, []Incoming{subDone}); res.Decisions[0].Verdict != Drop {
+		t.Fatalf("a sub-orchestration's result for an activity's id: %+v", res.Decisions)
+	}
+}
