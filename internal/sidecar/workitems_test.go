@@ -7,9 +7,11 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/azuritetest"
 	"github.com/azdurable/azdurable/internal/sidecar"
 	"github.com/azdurable/azdurable/internal/sidecar/pb"
 	"github.com/azdurable/azdurable/provider"
+	"github.com/azdurable/azdurable/provider/memory"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -24,16 +26,10 @@ func sdkFixture(t *testing.T, be provider.Backend, hub string, configure ...func
 	}}, configure...)...)
 }
 
-// waitFor polls cond until it holds.
+// waitFor waits (bounded by stepTimeout) until cond holds.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(stepTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval of the condition
-	}
+	azuritetest.WaitFor(t, stepTimeout, what, func() (bool, error) { return cond(), nil })
 }
 
 func eventTypes(events []history.Event) string {
@@ -130,7 +126,16 @@ func TestWorkerLimits(t *testing.T) {
 				defer w.mu.Unlock()
 				return w.inFlight[1] == c.limit
 			})
-			time.Sleep(200 * time.Millisecond) // let a wrong sidecar send more; the outcome is asserted below
+			// Every activity of the fan-out is on the queue: a sidecar that
+			// ignored the limit has more to send while the worker holds these.
+			waitFor(t, "the fan-out's activities on the queue", func() bool {
+				return be.(*memory.Backend).Stats().ActivityMessages == 25
+			})
+			waitFor(t, "the worker's limit of activities still in flight", func() bool {
+				w.mu.Lock()
+				defer w.mu.Unlock()
+				return w.inFlight[1] == c.limit
+			})
 			close(release)
 			if st := f.complete(t, id); st.GetOutput().GetValue() != "25" {
 				t.Fatalf("fan-out: %v", st)
