@@ -1,7 +1,6 @@
 package azurestorage
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -21,17 +20,7 @@ import (
 // and, once it had come back with the start 5 times, dropped as belonging
 // to no instance; the instance waited for ever (make chaos under load).
 func TestDuplicateStartDoesNotHideTheCurrentExecution(t *testing.T) {
-	hub := azuritetest.NewHub(t)
-	b, err := New(Options{TaskHub: hub, Account: azuritetest.Account(t), Partitions: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.DeleteTaskHub(context.Background()) })
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	if err := b.CreateTaskHub(ctx); err != nil {
-		t.Fatal(err)
-	}
+	b, hub, ctx := newCreatedHub(t)
 	const id = "duplicate-start-batch"
 	at := time.Now().UTC()
 	gen := int32(0)

@@ -1,7 +1,6 @@
 package azurestorage
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -24,17 +23,8 @@ import (
 // the newer delivery's pop receipt works, so the kept result takes over
 // its hold.
 func TestDuplicateLocalResultsKeepTheirWorkItem(t *testing.T) {
-	hub := azuritetest.NewHub(t)
-	b, err := New(Options{TaskHub: hub, Account: azuritetest.Account(t), Partitions: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.DeleteTaskHub(context.Background()) })
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	if err := b.CreateTaskHub(ctx); err != nil {
-		t.Fatal(err)
-	}
+	b, _, ctx := newCreatedHub(t)
+	var err error
 	q := b.workitems
 	if _, err := q.SendQuiet(ctx, "work item", 0); err != nil {
 		t.Fatal(err)

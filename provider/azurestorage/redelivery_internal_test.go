@@ -1,7 +1,6 @@
 package azurestorage
 
 import (
-	"context"
 	"sync"
 	"testing"
 	"time"
@@ -20,17 +19,8 @@ import (
 // holder deletes the message, and then, on a second message, before it
 // does: the delete must use the newer pop receipt.
 func TestRedeliveryWhileHeld(t *testing.T) {
-	hub := azuritetest.NewHub(t)
-	b, err := New(Options{TaskHub: hub, Account: azuritetest.Account(t), Partitions: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.DeleteTaskHub(context.Background()) })
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	if err := b.CreateTaskHub(ctx); err != nil {
-		t.Fatal(err)
-	}
+	b, _, ctx := newCreatedHub(t)
+	var err error
 	q := b.control[0]
 	p := &ownedPartition{name: q.Name(), queue: q, held: map[string]*pending{}}
 	// held receives one message as the dequeue loop does, then again once
