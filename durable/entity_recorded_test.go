@@ -7,34 +7,12 @@ import (
 	"regexp"
 	"testing"
 
-	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/netjson"
 	"github.com/azdurable/azdurable/internal/registry"
 	"github.com/azdurable/azdurable/internal/replay"
+	"github.com/azdurable/azdurable/samples/counter"
 )
-
-// countingRef is the extension's reference Counting orchestration.
-var countingRef = durable.NewOrchestration("Counting", func(ctx durable.Context, _ any) (int, error) {
-	k1 := durable.NewEntityID("Counter", "k1")
-	if err := durable.SignalEntity(ctx, k1, "add", 5); err != nil {
-		return 0, err
-	}
-	if _, err := durable.CallEntity[any](ctx, k1, "add", 2).Await(ctx); err != nil {
-		return 0, err
-	}
-	cs, err := durable.LockEntities(ctx, k1)
-	if err != nil {
-		return 0, err
-	}
-	if _, err := durable.CallEntity[any](ctx, k1, "add", 1).Await(ctx); err != nil {
-		return 0, err
-	}
-	if err := cs.Release(); err != nil {
-		return 0, err
-	}
-	return durable.CallEntity[int](ctx, k1, "get", nil).Await(ctx)
-})
 
 var requestTimeRE = regexp.MustCompile(`,"requestTime":"[^"]*"`)
 
@@ -61,7 +39,7 @@ func TestCountingSendsWhatTheExtensionSent(t *testing.T) {
 		rows = append(rows, r)
 	}
 	reg := registry.New(nil)
-	if err := registry.Add(reg, countingRef); err != nil {
+	if err := registry.Add(reg, counter.Counting); err != nil {
 		t.Fatal(err)
 	}
 	fn, _ := reg.Orchestrator("Counting", "")

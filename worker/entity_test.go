@@ -10,6 +10,7 @@ import (
 	"github.com/azdurable/azdurable/client"
 	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/provider/memory"
+	countersample "github.com/azdurable/azdurable/samples/counter"
 	"github.com/azdurable/azdurable/worker"
 )
 
@@ -30,28 +31,6 @@ var counter = durable.NewEntity[int]("Counter",
 	}),
 )
 
-// The extension's reference Counting orchestration.
-var counting = durable.NewOrchestration("Counting", func(ctx durable.Context, _ any) (int, error) {
-	k1 := durable.NewEntityID("Counter", "k1")
-	if err := durable.SignalEntity(ctx, k1, "add", 5); err != nil {
-		return 0, err
-	}
-	if _, err := durable.CallEntity[any](ctx, k1, "add", 2).Await(ctx); err != nil {
-		return 0, err
-	}
-	cs, err := durable.LockEntities(ctx, k1)
-	if err != nil {
-		return 0, err
-	}
-	if _, err := durable.CallEntity[any](ctx, k1, "add", 1).Await(ctx); err != nil {
-		return 0, err
-	}
-	if err := cs.Release(); err != nil {
-		return 0, err
-	}
-	return durable.CallEntity[int](ctx, k1, "get", nil).Await(ctx)
-})
-
 func entityValue(t *testing.T, c *client.Client, ctx context.Context, id durable.EntityID) (int, bool) {
 	t.Helper()
 	m, err := c.GetEntity(ctx, id)
@@ -71,7 +50,7 @@ func entityValue(t *testing.T, c *client.Client, ctx context.Context, id durable
 }
 
 func TestCountingEntityOnMemory(t *testing.T) {
-	f := run(t, worker.Options{}, counter, counting)
+	f := run(t, worker.Options{}, counter, countersample.Counting)
 	ctx := f.ctx(t)
 	k1 := durable.NewEntityID("Counter", "k1")
 	if err := f.c.SignalEntity(ctx, k1, "reset", nil); err != nil {
@@ -405,7 +384,7 @@ func TestTerminatedEntity(t *testing.T) {
 
 // An orchestration may not be started at an entity's instance id.
 func TestStartAtEntityIDRefused(t *testing.T) {
-	f := run(t, worker.Options{}, counter, counting)
+	f := run(t, worker.Options{}, counter, countersample.Counting)
 	if _, err := f.c.ScheduleNew(f.ctx(t), "Counting", nil, client.WithInstanceID("@counter@x")); !errors.Is(err, client.ErrInvalid) {
 		t.Fatalf("start at an entity id: %v", err)
 	}
