@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/azdurable/azdurable/client"
 	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/internal/azurite"
@@ -225,24 +224,20 @@ func RunEntities(ctx context.Context, cfg EntitiesConfig) (*EntitiesReport, erro
 	hub := newHubName()
 	wc, cc := storage.NewCallCounter(acct.Endpoints()), storage.NewCallCounter(acct.Endpoints())
 	cbe, err := azurestorage.New(azurestorage.Options{TaskHub: hub, Account: acct, Partitions: cfg.Partitions,
-		Client: &storage.ClientOptions{PerRetryPolicies: []policy.Policy{cc.Policy()}}, Logger: cfg.Logger})
+		Client: counted(cc), Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
-	obs, err := azurestorage.New(azurestorage.Options{TaskHub: hub, Account: acct, Partitions: cfg.Partitions, Logger: cfg.Logger})
+	obs, deleteHub, err := observeHub(ctx, acct, hub, cfg.Partitions, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		_ = obs.DeleteTaskHub(dctx)
-	}()
+	defer deleteHub()
 	if err := cbe.CreateTaskHub(ctx); err != nil {
 		return nil, err
 	}
 	wbe, err := azurestorage.New(azurestorage.Options{TaskHub: hub, Account: acct, Partitions: cfg.Partitions,
-		Client:   &storage.ClientOptions{PerRetryPolicies: []policy.Policy{wc.Policy()}},
+		Client:   counted(wc),
 		WorkerID: fmt.Sprintf("bench-%d-entities", os.Getpid()), MaxPollingInterval: cfg.MaxPoll, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err

@@ -33,7 +33,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/azdurable/azdurable/client"
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/azurite"
@@ -285,20 +284,15 @@ func (r *runner) runScenario(ctx context.Context) (*Result, error) {
 	workerCounter := storage.NewCallCounter(r.acct.Endpoints())
 	clientCounter := storage.NewCallCounter(r.acct.Endpoints())
 	cbe, err := azurestorage.New(azurestorage.Options{TaskHub: hub, Account: r.acct, Partitions: cfg.Partitions,
-		Client: &storage.ClientOptions{PerRetryPolicies: []policy.Policy{clientCounter.Policy()}}, Logger: cfg.Logger})
+		Client: counted(clientCounter), Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
-	// An uncounted backend for what the bench itself reads.
-	obs, err := azurestorage.New(azurestorage.Options{TaskHub: hub, Account: r.acct, Partitions: cfg.Partitions, Logger: cfg.Logger})
+	obs, deleteHub, err := observeHub(ctx, r.acct, hub, cfg.Partitions, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		_ = obs.DeleteTaskHub(dctx)
-	}()
+	defer deleteHub()
 
 	r.progress("task hub %s, %d partitions; creating it and starting %d worker(s), %d process(es)", hub, cfg.Partitions, cfg.Workers, cfg.Processes)
 	begin := time.Now()

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/azdurable/azdurable/internal/azurite"
 	"github.com/azdurable/azdurable/internal/sidecar"
 	"github.com/azdurable/azdurable/provider/azurestorage"
@@ -147,20 +146,16 @@ func runThroughSidecar(ctx context.Context, r *runner, base Config, cfg SidecarC
 	hub := newHubName()
 	counter := storage.NewCallCounter(acct.Endpoints())
 	be, err := azurestorage.New(azurestorage.Options{TaskHub: hub, Account: acct, Partitions: base.Partitions,
-		Client: &storage.ClientOptions{PerRetryPolicies: []policy.Policy{counter.Policy()}}, MaxPollingInterval: base.MaxPoll,
+		Client: counted(counter), MaxPollingInterval: base.MaxPoll,
 		Logger: base.Logger})
 	if err != nil {
 		return nil, err
 	}
-	obs, err := azurestorage.New(azurestorage.Options{TaskHub: hub, Account: acct, Partitions: base.Partitions, Logger: base.Logger})
+	_, deleteHub, err := observeHub(ctx, acct, hub, base.Partitions, base.Logger)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		_ = obs.DeleteTaskHub(dctx)
-	}()
+	defer deleteHub()
 	if err := be.CreateTaskHub(ctx); err != nil {
 		return nil, err
 	}

@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/azdurable/azdurable/provider/azurestorage"
 	"github.com/azdurable/azdurable/storage"
 	"github.com/azdurable/azdurable/worker"
@@ -129,7 +128,7 @@ func startWorker(ctx context.Context, acct *storage.Account, counter *storage.Ca
 		log = quietLogger()
 	}
 	be, err := azurestorage.New(azurestorage.Options{TaskHub: p.Hub, Account: acct, Partitions: p.Partitions,
-		Client:   &storage.ClientOptions{PerRetryPolicies: []policy.Policy{counter.Policy()}},
+		Client:   counted(counter),
 		WorkerID: p.WorkerID, MaxPollingInterval: p.MaxPoll, NoLocalResults: p.NoLocalResults,
 		NoLocalActivities: p.NoLocalActivities, Logger: log})
 	if err != nil {
