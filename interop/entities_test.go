@@ -133,6 +133,26 @@ func startDFX(t *testing.T, exe, conn, hub string) *dfxWorker {
 	return d
 }
 
+// signal sends the worker a signal (SIGSTOP and SIGCONT freeze and thaw it).
+func (d *dfxWorker) signal(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if err := d.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("%v to dfx-ref worker: %v", sig, err)
+	}
+}
+
+// kill ends the worker with SIGKILL, as a crash does, and waits until it
+// has gone.
+func (d *dfxWorker) kill(t *testing.T) {
+	t.Helper()
+	_ = d.cmd.Process.Kill()
+	select {
+	case <-d.exited:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("dfx-ref worker still there 2 min after SIGKILL")
+	}
+}
+
 // stop sends SIGTERM, as a deploy does, and kills the worker when it has
 // not exited after dfxStopGrace. It reports whether it exited by itself.
 func (d *dfxWorker) stop(t *testing.T) bool {
@@ -397,22 +417,22 @@ func (g *goSide) seeLock(t *testing.T, id string) bool {
 	}
 }
 
-// finishLeftCounting waits until the Go worker finished a Counting the
-// stopped extension left (8).
+// finishLeftCounting waits until the Go worker finished the Counting the
+// killed extension left inside its critical section (8). The messages the
+// extension had received stay invisible until their visibility (five
+// minutes) ends; a new message for Counter@k1 makes it run what is already
+// queued sooner.
 func (g *goSide) finishLeftCounting(t *testing.T, id string) {
 	t.Helper()
-	resumed := false
-	poll(t, 6*time.Minute, id+" to complete on the Go worker", func() (bool, string, error) {
+	nudged := false
+	poll(t, 10*time.Minute, id+" to complete on the Go worker", func() (bool, string, error) {
 		s, err := g.gc.GetState(context.Background(), id, client.WithInputsAndOutputs(true))
 		if err != nil {
 			return false, "", err
 		}
-		if s.Status == client.Running && !resumed && time.Since(s.LastUpdatedAt) > 45*time.Second {
-			// The extension's stopping worker suspended Counter@k1 and sent
-			// it a "continue" message, which its receive keeps invisible for
-			// five minutes; any new message resumes the entity sooner.
-			resumed = true
-			t.Logf("%s still waits after 45 s: signalling Counter@k1 get to resume it", id)
+		if s.Status == client.Running && !nudged && time.Since(s.LastUpdatedAt) > 45*time.Second {
+			nudged = true
+			t.Logf("%s still waits after 45 s: signalling Counter@k1 get", id)
 			g.signal(t, "k1", "get", nil)
 		}
 		return s.Status.IsTerminal(), s.Status.String(), nil
@@ -511,11 +531,10 @@ func buildCLI(t *testing.T) string {
 // other wrote, a Counting started by either side's client is finished by
 // the other side's worker with 8, and a lock held by a Counting whose
 // worker stopped inside its critical section is released when the other
-// side finishes it (always for a Go lock, which the test holds inside the
-// critical section; for a C# lock when a stop catches the extension inside
-// it, which up to four attempts try). At every step the Go client and
-// `azdurable entities get` read the same state, and so does the
-// extension's HTTP API while a dfx-ref worker runs.
+// side finishes it (the Go worker is stopped while the test holds the
+// call inside the critical section; the extension is killed inside it).
+// At every step the Go client and `azdurable entities get` read the same
+// state, and so does the extension's HTTP API while a dfx-ref worker runs.
 func TestEntitiesTakeTurnsWithDurableFunctions(t *testing.T) {
 	dfx := dfxRef(t)
 	turn := newSteps(t)
@@ -586,56 +605,42 @@ func TestEntitiesTakeTurnsWithDurableFunctions(t *testing.T) {
 	g.start(t, "Counting", "go-started")
 	g.waitDone(t, "go-started", "8", true)
 	g.agree(t, "turn 2 (dfx-ref) after go-started", true, map[string]string{"k1": "8"})
-	// Stop the worker as soon as a C# Counting holds the lock: a stopping
-	// extension runs no entity operation, so the call inside the critical
-	// section stays unanswered. The extension has no hold to stop it at, so
-	// this is a race: a Counting may end before its lock is seen, or the
-	// extension may run the rest of its critical section while it stops
-	// (the CI machine was fast enough for that). Either way it is done
-	// again with the next Counting; after the last attempt the test goes
-	// on with what the extension left, which turn 3 must finish all the
-	// same.
-	const lockAttempts = 4
-	csLocked, heldAtStop := "", false
-	for attempt := 1; ; attempt++ {
+	// Stop the extension while a C# Counting holds the lock. It has no hold
+	// to stop it at, and a graceful stop races the critical section (on a
+	// fast machine the extension ran the call and the release before its
+	// stop took effect), so the test freezes it (SIGSTOP) the moment the
+	// lock is seen, checks that the lock is still held, and kills it: a
+	// crash inside the critical section. Should a Counting end before its
+	// lock is seen, or leave the section before the freeze, the extension
+	// goes on (SIGCONT) and another Counting is tried.
+	csLocked := ""
+	for attempt := 1; csLocked == ""; attempt++ {
+		if attempt > 4 {
+			t.Fatal("four C# Countings left their critical section before the extension could be frozen inside it")
+		}
 		id := fmt.Sprintf("cs-locked-%d", attempt)
 		turn.at("turn 2 (dfx-ref): " + id)
 		dfxSignal(t, "k1", "reset", "null")
 		waitDFXState(t, "k1", "0")
 		g.waitGoState(t, "k1", "0")
 		dfxStart(t, dfx, st.conn, hub, "Counting", id)
-		if !g.seeLock(t, id) {
-			t.Logf("%s ended before its lock was seen", id)
-			g.waitDone(t, id, "8", true)
-			if attempt < lockAttempts {
-				continue
+		if g.seeLock(t, id) {
+			d2.signal(t, syscall.SIGSTOP)
+			if md := g.entity(t, "k1"); md != nil && md.LockedBy == id {
+				csLocked = id
+				d2.kill(t)
+				break
 			}
-			d2.stop(t)
-			t.Logf("after %d attempts no C# Counting was seen holding Counter@k1: the hand-over of a C# lock was not exercised", attempt)
-			break
+			d2.signal(t, syscall.SIGCONT)
+			t.Logf("%s left its critical section before the extension was frozen: trying another", id)
+		} else {
+			t.Logf("%s ended before its lock was seen: trying another", id)
 		}
-		d2.stop(t)
-		csLocked = id
-		if md := g.entity(t, "k1"); md != nil && md.LockedBy == id {
-			heldAtStop = true
-			break
-		}
-		if attempt == lockAttempts {
-			t.Logf("after %d attempts the extension had always run the critical section to its end while it stopped: the hand-over of a C# lock was not exercised", attempt)
-			break
-		}
-		// The stopped extension left the entity suspended with the
-		// Counting's last request queued: a new signal resumes it.
-		t.Logf("%s left its critical section while the extension stopped: starting the extension again for another attempt", id)
-		d2 = startDFX(t, dfx, st.conn, hub)
-		dfxSignal(t, "k1", "get", "null")
 		g.waitDone(t, id, "8", true)
-		csLocked = ""
 	}
-	if csLocked != "" {
-		t.Logf("turn 2 (dfx-ref) done after %v: %s, Counter@k1 %+v, lock held at the stop: %v",
-			time.Since(began).Round(time.Second), describeState(g.gc, csLocked), g.entity(t, "k1"), heldAtStop)
-	}
+	md := g.entity(t, "k1")
+	t.Logf("turn 2 (dfx-ref) done after %v: the extension killed while %s held Counter@k1 (queue %d)",
+		time.Since(began).Round(time.Second), csLocked, md.QueueSize)
 
 	// Turn 3, Go. It finishes cs-locked (8) and releases its lock, reads
 	// and signals what dfx-ref wrote, and leaves a Counting started by the
@@ -643,9 +648,7 @@ func TestEntitiesTakeTurnsWithDurableFunctions(t *testing.T) {
 	turn.at("turn 3 (Go)")
 	w3 := startGoWorker(t, st.acct, hub, 4, "go-turn-3", dfApp)
 	g.agree(t, "turn 3 (Go) before work", false, map[string]string{"k2": "13", "k3": "7"})
-	if csLocked != "" {
-		g.finishLeftCounting(t, csLocked)
-	}
+	g.finishLeftCounting(t, csLocked)
 	g.waitGoState(t, "k1", "8")
 	g.signal(t, "k3", "add", 1)
 	g.signal(t, "k2", "delete", nil)
