@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/client"
+	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/internal/conformance"
 	"github.com/azdurable/azdurable/provider/azurestorage"
@@ -396,24 +397,46 @@ func (g *goSide) start(t *testing.T, name, id string) {
 	}
 }
 
-// seeLock polls Counter@k1 until id holds its lock (true), or id has ended
-// (false).
-func (g *goSide) seeLock(t *testing.T, id string) bool {
+// inSection reports whether Counting id holds the lock on Counter@k1 and
+// its history has the call inside the critical section (the fourth of its
+// six entity messages: signal, call, lock, call, release, get).
+func (g *goSide) inSection(t *testing.T, id string) bool {
+	t.Helper()
+	if md := g.entity(t, "k1"); md == nil || md.LockedBy != id {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	h, err := g.gc.History(ctx, id, "")
+	if err != nil {
+		t.Fatalf("history of %s: %v", id, err)
+	}
+	sent := 0
+	for _, ev := range h {
+		if ev.Type() == history.EventSent {
+			sent++
+		}
+	}
+	return sent >= 4
+}
+
+// seeSectionCall polls until Counting id is inside its critical section
+// with its call sent (true), or has ended (false).
+func (g *goSide) seeSectionCall(t *testing.T, id string) bool {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Minute)
 	for n := 0; ; n++ {
-		if md := g.entity(t, "k1"); md != nil && md.LockedBy == id {
+		if g.inSection(t, id) {
 			return true
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s did not lock Counter@k1 in 5 min: %s", id, describeState(g.gc, id))
+			t.Fatalf("%s was not seen inside its critical section in 5 min: %s", id, describeState(g.gc, id))
 		}
 		if n%25 == 0 {
 			if s, err := g.gc.GetState(context.Background(), id); err == nil && s.Status.IsTerminal() {
 				return false
 			}
 		}
-		<-time.After(10 * time.Millisecond)
 	}
 }
 
@@ -608,15 +631,19 @@ func TestEntitiesTakeTurnsWithDurableFunctions(t *testing.T) {
 	// Stop the extension while a C# Counting holds the lock. It has no hold
 	// to stop it at, and a graceful stop races the critical section (on a
 	// fast machine the extension ran the call and the release before its
-	// stop took effect), so the test freezes it (SIGSTOP) the moment the
-	// lock is seen, checks that the lock is still held, and kills it: a
-	// crash inside the critical section. Should a Counting end before its
-	// lock is seen, or leave the section before the freeze, the extension
-	// goes on (SIGCONT) and another Counting is tried.
+	// stop took effect), so the test freezes it (SIGSTOP) once the lock is
+	// held and the call inside the section is in the Counting's history,
+	// checks both again while it is frozen, and kills it: a crash inside
+	// the critical section. (A crash before the episode that sends the call
+	// has written its history would have the next worker send the call a
+	// second time, under a new request id: the extension's own gap, which
+	// this test is not about.) Should a Counting end before, or leave its
+	// section before the freeze, the extension goes on (SIGCONT) and
+	// another Counting is tried.
 	csLocked := ""
 	for attempt := 1; csLocked == ""; attempt++ {
-		if attempt > 4 {
-			t.Fatal("four C# Countings left their critical section before the extension could be frozen inside it")
+		if attempt > 6 {
+			t.Fatal("six C# Countings left their critical section before the extension could be frozen inside it")
 		}
 		id := fmt.Sprintf("cs-locked-%d", attempt)
 		turn.at("turn 2 (dfx-ref): " + id)
@@ -624,9 +651,9 @@ func TestEntitiesTakeTurnsWithDurableFunctions(t *testing.T) {
 		waitDFXState(t, "k1", "0")
 		g.waitGoState(t, "k1", "0")
 		dfxStart(t, dfx, st.conn, hub, "Counting", id)
-		if g.seeLock(t, id) {
+		if g.seeSectionCall(t, id) {
 			d2.signal(t, syscall.SIGSTOP)
-			if md := g.entity(t, "k1"); md != nil && md.LockedBy == id {
+			if g.inSection(t, id) {
 				csLocked = id
 				d2.kill(t)
 				break
@@ -634,7 +661,7 @@ func TestEntitiesTakeTurnsWithDurableFunctions(t *testing.T) {
 			d2.signal(t, syscall.SIGCONT)
 			t.Logf("%s left its critical section before the extension was frozen: trying another", id)
 		} else {
-			t.Logf("%s ended before its lock was seen: trying another", id)
+			t.Logf("%s ended before it was seen inside its critical section: trying another", id)
 		}
 		g.waitDone(t, id, "8", true)
 	}
