@@ -112,7 +112,7 @@ bench: tools
 # turns with the Durable Functions extension need its reference program:
 # $DFX_REF, else ../shared/csharp-reference/dfx-ref; without it that one
 # test is skipped (one line says so). It takes /tmp/dfx-ref.lock, as every
-# run of dfx-ref worker must (its HTTP API has a fixed port); about 3.5
+# run of dfx-ref worker must (its HTTP API has a fixed port); about 6
 # minutes.
 .PHONY: interop
 interop: tools
