@@ -161,6 +161,12 @@ type PollerOptions struct {
 	// Wakeups, shared with the Queues that send, ends a back-off early when
 	// this process enqueues to the polled queue.
 	Wakeups *Wakeups
+	// WaitCap, when set, is asked before each wait after an empty poll and
+	// bounds that wait by what it returns (0 or less: no bound). A process
+	// that expects work from other processes, which wake nobody here, uses
+	// it to keep its waits short while that work may arrive, without
+	// changing the back-off of an idle hub.
+	WaitCap func() time.Duration
 	// Rand is the back-off's random source (uniform in [0, 1)); nil means
 	// math/rand/v2.
 	Rand func() float64
@@ -176,6 +182,7 @@ type Poller struct {
 	batch      int
 	visibility time.Duration
 	backoff    *Backoff
+	waitCap    func() time.Duration
 	wakeups    *Wakeups
 	log        *slog.Logger
 	// wait sleeps for d unless wake is closed first (woken) or ctx ends.
@@ -219,6 +226,7 @@ func newPoller(name string, recv func(context.Context, int, time.Duration) ([]*M
 		batch:      opts.BatchSize,
 		visibility: opts.Visibility,
 		backoff:    NewBackoff(opts.MaxInterval, opts.Rand),
+		waitCap:    opts.WaitCap,
 		wakeups:    opts.Wakeups,
 		log:        opts.Logger.With("queue", name),
 		wait:       sleep,
@@ -239,7 +247,7 @@ func newPoller(name string, recv func(context.Context, int, time.Duration) ([]*M
 func (p *Poller) Next(ctx context.Context) ([]*Message, error) {
 	if p.holding {
 		p.holding = false
-		woken, err := p.wait(ctx, p.backoff.Next(), p.held)
+		woken, err := p.wait(ctx, p.capped(p.backoff.Next()), p.held)
 		if err != nil {
 			return nil, err
 		}
@@ -266,7 +274,7 @@ func (p *Poller) Next(ctx context.Context) ([]*Message, error) {
 			}
 			return msgs, nil
 		}
-		woken, err := p.wait(ctx, p.backoff.Next(), wake)
+		woken, err := p.wait(ctx, p.capped(p.backoff.Next()), wake)
 		if err != nil {
 			return nil, err
 		}
@@ -275,6 +283,17 @@ func (p *Poller) Next(ctx context.Context) ([]*Message, error) {
 			p.backoff.Reset()
 		}
 	}
+}
+
+// capped bounds a back-off wait by WaitCap.
+func (p *Poller) capped(d time.Duration) time.Duration {
+	if p.waitCap == nil {
+		return d
+	}
+	if c := p.waitCap(); c > 0 {
+		return min(d, c)
+	}
+	return d
 }
 
 // receiveGrace bounds a receive that Next lets finish after its context
