@@ -242,17 +242,21 @@ func newPoller(name string, recv func(context.Context, int, time.Duration) ([]*M
 // A batch smaller than BatchSize means the receive drained the queue, so
 // the receive right after it would most likely come back empty: it counts
 // as the first empty poll of the back-off (whose wait is 0), and the next
-// Next waits the second's MinPollInterval before receiving, unless a send
-// to the queue from this process wakes it first.
+// Next waits the second's MinPollInterval before receiving. A send to the
+// queue from this process does not end that short wait: what is sent
+// during it is received together, by one receive instead of one each (a
+// burst of starts from a client), for at most MinPollInterval of delay.
+// It does reset the back-off, as a send during any other wait does.
 func (p *Poller) Next(ctx context.Context) ([]*Message, error) {
 	if p.holding {
 		p.holding = false
-		woken, err := p.wait(ctx, p.capped(p.backoff.Next()), p.held)
-		if err != nil {
+		if _, err := p.wait(ctx, p.capped(p.backoff.Next()), nil); err != nil {
 			return nil, err
 		}
-		if woken {
+		select {
+		case <-p.held:
 			p.backoff.Reset()
+		default:
 		}
 	}
 	for {
