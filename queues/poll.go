@@ -161,6 +161,12 @@ type PollerOptions struct {
 	// Wakeups, shared with the Queues that send, ends a back-off early when
 	// this process enqueues to the polled queue.
 	Wakeups *Wakeups
+	// WaitCap, when set, is asked before each wait after an empty poll and
+	// bounds that wait by what it returns (0 or less: no bound). A process
+	// that expects work from other processes, which wake nobody here, uses
+	// it to keep its waits short while that work may arrive, without
+	// changing the back-off of an idle hub.
+	WaitCap func() time.Duration
 	// Rand is the back-off's random source (uniform in [0, 1)); nil means
 	// math/rand/v2.
 	Rand func() float64
@@ -176,6 +182,7 @@ type Poller struct {
 	batch      int
 	visibility time.Duration
 	backoff    *Backoff
+	waitCap    func() time.Duration
 	wakeups    *Wakeups
 	log        *slog.Logger
 	// wait sleeps for d unless wake is closed first (woken) or ctx ends.
@@ -219,6 +226,7 @@ func newPoller(name string, recv func(context.Context, int, time.Duration) ([]*M
 		batch:      opts.BatchSize,
 		visibility: opts.Visibility,
 		backoff:    NewBackoff(opts.MaxInterval, opts.Rand),
+		waitCap:    opts.WaitCap,
 		wakeups:    opts.Wakeups,
 		log:        opts.Logger.With("queue", name),
 		wait:       sleep,
@@ -234,17 +242,21 @@ func newPoller(name string, recv func(context.Context, int, time.Duration) ([]*M
 // A batch smaller than BatchSize means the receive drained the queue, so
 // the receive right after it would most likely come back empty: it counts
 // as the first empty poll of the back-off (whose wait is 0), and the next
-// Next waits the second's MinPollInterval before receiving, unless a send
-// to the queue from this process wakes it first.
+// Next waits the second's MinPollInterval before receiving. A send to the
+// queue from this process does not end that short wait: what is sent
+// during it is received together, by one receive instead of one each (a
+// burst of starts from a client), for at most MinPollInterval of delay.
+// It does reset the back-off, as a send during any other wait does.
 func (p *Poller) Next(ctx context.Context) ([]*Message, error) {
 	if p.holding {
 		p.holding = false
-		woken, err := p.wait(ctx, p.backoff.Next(), p.held)
-		if err != nil {
+		if _, err := p.wait(ctx, p.capped(p.backoff.Next()), nil); err != nil {
 			return nil, err
 		}
-		if woken {
+		select {
+		case <-p.held:
 			p.backoff.Reset()
+		default:
 		}
 	}
 	for {
@@ -266,7 +278,7 @@ func (p *Poller) Next(ctx context.Context) ([]*Message, error) {
 			}
 			return msgs, nil
 		}
-		woken, err := p.wait(ctx, p.backoff.Next(), wake)
+		woken, err := p.wait(ctx, p.capped(p.backoff.Next()), wake)
 		if err != nil {
 			return nil, err
 		}
@@ -275,6 +287,17 @@ func (p *Poller) Next(ctx context.Context) ([]*Message, error) {
 			p.backoff.Reset()
 		}
 	}
+}
+
+// capped bounds a back-off wait by WaitCap.
+func (p *Poller) capped(d time.Duration) time.Duration {
+	if p.waitCap == nil {
+		return d
+	}
+	if c := p.waitCap(); c > 0 {
+		return min(d, c)
+	}
+	return d
 }
 
 // receiveGrace bounds a receive that Next lets finish after its context

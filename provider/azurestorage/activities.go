@@ -193,6 +193,18 @@ const (
 	busyPoll   = time.Second
 )
 
+// busyCap is the longest wait between empty polls of a control queue now:
+// busyPoll while this process has seen work within busyWindow, no bound
+// otherwise. A start, an event or an activity result sent by another
+// process wakes nobody here either, and a worker that has just started
+// (or just committed an episode) is the one most likely to get one.
+func (f *activityFetcher) busyCap() time.Duration {
+	if time.Since(time.Unix(0, f.lastWork.Load())) < busyWindow {
+		return busyPoll
+	}
+	return 0
+}
+
 // sawWork records that this process has just seen work (see busyWindow).
 func (f *activityFetcher) sawWork(now time.Time) { f.lastWork.Store(now.UnixNano()) }
 
@@ -265,7 +277,8 @@ func (b *Backend) RenewActivity(ctx context.Context, wi *provider.ActivityWorkIt
 }
 
 // CompleteActivity sends the result to the orchestration's control queue,
-// then deletes the work item (C#'s order).
+// then deletes the work item (C#'s order), in the background where it can
+// (finish.go).
 func (b *Backend) CompleteActivity(ctx context.Context, wi *provider.ActivityWorkItem, result history.Event) error {
 	l, err := activityLockOf(wi)
 	if err != nil {
@@ -289,11 +302,7 @@ func (b *Backend) CompleteActivity(ctx context.Context, wi *provider.ActivityWor
 	if _, err := b.codec.Send(ctx, b.controlQueueFor(wi.Instance.InstanceID), m, 0); err != nil {
 		return fmt.Errorf("azurestorage: sending the activity result: %w", err)
 	}
-	if err := l.h.delete(ctx); err != nil && !errors.Is(err, queues.ErrMessageGone) {
-		// The result is sent: the work item reappears within the hold
-		// time and runs again, and the orchestration drops the duplicate.
-		b.log.Warn("azurestorage: deleting a completed work item; it will run again", "message", wi.ID, "err", err)
-	}
+	b.deleteWorkItem(ctx, l, wi.ID)
 	return nil
 }
 

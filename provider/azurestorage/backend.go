@@ -85,6 +85,9 @@ type Backend struct {
 	// hidden for hold.
 	keep *keeper
 	hold time.Duration
+	// fin deletes completed work items after their slots moved on
+	// (finish.go).
+	fin *finisher
 	// diag remembers this backend's give-backs (poison.go).
 	diag diagState
 }
@@ -133,6 +136,7 @@ func New(opts Options) (*Backend, error) {
 	b.inst = tables.NewInstanceStore(b.tsvc, names.InstancesTable())
 	b.purger = tables.NewPurger(b.hist, b.inst, nil)
 	b.act = newActivityFetcher(b)
+	b.fin = newFinisher()
 	b.hold = opts.ActivityHold
 	b.keep = newKeeper(b.workitems, b.hold, b.log)
 	return b, nil

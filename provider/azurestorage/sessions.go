@@ -192,6 +192,9 @@ func mergeOptions(o, base partition.Options) partition.Options {
 // Stop ends partition ownership: gracefully, owned partitions are drained
 // and released.
 func (b *Backend) Stop(ctx context.Context, graceful bool) error {
+	// The work items of activities completed before the stop are deleted
+	// first, so that none of them runs again.
+	b.fin.wait()
 	b.mu.Lock()
 	if !b.started {
 		b.mu.Unlock()
@@ -358,7 +361,8 @@ func (b *Backend) stopPartition(p *ownedPartition, release bool) {
 // dequeueLoop receives control messages of one partition into sessions.
 func (b *Backend) dequeueLoop(ctx context.Context, p *ownedPartition) {
 	poller, err := queues.NewPoller(p.queue, &queues.PollerOptions{BatchSize: b.opts.ControlQueueBatchSize,
-		Visibility: b.opts.ControlQueueVisibility, MaxInterval: b.opts.MaxPollingInterval, Wakeups: b.wake, Logger: b.log})
+		Visibility: b.opts.ControlQueueVisibility, MaxInterval: b.opts.MaxPollingInterval, Wakeups: b.wake, Logger: b.log,
+		WaitCap: b.act.busyCap})
 	if err != nil {
 		b.log.Error("azurestorage: poller", "err", err)
 		return
