@@ -20,8 +20,8 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/client"
-	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/durable"
+	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/conformance"
 	"github.com/azdurable/azdurable/provider/azurestorage"
 )
