@@ -110,9 +110,11 @@ type Result struct {
 	Outbox []*history.TaskMessage
 	// Operations counts the operations run; Problems lists messages that
 	// could not be read (they are dropped, as the extension logs and drops
-	// them).
+	// them); Copies counts requests dropped as copies by their delivery
+	// key (Dedupe).
 	Operations int
 	Problems   []string
+	Copies     int
 }
 
 // Step runs one batch: it reads the messages (requests through the sorter,
@@ -125,6 +127,9 @@ func Step(b *Batch) (*Result, error) {
 	}
 	if st.Sorter == nil {
 		st.Sorter = &Sorter{}
+	}
+	if st.Dedupe == nil {
+		st.Dedupe = &Dedupe{}
 	}
 	self, _ := Parse(b.Self.InstanceID)
 	res := &Result{State: st}
@@ -154,6 +159,16 @@ func Step(b *Batch) (*Result, error) {
 				deliver = st.Sorter.ReceiveInOrder(r)
 			}
 			for _, m := range deliver {
+				if ok, original := st.Dedupe.accept(m, now); !ok {
+					res.Copies++
+					if original != "" {
+						// The caller waits under the copy's id: tell it
+						// to wait for the original's answer instead.
+						resp := &Response{CopyOf: original}
+						res.Outbox = append(res.Outbox, eventTo(m.Parent, m.ParentExecution, m.ID, resp.Encode(), now))
+					}
+					continue
+				}
 				if st.LockedBy != "" && st.LockedBy == m.Parent {
 					holder = append(holder, m)
 				} else {
@@ -166,8 +181,8 @@ func Step(b *Batch) (*Result, error) {
 				res.Problems = append(res.Problems, "release: "+err.Error())
 				continue
 			}
-			if st.LockedBy == rel.Parent {
-				st.LockedBy = ""
+			if st.LockedBy == rel.Parent && st.Dedupe.releases(rel) {
+				st.LockedBy, st.Dedupe.LockID = "", ""
 			}
 		default:
 			st.Suspended = false
@@ -176,6 +191,7 @@ func Step(b *Batch) (*Result, error) {
 	if len(holder) > 0 {
 		st.Queue = append(holder, st.Queue...)
 	}
+	st.Dedupe.expire(now)
 	if st.Suspended && b.StartedAt.Before(now.Add(-10*time.Second)) {
 		st.Suspended = false
 	}
@@ -253,7 +269,7 @@ func Step(b *Batch) (*Result, error) {
 		}
 	}
 	if lock != nil {
-		st.LockedBy = lock.Parent
+		st.LockedBy, st.Dedupe.LockID = lock.Parent, lock.ID
 		next := *lock
 		next.Position++
 		if next.Position < len(next.LockSet) {

@@ -1,0 +1,205 @@
+package entity
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/azdurable/azdurable/history"
+)
+
+func clientSignal(id, op string) *history.EventRaisedEvent {
+	r := &Request{Op: &op, Signal: true, ID: id}
+	in := r.Encode()
+	return &history.EventRaisedEvent{Name: OpEvent, Input: &in}
+}
+
+// keyed is a request an azdurable orchestration sends: labelled by the
+// sender's clock at `at`, with a delivery key.
+func (s *sender) keyed(target ID, op string, signal bool, at time.Time, id, key string) *history.EventRaisedEvent {
+	r := &Request{Typed: true, Signal: signal, ID: id, Parent: s.id, ParentExecution: s.exec, Key: key}
+	if op != "" {
+		r.Op = &op
+	}
+	s.sorter.LabelOutgoing(r, target.InstanceID(), UTCStamp(at))
+	in := r.Encode()
+	return &history.EventRaisedEvent{Name: OpEvent, Input: &in}
+}
+
+func (s *sender) keyedLock(at time.Time, id, key string, ids ...ID) *history.EventRaisedEvent {
+	r := &Request{Typed: true, ID: id, Parent: s.id, ParentExecution: s.exec, LockSet: ids, Key: key}
+	s.sorter.LabelOutgoing(r, ids[0].InstanceID(), UTCStamp(at))
+	in := r.Encode()
+	return &history.EventRaisedEvent{Name: OpEvent, Input: &in}
+}
+
+func releaseOf(parent, id string) *history.EventRaisedEvent {
+	in := (&Release{Parent: parent, ID: id}).Encode()
+	return &history.EventRaisedEvent{Name: ReleaseEvent, Input: &in}
+}
+
+// TestClientRequestCopyIsDropped is a client signal received again after
+// the batch that ran it committed (the worker died before deleting it, or
+// lost its partition lease): the sorter passes client requests unsorted,
+// so only its id tells the copy from a new signal.
+func TestClientRequestCopyIsDropped(t *testing.T) {
+	e := NewID("c", "k")
+	sig := clientSignal("5b7c2a0e-0000-4000-8000-000000000001", "add")
+	res, ran := run(t, e, nil, 0, sig)
+	if join(ran) != "add" {
+		t.Fatalf("ran %v", ran)
+	}
+	// Alone in a later batch, and twice in one batch with a new signal.
+	res2, ran := run(t, e, encoded(res.State), 0, sig)
+	if len(ran) != 0 || res2.Copies != 1 {
+		t.Fatalf("the copy ran %v (%d copies)", ran, res2.Copies)
+	}
+	_, ran = run(t, e, encoded(res.State), 0, sig, clientSignal("5b7c2a0e-0000-4000-8000-000000000002", "b"), sig)
+	if join(ran) != "b" {
+		t.Fatalf("ran %v, want only the new signal", ran)
+	}
+	// A scheduled client signal that comes due is de-duplicated as well.
+	due := UTCStamp(t0)
+	op := "late"
+	r := &Request{Op: &op, Signal: true, ID: "5b7c2a0e-0000-4000-8000-000000000003", Due: &due}
+	in := r.Encode()
+	ev := &history.EventRaisedEvent{Name: ScheduledOpEvent(t0), Input: &in}
+	res, ran = run(t, e, nil, 0, ev)
+	_, ran2 := run(t, e, encoded(res.State), 0, ev)
+	if join(ran) != "late" || len(ran2) != 0 {
+		t.Fatalf("a scheduled signal ran %v, then its copy %v", ran, ran2)
+	}
+}
+
+// TestStaleReleaseKeepsALaterLock is a release received again after its
+// orchestration locked the entity anew: it names the earlier lock's
+// request, so the later lock must hold (released, another transfer takes
+// the entity and two of them wait on each other for ever).
+func TestStaleReleaseKeepsALaterLock(t *testing.T) {
+	e := NewID("acct", "a")
+	o := &sender{id: "o", exec: "x1"}
+	res, _ := run(t, e, nil, 0, o.keyedLock(t0, "lock-1", "x1:0", e))
+	if res.State.LockedBy != "o" {
+		t.Fatalf("locked by %q", res.State.LockedBy)
+	}
+	rel1 := releaseOf("o", "lock-1")
+	res, _ = run(t, e, encoded(res.State), 0, rel1)
+	if res.State.LockedBy != "" {
+		t.Fatalf("the release left it locked by %q", res.State.LockedBy)
+	}
+	res, _ = run(t, e, encoded(res.State), 0, o.keyedLock(t0.Add(time.Second), "lock-2", "x1:1", e))
+	if res.State.LockedBy != "o" {
+		t.Fatalf("the second lock: locked by %q", res.State.LockedBy)
+	}
+	res, _ = run(t, e, encoded(res.State), 0, rel1)
+	if res.State.LockedBy != "o" {
+		t.Fatal("a copy of the first lock's release unlocked the second lock")
+	}
+	// The second lock's own release, and the clean's, unlock.
+	if r, _ := run(t, e, encoded(res.State), 0, releaseOf("o", "lock-2")); r.State.LockedBy != "" {
+		t.Fatalf("the second lock's release left it locked by %q", r.State.LockedBy)
+	}
+	if r, _ := run(t, e, encoded(res.State), 0, releaseOf("o", OrphanedLockReleaseID)); r.State.LockedBy != "" {
+		t.Fatalf("the clean's release left it locked by %q", r.State.LockedBy)
+	}
+	// A lock whose request is not known (taken by the extension) is
+	// released by any release of its holder, as the extension does.
+	st := &State{Exists: true, LockedBy: "o"}
+	if r, _ := run(t, e, encoded(st), 0, releaseOf("o", "whatever")); r.State.LockedBy != "" {
+		t.Fatalf("a lock of unknown request: locked by %q", r.State.LockedBy)
+	}
+}
+
+// TestRerunCopyIsDropped is an orchestration episode that ran again after
+// its requests went out (its worker died before its history was written):
+// the second run sends them with new ids and later clocks, which the
+// sorter takes for new requests, but with the same delivery keys. The
+// copies must not run; a call's copy is answered with the original's id,
+// which the orchestration then waits for.
+func TestRerunCopyIsDropped(t *testing.T) {
+	e := NewID("c", "k")
+	first := &sender{id: "o", exec: "x1"}
+	res, ran := run(t, e, nil, 0,
+		first.keyed(e, "add", true, t0, "id-1", "x1:0"),
+		first.keyed(e, "get", false, t0, "id-2", "x1:1"))
+	if join(ran) != "add,get" || len(res.Outbox) != 1 {
+		t.Fatalf("ran %v, %d messages", ran, len(res.Outbox))
+	}
+	// The rerun: the sender's clock as replay rebuilt it (nothing sent
+	// yet in this episode), a later time.
+	rerun := &sender{id: "o", exec: "x1"}
+	res2, ran := run(t, e, encoded(res.State), 0,
+		rerun.keyed(e, "add", true, t0.Add(5*time.Second), "id-3", "x1:0"),
+		rerun.keyed(e, "get", false, t0.Add(5*time.Second), "id-4", "x1:1"),
+		rerun.keyed(e, "add", true, t0.Add(5*time.Second), "id-5", "x1:2"))
+	if join(ran) != "add" || res2.Copies != 2 {
+		t.Fatalf("the rerun ran %v (%d copies), want only the new add", ran, res2.Copies)
+	}
+	if len(res2.Outbox) != 1 {
+		t.Fatalf("%d messages, want the answer to the call's copy", len(res2.Outbox))
+	}
+	m := res2.Outbox[0]
+	ev := m.Event.(*history.EventRaisedEvent)
+	resp, err := DecodeResponse(*ev.Input)
+	if err != nil || m.OrchestrationInstance.InstanceID != "o" || m.OrchestrationInstance.ExecutionID != "x1" ||
+		ev.Name != "id-4" || resp.CopyOf != "id-2" {
+		t.Fatalf("answer %s %s %s %s (%v)", m.OrchestrationInstance.InstanceID, m.OrchestrationInstance.ExecutionID, ev.Name, *ev.Input, err)
+	}
+	// Another execution of the sender uses other keys.
+	next := &sender{id: "o", exec: "x2"}
+	if _, ran := run(t, e, encoded(res2.State), 0, next.keyed(e, "add", true, t0.Add(6*time.Second), "id-6", "x2:0")); join(ran) != "add" {
+		t.Fatalf("a new execution's request ran %v", ran)
+	}
+}
+
+// TestRerunLockCopy is a lock request sent again by an episode that ran
+// again: the first copy holds (or waits for) the lock, the second is
+// answered with the first's id, and the release under the first's id
+// unlocks.
+func TestRerunLockCopy(t *testing.T) {
+	a, b := NewID("acct", "a"), NewID("acct", "b")
+	first := &sender{id: "o", exec: "x1"}
+	res, _ := run(t, a, nil, 0, first.keyedLock(t0, "lock-1", "x1:0", a, b))
+	fwd := res.Outbox[0].Event.(*history.EventRaisedEvent)
+	rerun := &sender{id: "o", exec: "x1"}
+	res2, _ := run(t, a, encoded(res.State), 0, rerun.keyedLock(t0.Add(time.Second), "lock-2", "x1:0", a, b))
+	if len(res2.Outbox) != 1 || res2.Outbox[0].Event.(*history.EventRaisedEvent).Name != "lock-2" ||
+		!strings.Contains(*res2.Outbox[0].Event.(*history.EventRaisedEvent).Input, `"copyOf":"lock-1"`) {
+		t.Fatalf("the lock's copy: %d messages", len(res2.Outbox))
+	}
+	// The second entity gets the forwarded request twice (its forwarder
+	// sent it again): granted once, answered once.
+	resB, _ := run(t, b, nil, 0, fwd)
+	resB2, _ := run(t, b, encoded(resB.State), 0, fwd)
+	if resB2.State.LockedBy != "o" || len(resB2.Outbox) != 0 {
+		t.Fatalf("the forwarded copy: locked by %q, %d messages", resB2.State.LockedBy, len(resB2.Outbox))
+	}
+	if r, _ := run(t, a, encoded(res2.State), 0, releaseOf("o", "lock-1")); r.State.LockedBy != "" {
+		t.Fatalf("the release under the first id left it locked by %q", r.State.LockedBy)
+	}
+}
+
+// TestDedupeKeysExpire keeps the state small: keys older than the window
+// are forgotten, and no more than MaxDedupeKeys are kept.
+func TestDedupeKeysExpire(t *testing.T) {
+	e := NewID("c", "k")
+	var evs []*history.EventRaisedEvent
+	for i := 0; i < MaxDedupeKeys+10; i++ {
+		evs = append(evs, clientSignal(fmt.Sprintf("id-%d", i), "add"))
+	}
+	res, _ := run(t, e, nil, len(evs), evs...)
+	if n := res.State.Dedupe.Keys(); n != MaxDedupeKeys {
+		t.Fatalf("%d keys kept, want %d", n, MaxDedupeKeys)
+	}
+	st, err := DecodeState(encoded(res.State))
+	if err != nil || st.Dedupe.Keys() != MaxDedupeKeys {
+		t.Fatalf("read back: %v", err)
+	}
+	later, err := Step(&Batch{Self: history.OrchestrationInstance{InstanceID: e.InstanceID(), ExecutionID: "e"},
+		Input: encoded(res.State), Now: func() time.Time { return t0.Add(DedupeWindow + time.Minute) },
+		NewGUID: func() string { return "g" }, NewExecutionID: func() string { return "x" }})
+	if err != nil || later.State.Dedupe.Keys() != 0 || strings.Contains(later.State.Encode(), DedupeMember) {
+		t.Fatalf("after the window: %d keys, state %s (%v)", later.State.Dedupe.Keys(), later.State.Encode(), err)
+	}
+}
