@@ -48,6 +48,10 @@ type entityLocal struct {
 	// available the entities of it not busy with a call.
 	held, available []EntityID
 	lockRequestID   string
+	// sent counts the requests the execution sent to entities: the n-th
+	// one's delivery key (entity.OrchestrationKey) is the same in an
+	// episode that runs again, while its id and clock are not.
+	sent int
 }
 
 type entityLocalKey struct{}
@@ -68,8 +72,10 @@ func entityState(ctx Context) *entityLocal {
 
 func (l *entityLocal) inSection() bool { return l.held != nil }
 
-// send labels a request and sends it to target.
+// send labels a request, gives it its delivery key and sends it to target.
 func (l *entityLocal) send(ctx Context, target EntityID, r *entity.Request) error {
+	r.Key = entity.OrchestrationKey(ctx.ExecutionID(), l.sent)
+	l.sent++
 	name, input := l.sorter.SendFromOrchestration(r, ctx.InstanceID(), ctx.ExecutionID(), target.InstanceID(), ctx.Now())
 	return ctx.rt().SendEvent(target.InstanceID(), name, &input)
 }
@@ -133,7 +139,7 @@ func CallEntity[Out any](ctx Context, id EntityID, operation string, input any) 
 	wait := rt.WaitForEvent(guid, true)
 	result := rt.NewPromise("entity call " + operation)
 	err = rt.Go("entity call "+operation, func(rc *replay.Context) {
-		val, err := rc.Await(wait)
+		val, err := awaitAnswer(rc, wait)
 		if locked && l.held != nil {
 			l.available = append(l.available, id)
 		}
@@ -148,6 +154,24 @@ func CallEntity[Out any](ctx Context, id EntityID, operation string, input any) 
 		rt.Resolve(result, nil, err)
 	}
 	return newFuture[Out](ctx, result)
+}
+
+// awaitAnswer waits for the answer to an entity request. An entity that
+// dropped the request as a copy of one it had already accepted (an episode
+// of this execution that ran again sent it under a new id) answers with
+// the original's id; the answer to that one follows, or came already.
+func awaitAnswer(rc *replay.Context, wait *replay.Task) (*string, error) {
+	for {
+		val, err := rc.Await(wait)
+		if err != nil || val == nil {
+			return val, err
+		}
+		original := entity.CopyOfIn(*val)
+		if original == "" {
+			return val, nil
+		}
+		wait = rc.WaitForEvent(original, true)
+	}
 }
 
 // entityResult reads a call's ResponseMessage.
@@ -213,8 +237,25 @@ func LockEntities(ctx Context, ids ...EntityID) (*CriticalSection, error) {
 		return nil, err
 	}
 	l.lockRequestID = guid
-	if _, err := ctx.rt().Await(ctx.rt().WaitForEvent(guid, true)); err != nil {
-		return nil, err
+	rt := ctx.rt()
+	wait := rt.WaitForEvent(guid, true)
+	for {
+		val, err := rt.Await(wait)
+		if err != nil {
+			return nil, err
+		}
+		original := ""
+		if val != nil {
+			original = entity.CopyOfIn(*val)
+		}
+		if original == "" {
+			break
+		}
+		// The first entity dropped this lock request as a copy of one an
+		// earlier run of the episode sent: that one holds (or will hold)
+		// the locks, and its id is the one the releases must name.
+		guid, l.lockRequestID = original, original
+		wait = rt.WaitForEvent(original, true)
 	}
 	l.held, l.available = set, slices.Clone(set)
 	return &CriticalSection{ctx: ctx, l: l, id: guid}, nil
