@@ -283,7 +283,11 @@ func releaseLocks(ctx Context) error {
 	l.held, l.available, l.lockRequestID = nil, nil, ""
 	var errs []error
 	for _, e := range held {
-		input := (&entity.Release{Parent: ctx.InstanceID(), ID: id}).Encode()
+		// After: the entity holds the release until it has received the
+		// requests this execution sent it before (one that comes back late
+		// must not run after another orchestration took the lock).
+		after, _ := l.sorter.LastSent(e.InstanceID())
+		input := (&entity.Release{Parent: ctx.InstanceID(), ID: id, After: &after}).Encode()
 		errs = append(errs, ctx.rt().SendEvent(e.InstanceID(), entity.ReleaseEvent, &input))
 	}
 	return errors.Join(errs...)

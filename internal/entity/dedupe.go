@@ -44,6 +44,16 @@ import (
 // answered with a response naming the original's id (CopyOfMember): the
 // orchestration then waits for the original's answer, which the entity
 // sends (or sent) under the original's id.
+//
+// An entity sends its answers before it commits its batch (as every
+// episode sends before it writes), so a worker that dies in between has
+// answered requests whose messages come back to be run again, possibly
+// after the caller moved on: after its release. So an azdurable
+// orchestration's release carries the clock of the last request it sent
+// to the entity (AfterMember), and the entity holds the release (in
+// DedupeMember) until that request was received and ran, and until the
+// lock it names was granted here (a forwarded lock request can come back
+// after the release too): see applyHeld.
 
 // Members azdurable adds beside the extension's own.
 const (
@@ -52,9 +62,12 @@ const (
 	// CopyOfMember, in a response, names the request whose answer the
 	// caller must wait for instead: its request was a copy of that one.
 	CopyOfMember = "copyOf"
-	// DedupeMember, in the scheduler state, holds the lock's request id
-	// and the recently seen delivery keys.
+	// DedupeMember, in the scheduler state, holds the lock's request id,
+	// the recently seen delivery keys and the held releases.
 	DedupeMember = "dedupe"
+	// AfterMember, in a release, is the holder's clock of the last
+	// request it sent to the entity.
+	AfterMember = "after"
 )
 
 // OrphanedLockReleaseID is the lock request id of the release that
@@ -96,6 +109,14 @@ type Dedupe struct {
 	// ("" when unlocked, or when the lock was taken where it was not kept).
 	LockID string
 	seen   []seenKey
+	held   []heldRelease
+}
+
+// heldRelease is a release (with After) that waits until the entity has
+// received what its holder sent before it, and the second it came.
+type heldRelease struct {
+	rel *Release
+	at  int64
 }
 
 // seenKey is one accepted request: its key, the second it was accepted,
@@ -149,6 +170,89 @@ func (d *Dedupe) releases(rel *Release) bool {
 	return d.LockID == "" || strings.EqualFold(d.LockID, rel.ID) || rel.ID == OrphanedLockReleaseID
 }
 
+// hold keeps a release that carries After until it may apply (once per
+// lock request id and holder).
+func (d *Dedupe) hold(rel *Release, now time.Time) {
+	for _, h := range d.held {
+		if h.rel.Parent == rel.Parent && strings.EqualFold(h.rel.ID, rel.ID) {
+			return
+		}
+	}
+	d.held = append(d.held, heldRelease{rel: rel, at: now.Unix()})
+}
+
+// applyHeld applies the held releases that may apply now, and reports
+// whether one unlocked the entity. A held release unlocks when its lock
+// holds the entity, every request its holder sent before it (up to After)
+// was received, and none of them waits in the queue behind others or is a
+// lock request still to grant: a release never overtakes the requests of
+// its own critical section, even when those come back late (the worker
+// that received them died before committing). A held release whose lock
+// is neither held nor waiting here is a copy and dropped, unless the lock
+// request was never received (it is on its way: a forwarder died between
+// forwarding it and committing); one held longer than DedupeWindow is
+// dropped.
+func (st *State) applyHeld(now time.Time) bool {
+	d := st.Dedupe
+	unlocked := false
+	horizon := now.Add(-DedupeWindow).Unix()
+	kept := d.held[:0]
+	for _, h := range d.held {
+		rel := h.rel
+		switch {
+		case h.at < horizon:
+			continue
+		case st.LockedBy == rel.Parent && (d.LockID == "" || strings.EqualFold(d.LockID, rel.ID)):
+			if st.Sorter.Delivered(rel.Parent, *rel.After) && holderFirst(st.Queue, rel.Parent) {
+				st.LockedBy, d.LockID = "", ""
+				unlocked = true
+				continue
+			}
+		case d.lockAccepted(rel.ID) && !lockQueued(st.Queue, rel.ID):
+			continue // its lock was granted and released: a copy
+		}
+		kept = append(kept, h)
+	}
+	d.held = kept
+	return unlocked
+}
+
+// lockAccepted reports whether the lock request id was accepted here.
+func (d *Dedupe) lockAccepted(id string) bool {
+	for _, s := range d.seen {
+		if strings.EqualFold(s.id, id) {
+			return true
+		}
+	}
+	return false
+}
+
+func lockQueued(queue []*Request, id string) bool {
+	for _, r := range queue {
+		if r.IsLock() && strings.EqualFold(r.ID, id) {
+			return true
+		}
+	}
+	return false
+}
+
+// holderFirst reports whether parent's requests in the queue all come
+// first and none is a lock request: unlocking then lets them run before
+// anybody else's, as the holder's.
+func holderFirst(queue []*Request, parent string) bool {
+	prefix := true
+	for _, r := range queue {
+		if r.Parent != parent {
+			prefix = false
+			continue
+		}
+		if !prefix || r.IsLock() {
+			return false
+		}
+	}
+	return true
+}
+
 // expire forgets keys older than DedupeWindow before now, and the oldest
 // beyond MaxDedupeKeys.
 func (d *Dedupe) expire(now time.Time) {
@@ -166,7 +270,9 @@ func (d *Dedupe) expire(now time.Time) {
 // Keys is how many delivery keys the entity remembers.
 func (d *Dedupe) Keys() int { return len(d.seen) }
 
-func (d *Dedupe) empty() bool { return d == nil || (d.LockID == "" && len(d.seen) == 0) }
+func (d *Dedupe) empty() bool {
+	return d == nil || (d.LockID == "" && len(d.seen) == 0 && len(d.held) == 0)
+}
 
 // write writes d as {"lock":"<id>","seen":[["<key>",<unix second>(,"<id>")],…]}.
 func (d *Dedupe) write(w *netjson.Writer) {
@@ -189,6 +295,17 @@ func (d *Dedupe) write(w *netjson.Writer) {
 		}
 		w.EndArray()
 	}
+	if len(d.held) > 0 {
+		w.Key("held")
+		w.BeginArray()
+		for _, h := range d.held {
+			w.BeginArray()
+			w.Raw([]byte(h.rel.Encode()))
+			w.Int(h.at)
+			w.EndArray()
+		}
+		w.EndArray()
+	}
 	w.EndObject()
 }
 
@@ -201,6 +318,7 @@ func readDedupe(raw json.RawMessage) (*Dedupe, error) {
 	var v struct {
 		Lock string            `json:"lock"`
 		Seen []json.RawMessage `json:"seen"`
+		Held []json.RawMessage `json:"held"`
 	}
 	if err := json.Unmarshal(raw, &v); err != nil {
 		return nil, fmt.Errorf("entity state %s: %w", DedupeMember, err)
@@ -223,6 +341,24 @@ func readDedupe(raw json.RawMessage) (*Dedupe, error) {
 			return nil, fmt.Errorf("entity state %s: %w", DedupeMember, err)
 		}
 		d.seen = append(d.seen, s)
+	}
+	for _, item := range v.Held {
+		var parts []json.RawMessage
+		if err := json.Unmarshal(item, &parts); err != nil || len(parts) != 2 {
+			return nil, fmt.Errorf("entity state %s: a held release is not [release, second]: %s", DedupeMember, item)
+		}
+		rel, err := DecodeRelease(string(parts[0]))
+		if err != nil {
+			return nil, err
+		}
+		if rel.After == nil {
+			rel.After = &minStamp
+		}
+		h := heldRelease{rel: rel}
+		if err := json.Unmarshal(parts[1], &h.at); err != nil {
+			return nil, fmt.Errorf("entity state %s: %w", DedupeMember, err)
+		}
+		d.held = append(d.held, h)
 	}
 	return d, nil
 }

@@ -203,3 +203,76 @@ func TestDedupeKeysExpire(t *testing.T) {
 		t.Fatalf("after the window: %d keys, state %s (%v)", later.State.Dedupe.Keys(), later.State.Encode(), err)
 	}
 }
+
+func releaseAfter(parent, id string, s *sender, target ID) *history.EventRaisedEvent {
+	after, _ := s.sorter.LastSent(target.InstanceID())
+	in := (&Release{Parent: parent, ID: id, After: &after}).Encode()
+	return &history.EventRaisedEvent{Name: ReleaseEvent, Input: &in}
+}
+
+// TestReleaseWaitsForTheHoldersLateRequest is a critical section whose
+// last call came back late: the worker that ran it died after answering and
+// before committing, so the call's message is received again after the
+// release. The release must wait for it; unlocked at once, the entity
+// would let another orchestration read the balance before the late call
+// changes it, and the later writes would overwrite each other.
+func TestReleaseWaitsForTheHoldersLateRequest(t *testing.T) {
+	e := NewID("acct", "a")
+	o := &sender{id: "o", exec: "x1"}
+	res, _ := run(t, e, nil, 0, o.keyedLock(t0, "lock-1", "x1:0", e))
+	set := o.keyed(e, "set", false, t0.Add(time.Second), "set-1", "x1:1")
+	rel := releaseAfter("o", "lock-1", o, e)
+	other := &sender{id: "o2", exec: "y1"}
+	res, ran := run(t, e, encoded(res.State), 0, rel, other.keyedLock(t0.Add(2*time.Second), "lock-2", "y1:0", e))
+	if len(ran) != 0 || res.State.LockedBy != "o" {
+		t.Fatalf("before the late call: ran %v, locked by %q (the release did not wait)", ran, res.State.LockedBy)
+	}
+	res, ran = run(t, e, encoded(res.State), 0, set)
+	if join(ran) != "set" || res.State.LockedBy != "o2" || res.State.Dedupe.LockID != "lock-2" {
+		t.Fatalf("after the late call: ran %v, locked by %q", ran, res.State.LockedBy)
+	}
+	// A release whose requests all arrived applies at once, in the batch
+	// that brings it.
+	o = &sender{id: "o", exec: "x2"}
+	res, _ = run(t, e, nil, 0, o.keyedLock(t0.Add(3*time.Second), "lock-3", "x2:0", e))
+	set2 := o.keyed(e, "set", false, t0.Add(4*time.Second), "set-2", "x2:1")
+	res, ran = run(t, e, encoded(res.State), 0, set2, releaseAfter("o", "lock-3", o, e),
+		(&sender{id: "o3", exec: "z1"}).request(e, "get", false, t0.Add(5*time.Second)))
+	if join(ran) != "set,get" || res.State.LockedBy != "" || len(res.State.Dedupe.held) != 0 {
+		t.Fatalf("ran %v, locked by %q, %d held", ran, res.State.LockedBy, len(res.State.Dedupe.held))
+	}
+	// A copy of the release that comes back later is dropped.
+	res, _ = run(t, e, encoded(res.State), 0, releaseAfter("o", "lock-3", o, e))
+	if len(res.State.Dedupe.held) != 0 || res.State.LockedBy != "" {
+		t.Fatalf("a release copy: %d held, locked by %q", len(res.State.Dedupe.held), res.State.LockedBy)
+	}
+}
+
+// TestReleaseWaitsForALateForwardedLock is the second entity of a lock set
+// whose worker answered the orchestration and died before committing the
+// grant: the orchestration runs its section and releases, and the
+// forwarded lock request is received again after the release. Applied at
+// once the release finds nothing to unlock, and the lock granted again
+// afterwards would hold the entity for ever.
+func TestReleaseWaitsForALateForwardedLock(t *testing.T) {
+	a, b := NewID("acct", "a"), NewID("acct", "b")
+	o := &sender{id: "o", exec: "x1"}
+	res, _ := run(t, a, nil, 0, o.keyedLock(t0, "lock-1", "x1:0", a, b))
+	fwd := res.Outbox[0].Event.(*history.EventRaisedEvent)
+	res, _ = run(t, b, nil, 0, releaseAfter("o", "lock-1", o, b))
+	if len(res.State.Dedupe.held) != 1 {
+		t.Fatalf("the release before its lock: %d held", len(res.State.Dedupe.held))
+	}
+	res, _ = run(t, b, encoded(res.State), 0, fwd)
+	if res.State.LockedBy != "" || len(res.State.Dedupe.held) != 0 {
+		t.Fatalf("after the late lock: locked by %q, %d held", res.State.LockedBy, len(res.State.Dedupe.held))
+	}
+	// A request that waited behind the lock gets a batch of its own.
+	other := &sender{id: "o2", exec: "y1"}
+	res, _ = run(t, b, nil, 0, releaseAfter("o", "lock-1", o, b))
+	res, ran := run(t, b, encoded(res.State), 0, fwd, other.request(b, "get", false, t0.Add(time.Second)))
+	if len(ran) != 0 || res.State.LockedBy != "" || len(res.State.Queue) != 1 || len(res.Outbox) != 2 ||
+		res.Outbox[1].Event.(*history.EventRaisedEvent).Name != ContinueEvent {
+		t.Fatalf("ran %v, locked by %q, %d queued, %d messages", ran, res.State.LockedBy, len(res.State.Queue), len(res.Outbox))
+	}
+}

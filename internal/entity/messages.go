@@ -345,6 +345,12 @@ type Release struct {
 	// Parent is the lock holder; ID the id of its lock request.
 	Parent string
 	ID     string
+	// After is the holder's message clock of the last request it sent to
+	// the entity (AfterMember, written last; azdurable orchestrations
+	// write it, the extension ignores it): the entity holds the release
+	// until it has received that request and the lock request (see
+	// Dedupe). Nil: the release applies at once, as in the extension.
+	After *Stamp
 }
 
 // Encode writes r (always with $type: only orchestrations send it).
@@ -357,6 +363,10 @@ func (r *Release) Encode() string {
 	w.String(r.Parent)
 	w.Key("id")
 	w.String(r.ID)
+	if r.After != nil {
+		w.Key(AfterMember)
+		w.String(r.After.String())
+	}
 	w.EndObject()
 	return string(w.Bytes())
 }
@@ -373,6 +383,13 @@ func DecodeRelease(text string) (*Release, error) {
 	}
 	if r.ID, err = o.String("id"); err != nil {
 		return nil, err
+	}
+	if _, ok := o.Present(AfterMember); ok {
+		after, err := stampMember(o, AfterMember)
+		if err != nil {
+			return nil, err
+		}
+		r.After = &after
 	}
 	return r, nil
 }

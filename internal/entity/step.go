@@ -181,7 +181,10 @@ func Step(b *Batch) (*Result, error) {
 				res.Problems = append(res.Problems, "release: "+err.Error())
 				continue
 			}
-			if st.LockedBy == rel.Parent && st.Dedupe.releases(rel) {
+			switch {
+			case rel.After != nil:
+				st.Dedupe.hold(rel, now)
+			case st.LockedBy == rel.Parent && st.Dedupe.releases(rel):
 				st.LockedBy, st.Dedupe.LockID = "", ""
 			}
 		default:
@@ -192,6 +195,7 @@ func Step(b *Batch) (*Result, error) {
 		st.Queue = append(holder, st.Queue...)
 	}
 	st.Dedupe.expire(now)
+	st.applyHeld(now)
 	if st.Suspended && b.StartedAt.Before(now.Add(-10*time.Second)) {
 		st.Suspended = false
 	}
@@ -283,11 +287,18 @@ func Step(b *Batch) (*Result, error) {
 			res.Outbox = append(res.Outbox, eventTo(lock.Parent, lock.ParentExecution, lock.ID, resp.Encode(), now))
 		}
 	}
+	// A held release may apply once the batch ran its holder's requests
+	// (or granted its lock): the queue then waits for the next batch.
+	unlockedLate := st.applyHeld(now)
 	for _, r := range reschedule {
 		res.Outbox = append(res.Outbox, eventTo(b.Self.InstanceID, "", ScheduledOpEvent(DeliveryTime(r.Due.T, now)), r.Encode(), now))
 	}
 	if continueLater && !st.Suspended {
 		st.Suspended = true
+		cont := eventTo(b.Self.InstanceID, "", ContinueEvent, "", now)
+		cont.Event.(*history.EventRaisedEvent).Input = nil
+		res.Outbox = append(res.Outbox, cont)
+	} else if unlockedLate && len(st.Queue) > 0 && !st.Suspended {
 		cont := eventTo(b.Self.InstanceID, "", ContinueEvent, "", now)
 		cont.Event.(*history.EventRaisedEvent).Input = nil
 		res.Outbox = append(res.Outbox, cont)
