@@ -139,6 +139,25 @@ func deliveryKey(r *Request) string {
 	return ""
 }
 
+// copyOf reports whether r's key was accepted before, with the id of the
+// original when r needs an answer naming it (a call or lock request under
+// another id).
+func (d *Dedupe) copyOf(r *Request) (seen bool, original string) {
+	key := deliveryKey(r)
+	if key == "" {
+		return false, ""
+	}
+	for _, s := range d.seen {
+		if s.key == key {
+			if !r.Signal && r.Parent != "" && s.id != "" && !strings.EqualFold(s.id, r.ID) {
+				return true, s.id
+			}
+			return true, ""
+		}
+	}
+	return false, ""
+}
+
 // accept records r as accepted at now. It reports false for a copy, with
 // the id of the original when the copy needs an answer naming it (a call
 // or lock request under another id).
@@ -147,13 +166,8 @@ func (d *Dedupe) accept(r *Request, now time.Time) (ok bool, original string) {
 	if key == "" {
 		return true, ""
 	}
-	for _, s := range d.seen {
-		if s.key == key {
-			if !r.Signal && r.Parent != "" && s.id != "" && !strings.EqualFold(s.id, r.ID) {
-				return false, s.id
-			}
-			return false, ""
-		}
+	if seen, original := d.copyOf(r); seen {
+		return false, original
 	}
 	s := seenKey{key: key, at: now.Unix()}
 	if !r.Signal && r.Parent != "" {

@@ -276,3 +276,29 @@ func TestReleaseWaitsForALateForwardedLock(t *testing.T) {
 		t.Fatalf("ran %v, locked by %q, %d queued, %d messages", ran, res.State.LockedBy, len(res.State.Queue), len(res.Outbox))
 	}
 }
+
+// TestEarlierCopyIsAnswered is an episode run twice at once (a worker that
+// renewed its partition lease late ran it beside the new owner): the run
+// whose history won has the earlier clock, so the sorter drops its call as
+// a duplicate of the other run's. The caller waits under the dropped
+// request's id and must be told the original's.
+func TestEarlierCopyIsAnswered(t *testing.T) {
+	e := NewID("c", "k")
+	late := &sender{id: "o", exec: "x1"}
+	res, ran := run(t, e, nil, 0, late.keyed(e, "add", false, t0.Add(time.Second), "id-late", "x1:0"))
+	if join(ran) != "add" {
+		t.Fatalf("ran %v", ran)
+	}
+	early := &sender{id: "o", exec: "x1"}
+	res2, ran := run(t, e, encoded(res.State), 0, early.keyed(e, "add", false, t0, "id-early", "x1:0"))
+	if len(ran) != 0 || len(res2.Outbox) != 1 || res2.Outbox[0].Event.(*history.EventRaisedEvent).Name != "id-early" ||
+		!strings.Contains(*res2.Outbox[0].Event.(*history.EventRaisedEvent).Input, `"copyOf":"id-late"`) {
+		t.Fatalf("ran %v, %d messages", ran, len(res2.Outbox))
+	}
+	// The later run's copy, delivered by the sorter, is answered once.
+	again := &sender{id: "o", exec: "x1"}
+	res3, _ := run(t, e, encoded(res.State), 0, again.keyed(e, "add", false, t0.Add(2*time.Second), "id-again", "x1:0"))
+	if len(res3.Outbox) != 1 {
+		t.Fatalf("%d answers to one copy", len(res3.Outbox))
+	}
+}

@@ -136,6 +136,7 @@ func Step(b *Batch) (*Result, error) {
 	now := b.Now()
 	var reschedule []*Request
 	var holder []*Request
+	answered := map[*Request]bool{}
 	for _, ev := range b.Events {
 		input := ""
 		if ev.Input != nil {
@@ -147,6 +148,18 @@ func Step(b *Batch) (*Result, error) {
 			if err != nil {
 				res.Problems = append(res.Problems, "request "+ev.Name+": "+err.Error())
 				continue
+			}
+			// A copy is answered as soon as it comes, whatever the sorter
+			// makes of it: it drops a copy whose clock is not later than
+			// the original's (the two runs of an episode ran at once, on
+			// two workers, and the later one's history won), and the
+			// copy still has to reach the sorter, whose clock of the
+			// sender must follow the run that committed.
+			if seen, original := st.Dedupe.copyOf(r); seen {
+				answered[r] = true
+				if original != "" {
+					res.Outbox = append(res.Outbox, copyAnswer(r, original, now))
+				}
 			}
 			var deliver []*Request
 			if r.Due != nil {
@@ -161,11 +174,8 @@ func Step(b *Batch) (*Result, error) {
 			for _, m := range deliver {
 				if ok, original := st.Dedupe.accept(m, now); !ok {
 					res.Copies++
-					if original != "" {
-						// The caller waits under the copy's id: tell it
-						// to wait for the original's answer instead.
-						resp := &Response{CopyOf: original}
-						res.Outbox = append(res.Outbox, eventTo(m.Parent, m.ParentExecution, m.ID, resp.Encode(), now))
+					if original != "" && !answered[m] {
+						res.Outbox = append(res.Outbox, copyAnswer(m, original, now))
 					}
 					continue
 				}
@@ -329,6 +339,12 @@ func (st *State) action(b *Batch, self ID, a Action, now time.Time) *history.Tas
 		st.Sorter.LabelOutgoing(r, target, UTCStamp(now))
 	}
 	return eventTo(target, "", name, r.Encode(), now)
+}
+
+// copyAnswer tells the caller, which waits under the copy's id, to wait
+// for the original's answer instead.
+func copyAnswer(r *Request, original string, now time.Time) *history.TaskMessage {
+	return eventTo(r.Parent, r.ParentExecution, r.ID, (&Response{CopyOf: original}).Encode(), now)
 }
 
 func eventTo(instanceID, executionID, name, input string, now time.Time) *history.TaskMessage {
