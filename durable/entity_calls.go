@@ -244,18 +244,22 @@ func LockEntities(ctx Context, ids ...EntityID) (*CriticalSection, error) {
 		if err != nil {
 			return nil, err
 		}
-		original := ""
-		if val != nil {
-			original = entity.CopyOfIn(*val)
+		var resp *entity.Response
+		if val != nil && entity.CopyOfIn(*val) != "" {
+			resp, _ = entity.DecodeResponse(*val)
 		}
-		if original == "" {
+		if resp == nil {
 			break
 		}
-		// The first entity dropped this lock request as a copy of one an
-		// earlier run of the episode sent: that one holds (or will hold)
-		// the locks, and its id is the one the releases must name.
-		guid, l.lockRequestID = original, original
-		wait = rt.WaitForEvent(original, true)
+		// An entity took this lock request for a copy of one an earlier
+		// run of the episode sent: that one holds (the answer is the
+		// grant) or will hold the locks (wait for its grant), and its id
+		// is the one the releases must name.
+		guid, l.lockRequestID = resp.CopyOf, resp.CopyOf
+		if resp.ExceptionType == nil && resp.Result != nil && *resp.Result == entity.LockAcquired {
+			break
+		}
+		wait = rt.WaitForEvent(resp.CopyOf, true)
 	}
 	l.held, l.available = set, slices.Clone(set)
 	return &CriticalSection{ctx: ctx, l: l, id: guid}, nil

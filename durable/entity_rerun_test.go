@@ -79,8 +79,8 @@ func requestsOf(t *testing.T, res *replay.Result) []*entity.Request {
 // TestCopyAnswersWaitForTheOriginal is a rerun's call and lock request
 // answered by the entity as copies (CopyOfMember naming the first run's
 // ids): the orchestration waits for the answers to the first run's
-// requests, whichever comes first, and releases the lock under the first
-// run's lock id.
+// requests, whichever comes first (or takes a copy's grant at once), and
+// releases the lock under the first run's lock id.
 func TestCopyAnswersWaitForTheOriginal(t *testing.T) {
 	for _, originalFirst := range []bool{false, true} {
 		t.Run(map[bool]string{false: "copy answer first", true: "original answer first"}[originalFirst], func(t *testing.T) {
@@ -120,9 +120,14 @@ func TestCopyAnswersWaitForTheOriginal(t *testing.T) {
 			if len(lock) != 1 || !lock[0].IsLock() {
 				t.Fatalf("after the call: %d requests, want the lock request", len(lock))
 			}
-			// The lock: the copy notice, then the grant of the first run's.
+			// The lock: the copy notice, then the grant of the first run's;
+			// or at once the grant of the copy, naming the first run's.
 			grant := (&entity.Response{Typed: true, Result: ptr(entity.LockAcquired)}).Encode()
-			if res, err = eng.Apply(nil, []history.Event{started(), raised(lock[0].ID, copyOf("lock-1")), raised("lock-1", grant)}); err != nil {
+			lockAnswers := []history.Event{raised(lock[0].ID, copyOf("lock-1")), raised("lock-1", grant)}
+			if originalFirst {
+				lockAnswers = []history.Event{raised(lock[0].ID, (&entity.Response{Typed: true, Result: ptr(entity.LockAcquired), CopyOf: "lock-1"}).Encode())}
+			}
+			if res, err = eng.Apply(nil, append([]history.Event{started()}, lockAnswers...)); err != nil {
 				t.Fatal(err)
 			}
 			inner := requestsOf(t, res)

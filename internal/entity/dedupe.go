@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/netjson"
 )
 
@@ -41,9 +42,14 @@ import (
 //     sorter alone.
 //
 // A dropped copy of a call or lock request (another id, the same key) is
-// answered with a response naming the original's id (CopyOfMember): the
-// orchestration then waits for the original's answer, which the entity
-// sends (or sent) under the original's id.
+// answered under its own id, since the run that committed may be the one
+// that sent it: a call that ran with the answer it got (kept in the seen
+// entry when short), a lock this entity holds by passing the copy on down
+// the lock set (the last entity answers it as granted), and otherwise with
+// a response naming the original's id (CopyOfMember), whose answer the
+// orchestration then waits for. The kept answer matters: the original's
+// answer may have been dropped, when it reached the orchestration before
+// the orchestration's first history write ("no such instance").
 //
 // An entity sends its answers before it commits its batch (as every
 // episode sends before it writes), so a worker that dies in between has
@@ -120,11 +126,14 @@ type heldRelease struct {
 }
 
 // seenKey is one accepted request: its key, the second it was accepted,
-// and, for a call or a lock request, its id (answered under that id).
+// and, for a call or a lock request, its id (answered under that id) and
+// a call's answer.
 type seenKey struct {
 	key string
 	at  int64
 	id  string
+	// answer is the response a call got (kept when short).
+	answer string
 }
 
 // deliveryKey is the key of r: its KeyMember, or the id of a client's
@@ -139,42 +148,94 @@ func deliveryKey(r *Request) string {
 	return ""
 }
 
-// copyOf reports whether r's key was accepted before, with the id of the
-// original when r needs an answer naming it (a call or lock request under
-// another id).
-func (d *Dedupe) copyOf(r *Request) (seen bool, original string) {
+// find returns the entry of r's key, if it was accepted before.
+func (d *Dedupe) find(r *Request) *seenKey {
 	key := deliveryKey(r)
 	if key == "" {
-		return false, ""
+		return nil
 	}
-	for _, s := range d.seen {
-		if s.key == key {
-			if !r.Signal && r.Parent != "" && s.id != "" && !strings.EqualFold(s.id, r.ID) {
-				return true, s.id
-			}
-			return true, ""
+	for i := range d.seen {
+		if d.seen[i].key == key {
+			return &d.seen[i]
 		}
 	}
-	return false, ""
+	return nil
 }
 
-// accept records r as accepted at now. It reports false for a copy, with
-// the id of the original when the copy needs an answer naming it (a call
-// or lock request under another id).
-func (d *Dedupe) accept(r *Request, now time.Time) (ok bool, original string) {
+// accept records r as accepted at now, and reports false for a copy.
+func (d *Dedupe) accept(r *Request, now time.Time) bool {
 	key := deliveryKey(r)
 	if key == "" {
-		return true, ""
+		return true
 	}
-	if seen, original := d.copyOf(r); seen {
-		return false, original
+	if d.find(r) != nil {
+		return false
 	}
 	s := seenKey{key: key, at: now.Unix()}
 	if !r.Signal && r.Parent != "" {
 		s.id = r.ID
 	}
 	d.seen = append(d.seen, s)
-	return true, ""
+	return true
+}
+
+// MaxKeptAnswer bounds the answer of a call an entity keeps to answer
+// its copies with (longer answers are not kept: the copy is then told to
+// wait for the original's answer).
+const MaxKeptAnswer = 512
+
+// keepAnswer keeps the answer to the call r, for its copies.
+func (d *Dedupe) keepAnswer(r *Request, answer string) {
+	if len(answer) > MaxKeptAnswer {
+		return
+	}
+	if s := d.find(r); s != nil && strings.EqualFold(s.id, r.ID) {
+		s.answer = answer
+	}
+}
+
+// answerCopy answers a copy r of the request of entry s (another run of
+// the episode that sent s's request sent r, under another id), so that its
+// caller, which waits under r's id, gets what the original's caller got:
+//
+//   - a call that ran here is answered with the kept answer, or, when none
+//     was kept (too long) or it still waits in the queue, with a response
+//     naming the original (CopyOfMember) whose answer the caller then
+//     waits for;
+//   - a lock request whose lock this entity holds is passed on down the
+//     lock set as the original was, and the last entity answers it as
+//     granted, naming the original (the lock's id, which the releases
+//     must name); one still queued here is answered naming the original;
+//     one already released is a stale copy and dropped;
+//   - a signal needs no answer.
+func (st *State) answerCopy(r *Request, s *seenKey, now time.Time) []*history.TaskMessage {
+	d := st.Dedupe
+	if r.Signal || r.Parent == "" || s.id == "" || strings.EqualFold(s.id, r.ID) {
+		return nil
+	}
+	if !r.IsLock() {
+		if s.answer != "" {
+			return []*history.TaskMessage{eventTo(r.Parent, r.ParentExecution, r.ID, s.answer, now)}
+		}
+		return []*history.TaskMessage{copyAnswer(r, s.id, now)}
+	}
+	switch {
+	case st.LockedBy == r.Parent && strings.EqualFold(d.LockID, s.id):
+		if r.Position+1 >= len(r.LockSet) {
+			result := LockAcquired
+			resp := &Response{Typed: true, Result: &result, CopyOf: s.id}
+			return []*history.TaskMessage{eventTo(r.Parent, r.ParentExecution, r.ID, resp.Encode(), now)}
+		}
+		next := *r
+		next.Position++
+		next.Typed = true
+		target := next.LockSet[next.Position].InstanceID()
+		st.Sorter.LabelOutgoing(&next, target, UTCStamp(now))
+		return []*history.TaskMessage{eventTo(target, "", OpEvent, next.Encode(), now)}
+	case lockQueued(st.Queue, s.id):
+		return []*history.TaskMessage{copyAnswer(r, s.id, now)}
+	}
+	return nil
 }
 
 // releases reports whether a release of the entity's lock holder unlocks
@@ -288,7 +349,7 @@ func (d *Dedupe) empty() bool {
 	return d == nil || (d.LockID == "" && len(d.seen) == 0 && len(d.held) == 0)
 }
 
-// write writes d as {"lock":"<id>","seen":[["<key>",<unix second>(,"<id>")],…]}.
+// write writes d as {"lock":"<id>","seen":[["<key>",<unix second>(,"<id>"(,"<answer>"))],…],"held":[[<release>,<unix second>],…]}.
 func (d *Dedupe) write(w *netjson.Writer) {
 	w.BeginObject()
 	if d.LockID != "" {
@@ -304,6 +365,9 @@ func (d *Dedupe) write(w *netjson.Writer) {
 			w.Int(s.at)
 			if s.id != "" {
 				w.String(s.id)
+				if s.answer != "" {
+					w.String(s.answer)
+				}
 			}
 			w.EndArray()
 		}
@@ -340,16 +404,19 @@ func readDedupe(raw json.RawMessage) (*Dedupe, error) {
 	d.LockID = v.Lock
 	for _, item := range v.Seen {
 		var parts []json.RawMessage
-		if err := json.Unmarshal(item, &parts); err != nil || len(parts) < 2 || len(parts) > 3 {
-			return nil, fmt.Errorf("entity state %s: a seen key is not [key, second(, id)]: %s", DedupeMember, item)
+		if err := json.Unmarshal(item, &parts); err != nil || len(parts) < 2 || len(parts) > 4 {
+			return nil, fmt.Errorf("entity state %s: a seen key is not [key, second(, id(, answer))]: %s", DedupeMember, item)
 		}
 		var s seenKey
 		err := json.Unmarshal(parts[0], &s.key)
 		if err == nil {
 			err = json.Unmarshal(parts[1], &s.at)
 		}
-		if err == nil && len(parts) == 3 {
+		if err == nil && len(parts) >= 3 {
 			err = json.Unmarshal(parts[2], &s.id)
+		}
+		if err == nil && len(parts) == 4 {
+			err = json.Unmarshal(parts[3], &s.answer)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("entity state %s: %w", DedupeMember, err)

@@ -139,12 +139,24 @@ func TestRerunCopyIsDropped(t *testing.T) {
 	if len(res2.Outbox) != 1 {
 		t.Fatalf("%d messages, want the answer to the call's copy", len(res2.Outbox))
 	}
+	// The copy gets the answer the original got, under its own id.
 	m := res2.Outbox[0]
 	ev := m.Event.(*history.EventRaisedEvent)
-	resp, err := DecodeResponse(*ev.Input)
-	if err != nil || m.OrchestrationInstance.InstanceID != "o" || m.OrchestrationInstance.ExecutionID != "x1" ||
-		ev.Name != "id-4" || resp.CopyOf != "id-2" {
-		t.Fatalf("answer %s %s %s %s (%v)", m.OrchestrationInstance.InstanceID, m.OrchestrationInstance.ExecutionID, ev.Name, *ev.Input, err)
+	want := *res.Outbox[0].Event.(*history.EventRaisedEvent).Input
+	if m.OrchestrationInstance.InstanceID != "o" || m.OrchestrationInstance.ExecutionID != "x1" || ev.Name != "id-4" || *ev.Input != want {
+		t.Fatalf("answer %s %s %s %s, want %s", m.OrchestrationInstance.InstanceID, m.OrchestrationInstance.ExecutionID, ev.Name, *ev.Input, want)
+	}
+	// A copy of a call still queued behind a lock is told to wait for
+	// the original's answer.
+	holder := &sender{id: "h", exec: "hx"}
+	locked, _ := run(t, e, encoded(res2.State), 0, holder.keyedLock(t0.Add(6*time.Second), "lock-h", "hx:0", e))
+	waiting := &sender{id: "w", exec: "wx"}
+	q, _ := run(t, e, encoded(locked.State), 0, waiting.keyed(e, "get", false, t0.Add(7*time.Second), "w-1", "wx:0"))
+	rerunW := &sender{id: "w", exec: "wx"}
+	q2, ran := run(t, e, encoded(q.State), 0, rerunW.keyed(e, "get", false, t0.Add(8*time.Second), "w-2", "wx:0"))
+	if len(ran) != 0 || len(q2.Outbox) != 1 || !strings.Contains(*q2.Outbox[0].Event.(*history.EventRaisedEvent).Input, `"copyOf":"w-1"`) ||
+		len(q2.State.Queue) != 1 {
+		t.Fatalf("a queued call's copy: ran %v, %d messages, %d queued", ran, len(q2.Outbox), len(q2.State.Queue))
 	}
 	// Another execution of the sender uses other keys.
 	next := &sender{id: "o", exec: "x2"}
@@ -162,18 +174,33 @@ func TestRerunLockCopy(t *testing.T) {
 	first := &sender{id: "o", exec: "x1"}
 	res, _ := run(t, a, nil, 0, first.keyedLock(t0, "lock-1", "x1:0", a, b))
 	fwd := res.Outbox[0].Event.(*history.EventRaisedEvent)
-	rerun := &sender{id: "o", exec: "x1"}
-	res2, _ := run(t, a, encoded(res.State), 0, rerun.keyedLock(t0.Add(time.Second), "lock-2", "x1:0", a, b))
-	if len(res2.Outbox) != 1 || res2.Outbox[0].Event.(*history.EventRaisedEvent).Name != "lock-2" ||
-		!strings.Contains(*res2.Outbox[0].Event.(*history.EventRaisedEvent).Input, `"copyOf":"lock-1"`) {
-		t.Fatalf("the lock's copy: %d messages", len(res2.Outbox))
-	}
-	// The second entity gets the forwarded request twice (its forwarder
-	// sent it again): granted once, answered once.
+	// The second entity grants the forwarded request, and gets it twice
+	// (its forwarder sent it again): granted once, answered once.
 	resB, _ := run(t, b, nil, 0, fwd)
 	resB2, _ := run(t, b, encoded(resB.State), 0, fwd)
 	if resB2.State.LockedBy != "o" || len(resB2.Outbox) != 0 {
 		t.Fatalf("the forwarded copy: locked by %q, %d messages", resB2.State.LockedBy, len(resB2.Outbox))
+	}
+	// The rerun's copy is passed on as the original was, and the last
+	// entity answers it as granted, naming the lock's id.
+	rerun := &sender{id: "o", exec: "x1"}
+	res2, _ := run(t, a, encoded(res.State), 0, rerun.keyedLock(t0.Add(time.Second), "lock-2", "x1:0", a, b))
+	if len(res2.Outbox) != 1 || res2.Outbox[0].OrchestrationInstance.InstanceID != b.InstanceID() {
+		t.Fatalf("the lock's copy: %d messages", len(res2.Outbox))
+	}
+	resB3, _ := run(t, b, encoded(resB2.State), 0, res2.Outbox[0].Event.(*history.EventRaisedEvent))
+	if len(resB3.Outbox) != 1 || resB3.Outbox[0].OrchestrationInstance.InstanceID != "o" {
+		t.Fatalf("the copy at the last entity: %d messages", len(resB3.Outbox))
+	}
+	grant, _ := DecodeResponse(*resB3.Outbox[0].Event.(*history.EventRaisedEvent).Input)
+	if resB3.Outbox[0].Event.(*history.EventRaisedEvent).Name != "lock-2" || grant.CopyOf != "lock-1" || grant.Result == nil || *grant.Result != LockAcquired {
+		t.Fatalf("the copy's grant: %s %s", resB3.Outbox[0].Event.(*history.EventRaisedEvent).Name, *resB3.Outbox[0].Event.(*history.EventRaisedEvent).Input)
+	}
+	// After the release, a copy is stale: dropped without an answer.
+	rel, _ := run(t, a, encoded(res2.State), 0, releaseOf("o", "lock-1"))
+	stale, _ := run(t, a, encoded(rel.State), 0, (&sender{id: "o", exec: "x1"}).keyedLock(t0.Add(2*time.Second), "lock-3", "x1:0", a, b))
+	if len(stale.Outbox) != 0 || stale.State.LockedBy != "" {
+		t.Fatalf("a stale copy: %d messages, locked by %q", len(stale.Outbox), stale.State.LockedBy)
 	}
 	if r, _ := run(t, a, encoded(res2.State), 0, releaseOf("o", "lock-1")); r.State.LockedBy != "" {
 		t.Fatalf("the release under the first id left it locked by %q", r.State.LockedBy)
@@ -292,7 +319,7 @@ func TestEarlierCopyIsAnswered(t *testing.T) {
 	early := &sender{id: "o", exec: "x1"}
 	res2, ran := run(t, e, encoded(res.State), 0, early.keyed(e, "add", false, t0, "id-early", "x1:0"))
 	if len(ran) != 0 || len(res2.Outbox) != 1 || res2.Outbox[0].Event.(*history.EventRaisedEvent).Name != "id-early" ||
-		!strings.Contains(*res2.Outbox[0].Event.(*history.EventRaisedEvent).Input, `"copyOf":"id-late"`) {
+		*res2.Outbox[0].Event.(*history.EventRaisedEvent).Input != *res.Outbox[0].Event.(*history.EventRaisedEvent).Input {
 		t.Fatalf("ran %v, %d messages", ran, len(res2.Outbox))
 	}
 	// The later run's copy, delivered by the sorter, is answered once.

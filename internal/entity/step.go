@@ -155,11 +155,9 @@ func Step(b *Batch) (*Result, error) {
 			// two workers, and the later one's history won), and the
 			// copy still has to reach the sorter, whose clock of the
 			// sender must follow the run that committed.
-			if seen, original := st.Dedupe.copyOf(r); seen {
+			if s := st.Dedupe.find(r); s != nil {
 				answered[r] = true
-				if original != "" {
-					res.Outbox = append(res.Outbox, copyAnswer(r, original, now))
-				}
+				res.Outbox = append(res.Outbox, st.answerCopy(r, s, now)...)
 			}
 			var deliver []*Request
 			if r.Due != nil {
@@ -172,10 +170,10 @@ func Step(b *Batch) (*Result, error) {
 				deliver = st.Sorter.ReceiveInOrder(r)
 			}
 			for _, m := range deliver {
-				if ok, original := st.Dedupe.accept(m, now); !ok {
+				if !st.Dedupe.accept(m, now) {
 					res.Copies++
-					if original != "" && !answered[m] {
-						res.Outbox = append(res.Outbox, copyAnswer(m, original, now))
+					if !answered[m] {
+						res.Outbox = append(res.Outbox, st.answerCopy(m, st.Dedupe.find(m), now)...)
 					}
 					continue
 				}
@@ -271,7 +269,9 @@ func Step(b *Batch) (*Result, error) {
 			p, t := op.Failure.Payload, op.Failure.Type
 			resp.Result, resp.ExceptionType = &p, &t
 		}
-		res.Outbox = append(res.Outbox, eventTo(r.Parent, r.ParentExecution, r.ID, resp.Encode(), now))
+		answer := resp.Encode()
+		st.Dedupe.keepAnswer(r, answer)
+		res.Outbox = append(res.Outbox, eventTo(r.Parent, r.ParentExecution, r.ID, answer, now))
 	}
 	if whole != nil {
 		st.Exists, st.Value = whole.Exists, whole.Value
