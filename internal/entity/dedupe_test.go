@@ -329,3 +329,31 @@ func TestEarlierCopyIsAnswered(t *testing.T) {
 		t.Fatalf("%d answers to one copy", len(res3.Outbox))
 	}
 }
+
+// TestLockWithItsHoldersCallBehindIt is a lock request that came back
+// late (the worker that granted it died before committing) with the
+// holder's first call, which waited in the sorter for it: both are
+// delivered in one batch, the lock ends the batch, and the call must run
+// next although no further message may come.
+func TestLockWithItsHoldersCallBehindIt(t *testing.T) {
+	e := NewID("acct", "a")
+	o := &sender{id: "o", exec: "x1"}
+	lock := o.keyedLock(t0, "lock-1", "x1:0", e)
+	get := o.keyed(e, "get", false, t0.Add(time.Second), "get-1", "x1:1")
+	res, ran := run(t, e, nil, 0, get)
+	if len(ran) != 0 {
+		t.Fatalf("ran %v before its predecessor", ran)
+	}
+	res, ran = run(t, e, encoded(res.State), 0, lock)
+	if len(ran) != 0 || res.State.LockedBy != "o" || len(res.State.Queue) != 1 {
+		t.Fatalf("ran %v, locked by %q, %d queued", ran, res.State.LockedBy, len(res.State.Queue))
+	}
+	last := res.Outbox[len(res.Outbox)-1]
+	ev := last.Event.(*history.EventRaisedEvent)
+	if last.OrchestrationInstance.InstanceID != e.InstanceID() || ev.Name != ContinueEvent {
+		t.Fatalf("no continue message: the call waits for a message that may never come")
+	}
+	if _, ran = run(t, e, encoded(res.State), 0, ev); join(ran) != "get" {
+		t.Fatalf("the continue ran %v", ran)
+	}
+}

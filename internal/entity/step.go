@@ -299,7 +299,7 @@ func Step(b *Batch) (*Result, error) {
 	}
 	// A held release may apply once the batch ran its holder's requests
 	// (or granted its lock): the queue then waits for the next batch.
-	unlockedLate := st.applyHeld(now)
+	st.applyHeld(now)
 	for _, r := range reschedule {
 		res.Outbox = append(res.Outbox, eventTo(b.Self.InstanceID, "", ScheduledOpEvent(DeliveryTime(r.Due.T, now)), r.Encode(), now))
 	}
@@ -308,7 +308,11 @@ func Step(b *Batch) (*Result, error) {
 		cont := eventTo(b.Self.InstanceID, "", ContinueEvent, "", now)
 		cont.Event.(*history.EventRaisedEvent).Input = nil
 		res.Outbox = append(res.Outbox, cont)
-	} else if unlockedLate && len(st.Queue) > 0 && !st.Suspended {
+	} else if runnable := len(st.Queue) > 0 && (st.LockedBy == "" || st.LockedBy == st.Queue[0].Parent); runnable && !st.Suspended {
+		// The queue can go on (a late unlock, or a lock granted with its
+		// holder's next request already queued behind it, as when the
+		// lock request came back late): no message may come to start
+		// the next batch, so send one.
 		cont := eventTo(b.Self.InstanceID, "", ContinueEvent, "", now)
 		cont.Event.(*history.EventRaisedEvent).Input = nil
 		res.Outbox = append(res.Outbox, cont)
