@@ -137,7 +137,7 @@ interop: tools
 	exit $$status
 
 # The chaos run (internal/chaos): 420 instances of a mixed workload (and
-# their sub-orchestrations) on three `worker` processes of
+# their 180 sub-orchestrations) on three `worker` processes of
 # internal/chaos/cmd/chaos over an in-memory Azurite, one of them killed with
 # SIGKILL and restarted about every 4 s (and never before an instance has
 # ended since the previous kill), 2% of their storage calls failing on
