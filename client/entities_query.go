@@ -105,7 +105,7 @@ type CleanResult struct {
 
 // orphanedLockRequestID names the release CleanEntityStorage sends for a
 // lock whose holder no longer runs (the extension's value).
-const orphanedLockRequestID = "fix-orphaned-lock"
+const orphanedLockRequestID = entity.OrphanedLockReleaseID
 
 // CleanEntityStorage removes the instances of empty entities (no state,
 // no lock, nothing queued; last changed before olderThan, so that an

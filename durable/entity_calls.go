@@ -48,6 +48,10 @@ type entityLocal struct {
 	// available the entities of it not busy with a call.
 	held, available []EntityID
 	lockRequestID   string
+	// sent counts the requests the execution sent to entities: the n-th
+	// one's delivery key (entity.OrchestrationKey) is the same in an
+	// episode that runs again, while its id and clock are not.
+	sent int
 }
 
 type entityLocalKey struct{}
@@ -68,8 +72,10 @@ func entityState(ctx Context) *entityLocal {
 
 func (l *entityLocal) inSection() bool { return l.held != nil }
 
-// send labels a request and sends it to target.
+// send labels a request, gives it its delivery key and sends it to target.
 func (l *entityLocal) send(ctx Context, target EntityID, r *entity.Request) error {
+	r.Key = entity.OrchestrationKey(ctx.ExecutionID(), l.sent)
+	l.sent++
 	name, input := l.sorter.SendFromOrchestration(r, ctx.InstanceID(), ctx.ExecutionID(), target.InstanceID(), ctx.Now())
 	return ctx.rt().SendEvent(target.InstanceID(), name, &input)
 }
@@ -133,7 +139,7 @@ func CallEntity[Out any](ctx Context, id EntityID, operation string, input any) 
 	wait := rt.WaitForEvent(guid, true)
 	result := rt.NewPromise("entity call " + operation)
 	err = rt.Go("entity call "+operation, func(rc *replay.Context) {
-		val, err := rc.Await(wait)
+		val, err := awaitAnswer(rc, wait)
 		if locked && l.held != nil {
 			l.available = append(l.available, id)
 		}
@@ -148,6 +154,24 @@ func CallEntity[Out any](ctx Context, id EntityID, operation string, input any) 
 		rt.Resolve(result, nil, err)
 	}
 	return newFuture[Out](ctx, result)
+}
+
+// awaitAnswer waits for the answer to an entity request. An entity that
+// dropped the request as a copy of one it had already accepted (an episode
+// of this execution that ran again sent it under a new id) answers with
+// the original's id; the answer to that one follows, or came already.
+func awaitAnswer(rc *replay.Context, wait *replay.Task) (*string, error) {
+	for {
+		val, err := rc.Await(wait)
+		if err != nil || val == nil {
+			return val, err
+		}
+		original := entity.CopyOfIn(*val)
+		if original == "" {
+			return val, nil
+		}
+		wait = rc.WaitForEvent(original, true)
+	}
 }
 
 // entityResult reads a call's ResponseMessage.
@@ -213,8 +237,29 @@ func LockEntities(ctx Context, ids ...EntityID) (*CriticalSection, error) {
 		return nil, err
 	}
 	l.lockRequestID = guid
-	if _, err := ctx.rt().Await(ctx.rt().WaitForEvent(guid, true)); err != nil {
-		return nil, err
+	rt := ctx.rt()
+	wait := rt.WaitForEvent(guid, true)
+	for {
+		val, err := rt.Await(wait)
+		if err != nil {
+			return nil, err
+		}
+		var resp *entity.Response
+		if val != nil && entity.CopyOfIn(*val) != "" {
+			resp, _ = entity.DecodeResponse(*val)
+		}
+		if resp == nil {
+			break
+		}
+		// An entity took this lock request for a copy of one an earlier
+		// run of the episode sent: that one holds (the answer is the
+		// grant) or will hold the locks (wait for its grant), and its id
+		// is the one the releases must name.
+		guid, l.lockRequestID = resp.CopyOf, resp.CopyOf
+		if resp.ExceptionType == nil && resp.Result != nil && *resp.Result == entity.LockAcquired {
+			break
+		}
+		wait = rt.WaitForEvent(resp.CopyOf, true)
 	}
 	l.held, l.available = set, slices.Clone(set)
 	return &CriticalSection{ctx: ctx, l: l, id: guid}, nil
@@ -242,7 +287,11 @@ func releaseLocks(ctx Context) error {
 	l.held, l.available, l.lockRequestID = nil, nil, ""
 	var errs []error
 	for _, e := range held {
-		input := (&entity.Release{Parent: ctx.InstanceID(), ID: id}).Encode()
+		// After: the entity holds the release until it has received the
+		// requests this execution sent it before (one that comes back late
+		// must not run after another orchestration took the lock).
+		after, _ := l.sorter.LastSent(e.InstanceID())
+		input := (&entity.Release{Parent: ctx.InstanceID(), ID: id, After: &after}).Encode()
 		errs = append(errs, ctx.rt().SendEvent(e.InstanceID(), entity.ReleaseEvent, &input))
 	}
 	return errors.Join(errs...)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/entity"
 	"github.com/azdurable/azdurable/internal/netjson"
 	"github.com/azdurable/azdurable/internal/registry"
 	"github.com/azdurable/azdurable/internal/replay"
@@ -15,6 +16,15 @@ import (
 )
 
 var requestTimeRE = regexp.MustCompile(`,"requestTime":"[^"]*"`)
+
+// dedupeKeyRE is the one member azdurable adds to the extension's requests
+// (entity.KeyMember, last): the execution id and the request's number.
+var dedupeKeyRE = regexp.MustCompile(`,"dedupeKey":"[0-9a-f]+:[0-9]+"}$`)
+
+// releaseAfterRE is the one member azdurable adds to the extension's
+// releases (entity.AfterMember, last): the clock of the last request sent
+// to the entity.
+var releaseAfterRE = regexp.MustCompile(`,"after":"[0-9T:.-]+Z?"}$`)
 
 // TestCountingSendsWhatTheExtensionSent runs the Go Counting orchestration
 // episode by episode on the recorded history of the extension's Counting
@@ -87,6 +97,14 @@ func TestCountingSendsWhatTheExtensionSent(t *testing.T) {
 				es := a.(*history.EventSentEvent)
 				w := want[i]
 				got, exp := requestTimeRE.ReplaceAllString(*es.Input, ""), requestTimeRE.ReplaceAllString(w["Input"].(string), "")
+				added := dedupeKeyRE
+				if es.Name == entity.ReleaseEvent {
+					added = releaseAfterRE
+				}
+				if !added.MatchString(got) {
+					t.Errorf("message %d lacks azdurable's member: %s", sent, got)
+				}
+				got = added.ReplaceAllString(got, "}")
 				if es.InstanceID != w["InstanceId"] || es.Name != w["Name"] || got != exp || es.EventID != int32(w["EventId"].(float64)) {
 					t.Errorf("message %d:\n got #%d %s %s %s\nwant #%v %s %s %s", sent, es.EventID, es.InstanceID, es.Name, got, w["EventId"], w["InstanceId"], w["Name"], exp)
 				}

@@ -64,42 +64,36 @@ func logWorkers(t *testing.T, dir string) {
 // orchestrations and called by orchestrations, and transfers between pairs
 // of accounts in critical sections. Every counter must end equal to the
 // operations sent to it, every balance must be the planned one (their sum
-// 0), and no entity may be left locked or with queued requests.
-//
-// It runs with AZDURABLE_CHAOS_ENTITIES=1, as TestShortEntityChaosRun:
-// on a loaded machine workers lose partition leases even without kills,
-// and the messages they held are received again, which the entity
-// invariants do not survive yet (see TestShortEntityChaosRun).
+// 0), and no entity may be left locked or with queued requests (on a
+// loaded machine workers lose partition leases even without kills, and the
+// messages they held are received again).
 func TestEntityChaosRun(t *testing.T) {
-	if os.Getenv("AZDURABLE_CHAOS_ENTITIES") != "1" {
-		t.Skip("set AZDURABLE_CHAOS_ENTITIES=1: the entity invariants do not hold yet when messages are received again (docs/entities.md)")
-	}
-	runEntityChaos(t, 0, 0)
+	runEntityChaos(t, 30, 0, 0)
 }
 
 // TestShortEntityChaosRun is the same under SIGKILLs and 2% storage
-// faults. It runs with AZDURABLE_CHAOS_ENTITIES=1: a worker killed (or a
-// commit failed) after an orchestration episode sent its entity requests
-// and before its history was written makes the episode run again with a
-// new time, so that its requests go out again under new ids and message
-// clocks, which the entity cannot tell from new operations (a repeated
-// add), and a release sent again after the orchestration locked the
-// entities anew unlocks them (two transfers then deadlock). The extension
-// has the same gap; see docs/entities.md, "Reliability".
+// faults: orchestration episodes run again after their entity requests
+// went out, entities receive again what they consumed, and their answers
+// go out before their batches commit (docs/entities.md, "Reliability under
+// kills and faults"); the invariants must hold all the same. It runs with
+// AZDURABLE_CHAOS_ENTITIES=1 until the one gap left is closed: in one of
+// three 420-instance make chaos runs, a signal that an episode run again
+// sent a second time never reached its counter, and the execution's next
+// signal to it waited in the sorter for it (one operation short).
 func TestShortEntityChaosRun(t *testing.T) {
 	if os.Getenv("AZDURABLE_CHAOS_ENTITIES") != "1" {
-		t.Skip("set AZDURABLE_CHAOS_ENTITIES=1: the entity invariants do not hold yet under kills and faults (docs/entities.md)")
+		t.Skip("set AZDURABLE_CHAOS_ENTITIES=1: one gap is left under kills and faults (docs/entities.md)")
 	}
-	runEntityChaos(t, 2500*time.Millisecond, 0.02)
+	runEntityChaos(t, 30, 2500*time.Millisecond, 0.02)
 }
 
-func runEntityChaos(t *testing.T, killEvery time.Duration, faultRate float64) {
+func runEntityChaos(t *testing.T, instances int, killEvery time.Duration, faultRate float64) {
 	dir := testDir(t)
 	s := ShortSettings()
 	s.FaultRate = faultRate
 	cfg := Config{Command: []string{os.Args[0]}, Env: []string{envWorker + "=1"},
 		ConnectionString: azuritetest.ConnectionString(t), TaskHub: newTestHub(t, 8), Kinds: EntityKinds,
-		Instances: 45, StartRate: 10, KillEvery: killEvery, Settings: s,
+		Instances: instances, StartRate: 10, KillEvery: killEvery, Settings: s,
 		Timeout: 6 * time.Minute, Dir: dir, Seed: uint64(time.Now().UnixNano()), Logf: t.Logf}
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()

@@ -3,6 +3,8 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -346,4 +348,22 @@ func CheckEntities(ctx context.Context, c *client.Client, plan []Spec, p EntityP
 		}
 	}
 	return o
+}
+
+// dumpEntities writes the scheduler state of every planned entity (its
+// instance's input) to entity-<key>.txt in dir, for a run whose entity
+// checks failed.
+func dumpEntities(ctx context.Context, c *client.Client, p EntityPlan, dir string) {
+	for _, k := range p.keys("") {
+		st, err := c.GetState(ctx, Tally.ID(k).InstanceID(), client.WithInputsAndOutputs(true))
+		text := ""
+		switch {
+		case err != nil:
+			text = err.Error()
+		case st != nil:
+			text = fmt.Sprintf("status %s updated %s\ncustom status %s\ninput %s\n", st.Status,
+				st.LastUpdatedAt.Format(time.RFC3339Nano), deref(st.CustomStatus), deref(st.Input))
+		}
+		_ = os.WriteFile(filepath.Join(dir, "entity-"+k+".txt"), []byte(text), 0o644)
+	}
 }

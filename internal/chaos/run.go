@@ -247,6 +247,9 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if len(ents.Want) > 0 {
 		s.Entities = CheckEntities(cctx, c, plan, ents)
 		s.Entities.ClientSignalRetries = d.SignalRetries()
+		if !s.Entities.OK() && cfg.Dir != "" {
+			dumpEntities(cctx, c, ents, cfg.Dir)
+		}
 	}
 	s.Activities = CountExecutions(cl.All())
 	s.LogCounts = CountLogs(cl.All())

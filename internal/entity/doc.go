@@ -15,5 +15,9 @@
 // scheduler state is the checkpoint. Step is pure: it performs no I/O,
 // reads no clock, and runs user code only through the Runner it is given.
 // The byte layouts follow the extension (Microsoft.Azure.WebJobs.Extensions.DurableTask
-// 3.19) as recorded in docs/entities.md.
+// 3.19) as recorded in docs/entities.md, with one member of azdurable's
+// own in each of three places (the extension ignores members it does not
+// know): a request's delivery key, a response's copyOf, and the scheduler
+// state's dedupe record, with which an entity drops the copies of requests
+// and releases that the extension's sorter lets through (see Dedupe).
 package entity

@@ -99,6 +99,10 @@ type Request struct {
 	// RequestTime is the sender's wall-clock time (DateTimeOffset text),
 	// kept as written.
 	RequestTime *string
+	// Key is the delivery key an azdurable orchestration gives its
+	// requests (KeyMember, written last; the extension ignores it): see
+	// Dedupe.
+	Key string
 }
 
 // IsLock reports whether r is a lock request.
@@ -169,6 +173,10 @@ func (r *Request) write(w *netjson.Writer, typed bool) {
 	if r.RequestTime != nil {
 		w.Key("requestTime")
 		w.String(*r.RequestTime)
+	}
+	if r.Key != "" {
+		w.Key(KeyMember)
+		w.String(r.Key)
 	}
 	w.EndObject()
 }
@@ -255,6 +263,9 @@ func requestFrom(o *netjson.Object) (*Request, error) {
 	if r.RequestTime, err = o.NullableString("requestTime"); err != nil {
 		return nil, err
 	}
+	if r.Key, err = o.String(KeyMember); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -280,6 +291,10 @@ type Response struct {
 	Result *string
 	// ExceptionType names the failure's type; nil for a result.
 	ExceptionType *string
+	// CopyOf, when set, names the request the caller must wait for
+	// instead: the entity dropped this request as a copy of that one
+	// (CopyOfMember; only azdurable orchestrations get such answers).
+	CopyOf string
 }
 
 // Encode writes r.
@@ -295,6 +310,10 @@ func (r *Response) Encode() string {
 	if r.ExceptionType != nil {
 		w.Key("exceptionType")
 		w.String(*r.ExceptionType)
+	}
+	if r.CopyOf != "" {
+		w.Key(CopyOfMember)
+		w.String(r.CopyOf)
 	}
 	w.EndObject()
 	return string(w.Bytes())
@@ -314,6 +333,9 @@ func DecodeResponse(text string) (*Response, error) {
 	if r.ExceptionType, err = o.NullableString("exceptionType"); err != nil {
 		return nil, err
 	}
+	if r.CopyOf, err = o.String(CopyOfMember); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -323,6 +345,12 @@ type Release struct {
 	// Parent is the lock holder; ID the id of its lock request.
 	Parent string
 	ID     string
+	// After is the holder's message clock of the last request it sent to
+	// the entity (AfterMember, written last; azdurable orchestrations
+	// write it, the extension ignores it): the entity holds the release
+	// until it has received that request and the lock request (see
+	// Dedupe). Nil: the release applies at once, as in the extension.
+	After *Stamp
 }
 
 // Encode writes r (always with $type: only orchestrations send it).
@@ -335,6 +363,10 @@ func (r *Release) Encode() string {
 	w.String(r.Parent)
 	w.Key("id")
 	w.String(r.ID)
+	if r.After != nil {
+		w.Key(AfterMember)
+		w.String(r.After.String())
+	}
 	w.EndObject()
 	return string(w.Bytes())
 }
@@ -351,6 +383,13 @@ func DecodeRelease(text string) (*Release, error) {
 	}
 	if r.ID, err = o.String("id"); err != nil {
 		return nil, err
+	}
+	if _, ok := o.Present(AfterMember); ok {
+		after, err := stampMember(o, AfterMember)
+		if err != nil {
+			return nil, err
+		}
+		r.After = &after
 	}
 	return r, nil
 }

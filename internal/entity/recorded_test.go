@@ -163,7 +163,7 @@ func TestRecordedCounter(t *testing.T) {
 			}
 			events, _, status := Commit(history.OrchestrationInstance{InstanceID: "@counter@k1"}, state, "x", ts)
 			got := *events[1].(*history.ExecutionStartedEvent).Input
-			if want := started["Input"].(string); got != want {
+			if want := started["Input"].(string); withoutDedupe(t, got) != want {
 				t.Errorf("commit %d state:\n got %s\nwant %s", commits, got, want)
 			}
 			input = &got
@@ -174,7 +174,7 @@ func TestRecordedCounter(t *testing.T) {
 			if want := r.Row["CustomStatus"].(string); lastStatus != want {
 				t.Errorf("commit %d custom status %s, want %s", commits, lastStatus, want)
 			}
-			if want := r.Row["Input"].(string); *input != want {
+			if want := r.Row["Input"].(string); withoutDedupe(t, *input) != want {
 				t.Errorf("commit %d row input %s, want %s", commits, *input, want)
 			}
 		case "send":
@@ -198,6 +198,22 @@ func TestRecordedCounter(t *testing.T) {
 	if commits != 5 || value != 8 {
 		t.Fatalf("%d commits, value %d; want 5 and 8", commits, value)
 	}
+}
+
+// withoutDedupe removes the one member azdurable adds to the extension's
+// scheduler state (DedupeMember, always last, an object): the rest must be
+// the extension's bytes.
+func withoutDedupe(t *testing.T, state string) string {
+	t.Helper()
+	i := strings.LastIndex(state, `,"`+DedupeMember+`":`)
+	if i < 0 {
+		return state
+	}
+	member := state[i+len(DedupeMember)+4 : len(state)-1]
+	if _, err := netjson.ParseObject([]byte(member)); err != nil {
+		t.Fatalf("the %s member is not the state's last member, an object: %s", DedupeMember, state)
+	}
+	return state[:i] + "}"
 }
 
 func jsonText(v any) string {

@@ -102,6 +102,23 @@ func (s *Sorter) LabelOutgoing(r *Request, destination string, now Stamp) {
 	s.sent.set(destination, timestamp)
 }
 
+// LastSent returns the clock of the last request labelled for destination
+// (false when none is remembered).
+func (s *Sorter) LastSent(destination string) (Stamp, bool) {
+	return s.sent.get(destination)
+}
+
+// Delivered reports whether the request that parent stamped at clock
+// has been delivered (or is too old to be held back by the sorter): the
+// last request delivered from parent is not earlier.
+func (s *Sorter) Delivered(parent string, clock Stamp) bool {
+	if clock.IsZero() || clock.Before(s.ReceiveHorizon) {
+		return true
+	}
+	b, ok := s.received.get(parent)
+	return ok && !b.Last.Before(clock)
+}
+
 // ReceiveInOrder takes one received request and returns the requests to
 // deliver now, in order: none for a duplicate or for one that waits for its
 // predecessor, possibly several when it releases buffered ones. Requests

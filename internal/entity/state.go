@@ -24,6 +24,9 @@ type State struct {
 	Suspended bool
 	// Sorter orders and de-duplicates received requests.
 	Sorter *Sorter
+	// Dedupe drops the copies the sorter lets through (DedupeMember,
+	// written last and only when it holds something).
+	Dedupe *Dedupe
 }
 
 // Empty reports whether the entity holds nothing: no state, no queue, no
@@ -64,6 +67,10 @@ func (s *State) Encode() string {
 		sorter = &Sorter{}
 	}
 	sorter.write(w)
+	if !s.Dedupe.empty() {
+		w.Key(DedupeMember)
+		s.Dedupe.write(w)
+	}
 	w.EndObject()
 	return string(w.Bytes())
 }
@@ -71,7 +78,7 @@ func (s *State) Encode() string {
 // DecodeState reads a scheduler state; nil (an instance started by its
 // first message, or one that continued with no state) is a fresh state.
 func DecodeState(text *string) (*State, error) {
-	s := &State{Sorter: &Sorter{}}
+	s := &State{Sorter: &Sorter{}, Dedupe: &Dedupe{}}
 	if text == nil || *text == "" || *text == "null" {
 		return s, nil
 	}
@@ -110,6 +117,11 @@ func DecodeState(text *string) (*State, error) {
 	}
 	if raw, ok := o.Present("sorter"); ok {
 		if s.Sorter, err = readSorter(raw); err != nil {
+			return nil, err
+		}
+	}
+	if raw, ok := o.Present(DedupeMember); ok {
+		if s.Dedupe, err = readDedupe(raw); err != nil {
 			return nil, err
 		}
 	}

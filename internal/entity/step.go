@@ -110,9 +110,11 @@ type Result struct {
 	Outbox []*history.TaskMessage
 	// Operations counts the operations run; Problems lists messages that
 	// could not be read (they are dropped, as the extension logs and drops
-	// them).
+	// them); Copies counts requests dropped as copies by their delivery
+	// key (Dedupe).
 	Operations int
 	Problems   []string
+	Copies     int
 }
 
 // Step runs one batch: it reads the messages (requests through the sorter,
@@ -126,11 +128,15 @@ func Step(b *Batch) (*Result, error) {
 	if st.Sorter == nil {
 		st.Sorter = &Sorter{}
 	}
+	if st.Dedupe == nil {
+		st.Dedupe = &Dedupe{}
+	}
 	self, _ := Parse(b.Self.InstanceID)
 	res := &Result{State: st}
 	now := b.Now()
 	var reschedule []*Request
 	var holder []*Request
+	answered := map[*Request]bool{}
 	for _, ev := range b.Events {
 		input := ""
 		if ev.Input != nil {
@@ -143,6 +149,16 @@ func Step(b *Batch) (*Result, error) {
 				res.Problems = append(res.Problems, "request "+ev.Name+": "+err.Error())
 				continue
 			}
+			// A copy is answered as soon as it comes, whatever the sorter
+			// makes of it: it drops a copy whose clock is not later than
+			// the original's (the two runs of an episode ran at once, on
+			// two workers, and the later one's history won), and the
+			// copy still has to reach the sorter, whose clock of the
+			// sender must follow the run that committed.
+			if s := st.Dedupe.find(r); s != nil {
+				answered[r] = true
+				res.Outbox = append(res.Outbox, st.answerCopy(r, s, now)...)
+			}
 			var deliver []*Request
 			if r.Due != nil {
 				if r.Due.T.Sub(now) > earlyDelivery {
@@ -154,6 +170,13 @@ func Step(b *Batch) (*Result, error) {
 				deliver = st.Sorter.ReceiveInOrder(r)
 			}
 			for _, m := range deliver {
+				if !st.Dedupe.accept(m, now) {
+					res.Copies++
+					if !answered[m] {
+						res.Outbox = append(res.Outbox, st.answerCopy(m, st.Dedupe.find(m), now)...)
+					}
+					continue
+				}
 				if st.LockedBy != "" && st.LockedBy == m.Parent {
 					holder = append(holder, m)
 				} else {
@@ -166,8 +189,11 @@ func Step(b *Batch) (*Result, error) {
 				res.Problems = append(res.Problems, "release: "+err.Error())
 				continue
 			}
-			if st.LockedBy == rel.Parent {
-				st.LockedBy = ""
+			switch {
+			case rel.After != nil:
+				st.Dedupe.hold(rel, now)
+			case st.LockedBy == rel.Parent && st.Dedupe.releases(rel):
+				st.LockedBy, st.Dedupe.LockID = "", ""
 			}
 		default:
 			st.Suspended = false
@@ -176,6 +202,8 @@ func Step(b *Batch) (*Result, error) {
 	if len(holder) > 0 {
 		st.Queue = append(holder, st.Queue...)
 	}
+	st.Dedupe.expire(now)
+	st.applyHeld(now)
 	if st.Suspended && b.StartedAt.Before(now.Add(-10*time.Second)) {
 		st.Suspended = false
 	}
@@ -241,7 +269,9 @@ func Step(b *Batch) (*Result, error) {
 			p, t := op.Failure.Payload, op.Failure.Type
 			resp.Result, resp.ExceptionType = &p, &t
 		}
-		res.Outbox = append(res.Outbox, eventTo(r.Parent, r.ParentExecution, r.ID, resp.Encode(), now))
+		answer := resp.Encode()
+		st.Dedupe.keepAnswer(r, answer)
+		res.Outbox = append(res.Outbox, eventTo(r.Parent, r.ParentExecution, r.ID, answer, now))
 	}
 	if whole != nil {
 		st.Exists, st.Value = whole.Exists, whole.Value
@@ -253,7 +283,7 @@ func Step(b *Batch) (*Result, error) {
 		}
 	}
 	if lock != nil {
-		st.LockedBy = lock.Parent
+		st.LockedBy, st.Dedupe.LockID = lock.Parent, lock.ID
 		next := *lock
 		next.Position++
 		if next.Position < len(next.LockSet) {
@@ -267,11 +297,22 @@ func Step(b *Batch) (*Result, error) {
 			res.Outbox = append(res.Outbox, eventTo(lock.Parent, lock.ParentExecution, lock.ID, resp.Encode(), now))
 		}
 	}
+	// A held release may apply once the batch ran its holder's requests
+	// (or granted its lock): the queue then waits for the next batch.
+	st.applyHeld(now)
 	for _, r := range reschedule {
 		res.Outbox = append(res.Outbox, eventTo(b.Self.InstanceID, "", ScheduledOpEvent(DeliveryTime(r.Due.T, now)), r.Encode(), now))
 	}
 	if continueLater && !st.Suspended {
 		st.Suspended = true
+		cont := eventTo(b.Self.InstanceID, "", ContinueEvent, "", now)
+		cont.Event.(*history.EventRaisedEvent).Input = nil
+		res.Outbox = append(res.Outbox, cont)
+	} else if runnable := len(st.Queue) > 0 && (st.LockedBy == "" || st.LockedBy == st.Queue[0].Parent); runnable && !st.Suspended {
+		// The queue can go on (a late unlock, or a lock granted with its
+		// holder's next request already queued behind it, as when the
+		// lock request came back late): no message may come to start
+		// the next batch, so send one.
 		cont := eventTo(b.Self.InstanceID, "", ContinueEvent, "", now)
 		cont.Event.(*history.EventRaisedEvent).Input = nil
 		res.Outbox = append(res.Outbox, cont)
@@ -302,6 +343,12 @@ func (st *State) action(b *Batch, self ID, a Action, now time.Time) *history.Tas
 		st.Sorter.LabelOutgoing(r, target, UTCStamp(now))
 	}
 	return eventTo(target, "", name, r.Encode(), now)
+}
+
+// copyAnswer tells the caller, which waits under the copy's id, to wait
+// for the original's answer instead.
+func copyAnswer(r *Request, original string, now time.Time) *history.TaskMessage {
+	return eventTo(r.Parent, r.ParentExecution, r.ID, (&Response{CopyOf: original}).Encode(), now)
 }
 
 func eventTo(instanceID, executionID, name, input string, now time.Time) *history.TaskMessage {
