@@ -368,7 +368,7 @@ func TestStopWithWorkInFlight(t *testing.T) {
 	})
 	closed := make(chan struct{})
 	go func() { f.srv.Close(); close(closed) }()
-	time.Sleep(100 * time.Millisecond) // the stop is under way; the outcome is asserted below
+	waitFor(t, "the stop to begin", f.srv.Stopping)
 	close(release)
 	<-closed
 	if n := f.srv.Stats().Activities.Load(); n != 1 {

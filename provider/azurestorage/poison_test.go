@@ -459,9 +459,17 @@ func TestCommitRefusedTheSameWayTwiceIsQuarantined(t *testing.T) {
 	if runs > 2 {
 		t.Errorf("the activity ran %d times; a commit that fails the same way twice must stop the episode", runs)
 	}
-	// Nothing runs any more: the sleep is the window in which a run that
-	// must not happen would show, not a wait for a result.
-	time.Sleep(5 * time.Second)
+	// Nothing runs any more: once neither queue holds a message (visible
+	// or hidden), nothing is left that could run the activity again.
+	work := queues.NewQueue(qs, be.Resources().WorkItemQueue, nil)
+	azuritetest.WaitFor(t, 2*time.Minute, "the control and work-item queues to be empty", func() (bool, error) {
+		c, err := control.ApproximateCount(ctx)
+		if err != nil {
+			return false, err
+		}
+		w, err := work.ApproximateCount(ctx)
+		return c == 0 && w == 0, err
+	})
 	if n := countOnceRuns.Load(); n != runs {
 		t.Errorf("the activity ran again after the quarantine: %d runs, was %d", n, runs)
 	}
