@@ -19,14 +19,27 @@ import (
 // them). Every instance must complete with its output and every history
 // must be sound.
 func TestShortChaosRun(t *testing.T) {
+	const instances = 70
+	sum := shortRun(t, OrchestrationKinds, instances, 2500*time.Millisecond, 0.02, 10*time.Minute, "the run lost, stranded or broke work")
+	if sum.Kills == 0 || sum.InstancesStarted != instances {
+		t.Fatalf("%d kills, %d instances started: the run did not do what it is for", sum.Kills, sum.InstancesStarted)
+	}
+}
+
+// shortRun runs the given kinds of work on three worker processes of this
+// test binary over 8 partitions with the short settings, a worker killed
+// every killEvery (never when 0) and faultRate of the storage calls
+// failing, and fails the test with failure unless the run's checks held.
+func shortRun(t *testing.T, kinds []string, instances int, killEvery time.Duration, faultRate float64, deadline time.Duration, failure string) *Summary {
+	t.Helper()
 	dir := testDir(t)
 	s := ShortSettings()
-	s.FaultRate = 0.02
+	s.FaultRate = faultRate
 	cfg := Config{Command: []string{os.Args[0]}, Env: []string{envWorker + "=1"},
-		ConnectionString: azuritetest.ConnectionString(t), TaskHub: newTestHub(t, 8), Kinds: OrchestrationKinds,
-		Instances: 70, StartRate: 10, KillEvery: 2500 * time.Millisecond, Settings: s,
+		ConnectionString: azuritetest.ConnectionString(t), TaskHub: newTestHub(t, 8), Kinds: kinds,
+		Instances: instances, StartRate: 10, KillEvery: killEvery, Settings: s,
 		Timeout: 6 * time.Minute, Dir: dir, Seed: uint64(time.Now().UnixNano()), Logf: t.Logf}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 	sum, err := Run(ctx, cfg)
 	if err != nil {
@@ -36,11 +49,9 @@ func TestShortChaosRun(t *testing.T) {
 	t.Logf("summary:\n%s", out)
 	if !sum.OK {
 		logWorkers(t, dir)
-		t.Fatalf("the run lost, stranded or broke work (seed %d)", cfg.Seed)
+		t.Fatalf("%s (seed %d)", failure, cfg.Seed)
 	}
-	if sum.Kills == 0 || sum.InstancesStarted != cfg.Instances {
-		t.Fatalf("%d kills, %d instances started: the run did not do what it is for", sum.Kills, sum.InstancesStarted)
-	}
+	return sum
 }
 
 // logWorkers logs the end of every worker log in dir.
@@ -88,25 +99,7 @@ func TestShortEntityChaosRun(t *testing.T) {
 }
 
 func runEntityChaos(t *testing.T, instances int, killEvery time.Duration, faultRate float64) {
-	dir := testDir(t)
-	s := ShortSettings()
-	s.FaultRate = faultRate
-	cfg := Config{Command: []string{os.Args[0]}, Env: []string{envWorker + "=1"},
-		ConnectionString: azuritetest.ConnectionString(t), TaskHub: newTestHub(t, 8), Kinds: EntityKinds,
-		Instances: instances, StartRate: 10, KillEvery: killEvery, Settings: s,
-		Timeout: 6 * time.Minute, Dir: dir, Seed: uint64(time.Now().UnixNano()), Logf: t.Logf}
-	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
-	defer cancel()
-	sum, err := Run(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, _ := json.MarshalIndent(sum, "", "  ")
-	t.Logf("summary:\n%s", out)
-	if !sum.OK {
-		logWorkers(t, dir)
-		t.Fatalf("the run lost, repeated or stranded entity work (seed %d)", cfg.Seed)
-	}
+	sum := shortRun(t, EntityKinds, instances, killEvery, faultRate, 12*time.Minute, "the run lost, repeated or stranded entity work")
 	e := sum.Entities
 	if (killEvery > 0 && sum.Kills == 0) || e == nil || e.Counters == 0 || e.Accounts == 0 || e.Transfers == 0 || e.ClientSignals == 0 {
 		t.Fatalf("%d kills, entities %+v: the run did not do what it is for", sum.Kills, e)
