@@ -15,16 +15,7 @@ import (
 // session that is ready then stays in the queue for the next owner, however
 // many lock calls are made, instead of starting a new episode.
 func TestCancelledLockTakesNoReadySession(t *testing.T) {
-	acct := azuritetest.Account(t)
-	hub := azuritetest.NewHub(t)
-	be, err := New(Options{TaskHub: hub, Account: acct, Partitions: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = be.DeleteTaskHub(context.Background()) })
-	if err := be.CreateTaskHub(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	be, _, _ := newCreatedHub(t)
 	ctx, cancelAll := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancelAll()
 	if err := be.Start(ctx); err != nil {
@@ -78,16 +69,7 @@ func TestCancelledLockTakesNoReadySession(t *testing.T) {
 // The same for activities: a work item waiting in memory is not handed to
 // a cancelled caller.
 func TestCancelledLockTakesNoWaitingActivity(t *testing.T) {
-	acct := azuritetest.Account(t)
-	hub := azuritetest.NewHub(t)
-	be, err := New(Options{TaskHub: hub, Account: acct, Partitions: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = be.DeleteTaskHub(context.Background()) })
-	if err := be.CreateTaskHub(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	be, _, _ := newCreatedHub(t)
 	if err := be.ensure(t.Context()); err != nil {
 		t.Fatal(err)
 	}
