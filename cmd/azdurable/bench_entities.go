@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -51,9 +52,7 @@ is given. The output is JSON.`,
 			if err != nil {
 				return err
 			}
-			enc := json.NewEncoder(cmd.OutOrStdout())
-			enc.SetIndent("", "  ")
-			return enc.Encode(rep)
+			return writeJSON(cmd.OutOrStdout(), rep)
 		},
 	}
 	f := cmd.Flags()
@@ -70,4 +69,11 @@ is given. The output is JSON.`,
 	f.StringVar(&cfg.DfxRef, "dfx-ref", "", "the dfx-ref program (default $DFX_REF, else dfx-ref beside dtfx-ref)")
 	f.BoolVar(&quiet, "quiet", false, "no progress lines on stderr")
 	return cmd
+}
+
+// writeJSON writes v as indented JSON, the output of the bench commands.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

@@ -19,7 +19,6 @@ import (
 
 	"github.com/azdurable/azdurable/client"
 	"github.com/azdurable/azdurable/durable"
-	"github.com/azdurable/azdurable/internal/azurite"
 	"github.com/azdurable/azdurable/internal/ctxsleep"
 	"github.com/azdurable/azdurable/provider/azurestorage"
 	"github.com/azdurable/azdurable/storage"
@@ -202,25 +201,13 @@ func RunEntities(ctx context.Context, cfg EntitiesConfig) (*EntitiesReport, erro
 	if err != nil {
 		return nil, err
 	}
-	progress := func(format string, args ...any) {
-		if cfg.Progress != nil {
-			fmt.Fprintf(cfg.Progress, "bench: "+format+"\n", args...)
-		}
-	}
-	connStr := cfg.ConnectionString
-	if connStr == "" {
-		progress("starting an in-memory Azurite")
-		srv, err := azurite.Start(ctx, azurite.Options{Loose: true})
-		if err != nil {
-			return nil, err
-		}
-		defer srv.Stop()
-		connStr = srv.ConnectionString()
-	}
-	acct, err := storage.ParseConnectionString(connStr)
+	r := &runner{cfg: Config{Progress: cfg.Progress, Partitions: cfg.Partitions}}
+	progress := r.progress
+	acct, connStr, stop, err := r.account(ctx, cfg.ConnectionString)
 	if err != nil {
 		return nil, err
 	}
+	defer stop()
 	hub := newHubName()
 	wc, cc := storage.NewCallCounter(acct.Endpoints()), storage.NewCallCounter(acct.Endpoints())
 	cbe, err := azurestorage.New(azurestorage.Options{TaskHub: hub, Account: acct, Partitions: cfg.Partitions,
@@ -251,7 +238,6 @@ func RunEntities(ctx context.Context, cfg EntitiesConfig) (*EntitiesReport, erro
 	go func() { done <- w.Run(wctx) }()
 	stopWorker := sync.OnceFunc(func() { cancelWorker(); <-done })
 	defer stopWorker()
-	r := &runner{cfg: Config{Progress: cfg.Progress, Partitions: cfg.Partitions}}
 	progress("task hub %s, %d partitions; waiting for the worker to own them", hub, cfg.Partitions)
 	if err := r.waitForOwners(ctx, obs, 1); err != nil {
 		return nil, err

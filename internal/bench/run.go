@@ -211,20 +211,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	r := &runner{cfg: cfg}
-	connStr := cfg.ConnectionString
-	if connStr == "" {
-		r.progress("starting an in-memory Azurite")
-		srv, err := azurite.Start(ctx, azurite.Options{Loose: true})
-		if err != nil {
-			return nil, err
-		}
-		defer srv.Stop()
-		connStr = srv.ConnectionString()
-	}
-	acct, err := storage.ParseConnectionString(connStr)
+	acct, connStr, stop, err := r.account(ctx, cfg.ConnectionString)
 	if err != nil {
 		return nil, err
 	}
+	defer stop()
 	r.acct, r.connStr = acct, connStr
 
 	var ceiling *Ceiling
@@ -258,6 +249,25 @@ type runner struct {
 	cfg     Config
 	acct    *storage.Account
 	connStr string
+}
+
+// account connects to connStr, or to an in-memory Azurite it starts when
+// connStr is empty; stop ends that Azurite (it does nothing otherwise).
+func (r *runner) account(ctx context.Context, connStr string) (acct *storage.Account, conn string, stop func(), err error) {
+	stop = func() {}
+	if connStr == "" {
+		r.progress("starting an in-memory Azurite")
+		srv, err := azurite.Start(ctx, azurite.Options{Loose: true})
+		if err != nil {
+			return nil, "", stop, err
+		}
+		stop, connStr = func() { _ = srv.Stop() }, srv.ConnectionString()
+	}
+	if acct, err = storage.ParseConnectionString(connStr); err != nil {
+		stop()
+		return nil, "", func() {}, err
+	}
+	return acct, connStr, stop, nil
 }
 
 func (r *runner) progress(format string, args ...any) {

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/azdurable/azdurable/internal/azurite"
 	"github.com/azdurable/azdurable/internal/sidecar"
 	"github.com/azdurable/azdurable/provider/azurestorage"
 	"github.com/azdurable/azdurable/storage"
@@ -105,20 +104,11 @@ func RunSidecar(ctx context.Context, cfg SidecarConfig) (*SidecarReport, error) 
 		return nil, fmt.Errorf("the JavaScript driver: %w", err)
 	}
 	r := &runner{cfg: Config{Progress: cfg.Progress}}
-	connStr := cfg.ConnectionString
-	if connStr == "" {
-		r.progress("starting an in-memory Azurite")
-		srv, err := azurite.Start(ctx, azurite.Options{Loose: true})
-		if err != nil {
-			return nil, err
-		}
-		defer srv.Stop()
-		connStr = srv.ConnectionString()
-	}
-	acct, err := storage.ParseConnectionString(connStr)
+	acct, connStr, stop, err := r.account(ctx, cfg.ConnectionString)
 	if err != nil {
 		return nil, err
 	}
+	defer stop()
 
 	side, err := runThroughSidecar(ctx, r, base, cfg, acct)
 	if err != nil {
