@@ -23,18 +23,8 @@ import (
 func (w *Worker) processEntity(ctx context.Context, wi *provider.OrchestrationWorkItem, log *slog.Logger, id entity.ID,
 	past []history.Event, msgs []history.Event) {
 	start := episode.FindStart(past, msgs)
-	self := history.OrchestrationInstance{InstanceID: wi.InstanceID}
-	var input *string
 	now := w.clock.Now()
-	startedAt := now
-	if start != nil {
-		self.ExecutionID = start.OrchestrationInstance.ExecutionID
-		input, startedAt = start.Input, start.Timestamp
-	} else {
-		// The entity's first message started it (rules.Triage's
-		// EntityAutoStart).
-		self.ExecutionID = newExecutionID()
-	}
+	self, input, startedAt := episode.EntityOrigin(wi.InstanceID, start, now, newExecutionID)
 	if t := terminateIn(wi.Messages); t != nil && start != nil {
 		// DurableTask.Core ends a terminated entity's instance like any
 		// other: Terminated, its state left as the input; later messages

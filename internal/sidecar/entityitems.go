@@ -68,17 +68,8 @@ func (d *dispatcher) runEntity(ctx context.Context, wi *provider.OrchestrationWo
 		past = wi.History
 	}
 	start := episode.FindStart(past, msgs)
-	self := history.OrchestrationInstance{InstanceID: wi.InstanceID}
 	now := d.now()
-	var input *string
-	startedAt := now
-	if start != nil {
-		self.ExecutionID = start.OrchestrationInstance.ExecutionID
-		input, startedAt = start.Input, start.Timestamp
-	} else {
-		// The entity's first message started it.
-		self.ExecutionID = newExecutionID()
-	}
+	self, input, startedAt := episode.EntityOrigin(wi.InstanceID, start, now, newExecutionID)
 	if t := terminateIn(wi.Messages); t != nil && start != nil {
 		// A terminated entity ends like any instance, its state left as
 		// its input (as a Go worker does).
