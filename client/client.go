@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"strings"
 	"time"
 
 	"github.com/azdurable/azdurable/durable"
@@ -24,7 +23,6 @@ import (
 	"github.com/azdurable/azdurable/internal/payload"
 	"github.com/azdurable/azdurable/internal/tracing"
 	"github.com/azdurable/azdurable/provider"
-	"github.com/google/uuid"
 )
 
 // Status is an orchestration's runtime status, with C#'s names and values.
@@ -141,13 +139,13 @@ func (c *Client) ScheduleNew(ctx context.Context, name string, input any, opts .
 	}
 	id := o.instanceID
 	if !o.instanceIDSet {
-		id = newID()
+		id = history.NewID()
 	}
 	p, err := c.encodePayload(input)
 	if err != nil {
 		return "", fmt.Errorf("client: encoding the input: %w", err)
 	}
-	inst := history.OrchestrationInstance{InstanceID: id, ExecutionID: newID()}
+	inst := history.OrchestrationInstance{InstanceID: id, ExecutionID: history.NewID()}
 	start := &history.ExecutionStartedEvent{OrchestrationInstance: inst, Name: name, Version: o.version,
 		Input: p, Tags: o.tags, ScheduledStartTime: o.startAt, ParentTraceContext: o.trace,
 		EventBase: history.EventBase{EventID: -1, Timestamp: c.now()}}
@@ -170,8 +168,6 @@ func (c *Client) ScheduleNew(ctx context.Context, name string, input any, opts .
 	}
 	return id, nil
 }
-
-func newID() string { return strings.ReplaceAll(uuid.NewString(), "-", "") }
 
 // RaiseEvent sends an external event to the instance's current execution.
 func (c *Client) RaiseEvent(ctx context.Context, instanceID, name string, payload any) error {

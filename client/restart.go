@@ -53,7 +53,7 @@ func (c *Client) Restart(ctx context.Context, instanceID string, opts ...Restart
 	if o.newID {
 		target = o.id
 		if target == "" {
-			target = newID()
+			target = history.NewID()
 		}
 		if err := provider.ValidateInstanceID(target); err != nil {
 			return "", err
@@ -66,7 +66,7 @@ func (c *Client) Restart(ctx context.Context, instanceID string, opts ...Restart
 	if target == instanceID && slices.Contains(o.dedupe, st.Status) {
 		return "", &StatusError{Op: "restart", InstanceID: instanceID, Status: st.Status, Err: ErrInstanceExists}
 	}
-	inst := history.OrchestrationInstance{InstanceID: target, ExecutionID: newID()}
+	inst := history.OrchestrationInstance{InstanceID: target, ExecutionID: history.NewID()}
 	start := &history.ExecutionStartedEvent{OrchestrationInstance: inst, Name: st.Name, Version: st.Version,
 		Input: st.Input, Tags: st.Tags, EventBase: history.EventBase{EventID: -1, Timestamp: c.now()}}
 	err = c.be.CreateInstance(ctx, &history.TaskMessage{Event: start, OrchestrationInstance: inst}, o.dedupe)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/schedule"
 )
 
@@ -33,7 +34,7 @@ func (c *Client) CreateSchedule(ctx context.Context, name string, o ScheduleOpti
 	if err != nil {
 		return nil, err
 	}
-	revision := newID()
+	revision := history.NewID()
 	input, err := schedule.StartInput(d, now, revision, c.conv)
 	if err != nil {
 		return nil, fmt.Errorf("client: encoding the schedule: %w", err)

@@ -24,7 +24,7 @@ func (w *Worker) processEntity(ctx context.Context, wi *provider.OrchestrationWo
 	past []history.Event, msgs []history.Event) {
 	start := episode.FindStart(past, msgs)
 	now := w.clock.Now()
-	self, input, startedAt := episode.EntityOrigin(wi.InstanceID, start, now, newExecutionID)
+	self, input, startedAt := episode.EntityOrigin(wi.InstanceID, start, now, history.NewID)
 	if t := terminateIn(wi.Messages); t != nil && start != nil {
 		// DurableTask.Core ends a terminated entity's instance like any
 		// other: Terminated, its state left as the input; later messages
@@ -50,7 +50,7 @@ func (w *Worker) processEntity(ctx context.Context, wi *provider.OrchestrationWo
 		return
 	}
 	res, err := entity.Step(&entity.Batch{Self: self, Input: input, StartedAt: startedAt, Events: events,
-		Now: w.clock.Now, NewGUID: uuid.NewString, NewExecutionID: newExecutionID,
+		Now: w.clock.Now, NewGUID: uuid.NewString, NewExecutionID: history.NewID,
 		Run: func(op *entity.Operation) {
 			runEntityOperation(ctx, fn, op)
 			if op.Failure != nil {
@@ -68,7 +68,7 @@ func (w *Worker) processEntity(ctx context.Context, wi *provider.OrchestrationWo
 	for _, p := range res.Problems {
 		log.Warn("worker: dropped an entity message that could not be read", "problem", p, "message", messageIDs(wi))
 	}
-	evs, next, status := entity.Commit(self, res.State, newExecutionID(), w.clock.Now())
+	evs, next, status := entity.Commit(self, res.State, history.NewID(), w.clock.Now())
 	out := &episode.Output{NewEvents: evs, NewExecution: true, Outbox: res.Outbox, CustomStatus: &status, Start: next}
 	if err := w.be.CompleteOrchestration(ctx, wi, commitOf(out)); err != nil {
 		if errors.Is(err, provider.ErrLockLost) {

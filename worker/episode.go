@@ -13,7 +13,7 @@ import (
 // episodeHost is what the episode step needs from this worker.
 func (w *Worker) episodeHost() *episode.Host {
 	return &episode.Host{Orchestrator: w.orchestrator, Engine: w.engineOptions(), Now: w.clock.Now,
-		NewExecutionID: newExecutionID, MaxGenerations: w.opts.MaxGenerationsPerWorkItem}
+		NewExecutionID: history.NewID, MaxGenerations: w.opts.MaxGenerationsPerWorkItem}
 }
 
 // messageEvents returns the events of a work item's messages, in order.

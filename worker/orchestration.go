@@ -12,7 +12,6 @@ import (
 	"github.com/azdurable/azdurable/internal/episode"
 	"github.com/azdurable/azdurable/internal/replay"
 	"github.com/azdurable/azdurable/provider"
-	"github.com/google/uuid"
 )
 
 // processOrchestration runs one episode of one instance and commits it, or
@@ -256,10 +255,4 @@ func maxDequeue(wi *provider.OrchestrationWorkItem) int {
 		}
 	}
 	return n
-}
-
-// newExecutionID returns an execution id in DurableTask.Core's form: 32
-// lower-case hex digits.
-func newExecutionID() string {
-	return strings.ReplaceAll(uuid.NewString(), "-", "")
 }

@@ -69,7 +69,7 @@ func (d *dispatcher) runEntity(ctx context.Context, wi *provider.OrchestrationWo
 	}
 	start := episode.FindStart(past, msgs)
 	now := d.now()
-	self, input, startedAt := episode.EntityOrigin(wi.InstanceID, start, now, newExecutionID)
+	self, input, startedAt := episode.EntityOrigin(wi.InstanceID, start, now, history.NewID)
 	if t := terminateIn(wi.Messages); t != nil && start != nil {
 		// A terminated entity ends like any instance, its state left as
 		// its input (as a Go worker does).
@@ -93,7 +93,7 @@ func (d *dispatcher) runEntity(ctx context.Context, wi *provider.OrchestrationWo
 	}
 	ran := false
 	res, err := entity.Step(&entity.Batch{Self: self, Input: input, StartedAt: startedAt, Events: events,
-		Now: d.now, NewGUID: uuid.NewString, NewExecutionID: newExecutionID,
+		Now: d.now, NewGUID: uuid.NewString, NewExecutionID: history.NewID,
 		RunBatch: func(ops []*entity.Operation) (*entity.BatchOutcome, error) {
 			out, err := d.runBatch(ctx, id, ops, log)
 			ran = err == nil
@@ -111,7 +111,7 @@ func (d *dispatcher) runEntity(ctx context.Context, wi *provider.OrchestrationWo
 	for _, p := range res.Problems {
 		log.Warn("sidecar: dropped an entity message that could not be read", "problem", p)
 	}
-	evs, next, status := entity.Commit(self, res.State, newExecutionID(), d.now())
+	evs, next, status := entity.Commit(self, res.State, history.NewID(), d.now())
 	out := &episode.Output{NewEvents: evs, NewExecution: true, Outbox: res.Outbox, CustomStatus: &status, Start: next}
 	d.commit(ctx, wi, log, named, out, nil, true)
 	if ran {

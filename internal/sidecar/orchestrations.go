@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/entity"
@@ -12,7 +11,6 @@ import (
 	"github.com/azdurable/azdurable/internal/replay"
 	"github.com/azdurable/azdurable/internal/sidecar/pb"
 	"github.com/azdurable/azdurable/provider"
-	"github.com/google/uuid"
 )
 
 // runOrchestration runs one orchestration work item through the episode
@@ -105,7 +103,7 @@ func (d *dispatcher) runOrchestration(ctx context.Context, wi *provider.Orchestr
 // episodeHost is what the episode step needs from the sidecar; each
 // runner it creates is passed to made (nil: none is expected).
 func (d *dispatcher) episodeHost(ctx context.Context, made func(*sdkRunner)) *episode.Host {
-	return &episode.Host{Now: d.now, NewExecutionID: newExecutionID, MaxGenerations: d.s.opts.MaxGenerations,
+	return &episode.Host{Now: d.now, NewExecutionID: history.NewID, MaxGenerations: d.s.opts.MaxGenerations,
 		Runner: func(start *history.ExecutionStartedEvent) (episode.Runner, error) {
 			r := &sdkRunner{d: d, ctx: ctx, start: start}
 			if made != nil {
@@ -224,10 +222,6 @@ func terminateIn(msgs []*provider.Message) *history.ExecutionTerminatedEvent {
 	}
 	return nil
 }
-
-// newExecutionID returns an execution id in DurableTask.Core's form: 32
-// lower-case hex digits.
-func newExecutionID() string { return strings.ReplaceAll(uuid.NewString(), "-", "") }
 
 // sdkRunner runs one execution's episode in an SDK worker: the past and
 // new events go out as an OrchestratorRequest, the answer's actions come
