@@ -30,10 +30,13 @@ var sidecarContext = func(ctx context.Context) (context.Context, context.CancelF
 	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 }
 
+// newSidecarServer makes the server (tests read the options it is given).
+var newSidecarServer = sidecar.New
+
 func newSidecar(a *app) *cobra.Command {
 	var listen string
 	var inMemory, withWorker bool
-	var maxOrch, maxAct int
+	var maxOrch, maxAct, maxEnt int
 	var visibility time.Duration
 	cmd := &cobra.Command{
 		Use:   "sidecar --task-hub NAME [--listen ADDRESS] [storage flags]",
@@ -48,11 +51,11 @@ is localhost:4001) and TLS off.
 SDK workers connect to it too (GetWorkItems): while at least one is connected
 the sidecar owns a share of the hub's partitions, as every worker does, and
 hands their work items to the workers whose filters accept them, at most
---max-orchestrations-per-worker and --max-activities-per-worker at a time at a
-worker that sets no limit of its own. Several sidecars on one hub share its
-partitions. A worker that goes away holding work items has them run again
-elsewhere. Durable entities are not served yet: those calls answer
-Unimplemented.
+--max-orchestrations-per-worker, --max-activities-per-worker and
+--max-entities-per-worker at a time at a worker that sets no limit of its own.
+Several sidecars on one hub share its partitions. A worker that goes away
+holding work items has them run again elsewhere. Durable entities are served
+in the Durable Functions extension's format.
 
 With --worker the orchestrations run instead in this process's Go worker,
 which hosts the orchestrations and activities this binary was built with; SDK
@@ -74,12 +77,17 @@ when the sidecar stops).`,
 		"orchestration work items in flight at most at one SDK worker that sets no limit")
 	fl.IntVar(&maxAct, "max-activities-per-worker", sidecar.DefaultMaxActivitiesPerWorker,
 		"activity work items in flight at most at one SDK worker that sets no limit")
+	fl.IntVar(&maxEnt, "max-entities-per-worker", 0,
+		"entity work items in flight at most at one SDK worker that sets no limit (0: as --max-orchestrations-per-worker)")
 	fl.DurationVar(&visibility, "message-visibility", queues.DefaultVisibility,
 		"how long received queue messages stay hidden: a sidecar that dies holding work items delays them this long (C#'s 5m by default)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		// Checked before storage is opened (--local starts Azurite).
 		if maxOrch < 1 || maxAct < 1 {
 			return usagef("--max-orchestrations-per-worker and --max-activities-per-worker must be at least 1")
+		}
+		if maxEnt < 0 {
+			return usagef("--max-entities-per-worker must be 0 (as --max-orchestrations-per-worker) or more")
 		}
 		if visibility < 15*time.Second || visibility > time.Hour {
 			return usagef("--message-visibility must be between 15s and 1h")
@@ -114,8 +122,8 @@ when the sidecar stops).`,
 		if withWorker && len(regs) == 0 {
 			return usagef("--worker: this binary has no orchestrations; build your own with cli.Main(cli.WithRegistrations(...))")
 		}
-		srv, err := sidecar.New(sidecar.Options{Backend: be, TaskHub: sf.taskHub, Logger: logger(cmd), GoWorker: withWorker,
-			MaxOrchestrationsPerWorker: maxOrch, MaxActivitiesPerWorker: maxAct,
+		srv, err := newSidecarServer(sidecar.Options{Backend: be, TaskHub: sf.taskHub, Logger: logger(cmd), GoWorker: withWorker,
+			MaxOrchestrationsPerWorker: maxOrch, MaxActivitiesPerWorker: maxAct, MaxEntitiesPerWorker: maxEnt,
 			// An activity's lock is renewed well before it would expire.
 			ActivityRenewInterval: visibility / 3})
 		if err != nil {
