@@ -193,6 +193,12 @@ type Query struct {
 	FetchPayloads bool
 	// ExcludeEntities leaves out durable entities (ids starting with '@').
 	ExcludeEntities bool
+	// After, when set, keeps the instances listed after this instance id:
+	// a place to resume a listing that, unlike a continuation token, is
+	// the caller's own and means the same on every backend (each lists in
+	// its own order: instance ids in the memory backend, the Instances
+	// table's PartitionKeys on Azure Storage).
+	After string
 }
 
 // Page is one page of query results.

@@ -33,6 +33,10 @@ type InstanceQuery struct {
 	TaskHubNames []string
 	// ExcludeEntities leaves out durable entities (ids starting with '@').
 	ExcludeEntities bool
+	// After, when set, keeps the instances whose PartitionKey (the escaped
+	// id) comes after After's, in the table's order: a place to resume a
+	// query that does not depend on the service's continuation tokens.
+	After string
 	// FetchInput and FetchOutput ask for the Input and Output columns.
 	// Without them the query projects them away, which keeps pages small.
 	FetchInput, FetchOutput bool
@@ -134,6 +138,9 @@ func instanceFilter(q InstanceQuery) (string, error) {
 	}
 	if q.ExcludeEntities {
 		conds = append(conds, "(PartitionKey lt '@' or PartitionKey ge 'A')")
+	}
+	if q.After != "" {
+		conds = append(conds, "PartitionKey gt "+odataString(EscapePartitionKey(q.After)))
 	}
 	return strings.Join(conds, " and "), nil
 }

@@ -140,6 +140,11 @@ func TestQueryOnAzurite(t *testing.T) {
 		"pages of 2":     {InstanceQuery{PageSize: 2, ExcludeEntities: true}, []string{"order-1", "order-2", "order-3", "order-30", "orders", "ship/1", "x'y"}},
 		"pages of 1, prefix": {InstanceQuery{PageSize: 1, InstanceIDPrefix: "order"},
 			[]string{"order-1", "order-2", "order-3", "order-30", "orders"}},
+		"after": {InstanceQuery{After: "order-3"}, []string{"order-30", "orders", "ship/1", "x'y"}},
+		"after, prefix, pages": {InstanceQuery{After: "order-2", InstanceIDPrefix: "order", PageSize: 1},
+			[]string{"order-3", "order-30", "orders"}},
+		"after escaped":  {InstanceQuery{After: "ship/1"}, []string{"x'y"}},
+		"after the last": {InstanceQuery{After: "x'y"}, nil},
 	} {
 		if got := ids(tc.q); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: %v, want %v", name, got, tc.want)

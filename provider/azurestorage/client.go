@@ -290,7 +290,7 @@ func (b *Backend) resolvePayloads(ctx context.Context, st *history.Orchestration
 // Query lists instances page by page.
 func (b *Backend) Query(ctx context.Context, q provider.Query, token string) (*provider.Page, error) {
 	tq := tables.InstanceQuery{Statuses: q.Statuses, CreatedFrom: q.CreatedFrom, CreatedTo: q.CreatedTo,
-		InstanceIDPrefix: q.InstanceIDPrefix, ExcludeEntities: q.ExcludeEntities, FetchInput: q.FetchPayloads,
+		InstanceIDPrefix: q.InstanceIDPrefix, ExcludeEntities: q.ExcludeEntities, After: q.After, FetchInput: q.FetchPayloads,
 		FetchOutput: q.FetchPayloads, PageSize: q.PageSize}
 	page, err := b.inst.Query(ctx, tq, token)
 	if errors.Is(err, tables.ErrTableNotFound) {

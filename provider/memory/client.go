@@ -162,7 +162,7 @@ func (b *Backend) Query(ctx context.Context, q provider.Query, token string) (*p
 	}
 	ids := b.matchingLocked(q.Statuses, q.CreatedFrom, q.CreatedTo, func(id string) bool {
 		return strings.HasPrefix(id, q.InstanceIDPrefix) && !(q.ExcludeEntities && strings.HasPrefix(id, "@")) &&
-			(token == "" || id > after)
+			(token == "" || id > after) && (q.After == "" || id > q.After)
 	})
 	page := &provider.Page{States: []*history.OrchestrationState{}}
 	for i, id := range ids {

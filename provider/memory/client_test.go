@@ -82,6 +82,9 @@ func TestQueryFiltersAndContinuation(t *testing.T) {
 		{"prefix", provider.Query{InstanceIDPrefix: "a"}, []string{"a1", "a2", "a3", "a4"}},
 		{"created range", provider.Query{CreatedFrom: created["a2"], CreatedTo: created["b1"]}, []string{"a2", "a3", "b1"}},
 		{"exclude entities", provider.Query{ExcludeEntities: true, Statuses: []history.OrchestrationStatus{history.StatusRunning}}, []string{"a2"}},
+		{"after", provider.Query{After: "a3"}, []string{"a4", "b1"}},
+		{"after, prefix", provider.Query{After: "a2", InstanceIDPrefix: "a"}, []string{"a3", "a4"}},
+		{"after the last", provider.Query{After: "b1"}, nil},
 	} {
 		if got := ids(query(tc.q, "").States); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
