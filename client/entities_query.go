@@ -2,14 +2,11 @@ package client
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"iter"
 	"strings"
 	"time"
 
 	"github.com/azdurable/azdurable/durable"
-	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/entity"
 )
 
@@ -95,66 +92,4 @@ func (c *Client) ListEntities(ctx context.Context, q EntityQuery) iter.Seq2[*Ent
 // its state; the instance stays until CleanEntityStorage removes it.
 func (c *Client) DeleteEntity(ctx context.Context, id durable.EntityID) error {
 	return c.SignalEntity(ctx, id, "delete", nil)
-}
-
-// CleanResult counts what CleanEntityStorage did.
-type CleanResult struct {
-	EmptyEntitiesRemoved int
-	OrphanedLocksRemoved int
-}
-
-// orphanedLockRequestID names the release CleanEntityStorage sends for a
-// lock whose holder no longer runs (the extension's value).
-const orphanedLockRequestID = entity.OrphanedLockReleaseID
-
-// CleanEntityStorage removes the instances of empty entities (no state,
-// no lock, nothing queued; last changed before olderThan, so that an
-// entity that is being written to is left alone) when removeEmpty is set,
-// and releases locks held by orchestrations that no longer run (missing,
-// or in a final status) when releaseOrphanedLocks is set. An empty entity
-// is read again just before its instance is purged.
-func (c *Client) CleanEntityStorage(ctx context.Context, removeEmpty, releaseOrphanedLocks bool, olderThan time.Time) (CleanResult, error) {
-	var res CleanResult
-	var errs []error
-	for m, err := range c.ListEntities(ctx, EntityQuery{IncludeDeleted: true}) {
-		if err != nil {
-			return res, err
-		}
-		if releaseOrphanedLocks && m.LockedBy != "" {
-			st, err := c.GetState(ctx, m.LockedBy, WithInputsAndOutputs(false))
-			orphaned := errors.Is(err, ErrNotFound) || (err == nil && st.Status.IsTerminal())
-			if err != nil && !errors.Is(err, ErrNotFound) {
-				errs = append(errs, err)
-				continue
-			}
-			if orphaned {
-				text := (&entity.Release{Parent: m.LockedBy, ID: orphanedLockRequestID}).Encode()
-				if err := c.send(ctx, m.ID.InstanceID(), &history.EventRaisedEvent{Name: entity.ReleaseEvent, Input: &text}); err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				res.OrphanedLocksRemoved++
-			}
-			continue
-		}
-		if removeEmpty && !m.Exists && m.LockedBy == "" && m.QueueSize == 0 && m.LastModifiedAt.Before(olderThan) {
-			again, err := c.GetEntity(ctx, m.ID)
-			if errors.Is(err, ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			if again.Exists || again.LockedBy != "" || again.QueueSize > 0 || !again.LastModifiedAt.Equal(m.LastModifiedAt) {
-				continue
-			}
-			if _, err := c.be.Purge(ctx, m.ID.InstanceID()); err != nil {
-				errs = append(errs, fmt.Errorf("client: purging empty entity %s: %w", m.ID, err))
-				continue
-			}
-			res.EmptyEntitiesRemoved++
-		}
-	}
-	return res, errors.Join(errs...)
 }

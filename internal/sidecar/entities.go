@@ -124,17 +124,23 @@ func (s *Server) QueryEntities(ctx context.Context, req *pb.QueryEntitiesRequest
 	return out, nil
 }
 
-// CleanEntityStorage removes empty entities whose last batch is older than
-// the message sorter's reorder window (so that no request still on its way
-// is taken for a duplicate by an entity created again) and releases locks
-// whose holder is missing or has ended. It does all of it in one call, so
-// the answer has no continuation token.
+// CleanEntityStorage cleans one page of entity storage
+// (client.CleanEntitiesPage, Options.CleanEntityPageSize instances): it
+// removes empty entities whose last batch is older than the message
+// sorter's reorder window (so that no request still on its way is taken
+// for a duplicate by an entity created again) and releases locks whose
+// holder is missing or has ended. The answer's continuation token, unset
+// after the last page, resumes the clean (the SDKs call again with it); a
+// token that no answer gave is refused with InvalidArgument before
+// anything is read.
 func (s *Server) CleanEntityStorage(ctx context.Context, req *pb.CleanEntityStorageRequest) (*pb.CleanEntityStorageResponse, error) {
-	olderThan := s.d.now().Add(-entity.ReorderWindow)
-	res, err := s.c.CleanEntityStorage(ctx, req.GetRemoveEmptyEntities(), req.GetReleaseOrphanedLocks(), olderThan)
+	res, err := s.c.CleanEntitiesPage(ctx, client.CleanRequest{RemoveEmpty: req.GetRemoveEmptyEntities(),
+		ReleaseOrphanedLocks: req.GetReleaseOrphanedLocks(), OlderThan: s.d.now().Add(-entity.ReorderWindow),
+		PageSize: s.opts.CleanEntityPageSize, ContinuationToken: req.GetContinuationToken().GetValue()})
 	if err != nil {
 		return nil, grpcError(err)
 	}
-	return &pb.CleanEntityStorageResponse{EmptyEntitiesRemoved: int32(min(res.EmptyEntitiesRemoved, 1<<31-1)),
+	return &pb.CleanEntityStorageResponse{ContinuationToken: textIfSet(res.ContinuationToken),
+		EmptyEntitiesRemoved:  int32(min(res.EmptyEntitiesRemoved, 1<<31-1)),
 		OrphanedLocksReleased: int32(min(res.OrphanedLocksRemoved, 1<<31-1))}, nil
 }

@@ -78,6 +78,10 @@ type Options struct {
 	// worker that sets no limit of its own (default
 	// MaxOrchestrationsPerWorker).
 	MaxEntitiesPerWorker int
+	// CleanEntityPageSize bounds the entity instances one CleanEntityStorage
+	// call reads and acts on (default client.DefaultCleanPageSize, C#'s
+	// page); its answer's continuation token resumes after them.
+	CleanEntityPageSize int
 	// IdleRelease is how long the sidecar keeps the hub's partitions after
 	// its last SDK worker disconnected (default 30 s).
 	IdleRelease time.Duration
