@@ -255,28 +255,54 @@ removed by "entities clean".`,
 }
 
 func newEntitiesClean() *cobra.Command {
-	var keepEmpty, keepLocks bool
+	var keepEmpty, keepLocks, onePage bool
 	var olderThan time.Duration
+	var pageSize int
+	var token string
 	cmd := &cobra.Command{
 		Use:   "clean",
 		Short: "Remove empty entities and release locks held by ended orchestrations",
 		Long: `Removes what is left of entities without state (nothing locked or queued, last
 operation longer ago than --older-than) and releases entity locks whose holder
-is missing or has ended (a crash, or a terminate, inside a critical section).`,
+is missing or has ended (a crash, or a terminate, inside a critical section).
+
+The clean reads the hub's entities --page-size at a time and goes on until the
+last page. With --one-page it stops after one page and prints the token that
+--continuation-token takes to go on from there; a clean that fails part way
+prints the token that resumes it.`,
 		Args: exactArgs(0),
 	}
 	sf := addStorageFlags(cmd)
 	cmd.Flags().BoolVar(&keepEmpty, "keep-empty", false, "do not remove empty entities")
 	cmd.Flags().BoolVar(&keepLocks, "keep-locks", false, "do not release orphaned locks")
 	cmd.Flags().DurationVar(&olderThan, "older-than", time.Minute, "only remove empty entities whose last operation is older than this")
+	cmd.Flags().IntVar(&pageSize, "page-size", client.DefaultCleanPageSize, "entity instances read and cleaned per page (1 to 1000)")
+	cmd.Flags().BoolVar(&onePage, "one-page", false, "clean one page only, and print the token that continues")
+	cmd.Flags().StringVar(&token, "continuation-token", "", "go on from where a page (--one-page, or a clean that failed) stopped")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if pageSize < 1 || pageSize > 1000 {
+			return usagef("--page-size must be between 1 and 1000")
+		}
+		if err := client.CheckCleanToken(token); err != nil {
+			return usageError{err}
+		}
 		c, release, err := openClient(cmd, sf, false)
 		defer release()
 		if err != nil {
 			return err
 		}
-		res, err := c.CleanEntityStorage(cmd.Context(), !keepEmpty, !keepLocks, time.Now().Add(-olderThan))
+		r := client.CleanRequest{RemoveEmpty: !keepEmpty, ReleaseOrphanedLocks: !keepLocks,
+			OlderThan: time.Now().Add(-olderThan), PageSize: pageSize, ContinuationToken: token}
+		var res client.CleanResult
+		if onePage {
+			res, err = c.CleanEntitiesPage(cmd.Context(), r)
+		} else {
+			res, err = c.CleanEntities(cmd.Context(), r)
+		}
 		fmt.Fprintf(cmd.OutOrStdout(), "removed %d empty entities, released %d orphaned locks\n", res.EmptyEntitiesRemoved, res.OrphanedLocksRemoved)
+		if res.ContinuationToken != "" {
+			fmt.Fprintf(cmd.OutOrStdout(), "not done: go on with --continuation-token %s\n", res.ContinuationToken)
+		}
 		return err
 	}
 	return cmd

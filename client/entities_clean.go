@@ -103,6 +103,14 @@ func cleanPosition(token string) (string, error) {
 	return after, nil
 }
 
+// CheckCleanToken reports whether token can resume a clean (a token that
+// CleanEntitiesPage returned, or ""): the check CleanEntitiesPage makes
+// first, for callers that refuse a bad token before they open storage.
+func CheckCleanToken(token string) error {
+	_, err := cleanPosition(token)
+	return err
+}
+
 // CleanEntityStorage cleans every page of entity storage (CleanEntities
 // with the default page size).
 func (c *Client) CleanEntityStorage(ctx context.Context, removeEmpty, releaseOrphanedLocks bool, olderThan time.Time) (CleanResult, error) {
