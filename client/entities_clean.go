@@ -119,10 +119,14 @@ func (c *Client) CleanEntityStorage(ctx context.Context, removeEmpty, releaseOrp
 
 // CleanEntities cleans entity storage page after page (CleanEntitiesPage)
 // from r.ContinuationToken until the last page, and returns the sums. A
-// failure to act on one entity does not stop it: the failures are joined
-// into the error returned at the end. A failure to read a page does; the
-// result's ContinuationToken then resumes at that page.
+// token that no page returned is refused with ErrInvalid. A failure to act
+// on one entity does not stop the clean: the failures are joined into the
+// error returned at the end. A failure to read a page does; the result's
+// ContinuationToken then resumes at that page.
 func (c *Client) CleanEntities(ctx context.Context, r CleanRequest) (CleanResult, error) {
+	if err := CheckCleanToken(r.ContinuationToken); err != nil {
+		return CleanResult{}, err
+	}
 	var sum CleanResult
 	var errs []error
 	for {
