@@ -285,8 +285,9 @@ func (b *Backend) withdraw(ctx context.Context, id string, s *sentStart) bool {
 
 // show makes a start message visible (at its scheduled time, if that is
 // sooner than the hiding ends), with text if that differs from the text
-// sent, and wakes this process's pollers of its queue. A failure only
-// delays the start until the hiding ends.
+// sent, and wakes this process's pollers of its queue; a start due now
+// whose partition this process owns is handed to its owner instead
+// (localstarts.go). A failure only delays the start until the hiding ends.
 func (b *Backend) show(ctx context.Context, id string, s *sentStart, text string, es *history.ExecutionStartedEvent) {
 	// The start has happened (its row is written) even if the caller gave
 	// up meanwhile: show it all the same.
@@ -298,6 +299,9 @@ func (b *Backend) show(ctx context.Context, id string, s *sentStart, text string
 	}
 	if text == s.text && !s.sent.NextVisible.IsZero() && time.Now().Add(delay).After(s.sent.NextVisible) {
 		return // hidden until its scheduled time already
+	}
+	if delay <= 0 && text == s.text && b.handOver(s) {
+		return // taken by the partition's owner in this process (localstarts.go)
 	}
 	if _, _, err := s.q.UpdateVisibility(ctx, s.sent.ID, s.sent.PopReceipt, text, delay); err != nil {
 		b.log.Warn("azurestorage: showing a start message; it shows when its hiding ends", "instance", id, "message", s.sent.ID,
