@@ -27,6 +27,8 @@ type Result struct {
 	Partitions     int     `json:"partitions"`
 	MaxPollSeconds float64 `json:"maxPollSeconds"`
 	ClientPoll     string  `json:"clientPoll"`
+	// Starters is how many client starts ran at once.
+	Starters int `json:"starters"`
 	// The backend's in-process shortcuts (on by default).
 	LocalResults    bool `json:"localResults"`
 	LocalActivities bool `json:"localActivities"`
