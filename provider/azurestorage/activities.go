@@ -161,8 +161,10 @@ func (f *activityFetcher) loop() {
 		for _, wi := range got {
 			f.items = append(f.items, queuedItem{wi: wi, at: now})
 		}
+		surplus := f.surplusLocked(len(got))
 		f.broadcastLocked()
 		f.mu.Unlock()
+		f.giveBack(surplus)
 		if len(msgs) > 0 {
 			f.sawWork(now)
 			backoff.Reset()
@@ -378,11 +380,33 @@ func (f *activityFetcher) reserveLocal() bool {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !f.running || f.freeLocked() <= 0 {
+	// A receive in flight does not stop the reservation: it was asked for
+	// every free slot and mostly returns fewer items, and a commit that
+	// sent its activity visible for it would make the next receive fetch
+	// it back (one receive per activity, each resetting the back-off).
+	// If the receive does return more than the slots left, the surplus
+	// goes back to the queue at once (loop).
+	if !f.running || f.waiting-len(f.items)-f.reserved <= 0 {
 		return false
 	}
 	f.reserved++
 	return true
+}
+
+// surplusLocked takes out of got's items, which were just queued, those
+// that no waiting caller is left for (local reservations made while the
+// receive was in flight took the slots), newest first.
+func (f *activityFetcher) surplusLocked(got int) []*provider.ActivityWorkItem {
+	n := min(len(f.items)+f.reserved-f.waiting, got)
+	if n <= 0 {
+		return nil
+	}
+	var out []*provider.ActivityWorkItem
+	for _, q := range f.items[len(f.items)-n:] {
+		out = append(out, q.wi)
+	}
+	f.items = f.items[:len(f.items)-n]
+	return out
 }
 
 func (f *activityFetcher) cancelLocal() {
