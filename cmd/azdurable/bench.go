@@ -46,7 +46,9 @@ concurrent) and the result is judged against it.
 --compare-csharp runs the C# backend (dtfx-ref bench, from $DTFX_REF or
 ../shared/csharp-reference/dtfx-ref) with the same scenario, sizes, partition
 count and polling cap on the same storage afterwards, and prints both results
-and the ratios; with --json the output is
+and the ratios. dtfx-ref's client starts its instances one at a time, so the
+azdurable run does too unless --starters is given: latency under load depends
+on how fast instances arrive. With --json the output is
 {"azdurable": {...}, "csharp": <dtfx-ref's JSON>, "ratios": {...}}.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 2 && args[0] == "scaleout" {
@@ -113,7 +115,7 @@ and the ratios; with --json the output is
 	f.DurationVar(&cfg.MaxPoll, "max-poll", 0, "the workers' queue polling cap (default 30s, the C# default); passed to dtfx-ref too")
 	f.DurationVar(&cfg.ClientPoll, "client-poll", 2*time.Second, "the client's fixed completion-polling interval, as dtfx-ref's C# client polls; 0 uses the client's own back-off (200ms growing to 2s)")
 	f.BoolVar(&cfg.WaitEach, "wait-each", false, "wait for all instances at once, each polled on its own (default: one after another in start order, as dtfx-ref's client does)")
-	f.IntVar(&cfg.Starters, "starters", 8, "concurrent client starts and raises")
+	f.IntVar(&cfg.Starters, "starters", 0, "concurrent client starts and raises (default 8; 1 with --compare-csharp, as dtfx-ref starts one instance at a time)")
 	f.IntVar(&cfg.Activities, "activities", 0, "activity concurrency per worker (default: the worker's)")
 	f.IntVar(&cfg.Orchestrations, "orchestrations", 0, "orchestration concurrency per worker (default: the worker's)")
 	f.BoolVar(&cfg.NoLocalResults, "no-local-results", false, "send activity results through the control queue even for owned partitions (C#'s path)")

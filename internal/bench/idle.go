@@ -95,7 +95,7 @@ func (r *runner) idle(ctx context.Context, c *client.Client, obs *azurestorage.B
 	minutes := window.Minutes()
 	res := &Result{Backend: "azdurable (provider/azurestorage)", Scenario: scenarioLabel(cfg), Workers: cfg.Workers,
 		Processes: cfg.Processes, Partitions: cfg.Partitions, MaxPollSeconds: cfg.MaxPoll.Seconds(),
-		ClientPoll: clientPollLabel(cfg.ClientPoll, cfg.WaitEach), LocalResults: !cfg.NoLocalResults, LocalActivities: !cfg.NoLocalActivities,
+		ClientPoll: clientPollLabel(cfg.ClientPoll, cfg.WaitEach), Starters: cfg.Starters, LocalResults: !cfg.NoLocalResults, LocalActivities: !cfg.NoLocalActivities,
 		SetupSeconds: round(setupSeconds, 3), Seconds: round(time.Since(t0).Seconds(), 3), TaskHub: hub}
 	in := &IdleResult{WindowSeconds: round(window.Seconds(), 1), RampSeconds: idleRamp.Seconds(),
 		CallsPerMinute: round(float64(steady.Total)/minutes, 1), ByOperationPerMinute: map[string]float64{}}

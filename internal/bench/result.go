@@ -27,6 +27,8 @@ type Result struct {
 	Partitions     int     `json:"partitions"`
 	MaxPollSeconds float64 `json:"maxPollSeconds"`
 	ClientPoll     string  `json:"clientPoll"`
+	// Starters is how many client starts ran at once.
+	Starters int `json:"starters"`
 	// The backend's in-process shortcuts (on by default).
 	LocalResults    bool `json:"localResults"`
 	LocalActivities bool `json:"localActivities"`
@@ -219,8 +221,8 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "scenario %s on %d partition(s), %d worker(s) in process, %d worker process(es); polling cap %gs, client waits %s; local results %s, local activities %s\n\n",
-		r.Scenario, r.Partitions, r.Workers, r.Processes, r.MaxPollSeconds, r.ClientPoll, onOff(r.LocalResults), onOff(r.LocalActivities))
+	fmt.Fprintf(tw, "scenario %s on %d partition(s), %d worker(s) in process, %d worker process(es); polling cap %gs, client starts %d at a time and waits %s; local results %s, local activities %s\n\n",
+		r.Scenario, r.Partitions, r.Workers, r.Processes, r.MaxPollSeconds, r.Starters, r.ClientPoll, onOff(r.LocalResults), onOff(r.LocalActivities))
 	if cs != nil {
 		fmt.Fprintln(tw, "\tazdurable\tC# (dtfx-ref)\tazdurable / C#")
 	} else {

@@ -88,7 +88,9 @@ type Config struct {
 	// by default they are awaited one after another in start order, as
 	// dtfx-ref's client does.
 	WaitEach bool
-	// Starters is how many starts (and raises) run at once (8).
+	// Starters is how many starts (and raises) run at once: 8, or 1 with
+	// CompareCSharp, since dtfx-ref's client starts its instances one at a
+	// time and latency under load depends on how fast instances arrive.
 	Starters int
 	// Activities and Orchestrations bound each worker's concurrency (0: the
 	// worker's defaults).
@@ -165,7 +167,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxPoll == 0 {
 		c.MaxPoll = queues.DefaultMaxPollInterval
 	}
-	def(&c.Starters, 8)
+	if c.Starters == 0 {
+		c.Starters = 8
+		if c.CompareCSharp {
+			c.Starters = 1
+		}
+	}
 	if c.CeilingDuration <= 0 {
 		c.CeilingDuration = 2 * time.Second
 	}
@@ -420,7 +427,7 @@ func (r *runner) runScenario(ctx context.Context) (*Result, error) {
 
 	res := &Result{Backend: "azdurable (provider/azurestorage)", Scenario: scenarioLabel(cfg), Workers: cfg.Workers,
 		Processes: cfg.Processes, Partitions: cfg.Partitions, MaxPollSeconds: cfg.MaxPoll.Seconds(),
-		ClientPoll: clientPollLabel(cfg.ClientPoll, cfg.WaitEach), LocalResults: !cfg.NoLocalResults, LocalActivities: !cfg.NoLocalActivities, SetupSeconds: round(setupSeconds, 3), Seconds: round(elapsed.Seconds(), 3), TaskHub: hub,
+		ClientPoll: clientPollLabel(cfg.ClientPoll, cfg.WaitEach), Starters: cfg.Starters, LocalResults: !cfg.NoLocalResults, LocalActivities: !cfg.NoLocalActivities, SetupSeconds: round(setupSeconds, 3), Seconds: round(elapsed.Seconds(), 3), TaskHub: hub,
 		ActivityTimeMs: ms(cfg.ActivityTime)}
 	res.fillShares(shares)
 	workerCalls := total

@@ -161,8 +161,10 @@ func (f *activityFetcher) loop() {
 		for _, wi := range got {
 			f.items = append(f.items, queuedItem{wi: wi, at: now})
 		}
+		surplus := f.surplusLocked()
 		f.broadcastLocked()
 		f.mu.Unlock()
+		f.giveBack(surplus)
 		if len(msgs) > 0 {
 			f.sawWork(now)
 			backoff.Reset()
@@ -378,11 +380,37 @@ func (f *activityFetcher) reserveLocal() bool {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !f.running || f.freeLocked() <= 0 {
+	// A receive in flight does not stop the reservation: it was asked for
+	// every free slot and mostly returns fewer items, and a commit that
+	// sent its activity visible for it would make the next receive fetch
+	// it back (one receive per activity, each resetting the back-off).
+	// If the receive does return more than the slots left, local items
+	// go back to the queue at once as the surplus (surplusLocked,
+	// offerLocal): never a received one, whose dequeue count a give-back
+	// would raise towards the poison limit, while a local one has never
+	// been received.
+	if !f.running || f.waiting-len(f.items)-f.reserved <= 0 {
 		return false
 	}
 	f.reserved++
 	return true
+}
+
+// surplusLocked takes out the local items queued beyond the callers that
+// wait for them (a receive returned items for slots that local
+// reservations took meanwhile), newest first. A reserved item not offered
+// yet is checked by offerLocal.
+func (f *activityFetcher) surplusLocked() []*provider.ActivityWorkItem {
+	n := len(f.items) - f.waiting
+	var out []*provider.ActivityWorkItem
+	for i := len(f.items) - 1; i >= 0 && n > 0; i-- {
+		if l, ok := f.items[i].wi.Private.(*activityLock); ok && l.local {
+			out = append(out, f.items[i].wi)
+			f.items = append(f.items[:i], f.items[i+1:]...)
+			n--
+		}
+	}
+	return out
 }
 
 func (f *activityFetcher) cancelLocal() {
@@ -393,13 +421,16 @@ func (f *activityFetcher) cancelLocal() {
 }
 
 // offerLocal queues a reserved work item for this process's activity
-// workers.
+// workers, or, when a receive filled the slot it was reserved for (see
+// reserveLocal), makes it visible for any worker instead.
 func (f *activityFetcher) offerLocal(wi *provider.ActivityWorkItem) {
 	f.mu.Lock()
 	f.reserved--
 	f.items = append(f.items, queuedItem{wi: wi, at: time.Now()})
+	surplus := f.surplusLocked()
 	f.broadcastLocked()
 	f.mu.Unlock()
+	f.giveBack(surplus)
 }
 
 // sendLocal enqueues an activity's TaskScheduled message hidden for the

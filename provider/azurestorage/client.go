@@ -18,9 +18,19 @@ import (
 var clientSender = queues.Sender{}
 
 // CreateInstance starts an instance in C#'s order (tables spec §2.3.1,
-// §2.5): read the Instances row, apply the dedupe statuses and the
-// Generation rule, send the ExecutionStarted message, then write the
-// Pending row (Insert, or Replace under the ETag just read).
+// §2.5): send the ExecutionStarted message, then write the Pending row;
+// the dedupe statuses and the Generation rule are applied against the
+// row the id already has.
+//
+// The row is not read before a first attempt: the start is sent with
+// Generation 0 and its row inserted, which succeeds for an id that has
+// no row (the common case, one call fewer than C#'s read before every
+// start). Only an insert that conflicts reads the row, and the start is
+// then decided against it as if it had been read first: a dedupe status
+// withdraws the message and gives provider.ErrInstanceExists; otherwise
+// the row is replaced under the ETag just read and the message, still
+// held, is rewritten with the next Generation when it is shown (an
+// offloaded message is sent anew instead).
 //
 // Unlike C#, a start that loses is undone and reported. The message is
 // sent hidden (for at least startHideFor) and shown only once the row is
@@ -30,11 +40,12 @@ var clientSender = queues.Sender{}
 // that is not this start's means the start lost, and its message (and its
 // offloaded body) are deleted. A lost race (another start inserted the row
 // first, or the row changed or vanished since it was read, e.g. purged) is
-// then decided afresh from the current row: the dedupe statuses give
-// provider.ErrInstanceExists (so of N concurrent starts of one id exactly
-// one succeeds), otherwise the start is sent again. A crash after the send
-// leaves a hidden message: without its row, workers drop it after its
-// deliveries run out, as C#'s do; with its row, it runs startHideFor late.
+// then decided afresh from the current row, read first: the dedupe
+// statuses give provider.ErrInstanceExists (so of N concurrent starts of
+// one id exactly one succeeds), otherwise the start is sent again. A crash
+// after the send leaves a hidden message: without its row, workers drop it
+// after its deliveries run out, as C#'s do; with its row, it runs
+// startHideFor late.
 //
 // Everything that can refuse the start is checked before anything is
 // written (provider.ValidateStart).
@@ -71,54 +82,94 @@ const maxStartAttempts = 5
 var errStartRaced = errors.New("azurestorage: the start lost a race for its Instances row")
 
 // createOnce is one attempt of CreateInstance; raced says that an earlier
-// attempt lost a race for the row.
+// attempt lost a race for the row, so this one reads the row first.
 func (b *Backend) createOnce(ctx context.Context, start *history.TaskMessage, dedupe []history.OrchestrationStatus, raced bool) error {
-	es := start.Event.(*history.ExecutionStartedEvent)
-	id := es.OrchestrationInstance.InstanceID
+	if !raced {
+		sm, err := b.encodeStart(ctx, start, nil, time.Time{})
+		if err != nil {
+			return err
+		}
+		return b.sendStart(ctx, start, dedupe, sm, nil, false)
+	}
+	id := start.Event.(*history.ExecutionStartedEvent).OrchestrationInstance.InstanceID
 	row, err := b.inst.Get(ctx, id, false)
-	if err != nil && !errors.Is(err, tables.ErrNotFound) {
+	if errors.Is(err, tables.ErrNotFound) {
+		row, err = nil, nil
+	}
+	if err != nil {
 		return err
 	}
 	if row != nil && slices.Contains(dedupe, row.State.Status) {
-		if raced {
-			return fmt.Errorf("%w: %q is %s: a concurrent start of the same id won", provider.ErrInstanceExists, id, row.State.Status)
-		}
-		return fmt.Errorf("%w: %q is %s", provider.ErrInstanceExists, id, row.State.Status)
+		return fmt.Errorf("%w: %q is %s: a concurrent start of the same id won", provider.ErrInstanceExists, id, row.State.Status)
 	}
-	cp := *es
-	es = &cp
+	sm, err := b.encodeStart(ctx, start, row, time.Time{})
+	if err != nil {
+		return err
+	}
+	return b.sendStart(ctx, start, dedupe, sm, row, true)
+}
+
+// startMessage is a start as it is sent: the event with its Generation
+// and Timestamp, the message text and the offloaded body, if any.
+type startMessage struct {
+	es   *history.ExecutionStartedEvent
+	text string
+	blob string
+}
+
+// encodeStart encodes the start message for an id whose row is row (nil:
+// none). The Generation follows the row unless the caller set one; the
+// Timestamp is the caller's, else at, else now.
+func (b *Backend) encodeStart(ctx context.Context, start *history.TaskMessage, row *tables.InstanceRow, at time.Time) (*startMessage, error) {
+	cp := *start.Event.(*history.ExecutionStartedEvent)
+	es := &cp
 	if es.Generation == nil {
 		g := rules.NextGeneration(stateOf(row))
 		es.Generation = &g
+	}
+	if es.Timestamp.IsZero() {
+		es.Timestamp = at
 	}
 	if es.Timestamp.IsZero() {
 		es.Timestamp = time.Now().UTC()
 	}
 	tm := *start
 	tm.Event = es
-	now := time.Now().UTC()
-	var delay time.Duration
-	if es.ScheduledStartTime != nil {
-		delay = es.ScheduledStartTime.Sub(now)
-	}
-	m := b.envelope(&tm, nil, clientSender)
-	text, blobName, err := b.codec.EncodeOffload(ctx, m)
+	text, blobName, err := b.codec.EncodeOffload(ctx, b.envelope(&tm, nil, clientSender))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	q := b.controlQueueFor(id)
-	hide := max(delay, startHideFor)
-	sent, err := q.SendHidden(ctx, text, hide)
-	if err != nil {
-		return err
-	}
-	s := &sentStart{q: q, sent: sent, blob: blobName}
+	return &startMessage{es: es, text: text, blob: blobName}, nil
+}
 
-	inputURL := ""
-	if blobName != "" {
-		inputURL = b.large.URL(blobName)
+// sendStart sends a start hidden and writes its row: Insert when row is
+// nil, else Replace under row's ETag. read says whether row was read (a
+// nil row then means there was none); a first attempt's insert did not
+// read it.
+func (b *Backend) sendStart(ctx context.Context, start *history.TaskMessage, dedupe []history.OrchestrationStatus, sm *startMessage, row *tables.InstanceRow, read bool) error {
+	var delay time.Duration
+	if sm.es.ScheduledStartTime != nil {
+		delay = sm.es.ScheduledStartTime.Sub(time.Now().UTC())
 	}
-	e := tables.PendingInstanceRow(es, b.opts.TaskHub, inputURL, now)
+	q := b.controlQueueFor(sm.es.OrchestrationInstance.InstanceID)
+	sent, err := q.SendHidden(ctx, sm.text, max(delay, startHideFor))
+	if err != nil {
+		return err
+	}
+	return b.writeStart(ctx, start, dedupe, &sentStart{q: q, sent: sent, blob: sm.blob, text: sm.text}, sm, row, read)
+}
+
+// writeStart writes the row of a start whose message s holds (its text is
+// sm's, or is rewritten to it when shown) and shows the message; a write
+// that loses withdraws it (see CreateInstance).
+func (b *Backend) writeStart(ctx context.Context, start *history.TaskMessage, dedupe []history.OrchestrationStatus, s *sentStart, sm *startMessage, row *tables.InstanceRow, read bool) error {
+	es := sm.es
+	id := es.OrchestrationInstance.InstanceID
+	inputURL := ""
+	if sm.blob != "" {
+		inputURL = b.large.URL(sm.blob)
+	}
+	e := tables.PendingInstanceRow(es, b.opts.TaskHub, inputURL, time.Now().UTC())
 	up, err := tables.OffloadLargeColumns(e, nil)
 	if err == nil {
 		err = b.uploadLarge(ctx, up)
@@ -132,25 +183,62 @@ func (b *Backend) createOnce(ctx context.Context, start *history.TaskMessage, de
 	} else {
 		_, err = b.inst.Replace(ctx, e, row.ETag)
 	}
-	if err != nil {
-		if !b.rowIsOurs(ctx, id, es) {
-			if !b.withdraw(ctx, id, s) {
-				// A worker has the message after all (it was hidden for
-				// less time than the write took): its de-duplication drops
-				// it, since the row is not its execution's.
-				if errors.Is(err, tables.ErrConflict) {
-					return fmt.Errorf("%w: %q: a concurrent start wrote its Instances row first", provider.ErrInstanceExists, id)
-				}
-				return err
-			}
-			if errors.Is(err, tables.ErrConflict) || errors.Is(err, tables.ErrNotFound) {
-				return errStartRaced
-			}
-			return err
-		}
+	if err == nil {
+		b.show(ctx, id, s, sm.text, es)
+		return nil
 	}
-	b.show(ctx, id, s, text, es)
-	return nil
+	cur, ours := b.rowAfterFailedWrite(ctx, id, es)
+	if ours {
+		b.show(ctx, id, s, sm.text, es)
+		return nil
+	}
+	if !read && cur != nil && errors.Is(err, tables.ErrConflict) {
+		// The insert found a row it had not read: decide against it.
+		return b.startOver(ctx, start, dedupe, s, sm, cur)
+	}
+	if !b.withdraw(ctx, id, s) {
+		// A worker has the message after all (it was hidden for less
+		// time than the write took): its de-duplication drops it, since
+		// the row is not its execution's.
+		if errors.Is(err, tables.ErrConflict) {
+			return fmt.Errorf("%w: %q: a concurrent start wrote its Instances row first", provider.ErrInstanceExists, id)
+		}
+		return err
+	}
+	if errors.Is(err, tables.ErrConflict) || errors.Is(err, tables.ErrNotFound) {
+		return errStartRaced
+	}
+	return err
+}
+
+// startOver decides a start whose insert found a row (cur) against that
+// row, as if it had been read first: a dedupe status withdraws the start;
+// otherwise the row is replaced and the held message rewritten with the
+// Generation that follows the row's when it is shown.
+func (b *Backend) startOver(ctx context.Context, start *history.TaskMessage, dedupe []history.OrchestrationStatus, s *sentStart, sm *startMessage, cur *tables.InstanceRow) error {
+	id := sm.es.OrchestrationInstance.InstanceID
+	if slices.Contains(dedupe, cur.State.Status) {
+		// A message the withdraw misses is one a worker took; its
+		// de-duplication drops it, since the row is not its execution's.
+		b.withdraw(ctx, id, s)
+		return fmt.Errorf("%w: %q is %s", provider.ErrInstanceExists, id, cur.State.Status)
+	}
+	next, err := b.encodeStart(ctx, start, cur, sm.es.Timestamp)
+	if err != nil {
+		b.withdraw(ctx, id, s)
+		return err
+	}
+	if sm.blob == "" && next.blob == "" {
+		return b.writeStart(ctx, start, dedupe, s, next, cur, true)
+	}
+	// An offloaded body is not rewritten in place: the start is sent anew.
+	if !b.withdraw(ctx, id, s) {
+		if next.blob != "" {
+			_, _ = b.large.DeletePrefix(context.WithoutCancel(ctx), next.blob)
+		}
+		return fmt.Errorf("%w: %q: its row exists and the first message of the start could not be withdrawn", provider.ErrInstanceExists, id)
+	}
+	return b.sendStart(ctx, start, dedupe, next, cur, true)
 }
 
 // sentStart is a start message sent hidden: its sender holds it by the
@@ -159,16 +247,21 @@ type sentStart struct {
 	q    *queues.Queue
 	sent queues.Sent
 	blob string // the offloaded message body, if any
+	text string // the text as sent
 }
 
-// rowIsOurs reads the instance's row after a failed write: the write may
-// have been applied with only its answer lost (a retried Insert then fails
-// with a conflict against itself).
-func (b *Backend) rowIsOurs(ctx context.Context, id string, es *history.ExecutionStartedEvent) bool {
+// rowAfterFailedWrite reads the instance's row after a failed write (nil
+// when there is none or it cannot be read) and whether it is this start's:
+// the write may have been applied with only its answer lost (a retried
+// Insert then fails with a conflict against itself).
+func (b *Backend) rowAfterFailedWrite(ctx context.Context, id string, es *history.ExecutionStartedEvent) (*tables.InstanceRow, bool) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	r, err := b.inst.Get(ctx, id, false)
-	return err == nil && strings.EqualFold(r.State.OrchestrationInstance.ExecutionID, es.OrchestrationInstance.ExecutionID)
+	if err != nil {
+		return nil, false
+	}
+	return r, strings.EqualFold(r.State.OrchestrationInstance.ExecutionID, es.OrchestrationInstance.ExecutionID)
 }
 
 // withdraw deletes a start message that will not run, and its offloaded
@@ -191,8 +284,10 @@ func (b *Backend) withdraw(ctx context.Context, id string, s *sentStart) bool {
 }
 
 // show makes a start message visible (at its scheduled time, if that is
-// sooner than the hiding ends) and wakes this process's pollers of its
-// queue. A failure only delays the start until the hiding ends.
+// sooner than the hiding ends), with text if that differs from the text
+// sent, and wakes this process's pollers of its queue; a start due now
+// whose partition this process owns is handed to its owner instead
+// (localstarts.go). A failure only delays the start until the hiding ends.
 func (b *Backend) show(ctx context.Context, id string, s *sentStart, text string, es *history.ExecutionStartedEvent) {
 	// The start has happened (its row is written) even if the caller gave
 	// up meanwhile: show it all the same.
@@ -202,8 +297,11 @@ func (b *Backend) show(ctx context.Context, id string, s *sentStart, text string
 	if es.ScheduledStartTime != nil {
 		delay = max(time.Until(*es.ScheduledStartTime), 0)
 	}
-	if !s.sent.NextVisible.IsZero() && time.Now().Add(delay).After(s.sent.NextVisible) {
+	if text == s.text && !s.sent.NextVisible.IsZero() && time.Now().Add(delay).After(s.sent.NextVisible) {
 		return // hidden until its scheduled time already
+	}
+	if delay <= 0 && text == s.text && b.handOver(s) {
+		return // taken by the partition's owner in this process (localstarts.go)
 	}
 	if _, _, err := s.q.UpdateVisibility(ctx, s.sent.ID, s.sent.PopReceipt, text, delay); err != nil {
 		b.log.Warn("azurestorage: showing a start message; it shows when its hiding ends", "instance", id, "message", s.sent.ID,

@@ -278,6 +278,7 @@ func (b *Backend) acquired(name string) {
 	ctx, cancel := context.WithCancel(b.runCtx)
 	p := &ownedPartition{name: name, queue: q, cancel: cancel, done: make(chan struct{}), held: map[string]*pending{}}
 	b.parts[name] = p
+	localOwners.set(b.queueKey(name), b)
 	b.log.Info("azurestorage: partition acquired", "partition", name)
 	b.loops.Add(1)
 	go func() {
@@ -329,6 +330,7 @@ func (b *Backend) stopPartition(p *ownedPartition, release bool) {
 	b.mu.Lock()
 	if b.parts[p.name] == p {
 		delete(b.parts, p.name)
+		localOwners.drop(b.queueKey(p.name), b)
 	}
 	for id, s := range b.sessions {
 		if s.part != p {
