@@ -135,7 +135,6 @@ func Step(b *Batch) (*Result, error) {
 	res := &Result{State: st}
 	now := b.Now()
 	var reschedule []*Request
-	var holder []*Request
 	answered := map[*Request]bool{}
 	for _, ev := range b.Events {
 		input := ""
@@ -177,11 +176,7 @@ func Step(b *Batch) (*Result, error) {
 					}
 					continue
 				}
-				if st.LockedBy != "" && st.LockedBy == m.Parent {
-					holder = append(holder, m)
-				} else {
-					st.Queue = append(st.Queue, m)
-				}
+				st.Queue = append(st.Queue, m)
 			}
 		case ev.Name == ReleaseEvent:
 			rel, err := DecodeRelease(input)
@@ -199,10 +194,8 @@ func Step(b *Batch) (*Result, error) {
 			st.Suspended = false
 		}
 	}
-	if len(holder) > 0 {
-		st.Queue = append(holder, st.Queue...)
-	}
 	st.Dedupe.expire(now)
+	st.holderAhead()
 	st.applyHeld(now)
 	if st.Suspended && b.StartedAt.Before(now.Add(-10*time.Second)) {
 		st.Suspended = false
@@ -296,6 +289,7 @@ func Step(b *Batch) (*Result, error) {
 			resp := &Response{Typed: true, Result: &result}
 			res.Outbox = append(res.Outbox, eventTo(lock.Parent, lock.ParentExecution, lock.ID, resp.Encode(), now))
 		}
+		st.holderAhead()
 	}
 	// A held release may apply once the batch ran its holder's requests
 	// (or granted its lock): the queue then waits for the next batch.
@@ -318,6 +312,33 @@ func Step(b *Batch) (*Result, error) {
 		res.Outbox = append(res.Outbox, cont)
 	}
 	return res, nil
+}
+
+// holderAhead moves the lock holder's queued requests to the front of the
+// queue, in their order: they belong to the critical section that holds
+// the lock, and run before anybody else's. A holder's request can be
+// queued behind others' when it came before its lock was granted here: in
+// the batch that unlocks the previous holder (whose release was held until
+// the end of the batch, or which ran again after its worker died having
+// granted the lock and answered), or behind a late lock request. Left
+// there, behind another caller's lock request, it would never run: the
+// holder waits for its answer and the other caller for the lock.
+func (st *State) holderAhead() {
+	if st.LockedBy == "" {
+		return
+	}
+	var holder, others []*Request
+	for _, r := range st.Queue {
+		if r.Parent == st.LockedBy {
+			holder = append(holder, r)
+		} else {
+			others = append(others, r)
+		}
+	}
+	if len(holder) == 0 || len(others) == 0 {
+		return
+	}
+	st.Queue = append(holder, others...)
 }
 
 // action builds the message of an operation's signal or start.
