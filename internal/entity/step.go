@@ -157,6 +157,7 @@ func Step(b *Batch) (*Result, error) {
 			if s := st.Dedupe.find(r); s != nil {
 				answered[r] = true
 				res.Outbox = append(res.Outbox, st.answerCopy(r, s, now)...)
+				st.Dedupe.alias(r, s, now)
 			}
 			var deliver []*Request
 			if r.Due != nil {
@@ -172,7 +173,9 @@ func Step(b *Batch) (*Result, error) {
 				if !st.Dedupe.accept(m, now) {
 					res.Copies++
 					if !answered[m] {
-						res.Outbox = append(res.Outbox, st.answerCopy(m, st.Dedupe.find(m), now)...)
+						s := st.Dedupe.find(m)
+						res.Outbox = append(res.Outbox, st.answerCopy(m, s, now)...)
+						st.Dedupe.alias(m, s, now)
 					}
 					continue
 				}

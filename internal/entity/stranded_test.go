@@ -58,3 +58,43 @@ func TestHoldersCallQueuedBeforeItsGrant(t *testing.T) {
 		t.Fatalf("the next batch ran %v, locked by %q, %d queued", ran, res.State.LockedBy, len(res.State.Queue))
 	}
 }
+
+// TestLockSetAgreesOnNoLockID is a lock request sent twice by an episode
+// that ran again (two ids, one delivery key), whose entities take
+// different ones for the original: the first entity took the first run's
+// and passed the second run's on as its copy, and the second entity got
+// that copy first (the batch that took the forwarded original did not
+// commit, so the original came back later). The orchestration is granted
+// the lock under the second id and releases it under that id; the first
+// entity, which holds the lock under the first id, must take the release
+// for its own, or it stays locked.
+func TestLockSetAgreesOnNoLockID(t *testing.T) {
+	a, b := NewID("acct", "a"), NewID("acct", "b")
+	first := &sender{id: "o", exec: "x1"}
+	resA, _ := run(t, a, nil, 0, first.keyedLock(t0, "lock-1", "x1:0", a, b))
+	fwd1 := resA.Outbox[0].Event.(*history.EventRaisedEvent)
+	rerun := &sender{id: "o", exec: "x1"}
+	resA, _ = run(t, a, encoded(resA.State), 0, rerun.keyedLock(t0.Add(time.Second), "lock-2", "x1:0", a, b))
+	if len(resA.Outbox) != 1 || resA.State.Dedupe.LockID != "lock-1" {
+		t.Fatalf("the copy at the first entity: %d messages, lock %q", len(resA.Outbox), resA.State.Dedupe.LockID)
+	}
+	fwd2 := resA.Outbox[0].Event.(*history.EventRaisedEvent)
+	resB, _ := run(t, b, nil, 0, fwd2)
+	resB, _ = run(t, b, encoded(resB.State), 0, fwd1)
+	if resB.State.LockedBy != "o" || resB.State.Dedupe.LockID != "lock-2" {
+		t.Fatalf("the second entity: locked by %q under %q", resB.State.LockedBy, resB.State.Dedupe.LockID)
+	}
+	// The orchestration releases what it was granted: lock-2.
+	relA, _ := run(t, a, encoded(resA.State), 0, releaseAfter("o", "lock-2", rerun, a))
+	relB, _ := run(t, b, encoded(resB.State), 0, releaseAfter("o", "lock-2", rerun, b))
+	if relA.State.LockedBy != "" || relB.State.LockedBy != "" {
+		t.Fatalf("after the releases: the first entity locked by %q, the second by %q", relA.State.LockedBy, relB.State.LockedBy)
+	}
+	// A release under the other id, come back after the orchestration
+	// locked the entity again, leaves the new lock alone.
+	again, _ := run(t, a, encoded(relA.State), 0, rerun.keyedLock(t0.Add(5*time.Second), "lock-3", "x1:5", a, b))
+	stale, _ := run(t, a, encoded(again.State), 0, releaseAfter("o", "lock-1", first, a))
+	if stale.State.LockedBy != "o" || stale.State.Dedupe.LockID != "lock-3" {
+		t.Fatalf("a stale release under the other id: locked by %q under %q", stale.State.LockedBy, stale.State.Dedupe.LockID)
+	}
+}
