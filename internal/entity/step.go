@@ -136,6 +136,19 @@ func Step(b *Batch) (*Result, error) {
 	now := b.Now()
 	var reschedule []*Request
 	answered := map[*Request]bool{}
+	// take queues a request the sorter delivered, unless it is a copy.
+	take := func(m *Request) {
+		if !st.Dedupe.accept(m, now) {
+			res.Copies++
+			if !answered[m] {
+				s := st.Dedupe.find(m)
+				res.Outbox = append(res.Outbox, st.answerCopy(m, s, now)...)
+				st.Dedupe.alias(m, s, now)
+			}
+			return
+		}
+		st.Queue = append(st.Queue, m)
+	}
 	for _, ev := range b.Events {
 		input := ""
 		if ev.Input != nil {
@@ -170,16 +183,7 @@ func Step(b *Batch) (*Result, error) {
 				deliver = st.Sorter.ReceiveInOrder(r)
 			}
 			for _, m := range deliver {
-				if !st.Dedupe.accept(m, now) {
-					res.Copies++
-					if !answered[m] {
-						s := st.Dedupe.find(m)
-						res.Outbox = append(res.Outbox, st.answerCopy(m, s, now)...)
-						st.Dedupe.alias(m, s, now)
-					}
-					continue
-				}
-				st.Queue = append(st.Queue, m)
+				take(m)
 			}
 		case ev.Name == ReleaseEvent:
 			rel, err := DecodeRelease(input)
@@ -196,6 +200,9 @@ func Step(b *Batch) (*Result, error) {
 		default:
 			st.Suspended = false
 		}
+	}
+	for _, m := range st.Sorter.ReleaseCopies(func(r *Request) bool { return st.Dedupe.find(r) != nil }) {
+		take(m)
 	}
 	st.Dedupe.expire(now)
 	st.holderAhead()

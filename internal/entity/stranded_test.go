@@ -98,3 +98,51 @@ func TestLockSetAgreesOnNoLockID(t *testing.T) {
 		t.Fatalf("a stale release under the other id: locked by %q under %q", stale.State.LockedBy, stale.State.Dedupe.LockID)
 	}
 }
+
+// TestCopyDoesNotWaitForItsGap is an episode that ran again and sent its
+// requests to a counter again, under new clocks: the copy of its first
+// request never arrived, and its second, also a copy, waited in the
+// sorter for it, and the execution's next (new) request behind them, for
+// the sorter's 30-minute reorder window. A request whose delivery key was
+// accepted is a copy whose original came in order, after every request its
+// run sent before it: the requests it waits for are copies too, and it
+// needs no order.
+func TestCopyDoesNotWaitForItsGap(t *testing.T) {
+	e := NewID("c", "k")
+	first := &sender{id: "o", exec: "x1"}
+	res, ran := run(t, e, nil, 0,
+		first.keyed(e, "add", true, t0, "id-0", "x1:0"),
+		first.keyed(e, "add", true, t0, "id-3", "x1:3"))
+	if join(ran) != "add,add" {
+		t.Fatalf("ran %v", ran)
+	}
+	rerun := &sender{id: "o", exec: "x1"}
+	_ = rerun.keyed(e, "add", true, t0.Add(6*time.Second), "id-0b", "x1:0") // never arrives
+	copy3 := rerun.keyed(e, "add", true, t0.Add(6*time.Second), "id-3b", "x1:3")
+	next := rerun.keyed(e, "add", true, t0.Add(7*time.Second), "id-6", "x1:6")
+	res, ran = run(t, e, encoded(res.State), 0, copy3)
+	if len(ran) != 0 {
+		t.Fatalf("the copy ran %v", ran)
+	}
+	res, ran = run(t, e, encoded(res.State), 0, next)
+	if join(ran) != "add" || res.State.Sorter.Buffered() != 0 {
+		t.Fatalf("the next request ran %v, %d wait in the sorter", ran, res.State.Sorter.Buffered())
+	}
+	// A copy that waited since before its original arrived does not hold
+	// up what came behind it either.
+	o2 := &sender{id: "o2", exec: "y1"}
+	orig := o2.keyed(e, "add", true, t0, "y-0", "y1:0")
+	orig1 := o2.keyed(e, "add", true, t0, "y-1", "y1:1")
+	again := &sender{id: "o2", exec: "y1"}
+	_ = again.keyed(e, "add", true, t0.Add(5*time.Second), "y-0b", "y1:0") // never arrives
+	again1 := again.keyed(e, "add", true, t0.Add(5*time.Second), "y-1b", "y1:1")
+	after := again.keyed(e, "add", true, t0.Add(6*time.Second), "y-2", "y1:2")
+	res, ran = run(t, e, encoded(res.State), 0, again1, after)
+	if len(ran) != 0 {
+		t.Fatalf("ran %v before the originals", ran)
+	}
+	res, ran = run(t, e, encoded(res.State), 0, orig, orig1)
+	if join(ran) != "add,add,add" || res.State.Sorter.Buffered() != 0 {
+		t.Fatalf("ran %v, %d wait in the sorter", ran, res.State.Sorter.Buffered())
+	}
+}
