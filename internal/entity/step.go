@@ -135,6 +135,10 @@ func Step(b *Batch) (*Result, error) {
 	res := &Result{State: st}
 	now := b.Now()
 	var reschedule []*Request
+	// holder collects the requests of the lock's holder, which go before
+	// the queue (also when the holder's release in this batch unlocks, as
+	// the extension puts them back first).
+	var holder []*Request
 	answered := map[*Request]bool{}
 	// take queues a request the sorter delivered, unless it is a copy.
 	take := func(m *Request) {
@@ -147,7 +151,11 @@ func Step(b *Batch) (*Result, error) {
 			}
 			return
 		}
-		st.Queue = append(st.Queue, m)
+		if st.LockedBy != "" && st.LockedBy == m.Parent {
+			holder = append(holder, m)
+		} else {
+			st.Queue = append(st.Queue, m)
+		}
 	}
 	for _, ev := range b.Events {
 		input := ""
@@ -203,6 +211,9 @@ func Step(b *Batch) (*Result, error) {
 	}
 	for _, m := range st.Sorter.ReleaseCopies(func(r *Request) bool { return st.Dedupe.find(r) != nil }) {
 		take(m)
+	}
+	if len(holder) > 0 {
+		st.Queue = append(holder, st.Queue...)
 	}
 	st.Dedupe.expire(now)
 	st.holderAhead()

@@ -146,3 +146,22 @@ func TestCopyDoesNotWaitForItsGap(t *testing.T) {
 		t.Fatalf("ran %v, %d wait in the sorter", ran, res.State.Sorter.Buffered())
 	}
 }
+
+// TestHoldersCallBeforeItsReleaseRunsFirst is a lock holder's call and its
+// release (one without "after", as the extension's orchestrations send it)
+// received in one batch, with another caller's lock request queued: the
+// call belongs to the critical section and runs before the lock passes on,
+// as the extension puts the holder's requests back first.
+func TestHoldersCallBeforeItsReleaseRunsFirst(t *testing.T) {
+	e := NewID("acct", "a")
+	x := &sender{id: "x", exec: "xx"}
+	q := &sender{id: "q", exec: "qx"}
+	res, _ := run(t, e, nil, 0, x.keyedLock(t0, "lock-x", "xx:0", e))
+	res, _ = run(t, e, encoded(res.State), 0, q.keyedLock(t0.Add(time.Second), "lock-q", "qx:0", e))
+	res, ran := run(t, e, encoded(res.State), 0,
+		x.keyed(e, "set", false, t0.Add(2*time.Second), "set-x", "xx:1"),
+		releaseOf("x", "lock-x"))
+	if join(ran) != "set" || res.State.LockedBy != "q" {
+		t.Fatalf("ran %v, locked by %q", ran, res.State.LockedBy)
+	}
+}
