@@ -8,7 +8,7 @@
 #   make interop  C# interop tests with dtfx-ref ($DTFX_REF, else ../shared/csharp-reference/dtfx-ref)
 #   make demo     run every sample once on the local Azurite (or $AZURE_STORAGE_CONNECTION_STRING)
 #   make bench    azdurable bench chain and fanout, every storage call counted (BENCHFLAGS=--compare-csharp)
-#   make chaos    3 workers, 8 partitions, a worker SIGKILLed every ~4 s, 2% storage faults; JSON summary (CHAOSFLAGS=...)
+#   make chaos    orchestrations and entities on 3 workers, 8 partitions, a worker SIGKILLed every ~4 s, 2% storage faults; JSON summary (CHAOSFLAGS=...)
 #   make proto    regenerate internal/sidecar/pb from its .proto (protoc, and the pinned Go generators in bin/tools)
 #   make proto-check  fail if the committed generated code differs from what make proto writes
 #   make sidecar-test  the sidecar's JavaScript end-to-end suite (npm ci in internal/sidecar/e2e, Azurite, Go worker)
@@ -137,24 +137,25 @@ interop: tools
 	exit $$status
 
 # The chaos run (internal/chaos): 420 instances of a mixed workload (and
-# their 180 sub-orchestrations) on three `worker` processes of
+# their sub-orchestrations) on three `worker` processes of
 # internal/chaos/cmd/chaos over an in-memory Azurite, one of them killed with
 # SIGKILL and restarted about every 4 s (and never before an instance has
 # ended since the previous kill), 2% of their storage calls failing on
-# purpose. It prints a JSON summary and fails unless every instance
-# completed with its output and every history passed the checks; the
-# workers' logs stay in the directory it names. About 2 minutes on two idle
-# cores; on a loaded machine it waits up to 20 minutes for the instances.
-# CHAOSFLAGS adds flags, e.g. --fault-rate 0 or --seed N. The entity work
-# (--kinds all or entities) is left out by default until its last gap under
-# kills is closed (docs/entities.md, "Reliability under kills and faults");
-# CHAOSFLAGS=--kinds=all runs it.
+# purpose. The workload has entity work too: counters signalled and called,
+# transfers between accounts in critical sections. It prints a JSON summary
+# and fails unless every instance completed with its output, every history
+# passed the checks, every counter equals the operations sent to it, the
+# balances are the planned ones and no entity is left locked or with queued
+# requests; the workers' logs stay in the directory it names. About 6
+# minutes on two shared cores; on a loaded machine it waits up to 20 minutes
+# for the instances. CHAOSFLAGS adds flags, e.g. --fault-rate 0, --seed N or
+# --kinds orchestrations (the orchestrations alone).
 CHAOSFLAGS ?=
 .PHONY: chaos
 chaos: tools
 	@dir="$$(mktemp -d "$${TMPDIR:-/tmp}/azdurable-chaos.XXXXXX")"; \
 	$(GO) build -o "$$dir/chaos" ./internal/chaos/cmd/chaos && \
-	"$$dir/chaos" run --instances 420 --kill-every 4s --fault-rate 0.02 --timeout 20m --kinds orchestrations --dir "$$dir/run" $(CHAOSFLAGS)
+	"$$dir/chaos" run --instances 420 --kill-every 4s --fault-rate 0.02 --timeout 20m --kinds all --dir "$$dir/run" $(CHAOSFLAGS)
 
 # The sidecar's protocol code (internal/sidecar/pb) is generated from
 # taskhub_sidecar.proto and committed, so that building needs no protoc.

@@ -39,7 +39,10 @@ import (
 //     execution sent before it, which an episode that runs again computes
 //     the same way (replay), while its id and clock change. Requests
 //     without a key (from the extension's orchestrations) are left to the
-//     sorter alone.
+//     sorter alone. The ids of a lock request's copies are kept beside
+//     the original's key (alias): the entities of a lock set may take
+//     different copies for the original, and a release naming any of
+//     them releases the lock.
 //
 // A dropped copy of a call or lock request (another id, the same key) is
 // answered under its own id, since the run that committed may be the one
@@ -220,7 +223,7 @@ func (st *State) answerCopy(r *Request, s *seenKey, now time.Time) []*history.Ta
 		return []*history.TaskMessage{copyAnswer(r, s.id, now)}
 	}
 	switch {
-	case st.LockedBy == r.Parent && strings.EqualFold(d.LockID, s.id):
+	case st.LockedBy == r.Parent && d.sameLock(d.LockID, s.id):
 		if r.Position+1 >= len(r.LockSet) {
 			result := LockAcquired
 			resp := &Response{Typed: true, Result: &result, CopyOf: s.id}
@@ -232,17 +235,51 @@ func (st *State) answerCopy(r *Request, s *seenKey, now time.Time) []*history.Ta
 		target := next.LockSet[next.Position].InstanceID()
 		st.Sorter.LabelOutgoing(&next, target, UTCStamp(now))
 		return []*history.TaskMessage{eventTo(target, "", OpEvent, next.Encode(), now)}
-	case lockQueued(st.Queue, s.id):
+	case d.lockQueued(st.Queue, s.id):
 		return []*history.TaskMessage{copyAnswer(r, s.id, now)}
 	}
 	return nil
 }
 
 // releases reports whether a release of the entity's lock holder unlocks
-// it: it must name the lock's request (or be the clean's), unless the
-// lock's request is not known.
+// it: it must name the lock's request or one of its copies (or be the
+// clean's), unless the lock's request is not known.
 func (d *Dedupe) releases(rel *Release) bool {
-	return d.LockID == "" || strings.EqualFold(d.LockID, rel.ID) || rel.ID == OrphanedLockReleaseID
+	return d.LockID == "" || d.sameLock(d.LockID, rel.ID) || rel.ID == OrphanedLockReleaseID
+}
+
+// alias keeps the id of r, a copy of the lock request of entry s under
+// another id, beside the original's key. The entities of a lock set may
+// take different copies for the original (a forwarded copy can arrive
+// before the forwarded original, when the batch that took the original did
+// not commit), and the orchestration releases the one it was granted
+// under: each entity must know both for its own lock.
+func (d *Dedupe) alias(r *Request, s *seenKey, now time.Time) {
+	if !r.IsLock() || s.id == "" || d.lockAccepted(r.ID) {
+		return
+	}
+	d.seen = append(d.seen, seenKey{key: s.key, at: now.Unix(), id: r.ID})
+}
+
+// sameLock reports whether two lock request ids are one lock request:
+// equal, or copies kept under one key (alias).
+func (d *Dedupe) sameLock(x, y string) bool {
+	if strings.EqualFold(x, y) {
+		return true
+	}
+	kx, ky := d.keyOf(x), d.keyOf(y)
+	return kx != "" && kx == ky
+}
+
+// keyOf returns the delivery key a request id was accepted under ("" when
+// it was not).
+func (d *Dedupe) keyOf(id string) string {
+	for _, s := range d.seen {
+		if strings.EqualFold(s.id, id) {
+			return s.key
+		}
+	}
+	return ""
 }
 
 // hold keeps a release that carries After until it may apply (once per
@@ -277,13 +314,13 @@ func (st *State) applyHeld(now time.Time) bool {
 		switch {
 		case h.at < horizon:
 			continue
-		case st.LockedBy == rel.Parent && (d.LockID == "" || strings.EqualFold(d.LockID, rel.ID)):
+		case st.LockedBy == rel.Parent && (d.LockID == "" || d.sameLock(d.LockID, rel.ID)):
 			if st.Sorter.Delivered(rel.Parent, *rel.After) && holderFirst(st.Queue, rel.Parent) {
 				st.LockedBy, d.LockID = "", ""
 				unlocked = true
 				continue
 			}
-		case d.lockAccepted(rel.ID) && !lockQueued(st.Queue, rel.ID):
+		case d.lockAccepted(rel.ID) && !d.lockQueued(st.Queue, rel.ID):
 			continue // its lock was granted and released: a copy
 		}
 		kept = append(kept, h)
@@ -302,9 +339,11 @@ func (d *Dedupe) lockAccepted(id string) bool {
 	return false
 }
 
-func lockQueued(queue []*Request, id string) bool {
+// lockQueued reports whether the lock request id (or a copy of it) waits
+// in the queue.
+func (d *Dedupe) lockQueued(queue []*Request, id string) bool {
 	for _, r := range queue {
-		if r.IsLock() && strings.EqualFold(r.ID, id) {
+		if r.IsLock() && d.sameLock(r.ID, id) {
 			return true
 		}
 	}

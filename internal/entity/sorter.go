@@ -252,6 +252,36 @@ func (s *Sorter) deliverNext(b *receiveBuffer) (*Request, bool) {
 	return nil, false
 }
 
+// ReleaseCopies delivers, from the front of each sender's buffer, the
+// requests that wait for a predecessor although isCopy reports them copies
+// of requests already accepted, and what waited behind them. A copy needs
+// no order: its original came in order, after every request its run sent
+// before it, so the requests the copy waits for are copies too, and may
+// never come (a worker that dies after sending them is a reason for copies
+// in the first place).
+func (s *Sorter) ReleaseCopies(isCopy func(*Request) bool) []*Request {
+	var out []*Request
+	for _, k := range s.received.keys {
+		b, _ := s.received.get(k)
+		for len(b.buffered) > 0 && isCopy(b.buffered[0]) {
+			first := b.buffered[0]
+			b.buffered = b.buffered[1:]
+			if first.Timestamp.After(b.Last) {
+				b.Last = s.horizonOrMin(first.Timestamp)
+			}
+			out = append(out, first)
+			for {
+				next, ok := s.deliverNext(b)
+				if !ok {
+					break
+				}
+				out = append(out, next)
+			}
+		}
+	}
+	return out
+}
+
 // Buffered is how many requests wait for a predecessor.
 func (s *Sorter) Buffered() int {
 	n := 0

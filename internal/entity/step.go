@@ -135,8 +135,28 @@ func Step(b *Batch) (*Result, error) {
 	res := &Result{State: st}
 	now := b.Now()
 	var reschedule []*Request
+	// holder collects the requests of the lock's holder, which go before
+	// the queue (also when the holder's release in this batch unlocks, as
+	// the extension puts them back first).
 	var holder []*Request
 	answered := map[*Request]bool{}
+	// take queues a request the sorter delivered, unless it is a copy.
+	take := func(m *Request) {
+		if !st.Dedupe.accept(m, now) {
+			res.Copies++
+			if !answered[m] {
+				s := st.Dedupe.find(m)
+				res.Outbox = append(res.Outbox, st.answerCopy(m, s, now)...)
+				st.Dedupe.alias(m, s, now)
+			}
+			return
+		}
+		if st.LockedBy != "" && st.LockedBy == m.Parent {
+			holder = append(holder, m)
+		} else {
+			st.Queue = append(st.Queue, m)
+		}
+	}
 	for _, ev := range b.Events {
 		input := ""
 		if ev.Input != nil {
@@ -158,6 +178,7 @@ func Step(b *Batch) (*Result, error) {
 			if s := st.Dedupe.find(r); s != nil {
 				answered[r] = true
 				res.Outbox = append(res.Outbox, st.answerCopy(r, s, now)...)
+				st.Dedupe.alias(r, s, now)
 			}
 			var deliver []*Request
 			if r.Due != nil {
@@ -170,18 +191,7 @@ func Step(b *Batch) (*Result, error) {
 				deliver = st.Sorter.ReceiveInOrder(r)
 			}
 			for _, m := range deliver {
-				if !st.Dedupe.accept(m, now) {
-					res.Copies++
-					if !answered[m] {
-						res.Outbox = append(res.Outbox, st.answerCopy(m, st.Dedupe.find(m), now)...)
-					}
-					continue
-				}
-				if st.LockedBy != "" && st.LockedBy == m.Parent {
-					holder = append(holder, m)
-				} else {
-					st.Queue = append(st.Queue, m)
-				}
+				take(m)
 			}
 		case ev.Name == ReleaseEvent:
 			rel, err := DecodeRelease(input)
@@ -199,10 +209,14 @@ func Step(b *Batch) (*Result, error) {
 			st.Suspended = false
 		}
 	}
+	for _, m := range st.Sorter.ReleaseCopies(func(r *Request) bool { return st.Dedupe.find(r) != nil }) {
+		take(m)
+	}
 	if len(holder) > 0 {
 		st.Queue = append(holder, st.Queue...)
 	}
 	st.Dedupe.expire(now)
+	st.holderAhead()
 	st.applyHeld(now)
 	if st.Suspended && b.StartedAt.Before(now.Add(-10*time.Second)) {
 		st.Suspended = false
@@ -296,6 +310,7 @@ func Step(b *Batch) (*Result, error) {
 			resp := &Response{Typed: true, Result: &result}
 			res.Outbox = append(res.Outbox, eventTo(lock.Parent, lock.ParentExecution, lock.ID, resp.Encode(), now))
 		}
+		st.holderAhead()
 	}
 	// A held release may apply once the batch ran its holder's requests
 	// (or granted its lock): the queue then waits for the next batch.
@@ -318,6 +333,33 @@ func Step(b *Batch) (*Result, error) {
 		res.Outbox = append(res.Outbox, cont)
 	}
 	return res, nil
+}
+
+// holderAhead moves the lock holder's queued requests to the front of the
+// queue, in their order: they belong to the critical section that holds
+// the lock, and run before anybody else's. A holder's request can be
+// queued behind others' when it came before its lock was granted here: in
+// the batch that unlocks the previous holder (whose release was held until
+// the end of the batch, or which ran again after its worker died having
+// granted the lock and answered), or behind a late lock request. Left
+// there, behind another caller's lock request, it would never run: the
+// holder waits for its answer and the other caller for the lock.
+func (st *State) holderAhead() {
+	if st.LockedBy == "" {
+		return
+	}
+	var holder, others []*Request
+	for _, r := range st.Queue {
+		if r.Parent == st.LockedBy {
+			holder = append(holder, r)
+		} else {
+			others = append(others, r)
+		}
+	}
+	if len(holder) == 0 || len(others) == 0 {
+		return
+	}
+	st.Queue = append(holder, others...)
 }
 
 // action builds the message of an operation's signal or start.
