@@ -9,33 +9,13 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/internal/azuritetest"
-	"github.com/azdurable/azdurable/provider/azurestorage"
-	"github.com/azdurable/azdurable/samples/counter"
-	"github.com/azdurable/azdurable/worker"
 )
 
 // "entities clean --one-page" cleans a page at a time and prints the token
 // that goes on; the pages together do what one clean does. A bad token or
 // page size is a usage error.
 func TestEntitiesCleanPages(t *testing.T) {
-	hub := azuritetest.NewHub(t)
-	be, err := azurestorage.New(azurestorage.Options{TaskHub: hub, Account: azuritetest.Account(t),
-		MaxPollingInterval: 200 * time.Millisecond, Logger: quietLog()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = be.DeleteTaskHub(context.Background()) })
-	if err := be.CreateTaskHub(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	w := worker.New(be, worker.Options{Logger: quietLog(), ShutdownTimeout: 5 * time.Second})
-	if err := w.Register(counter.Registrations()...); err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(runCtx) }()
-	t.Cleanup(func() { stop(); <-done })
+	hub, _ := counterHub(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	storage := []string{"--connection-string", azuritetest.ConnectionString(t), "--task-hub", hub}

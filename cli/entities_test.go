@@ -27,7 +27,11 @@ func entitiesCLI(ctx context.Context, args ...string) (string, error) {
 	return out.String(), err
 }
 
-func TestEntitiesCommands(t *testing.T) {
+// counterHub creates a hub on the test's Azurite with a worker hosting the
+// counter sample for the rest of the test, and returns the hub's name and
+// its backend.
+func counterHub(t *testing.T) (string, *azurestorage.Backend) {
+	t.Helper()
 	hub := azuritetest.NewHub(t)
 	be, err := azurestorage.New(azurestorage.Options{TaskHub: hub, Account: azuritetest.Account(t),
 		MaxPollingInterval: 200 * time.Millisecond, Logger: quietLog()})
@@ -46,6 +50,11 @@ func TestEntitiesCommands(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- w.Run(runCtx) }()
 	t.Cleanup(func() { stop(); <-done })
+	return hub, be
+}
+
+func TestEntitiesCommands(t *testing.T) {
+	hub, be := counterHub(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	storage := []string{"--connection-string", azuritetest.ConnectionString(t), "--task-hub", hub}

@@ -140,13 +140,7 @@ func (s *Sorter) ReceiveInOrder(r *Request) []*Request {
 				if b.Last.Before(s.ReceiveHorizon) {
 					b.Last = minStamp
 				}
-				for {
-					next, ok := s.deliverNext(b)
-					if !ok {
-						break
-					}
-					out = append(out, next)
-				}
+				out = s.deliverReady(b, out)
 				if b.Last.IsZero() && len(b.buffered) == 0 {
 					s.received.remove(k)
 				}
@@ -187,13 +181,7 @@ func (s *Sorter) ReceiveInOrder(r *Request) []*Request {
 	}
 	out = append(out, r)
 	b.Last = s.horizonOrMin(r.Timestamp)
-	for {
-		next, ok := s.deliverNext(b)
-		if !ok {
-			break
-		}
-		out = append(out, next)
-	}
+	out = s.deliverReady(b, out)
 	return out
 }
 
@@ -223,13 +211,7 @@ func (s *Sorter) receiveForwarded(r *Request) []*Request {
 	}
 	b.Last = r.Timestamp
 	out := []*Request{r}
-	for {
-		next, ok := s.deliverNext(b)
-		if !ok {
-			return out
-		}
-		out = append(out, next)
-	}
+	return s.deliverReady(b, out)
 }
 
 func (s *Sorter) horizonOrMin(t Stamp) Stamp {
@@ -237,6 +219,19 @@ func (s *Sorter) horizonOrMin(t Stamp) Stamp {
 		return t
 	}
 	return minStamp
+}
+
+// deliverReady appends to out the requests at the front of b whose
+// predecessor has been delivered (or is past the reorder window), in
+// order, and returns it.
+func (s *Sorter) deliverReady(b *receiveBuffer, out []*Request) []*Request {
+	for {
+		next, ok := s.deliverNext(b)
+		if !ok {
+			return out
+		}
+		out = append(out, next)
+	}
 }
 
 func (s *Sorter) deliverNext(b *receiveBuffer) (*Request, bool) {
@@ -270,13 +265,7 @@ func (s *Sorter) ReleaseCopies(isCopy func(*Request) bool) []*Request {
 				b.Last = s.horizonOrMin(first.Timestamp)
 			}
 			out = append(out, first)
-			for {
-				next, ok := s.deliverNext(b)
-				if !ok {
-					break
-				}
-				out = append(out, next)
-			}
+			out = s.deliverReady(b, out)
 		}
 	}
 	return out
