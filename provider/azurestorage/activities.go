@@ -37,6 +37,9 @@ type activityFetcher struct {
 	receiving int
 	// lastWork is when this process last saw work (UnixNano; busyWindow).
 	lastWork atomic.Int64
+	// peak is the most callers seen waiting at once: this process's
+	// activity slots, as far as the fetcher can tell (see gather).
+	peak int
 }
 
 // queuedItem is a work item waiting for a caller, since at.
@@ -79,6 +82,7 @@ func (b *Backend) LockNextActivity(ctx context.Context) (*provider.ActivityWorkI
 	f := b.act
 	f.mu.Lock()
 	f.waiting++
+	f.peak = max(f.peak, f.waiting)
 	if !f.running {
 		f.running = true
 		go f.loop()
@@ -116,7 +120,13 @@ func (f *activityFetcher) loop() {
 	b := f.b
 	backoff := queues.NewBackoff(b.opts.MaxPollingInterval, nil)
 	idleSince := time.Now()
+	// busy is set while the last receive returned work; rtt is how long
+	// that receive took (see gather).
+	busy, rtt := false, time.Duration(0)
 	for {
+		if busy {
+			f.gather(rtt)
+		}
 		f.mu.Lock()
 		want := f.freeLocked()
 		if want <= 0 {
@@ -146,6 +156,7 @@ func (f *activityFetcher) loop() {
 		at := time.Now()
 		msgs, err := b.workitems.Receive(ctx, want, b.hold)
 		cancel()
+		busy, rtt = len(msgs) > 0, time.Since(at)
 		if err != nil {
 			b.log.Warn("azurestorage: receiving activity work items", "err", err)
 		}
@@ -178,6 +189,42 @@ func (f *activityFetcher) loop() {
 			backoff.Reset()
 		}
 		t.Stop()
+	}
+}
+
+// gatherCap bounds how long gather waits for more free slots.
+const gatherCap = 100 * time.Millisecond
+
+// gather lets free slots add up before the next receive while the queue
+// has work, so that a busy process receives several work items per call
+// instead of one per slot that frees: a receive costs the service about
+// the same whatever it returns (an emulator scans and sorts every message
+// of the account on each), and one per activity was most of what a
+// fan-out across processes cost it. It waits until half of the slots are
+// free, or at most as long as the last receive took (capped at
+// gatherCap): when the service answers fast the wait is as short, and a
+// slow service, the case that needs fewer calls, buys a longer one. A slot
+// that frees meanwhile idles at most that long.
+func (f *activityFetcher) gather(rtt time.Duration) {
+	wait := min(rtt, gatherCap)
+	if wait <= 0 {
+		return
+	}
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for {
+		f.mu.Lock()
+		enough := f.freeLocked() >= max(1, f.peak/2)
+		ch := f.notify
+		f.mu.Unlock()
+		if enough {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			return
+		}
 	}
 }
 
