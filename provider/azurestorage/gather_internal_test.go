@@ -14,21 +14,28 @@ func TestGatherWaitsForHalfTheSlots(t *testing.T) {
 	newFetcher := func(peak, waiting int) *activityFetcher {
 		return &activityFetcher{b: &Backend{}, running: true, notify: make(chan struct{}), peak: peak, waiting: waiting}
 	}
-	// Half the slots free already: no wait, even for a slow service.
-	f := newFetcher(10, 5)
-	done := make(chan struct{})
-	go func() { f.gather(time.Hour); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(time.Minute):
-		t.Fatal("gather waited although half of the slots were free")
+	// start runs gather in the background; ends fails the test unless
+	// that gather returns within a generous deadline.
+	start := func(f *activityFetcher, rtt time.Duration) chan struct{} {
+		done := make(chan struct{})
+		go func() { f.gather(rtt); close(done) }()
+		return done
 	}
+	ends := func(done chan struct{}, why string) {
+		t.Helper()
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+			t.Fatal(why)
+		}
+	}
+	// Half the slots free already: no wait, even for a slow service.
+	ends(start(newFetcher(10, 5), time.Hour), "gather waited although half of the slots were free")
 
 	// One slot free of ten and a slow last receive: the wait lasts until
 	// slots free up, which a waiting caller announces.
-	f = newFetcher(10, 1)
-	done = make(chan struct{})
-	go func() { f.gather(time.Hour); close(done) }()
+	f := newFetcher(10, 1)
+	done := start(f, time.Hour)
 	for i := 0; i < 4; i++ {
 		f.mu.Lock()
 		f.waiting++
@@ -42,30 +49,12 @@ func TestGatherWaitsForHalfTheSlots(t *testing.T) {
 		default:
 		}
 	}
-	select {
-	case <-done:
-	case <-time.After(time.Minute):
-		t.Fatal("gather went on waiting with half of the slots free")
-	}
+	ends(done, "gather went on waiting with half of the slots free")
 
 	// Too few free slots and a fast service: the wait is capped by the
 	// last receive's time (and by gatherCap), and ends without more slots.
-	f = newFetcher(10, 1)
-	done = make(chan struct{})
-	go func() { f.gather(time.Millisecond); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(time.Minute):
-		t.Fatal("gather waited longer than the last receive took")
-	}
-	f = newFetcher(10, 1)
-	done = make(chan struct{})
-	go func() { f.gather(time.Hour); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(time.Minute):
-		t.Fatal("gather waited longer than gatherCap")
-	}
+	ends(start(newFetcher(10, 1), time.Millisecond), "gather waited longer than the last receive took")
+	ends(start(newFetcher(10, 1), time.Hour), "gather waited longer than gatherCap")
 
 	// Nothing known of the last receive: no wait.
 	newFetcher(10, 0).gather(0)
