@@ -126,6 +126,12 @@ func actionEvent(a *pb.OrchestratorAction, now time.Time) (history.Event, error)
 		if c.GetName() == "" {
 			return nil, invalidAnswer("createSubOrchestration #%d has no name", a.GetId())
 		}
+		if taskhub.ExceedsColumnLimit(c.GetName()) {
+			// The child's Instances row keeps its name in a column of its
+			// own, which is never moved to a blob.
+			return nil, invalidAnswer("createSubOrchestration #%d: the orchestration name is %d UTF-16 code units long; a table column holds at most %d",
+				a.GetId(), taskhub.UTF16Len(c.GetName()), taskhub.MaxColumnUTF16Bytes/2)
+		}
 		if err := provider.ValidateInstanceID(c.GetInstanceId()); err != nil {
 			return nil, invalidAnswer("createSubOrchestration #%d: %v", a.GetId(), err)
 		}
