@@ -3,8 +3,12 @@ package sidecar_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/azdurable/azdurable/internal/sidecar/pb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // An SDK worker's answer that storage cannot hold (a version or an
@@ -48,5 +52,34 @@ func TestAnswerStorageCannotHoldFailsTheInstance(t *testing.T) {
 		if f.get(t, "child-"+id, false).GetExists() {
 			t.Errorf("%s: a child was started", in)
 		}
+	}
+}
+
+// An event, suspend or resume sent to an instance whose start is
+// scheduled later is refused: the hub (as C#'s) drops a message for an
+// instance that has no history yet, so the call would succeed and the
+// message be lost.
+func TestMessagesBeforeAScheduledStartAreRefused(t *testing.T) {
+	be, hub := azuriteBackend(t)
+	f := sdkFixture(t, be, hub)
+	connectSDK(t, "w", f.addr, nil, orchestrations, echo)
+	id := f.start(t, &pb.CreateInstanceRequest{InstanceId: "later-1", Name: "Hold",
+		ScheduledStartTimestamp: timestamppb.New(time.Now().Add(time.Hour))})
+	ctx := ctxFor(t)
+	for what, err := range map[string]error{
+		"raise":   second(f.client.RaiseEvent(ctx, &pb.RaiseEventRequest{InstanceId: id, Name: "go", Input: str(`"early"`)})),
+		"suspend": second(f.client.SuspendInstance(ctx, &pb.SuspendRequest{InstanceId: id})),
+		"resume":  second(f.client.ResumeInstance(ctx, &pb.ResumeRequest{InstanceId: id})),
+	} {
+		if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "scheduled") {
+			t.Errorf("%s before the scheduled start: %v", what, err)
+		}
+	}
+	// A terminate is carried out before the start.
+	if _, err := f.client.TerminateInstance(ctx, &pb.TerminateRequest{InstanceId: id, Output: str(`"never mind"`)}); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.complete(t, id); st.GetOrchestrationStatus() != pb.OrchestrationStatus_ORCHESTRATION_STATUS_TERMINATED {
+		t.Errorf("terminated before its start: %v", st)
 	}
 }
