@@ -83,3 +83,23 @@ func TestMessagesBeforeAScheduledStartAreRefused(t *testing.T) {
 		t.Errorf("terminated before its start: %v", st)
 	}
 }
+
+// An entity message whose request id is not a GUID fails the instance:
+// the extension's request messages carry a GUID, and a C# entity could
+// not read one with other text.
+func TestEntityRequestIDMustBeAGUID(t *testing.T) {
+	be, hub := memoryBackend(t)
+	f := sdkFixture(t, be, hub)
+	connectSDK(t, "w", f.addr, nil, func(v *view) []*pb.OrchestratorAction {
+		if v.ended() {
+			return nil
+		}
+		return []*pb.OrchestratorAction{entityAction(1, &pb.SendEntityMessageAction{EntityMessageType: &pb.SendEntityMessageAction_EntityOperationSignaled{
+			EntityOperationSignaled: &pb.EntityOperationSignaledEvent{RequestId: "req-1", Operation: "add", Input: str("1"), TargetInstanceId: str("@counter@g")}}})}
+	}, echo)
+	st := f.complete(t, f.start(t, &pb.CreateInstanceRequest{InstanceId: "not-a-guid", Name: "Signals"}))
+	if fd := st.GetFailureDetails(); st.GetOrchestrationStatus() != pb.OrchestrationStatus_ORCHESTRATION_STATUS_FAILED ||
+		fd.GetErrorType() != "azdurable.InvalidWorkerAnswer" || !strings.Contains(fd.GetErrorMessage(), "GUID") {
+		t.Errorf("a signal with request id req-1: %v", st)
+	}
+}
