@@ -103,3 +103,20 @@ func TestEntityRequestIDMustBeAGUID(t *testing.T) {
 		t.Errorf("a signal with request id req-1: %v", st)
 	}
 }
+
+// The history of an execution the instance never had is NotFound, as an
+// unknown instance's: an empty answer would read as an execution with
+// no events.
+func TestHistoryOfAnUnknownExecution(t *testing.T) {
+	be, hub := memoryBackend(t)
+	f := newFixture(t, be, hub, true)
+	id := f.start(t, &pb.CreateInstanceRequest{InstanceId: "hist-exec", Name: "HelloCities"})
+	f.complete(t, id)
+	stream, err := f.client.StreamInstanceHistory(ctxFor(t), &pb.StreamInstanceHistoryRequest{InstanceId: id, ExecutionId: str("no-such-execution")})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if status.Code(err) != codes.NotFound {
+		t.Errorf("the history of an unknown execution: %v", err)
+	}
+}
