@@ -120,3 +120,29 @@ func TestHistoryOfAnUnknownExecution(t *testing.T) {
 		t.Errorf("the history of an unknown execution: %v", err)
 	}
 }
+
+// An entity that starts an orchestration whose name storage cannot hold
+// has its batch's operations failed with the reason (its state kept),
+// rather than sending a start whose Instances row can never be written.
+func TestEntityStartStorageCannotHold(t *testing.T) {
+	be, hub := azuriteBackend(t)
+	f := sdkFixture(t, be, hub)
+	long := strings.Repeat("n", 40000)
+	noOrchestrations := func(*view) []*pb.OrchestratorAction { return nil }
+	connectEntitySDK(t, "w", f.addr, nil, noOrchestrations, echo, func(req *pb.EntityBatchRequest) *pb.EntityBatchResult {
+		res := &pb.EntityBatchResult{EntityState: str("1"), Actions: []*pb.OperationAction{{Id: 0, OperationActionType: &pb.OperationAction_StartNewOrchestration{
+			StartNewOrchestration: &pb.StartNewOrchestrationAction{InstanceId: "started-by-entity", Name: long}}}}}
+		for range req.GetOperations() {
+			res.Results = append(res.Results, &pb.OperationResult{ResultType: &pb.OperationResult_Success{Success: &pb.OperationResultSuccess{}}})
+		}
+		return res
+	}, nil)
+	f.signal(t, &pb.SignalEntityRequest{InstanceId: "@starter@k", Name: "go"})
+	waitFor(t, "the batch to be failed", func() bool { return f.srv.Stats().Failed.Load() == 1 })
+	if f.get(t, "started-by-entity", false).GetExists() {
+		t.Error("the entity's start was sent")
+	}
+	if res := f.getEntity(t, "@starter@k", true); res.GetExists() {
+		t.Errorf("the failed batch's state was kept: %v", res)
+	}
+}
