@@ -126,6 +126,9 @@ func actionEvent(a *pb.OrchestratorAction, now time.Time) (history.Event, error)
 		if c.GetName() == "" {
 			return nil, invalidAnswer("createSubOrchestration #%d has no name", a.GetId())
 		}
+		if err := startableName("createSubOrchestration", a.GetId(), c.GetName()); err != nil {
+			return nil, err
+		}
 		if err := provider.ValidateInstanceID(c.GetInstanceId()); err != nil {
 			return nil, invalidAnswer("createSubOrchestration #%d: %v", a.GetId(), err)
 		}
@@ -160,6 +163,17 @@ func actionEvent(a *pb.OrchestratorAction, now time.Time) (history.Event, error)
 		return nil, invalidAnswer("rewindOrchestration: azdurable sidecar rewinds as DurableTask.AzureStorage does (RewindInstance), and never asks a worker to rewrite a history")
 	}
 	return nil, invalidAnswer("action #%d has no type this sidecar knows", a.GetId())
+}
+
+// startableName refuses the name of an orchestration an action starts when
+// the new instance's Instances row could not hold it: the row keeps the
+// name in a column of its own, which is never moved to a blob.
+func startableName(action string, id int32, name string) error {
+	if taskhub.ExceedsColumnLimit(name) {
+		return invalidAnswer("%s #%d: the orchestration name is %d UTF-16 code units long; a table column holds at most %d",
+			action, id, taskhub.UTF16Len(name), taskhub.MaxColumnUTF16Bytes/2)
+	}
+	return nil
 }
 
 // completionOf converts a completeOrchestration action.

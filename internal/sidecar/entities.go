@@ -9,6 +9,7 @@ import (
 	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/internal/entity"
 	"github.com/azdurable/azdurable/internal/sidecar/pb"
+	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 )
 
@@ -30,6 +31,19 @@ func entityIDOf(field, instanceID string) (durable.EntityID, error) {
 	return id, nil
 }
 
+// isGUID reports whether s is a GUID in a form the Durable Functions
+// extension reads: a request message's id is a Guid there (required), so
+// a message with other text as its id cannot be read by a C# entity.
+func isGUID(s string) bool {
+	switch len(s) {
+	case 32, 36, 38: // the forms N, D and B ("urn:uuid:" is not C#'s)
+	default:
+		return false
+	}
+	_, err := uuid.Parse(s)
+	return err == nil
+}
+
 // SignalEntity sends a one-way operation to an entity, with the SDK's
 // request id and input as sent, at scheduledTime when it is set.
 func (s *Server) SignalEntity(ctx context.Context, req *pb.SignalEntityRequest) (*pb.SignalEntityResponse, error) {
@@ -39,6 +53,9 @@ func (s *Server) SignalEntity(ctx context.Context, req *pb.SignalEntityRequest) 
 	}
 	if req.GetName() == "" {
 		return nil, statusf(codes.InvalidArgument, "no operation name")
+	}
+	if rid := req.GetRequestId(); rid != "" && !isGUID(rid) {
+		return nil, statusf(codes.InvalidArgument, "requestId %q is not a GUID: the extension's request messages carry a GUID as their id", rid)
 	}
 	sig := client.EntitySignal{Entity: id, Operation: req.GetName(), RequestID: req.GetRequestId()}
 	if in := payload(req.GetInput()); in != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/azdurable/azdurable/internal/sidecar"
 	"github.com/azdurable/azdurable/internal/sidecar/pb"
 	"github.com/azdurable/azdurable/worker"
+	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -75,7 +76,9 @@ func usesCounter(v *view) []*pb.OrchestratorAction {
 	in, _ := strconv.Unquote(v.input)
 	target, boomToo := strings.CutSuffix(in, " boom")
 	self, exec := v.req.GetInstanceId(), v.req.GetExecutionId()
-	rid := func(n int) string { return fmt.Sprintf("%s-req-%d", self, n) }
+	rid := func(n int) string {
+		return uuid.NewSHA1(uuid.NameSpaceURL, fmt.Appendf(nil, "%s-req-%d", self, n)).String()
+	}
 	call := func(id int32, op, input string) *pb.OrchestratorAction {
 		c := &pb.EntityOperationCalledEvent{RequestId: rid(int(id)), Operation: op, TargetInstanceId: str(target),
 			ParentInstanceId: str(self), ParentExecutionId: exec}
@@ -125,7 +128,7 @@ func hasKey(m map[string]string, k string) bool { _, ok := m[k]; return ok }
 // critical section, without releasing it.
 func lockAndFail(v *view) []*pb.OrchestratorAction {
 	target, _ := strconv.Unquote(v.input)
-	cs := v.req.GetInstanceId() + "-cs"
+	cs := uuid.NewSHA1(uuid.NameSpaceURL, []byte(v.req.GetInstanceId()+"-cs")).String()
 	if !v.scheduled[1] {
 		return []*pb.OrchestratorAction{entityAction(1, &pb.SendEntityMessageAction{EntityMessageType: &pb.SendEntityMessageAction_EntityLockRequested{
 			EntityLockRequested: &pb.EntityLockRequestedEvent{CriticalSectionId: cs, LockSet: []string{target}, ParentInstanceId: str(v.req.GetInstanceId())}}})}
@@ -188,7 +191,8 @@ func TestEntityClientCallsAzurite(t *testing.T) {
 	f := newFixture(t, be, hub, true)
 	ctx := ctxFor(t)
 	for _, bad := range []*pb.SignalEntityRequest{{InstanceId: "counter", Name: "add"}, {InstanceId: "@@k", Name: "add"},
-		{InstanceId: "@counter@k"}} {
+		{InstanceId: "@counter@k"}, {InstanceId: "@counter@k", Name: "add", RequestId: "r-1"},
+		{InstanceId: "@counter@k", Name: "add", RequestId: "urn:uuid:5a1e5b6c-0000-4000-8000-000000000001"}} {
 		if _, err := f.client.SignalEntity(ctx, bad); code(err) != codes.InvalidArgument {
 			t.Errorf("SignalEntity %v: %v", bad, err)
 		}
@@ -338,7 +342,7 @@ func TestSDKEntityAzurite(t *testing.T) {
 		t.Errorf("entity events in the work items %v, want %v", kinds, want)
 	}
 	// A signal through the sidecar whose operation signals another entity.
-	f.signal(t, &pb.SignalEntityRequest{InstanceId: "@counter@k", Name: "relay", Input: str(`"other"`), RequestId: "r-1"})
+	f.signal(t, &pb.SignalEntityRequest{InstanceId: "@counter@k", Name: "relay", Input: str(`"other"`), RequestId: "5a1e5b6c-0000-4000-8000-0000000000a1"})
 	f.waitEntity(t, "@counter@other", "1")
 	f.waitEntity(t, "@counter@k", "7")
 	// An orchestration that fails holding a lock releases it as it ends,

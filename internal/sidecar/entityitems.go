@@ -248,6 +248,9 @@ func operationAction(a *pb.OperationAction, now time.Time) (entity.Action, error
 		if s.GetName() == "" {
 			return entity.Action{}, invalidAnswer("startNewOrchestration #%d has no name", a.GetId())
 		}
+		if err := startableName("startNewOrchestration", a.GetId(), s.GetName()); err != nil {
+			return entity.Action{}, err
+		}
 		if s.GetScheduledTime() != nil && s.GetScheduledTime().AsTime().After(now) {
 			return entity.Action{}, invalidAnswer("startNewOrchestration #%d: entities start orchestrations at once (the extension's format has no scheduled start for them)", a.GetId())
 		}

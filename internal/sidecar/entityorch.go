@@ -126,6 +126,9 @@ func (s *entitySender) event(id int32, a *pb.SendEntityMessageAction) (history.E
 	if r.ID == "" {
 		return nil, invalidAnswer("sendEntityMessage #%d has no request id", id)
 	}
+	if !isGUID(r.ID) {
+		return nil, invalidAnswer("sendEntityMessage #%d: its request id %q is not a GUID, which the extension's request messages carry", id, r.ID)
+	}
 	name, input := s.sorter.SendFromOrchestration(r, s.self.InstanceID, s.self.ExecutionID, target, s.now)
 	return &history.EventSentEvent{EventBase: base, InstanceID: target, Name: name, Input: &input}, nil
 }

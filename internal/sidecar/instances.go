@@ -254,9 +254,11 @@ func (s *Server) stateFor(ctx context.Context, id string) (*client.State, error)
 	return st, nil
 }
 
-// unfinished refuses an operation on an unknown instance (NotFound) or on
-// one that has finished (FailedPrecondition), whose message no one would
-// read.
+// unfinished refuses an operation on an unknown instance (NotFound), on
+// one that has finished, or on one whose start is scheduled later
+// (FailedPrecondition): no one would read its message. The hub drops, as
+// C#'s does, a message for an instance that has no history yet, and a
+// scheduled start stays invisible on its queue until its time.
 func (s *Server) unfinished(ctx context.Context, id, what string) error {
 	st, err := s.stateFor(ctx, id)
 	if err != nil {
@@ -264,6 +266,10 @@ func (s *Server) unfinished(ctx context.Context, id, what string) error {
 	}
 	if st.Status.IsTerminal() {
 		return statusf(codes.FailedPrecondition, "cannot %s orchestration instance %q: it has finished (%s)", what, id, st.Status)
+	}
+	if at := st.ScheduledStartAt; st.Status == client.Pending && at != nil && s.d.now().Before(*at) {
+		return statusf(codes.FailedPrecondition, "cannot %s orchestration instance %q yet: its start is scheduled for %s, and a message sent before it starts is dropped; send it after that time (a terminate works at any time)",
+			what, id, at.UTC().Format(time.RFC3339))
 	}
 	return nil
 }

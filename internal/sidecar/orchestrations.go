@@ -71,6 +71,15 @@ func (d *dispatcher) runOrchestration(ctx context.Context, wi *provider.Orchestr
 		}
 	}), episode.Work{Start: start, Past: past, Messages: msgs, HistoryLen: wi.HistoryLen})
 	out, err := ep.Run()
+	if err == nil {
+		// An answer whose commit storage would refuse (a version longer
+		// than a table column, say) fails the instance with the reason,
+		// as every other answer that cannot be committed, rather than
+		// being quarantined with the instance left waiting.
+		if verr := provider.ValidateEpisode(wi.InstanceID, episodeResult(out), d.now()); errors.Is(verr, provider.ErrInvalid) {
+			err = invalidAnswer("%v", verr)
+		}
+	}
 	if err != nil {
 		var re *responseError
 		if !errors.As(err, &re) {
@@ -117,8 +126,7 @@ func (d *dispatcher) episodeHost(ctx context.Context, made func(*sdkRunner)) *ep
 // after it.
 func (d *dispatcher) commit(ctx context.Context, wi *provider.OrchestrationWorkItem, log *slog.Logger,
 	start *history.ExecutionStartedEvent, out *episode.Output, keep *cachedHistory, ran bool) {
-	r := &provider.EpisodeResult{NewEvents: out.NewEvents, NewExecution: out.NewExecution, Outbox: out.Outbox,
-		CustomStatus: out.CustomStatus}
+	r := episodeResult(out)
 	// A commit that started goes on when the sidecar stops: the backend's
 	// writes are ordered so that one cut short is repeated safely, but a
 	// finished one costs nothing more.
@@ -152,6 +160,12 @@ func (d *dispatcher) commit(ctx context.Context, wi *provider.OrchestrationWorkI
 			d.cache.put(keep)
 		}
 	}
+}
+
+// episodeResult is what the backend commits of an episode.
+func episodeResult(out *episode.Output) *provider.EpisodeResult {
+	return &provider.EpisodeResult{NewEvents: out.NewEvents, NewExecution: out.NewExecution, Outbox: out.Outbox,
+		CustomStatus: out.CustomStatus}
 }
 
 // orchestrationNotRun decides what becomes of a work item whose episode

@@ -218,7 +218,8 @@ func (s *Server) purgeWhere(ctx context.Context, f *pb.PurgeInstanceFilter, recu
 }
 
 // StreamInstanceHistory sends the events of one execution (the current one
-// when executionId is unset) in chunks; NotFound for an unknown instance.
+// when executionId is unset) in chunks; NotFound for an unknown instance
+// or execution.
 func (s *Server) StreamInstanceHistory(req *pb.StreamInstanceHistoryRequest, stream grpc.ServerStreamingServer[pb.HistoryChunk]) error {
 	ctx := stream.Context()
 	if err := provider.ValidateInstanceID(req.GetInstanceId()); err != nil {
@@ -232,6 +233,10 @@ func (s *Server) StreamInstanceHistory(req *pb.StreamInstanceHistoryRequest, str
 	}
 	if err != nil {
 		return s.stopped(ctx, grpcError(err))
+	}
+	if exec := req.GetExecutionId().GetValue(); exec != "" && len(events) == 0 {
+		// An execution has at least its ExecutionStarted.
+		return statusf(codes.NotFound, "orchestration instance %q has no execution %q", req.GetInstanceId(), exec)
 	}
 	chunk := &pb.HistoryChunk{}
 	size := 0
