@@ -86,11 +86,17 @@ func ValidateStart(tm *history.TaskMessage, now time.Time) error {
 // sends it (a client, a parent, a continue-as-new).
 func validateStarted(es *history.ExecutionStartedEvent, now time.Time) error {
 	id := es.OrchestrationInstance.InstanceID
-	if strings.TrimSpace(es.Name) == "" {
-		return invalid("the start of %s names no orchestration", showID(id))
+	if err := ValidateOrchestrationName(es.Name); err != nil {
+		return fmt.Errorf("the start of %s: %w", showID(id), err)
 	}
 	if err := fitsColumn("version", es.Version); err != nil {
 		return err
+	}
+	if len(es.Tags) > 0 {
+		// The Instances row keeps them, as JSON, in a column of their own.
+		if err := fitsColumn("tags' JSON", string(history.AppendTags(nil, es.Tags))); err != nil {
+			return err
+		}
 	}
 	if tc := es.ParentTraceContext; tc != nil {
 		if err := fitsColumn("trace parent", tc.TraceParent); err != nil {
@@ -102,6 +108,16 @@ func validateStarted(es *history.ExecutionStartedEvent, now time.Time) error {
 			ErrDelayTooLong, showID(id), t.UTC().Format(time.RFC3339))
 	}
 	return nil
+}
+
+// ValidateOrchestrationName refuses a name that no start can carry: one
+// that is empty or blank, or longer than the column the Instances row
+// keeps it in (a name is never moved to a blob).
+func ValidateOrchestrationName(name string) error {
+	if strings.TrimSpace(name) == "" {
+		return invalid("no orchestration is named")
+	}
+	return fitsColumn("orchestration name", name)
 }
 
 // ValidateMessage checks a client message (an event, terminate, suspend or

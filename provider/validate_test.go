@@ -61,6 +61,15 @@ func TestValidateStart(t *testing.T) {
 			m.Event.(*history.ExecutionStartedEvent).Version = strings.Repeat("v", 40000)
 			return m
 		}(),
+		// The Instances row keeps the name in a column of its own.
+		"huge name": startOf("i", "e", strings.Repeat("n", 40000)),
+		// The Instances row keeps the tags, as JSON, in a column of their
+		// own; a checkpoint could not write the row.
+		"huge tags": func() *history.TaskMessage {
+			m := startOf("i", "e", "Orch")
+			m.Event.(*history.ExecutionStartedEvent).Tags = map[string]string{"t": strings.Repeat("x", 40000)}
+			return m
+		}(),
 	}
 	for what, m := range cases {
 		if err := ValidateStart(m, now); !errors.Is(err, ErrInvalid) {

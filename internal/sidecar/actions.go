@@ -166,12 +166,11 @@ func actionEvent(a *pb.OrchestratorAction, now time.Time) (history.Event, error)
 }
 
 // startableName refuses the name of an orchestration an action starts when
-// the new instance's Instances row could not hold it: the row keeps the
-// name in a column of its own, which is never moved to a blob.
+// no start could carry it (provider.ValidateOrchestrationName): the new
+// instance's Instances row could not be written.
 func startableName(action string, id int32, name string) error {
-	if taskhub.ExceedsColumnLimit(name) {
-		return invalidAnswer("%s #%d: the orchestration name is %d UTF-16 code units long; a table column holds at most %d",
-			action, id, taskhub.UTF16Len(name), taskhub.MaxColumnUTF16Bytes/2)
+	if err := provider.ValidateOrchestrationName(name); err != nil {
+		return invalidAnswer("%s #%d: %v", action, id, err)
 	}
 	return nil
 }
