@@ -257,6 +257,34 @@ func TestChecklist11_LongTimersAreSplit(t *testing.T) {
 	}
 }
 
+// A timer at the zero time.Time (a deadline that was never set) is long
+// past: it fires at once, and its FireAt is one an Azure table stores
+// (from 1601 on; the emulator takes year 1, a real account refuses it).
+func TestTimerAtTheZeroTimeFiresAtOnce(t *testing.T) {
+	orch := durable.NewOrchestration("Zero", func(ctx durable.Context, _ string) (string, error) {
+		_, err := durable.NewTimerAt(ctx, time.Time{}).Await(ctx)
+		return "fired", err
+	})
+	s := sim(t, orch, "Zero")
+	s.Start(str(`""`))
+	c := s.Run()
+	if c.Status != history.StatusCompleted {
+		t.Fatalf("completion %+v", c)
+	}
+	n := 0
+	for _, ev := range s.History {
+		if tc, ok := ev.(*history.TimerCreatedEvent); ok {
+			n++
+			if want := time.Date(1601, 1, 1, 0, 0, 0, 0, time.UTC); !tc.FireAt.Equal(want) {
+				t.Errorf("FireAt %v, want %v", tc.FireAt, want)
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d timers, want 1", n)
+	}
+}
+
 // 12. Completed instance unchecked (temporalio/sdk-go#876).
 func TestChecklist12_ChangedCodeAgainstCompletedHistory(t *testing.T) {
 	s := sim(t, helloCities, "HelloCities", sayHello)

@@ -103,6 +103,10 @@ func validateStarted(es *history.ExecutionStartedEvent, now time.Time) error {
 			return err
 		}
 	}
+	if t := es.ScheduledStartTime; t != nil && taskhub.BeforeTableTimes(*t) {
+		return invalid("the start of %s is scheduled for %s, before %s, the earliest time an Azure table stores",
+			showID(id), t.UTC().Format(time.RFC3339), taskhub.EarliestTableTime.Format("2006-01-02"))
+	}
 	if t := es.ScheduledStartTime; t != nil && taskhub.DueTooLate(*t, now) {
 		return invalid("%w: the start of %s is scheduled for %s, more than 7 days ahead",
 			ErrDelayTooLong, showID(id), t.UTC().Format(time.RFC3339))
@@ -149,6 +153,11 @@ func ValidateEpisode(instanceID string, r *EpisodeResult, now time.Time) error {
 				return err
 			}
 			continue
+		case *history.TimerCreatedEvent:
+			if taskhub.BeforeTableTimes(v.FireAt) {
+				return invalid("timer %d of %s fires at %s, before %s, the earliest time an Azure table stores",
+					v.EventID, showID(instanceID), v.FireAt.UTC().Format(time.RFC3339), taskhub.EarliestTableTime.Format("2006-01-02"))
+			}
 		case *history.TaskScheduledEvent:
 			version = v.Version
 		case *history.SubOrchestrationInstanceCreatedEvent:

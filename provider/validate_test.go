@@ -61,6 +61,12 @@ func TestValidateStart(t *testing.T) {
 			m.Event.(*history.ExecutionStartedEvent).Version = strings.Repeat("v", 40000)
 			return m
 		}(),
+		// No Azure table stores a date-time before 1601.
+		"scheduled in year 1": func() *history.TaskMessage {
+			m := startOf("i", "e", "Orch")
+			m.Event.(*history.ExecutionStartedEvent).ScheduledStartTime = &time.Time{}
+			return m
+		}(),
 		// The Instances row keeps the name in a column of its own.
 		"huge name": startOf("i", "e", strings.Repeat("n", 40000)),
 		// The Instances row keeps the tags, as JSON, in a column of their
@@ -114,6 +120,10 @@ func TestValidateEpisode(t *testing.T) {
 		if err := ValidateEpisode("i", r, now); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: %v, want ErrInvalid", what, err)
 		}
+	}
+	yearOne := &EpisodeResult{NewEvents: []history.Event{&history.TimerCreatedEvent{EventBase: history.EventBase{EventID: 0}}}}
+	if err := ValidateEpisode("i", yearOne, now); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a timer at year 1, which no Azure table stores: %v", err)
 	}
 	long := &EpisodeResult{NewEvents: []history.Event{&history.TaskScheduledEvent{Name: "A", Version: strings.Repeat("v", 40000)}}}
 	if err := ValidateEpisode("i", long, now); !errors.Is(err, ErrInvalid) {

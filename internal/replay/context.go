@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/taskhub"
 	"github.com/google/uuid"
 )
 
@@ -116,7 +117,10 @@ func (c *Context) CreateTimer(fireAt time.Time) *Task {
 	if err := c.usable("CreateTimer"); err != nil {
 		return failedTask(err)
 	}
-	fireAt = fireAt.UTC()
+	// A time before any a table row holds (the zero time.Time, say) is
+	// long past: the timer fires at once, recorded at the earliest time
+	// storage accepts.
+	fireAt = taskhub.DueAtStorable(fireAt.UTC())
 	e := c.e
 	outer := &Task{e: e, id: -1, kind: history.TimerCreated, name: "timer"}
 	var next func()

@@ -139,7 +139,7 @@ func actionEvent(a *pb.OrchestratorAction, now time.Time) (history.Event, error)
 		if ts == nil || ts.CheckValid() != nil {
 			return nil, invalidAnswer("createTimer #%d has no valid fireAt", a.GetId())
 		}
-		at := ts.AsTime().UTC()
+		at := taskhub.DueAtStorable(ts.AsTime().UTC())
 		if taskhub.DelayTooLong(at.Sub(now)) {
 			return nil, invalidAnswer("createTimer #%d fires at %s, more than %s ahead: Azure Storage queues cannot delay a message that long, and azdurable sidecar does not split long timers yet (wait in a loop of shorter timers)",
 				a.GetId(), at.Format(time.RFC3339), taskhub.MaxVisibilityDelay)

@@ -31,6 +31,26 @@ func DelayTooLong(d time.Duration) bool { return d > MaxVisibilityDelay }
 // delay longer than Azure queues accept.
 func DueTooLate(t, now time.Time) bool { return DelayTooLong(t.Sub(now)) }
 
+// EarliestTableTime is the earliest date-time the Azure Table service
+// stores: its Edm.DateTime range starts at 1601-01-01 UTC (the emulator
+// accepts earlier ones, so only a real account would refuse them).
+var EarliestTableTime = time.Date(1601, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// BeforeTableTimes reports whether t is earlier than any date-time a table
+// row can hold.
+func BeforeTableTimes(t time.Time) bool { return t.Before(EarliestTableTime) }
+
+// DueAtStorable returns the time at which something due at t is recorded:
+// t itself, or EarliestTableTime for a t before it. Both are long past, so
+// what is due fires at once either way; the zero time.Time (year 1) is the
+// usual case.
+func DueAtStorable(t time.Time) time.Time {
+	if BeforeTableTimes(t) {
+		return EarliestTableTime
+	}
+	return t
+}
+
 // ClampDelay returns d limited to what a queue accepts: negative delays
 // become 0, delays over MaxVisibilityDelay become MaxVisibilityDelay. It is
 // for delays already validated (DueTooLate) whose clock moved on since, and
