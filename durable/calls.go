@@ -186,7 +186,9 @@ func NewTimer(ctx Context, d time.Duration) Future[struct{}] {
 	return NewTimerAt(ctx, ctx.Now().Add(d))
 }
 
-// NewTimerAt creates a durable timer that fires at t.
+// NewTimerAt creates a durable timer that fires at t. A t in the past fires
+// at once; one before 1601 (the zero time.Time, say), earlier than any
+// date-time an Azure table stores, is recorded as 1601-01-01.
 func NewTimerAt(ctx Context, t time.Time) Future[struct{}] {
 	return Future[struct{}]{t: ctx.rt().CreateTimer(t), decode: func(*string) (struct{}, error) { return struct{}{}, nil }}
 }
