@@ -109,6 +109,10 @@ func (h *Handler) list(req *request) {
 func (h *Handler) purge(req *request) {
 	id := req.segs[1]
 	res, err := h.c.Purge(req.r.Context(), id)
+	if unknownID(err) {
+		writeEmpty(req.w, http.StatusNotFound)
+		return
+	}
 	var se *client.StatusError
 	if errors.As(err, &se) && errors.Is(err, client.ErrNotTerminal) {
 		writeJSONBody(req.w, http.StatusPreconditionFailed, jsonString(fmt.Sprintf(
@@ -151,6 +155,13 @@ func (h *Handler) purgeWhere(req *request) {
 	}
 	writeDeleted(req.w, res.InstancesDeleted)
 }
+
+// unknownID reports whether the client refused a request's instance id
+// as one no task hub can hold (not UTF-8, too long for a table key): it
+// names no instance, and the routes answer as for an unknown id, as the
+// extension does, whose reads find nothing for it. The client checks ids
+// before it reads or writes anything.
+func unknownID(err error) bool { return errors.Is(err, client.ErrInvalid) }
 
 func writeDeleted(w http.ResponseWriter, n int) {
 	if n == 0 {

@@ -173,7 +173,7 @@ func (h *Handler) restart(req *request) {
 	}
 	h.startAndRespond(req, func(ctx context.Context) (string, error) {
 		newID, err := h.c.Restart(ctx, id, opts...)
-		if errors.Is(err, client.ErrNotFound) {
+		if errors.Is(err, client.ErrNotFound) || unknownID(err) {
 			writeLongError(req.w, http.StatusBadRequest, "InstanceId does not match a valid orchestration instance.", excArgument, nil)
 			return "", errAnswered
 		}

@@ -18,7 +18,7 @@ func (h *Handler) rewind(req *request) {
 	switch {
 	case err == nil:
 		writeEmpty(req.w, http.StatusAccepted)
-	case errors.Is(err, client.ErrNotFound):
+	case errors.Is(err, client.ErrNotFound) || unknownID(err):
 		writeJSONBody(req.w, http.StatusNotFound, jsonString(fmt.Sprintf("No orchestration with instance ID \"$%s\" found.", id)))
 	case errors.As(err, &se) && errors.Is(err, client.ErrNotFailed):
 		writeJSONBody(req.w, http.StatusPreconditionFailed, jsonString(fmt.Sprintf(
