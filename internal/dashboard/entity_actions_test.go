@@ -1,12 +1,15 @@
 package dashboard_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/azdurable/azdurable/client"
+	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/internal/dashboard"
 )
@@ -51,4 +54,31 @@ func TestEntityInstanceActions(t *testing.T) {
 	if st, err := e.c.GetState(e.ctx, "@counter@one"); err != nil || st.Status != history.StatusPending {
 		t.Errorf("the entity is %+v %v", st, err)
 	}
+}
+
+// A typo the client refuses before sending anything (an id too long for
+// the store, an entity name with '@') is the caller's mistake: 400 with
+// the reason, not a 502 that blames the storage.
+func TestActionRefusedByClient(t *testing.T) {
+	e := newEnv(t, dashboard.Options{SignalEntity: func(_ context.Context, name, key, op string, _ *string) error {
+		return refuseLikeClient(name)
+	}})
+	e.start("Wait", "w1", "x")
+	token := e.csrf("/dashboard/instance?id=w1")
+	long := strings.Repeat("x", 2000)
+	for _, op := range []string{"terminate", "suspend", "raise"} {
+		form := url.Values{"csrf": {token}, "id": {long}, "op": {op}, "confirm": {"yes"}, "event": {"e"}}
+		if code, body, _ := e.post("/dashboard/action", form); code != http.StatusBadRequest || !strings.Contains(body, "UTF-16") {
+			t.Errorf("%s of a 2000-character id: %d", op, code)
+		}
+	}
+	form := url.Values{"csrf": {token}, "name": {"a@b"}, "key": {"k"}, "operation": {"add"}}
+	if code, _, _ := e.post("/dashboard/signal", form); code != http.StatusBadRequest {
+		t.Errorf("signal to a@b: %d", code)
+	}
+}
+
+// refuseLikeClient refuses names as the client does.
+func refuseLikeClient(name string) error {
+	return client.New(nil, client.Options{}).SignalEntity(context.Background(), durable.NewEntityID(name, "k"), "add", nil)
 }

@@ -553,6 +553,8 @@ func (h *Handler) actionError(w http.ResponseWriter, r *http.Request, op string,
 	switch {
 	case errors.Is(err, client.ErrNotFound):
 		h.fail(w, r, http.StatusNotFound, op+": no such instance")
+	case errors.Is(err, client.ErrInvalid):
+		h.fail(w, r, http.StatusBadRequest, op+": "+err.Error())
 	case errors.As(err, &se):
 		h.fail(w, r, http.StatusConflict, op+": "+err.Error())
 	default:
