@@ -137,6 +137,10 @@ func (h *Handler) purgeWhere(req *request) {
 		writeJSONBody(req.w, http.StatusBadRequest, jsonString("Please provide value for 'createdTimeFrom' parameter."))
 		return
 	}
+	if msg := purgeFilterTypo(req.q); msg != "" {
+		writeJSONBody(req.w, http.StatusBadRequest, jsonString(msg))
+		return
+	}
 	to, ok := req.q.time("createdTimeTo")
 	if !ok {
 		to = time.Now().UTC()
@@ -154,6 +158,33 @@ func (h *Handler) purgeWhere(req *request) {
 		return
 	}
 	writeDeleted(req.w, res.InstancesDeleted)
+}
+
+// purgeFilterTypo returns why a purge by filter is refused, or "": a
+// createdTimeTo that does not parse, a runtimeStatus token that names no
+// status, or instanceIdPrefix, which only the list route takes. The
+// extension reads the first as "now", drops the second (with no status
+// left, it purges every status) and ignores the third, so that each typo
+// purges more than was asked; an empty value is as if absent.
+func purgeFilterTypo(q query) string {
+	if v, ok := q.get("createdTimeTo"); ok && strings.TrimSpace(v) != "" {
+		if _, ok := parseTime(v); !ok {
+			return fmt.Sprintf("The 'createdTimeTo' parameter %q is not a date and time; nothing was purged.", v)
+		}
+	}
+	if v, ok := q.get("runtimeStatus"); ok {
+		for _, tok := range strings.Split(v, ",") {
+			if tok = strings.TrimSpace(tok); tok != "" {
+				if _, ok := exactStatus(tok); !ok {
+					return fmt.Sprintf("The 'runtimeStatus' parameter names no status %q (statuses are spelled as Completed, Failed, Terminated); nothing was purged.", tok)
+				}
+			}
+		}
+	}
+	if _, ok := q.get("instanceIdPrefix"); ok {
+		return "A purge by filter does not take the 'instanceIdPrefix' parameter; nothing was purged."
+	}
+	return ""
 }
 
 // unknownID reports whether the client refused a request's instance id
