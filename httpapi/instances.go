@@ -108,7 +108,9 @@ func (h *Handler) list(req *request) {
 // extension answers; the client refuses it), else 200 with the count.
 func (h *Handler) purge(req *request) {
 	id := req.segs[1]
-	res, err := h.c.Purge(req.r.Context(), id)
+	ctx, cancel := detached(req.r.Context())
+	defer cancel()
+	res, err := h.c.Purge(ctx, id)
 	if unknownID(err) {
 		writeEmpty(req.w, http.StatusNotFound)
 		return
@@ -152,7 +154,9 @@ func (h *Handler) purgeWhere(req *request) {
 		}
 	}
 	f.AllStatuses = len(f.Statuses) == 0
-	res, err := h.c.PurgeWhere(req.r.Context(), f)
+	ctx, cancel := detached(req.r.Context())
+	defer cancel()
+	res, err := h.c.PurgeWhere(ctx, f)
 	if err != nil {
 		h.internalError(req, "purge", "", err)
 		return

@@ -300,7 +300,9 @@ func conflictMessage(err error) string {
 // 409 (restart names the route's own message).
 func (h *Handler) startAndRespond(req *request, start func(context.Context) (string, error), wait *waitSpec, restart bool) {
 	ctx := req.r.Context()
-	newID, err := start(ctx)
+	sctx, cancel := detached(ctx)
+	newID, err := start(sctx)
+	cancel()
 	if errors.Is(err, errAnswered) {
 		return
 	}
