@@ -92,6 +92,10 @@ type Handler struct {
 	csrf    string // token every action form carries
 }
 
+// actionTimeout bounds an action, which runs on after the browser has
+// gone.
+const actionTimeout = 2 * time.Minute
+
 // sessionCookie names the dashboard's session cookie.
 const sessionCookie = "azdurable-dashboard"
 
@@ -183,6 +187,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, r, http.StatusForbidden, "the form is stale or did not come from this dashboard; reload the page")
 			return
 		}
+		// A confirmed action finishes even when the browser leaves (a
+		// closed tab, a second click): net/http ends the request's context
+		// with the connection, which would stop a bulk action half-way or a
+		// rewind between two of its writes.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), actionTimeout)
+		defer cancel()
+		r = r.WithContext(ctx)
 	} else if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		h.fail(w, r, http.StatusMethodNotAllowed, "method not allowed")
 		return
