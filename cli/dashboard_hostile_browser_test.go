@@ -93,6 +93,11 @@ func TestHostilePageInBrowser(t *testing.T) {
 	for _, p := range pages {
 		visit(p)
 	}
+	azuritetest.WaitFor(t, 2*time.Minute, "the recorder to see every request", func() (bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen) >= 4*len(pages), nil
+	})
 	mu.Lock()
 	if len(seen) != 4*len(pages) {
 		t.Fatalf("the recorder saw %d requests, want %d: %q", len(seen), 4*len(pages), seen)
