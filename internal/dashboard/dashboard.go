@@ -67,6 +67,11 @@ type Options struct {
 	// Keys, when set, are the keys a caller must present once; without
 	// keys only loopback callers are admitted.
 	Keys []string
+	// PublicOrigin is the dashboard's public scheme://host[:port] behind
+	// a reverse proxy: the Origin its own pages' forms carry when the
+	// proxy sends another Host (nginx sends the upstream address). Forms
+	// from it are the dashboard's own, not cross-site.
+	PublicOrigin string
 	// ReadOnly offers no action and refuses every action request.
 	ReadOnly bool
 	// SignalEntity sends an operation to a durable entity; nil leaves the
@@ -116,6 +121,13 @@ func New(o Options) (*Handler, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.PublicOrigin != "" {
+		u, err := url.Parse(o.PublicOrigin)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return nil, errors.New("dashboard: Options.PublicOrigin must be scheme://host[:port]")
+		}
+		o.PublicOrigin = originOf(u)
+	}
 	var secret [32]byte
 	if _, err := rand.Read(secret[:]); err != nil {
 		return nil, err
@@ -162,7 +174,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, Prefix, http.StatusFound)
 		return
 	}
-	if r.Method == http.MethodPost && crossSite(r) {
+	if r.Method == http.MethodPost && h.crossSite(r) {
 		h.fail(w, r, http.StatusForbidden, "cross-site requests may not act on this dashboard")
 		return
 	}
@@ -221,8 +233,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // crossSite reports whether the browser marked a request as sent by a
-// page of another origin (Sec-Fetch-Site, else Origin).
-func crossSite(r *http.Request) bool {
+// page of another origin (Sec-Fetch-Site, else an Origin that is neither
+// the request's host nor the public origin).
+func (h *Handler) crossSite(r *http.Request) bool {
 	switch strings.ToLower(strings.TrimSpace(r.Header.Get("Sec-Fetch-Site"))) {
 	case "cross-site", "same-site":
 		return true
@@ -233,11 +246,27 @@ func crossSite(r *http.Request) bool {
 	}
 	for _, o := range origin {
 		u, err := url.Parse(strings.TrimSpace(o))
-		if err != nil || u.Host == "" || !strings.EqualFold(u.Host, r.Host) {
+		if err != nil || u.Host == "" {
+			return true
+		}
+		if !strings.EqualFold(u.Host, r.Host) && (h.o.PublicOrigin == "" || originOf(u) != h.o.PublicOrigin) {
 			return true
 		}
 	}
 	return false
+}
+
+// originOf is a URL's scheme://host in lower case, without the scheme's
+// default port, as browsers write Origin.
+func originOf(u *url.URL) string {
+	host := strings.ToLower(u.Host)
+	switch {
+	case u.Scheme == "https":
+		host = strings.TrimSuffix(host, ":443")
+	case u.Scheme == "http":
+		host = strings.TrimSuffix(host, ":80")
+	}
+	return strings.ToLower(u.Scheme) + "://" + host
 }
 
 // authorize admits the request or answers it; it reports whether the
