@@ -42,6 +42,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/azdurable/azdurable/client"
@@ -95,6 +96,9 @@ type Handler struct {
 	keyAuth func(*http.Request) error
 	session string // cookie value of an authorized browser
 	csrf    string // token every action form carries
+	// rewinding lets one rewind run at a time: two at once on one
+	// instance (a double click) would fail on the rows the other rewrote.
+	rewinding sync.Mutex
 }
 
 // actionTimeout bounds an action, which runs on after the browser has

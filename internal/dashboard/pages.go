@@ -522,7 +522,9 @@ func (h *Handler) action(w http.ResponseWriter, r *http.Request) {
 	case "resume":
 		err = h.c.Resume(ctx, id, reason)
 	case "rewind":
+		h.rewinding.Lock()
 		err = h.c.Rewind(ctx, id, reason)
+		h.rewinding.Unlock()
 	case "restart":
 		var opts []client.RestartOption
 		if f.Get("newid") == "yes" {
