@@ -22,6 +22,7 @@ import (
 func serveDashboard(api http.Handler, be *azurestorage.Backend, c *client.Client, taskHub, key string, readOnly bool,
 	g httpapi.GuardOptions, log *slog.Logger) (http.Handler, error) {
 	d, err := dashboard.New(dashboard.Options{Client: c, TaskHub: taskHub, Keys: []string{key}, ReadOnly: readOnly, Logger: log,
+		PublicOrigin: g.PublicOrigin,
 		Hub:          func(ctx context.Context) (*azurestorage.HubActivity, error) { return be.Activity(ctx) },
 		SignalEntity: signalEntityWith(c)})
 	if err != nil {

@@ -29,7 +29,8 @@
 // from it (testdata/durable-functions); docs/http-api.md lists where the
 // extension differs from the written spec and where azdurable differs on
 // purpose: a purge never deletes an unfinished instance (one by id is 412,
-// as in the extension; one by filter skips them, unlike the extension),
+// as in the extension; one by filter skips them, unlike the extension, and
+// refuses a filter with a typo that the extension would widen),
 // waits for completion are bounded (MinPollingInterval, MaxPollingInterval,
 // MaxWaitTimeout, Options.MaxWaiting), and top=0 is the default page.
 //

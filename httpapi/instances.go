@@ -108,7 +108,13 @@ func (h *Handler) list(req *request) {
 // extension answers; the client refuses it), else 200 with the count.
 func (h *Handler) purge(req *request) {
 	id := req.segs[1]
-	res, err := h.c.Purge(req.r.Context(), id)
+	ctx, cancel := detached(req.r.Context())
+	defer cancel()
+	res, err := h.c.Purge(ctx, id)
+	if unknownID(err) {
+		writeEmpty(req.w, http.StatusNotFound)
+		return
+	}
 	var se *client.StatusError
 	if errors.As(err, &se) && errors.Is(err, client.ErrNotTerminal) {
 		writeJSONBody(req.w, http.StatusPreconditionFailed, jsonString(fmt.Sprintf(
@@ -133,6 +139,10 @@ func (h *Handler) purgeWhere(req *request) {
 		writeJSONBody(req.w, http.StatusBadRequest, jsonString("Please provide value for 'createdTimeFrom' parameter."))
 		return
 	}
+	if msg := purgeFilterTypo(req.q); msg != "" {
+		writeJSONBody(req.w, http.StatusBadRequest, jsonString(msg))
+		return
+	}
 	to, ok := req.q.time("createdTimeTo")
 	if !ok {
 		to = time.Now().UTC()
@@ -144,13 +154,49 @@ func (h *Handler) purgeWhere(req *request) {
 		}
 	}
 	f.AllStatuses = len(f.Statuses) == 0
-	res, err := h.c.PurgeWhere(req.r.Context(), f)
+	ctx, cancel := detached(req.r.Context())
+	defer cancel()
+	res, err := h.c.PurgeWhere(ctx, f)
 	if err != nil {
 		h.internalError(req, "purge", "", err)
 		return
 	}
 	writeDeleted(req.w, res.InstancesDeleted)
 }
+
+// purgeFilterTypo returns why a purge by filter is refused, or "": a
+// createdTimeTo that does not parse, a runtimeStatus token that names no
+// status, or instanceIdPrefix, which only the list route takes. The
+// extension reads the first as "now", drops the second (with no status
+// left, it purges every status) and ignores the third, so that each typo
+// purges more than was asked; an empty value is as if absent.
+func purgeFilterTypo(q query) string {
+	if v, ok := q.get("createdTimeTo"); ok && strings.TrimSpace(v) != "" {
+		if _, ok := parseTime(v); !ok {
+			return fmt.Sprintf("The 'createdTimeTo' parameter %q is not a date and time; nothing was purged.", v)
+		}
+	}
+	if v, ok := q.get("runtimeStatus"); ok {
+		for _, tok := range strings.Split(v, ",") {
+			if tok = strings.TrimSpace(tok); tok != "" {
+				if _, ok := exactStatus(tok); !ok {
+					return fmt.Sprintf("The 'runtimeStatus' parameter names no status %q (statuses are spelled as Completed, Failed, Terminated); nothing was purged.", tok)
+				}
+			}
+		}
+	}
+	if _, ok := q.get("instanceIdPrefix"); ok {
+		return "A purge by filter does not take the 'instanceIdPrefix' parameter; nothing was purged."
+	}
+	return ""
+}
+
+// unknownID reports whether the client refused a request's instance id
+// as one no task hub can hold (not UTF-8, too long for a table key): it
+// names no instance, and the routes answer as for an unknown id, as the
+// extension does, whose reads find nothing for it. The client checks ids
+// before it reads or writes anything.
+func unknownID(err error) bool { return errors.Is(err, client.ErrInvalid) }
 
 func writeDeleted(w http.ResponseWriter, n int) {
 	if n == 0 {

@@ -173,7 +173,7 @@ func (h *Handler) restart(req *request) {
 	}
 	h.startAndRespond(req, func(ctx context.Context) (string, error) {
 		newID, err := h.c.Restart(ctx, id, opts...)
-		if errors.Is(err, client.ErrNotFound) {
+		if errors.Is(err, client.ErrNotFound) || unknownID(err) {
 			writeLongError(req.w, http.StatusBadRequest, "InstanceId does not match a valid orchestration instance.", excArgument, nil)
 			return "", errAnswered
 		}
@@ -300,7 +300,9 @@ func conflictMessage(err error) string {
 // 409 (restart names the route's own message).
 func (h *Handler) startAndRespond(req *request, start func(context.Context) (string, error), wait *waitSpec, restart bool) {
 	ctx := req.r.Context()
-	newID, err := start(ctx)
+	sctx, cancel := detached(ctx)
+	newID, err := start(sctx)
+	cancel()
 	if errors.Is(err, errAnswered) {
 		return
 	}

@@ -42,6 +42,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/azdurable/azdurable/client"
@@ -67,6 +68,11 @@ type Options struct {
 	// Keys, when set, are the keys a caller must present once; without
 	// keys only loopback callers are admitted.
 	Keys []string
+	// PublicOrigin is the dashboard's public scheme://host[:port] behind
+	// a reverse proxy: the Origin its own pages' forms carry when the
+	// proxy sends another Host (nginx sends the upstream address). Forms
+	// from it are the dashboard's own, not cross-site.
+	PublicOrigin string
 	// ReadOnly offers no action and refuses every action request.
 	ReadOnly bool
 	// SignalEntity sends an operation to a durable entity; nil leaves the
@@ -90,7 +96,14 @@ type Handler struct {
 	keyAuth func(*http.Request) error
 	session string // cookie value of an authorized browser
 	csrf    string // token every action form carries
+	// rewinding lets one rewind run at a time: two at once on one
+	// instance (a double click) would fail on the rows the other rewrote.
+	rewinding sync.Mutex
 }
+
+// actionTimeout bounds an action, which runs on after the browser has
+// gone.
+const actionTimeout = 2 * time.Minute
 
 // sessionCookie names the dashboard's session cookie.
 const sessionCookie = "azdurable-dashboard"
@@ -111,6 +124,13 @@ func New(o Options) (*Handler, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.PublicOrigin != "" {
+		u, err := url.Parse(o.PublicOrigin)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return nil, errors.New("dashboard: Options.PublicOrigin must be scheme://host[:port]")
+		}
+		o.PublicOrigin = originOf(u)
 	}
 	var secret [32]byte
 	if _, err := rand.Read(secret[:]); err != nil {
@@ -158,7 +178,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, Prefix, http.StatusFound)
 		return
 	}
-	if r.Method == http.MethodPost && crossSite(r) {
+	if r.Method == http.MethodPost && h.crossSite(r) {
 		h.fail(w, r, http.StatusForbidden, "cross-site requests may not act on this dashboard")
 		return
 	}
@@ -183,6 +203,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, r, http.StatusForbidden, "the form is stale or did not come from this dashboard; reload the page")
 			return
 		}
+		// A confirmed action finishes even when the browser leaves (a
+		// closed tab, a second click): net/http ends the request's context
+		// with the connection, which would stop a bulk action half-way or a
+		// rewind between two of its writes.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), actionTimeout)
+		defer cancel()
+		r = r.WithContext(ctx)
 	} else if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		h.fail(w, r, http.StatusMethodNotAllowed, "method not allowed")
 		return
@@ -210,8 +237,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // crossSite reports whether the browser marked a request as sent by a
-// page of another origin (Sec-Fetch-Site, else Origin).
-func crossSite(r *http.Request) bool {
+// page of another origin (Sec-Fetch-Site, else an Origin that is neither
+// the request's host nor the public origin).
+func (h *Handler) crossSite(r *http.Request) bool {
 	switch strings.ToLower(strings.TrimSpace(r.Header.Get("Sec-Fetch-Site"))) {
 	case "cross-site", "same-site":
 		return true
@@ -222,11 +250,27 @@ func crossSite(r *http.Request) bool {
 	}
 	for _, o := range origin {
 		u, err := url.Parse(strings.TrimSpace(o))
-		if err != nil || u.Host == "" || !strings.EqualFold(u.Host, r.Host) {
+		if err != nil || u.Host == "" {
+			return true
+		}
+		if !strings.EqualFold(u.Host, r.Host) && (h.o.PublicOrigin == "" || originOf(u) != h.o.PublicOrigin) {
 			return true
 		}
 	}
 	return false
+}
+
+// originOf is a URL's scheme://host in lower case, without the scheme's
+// default port, as browsers write Origin.
+func originOf(u *url.URL) string {
+	host := strings.ToLower(u.Host)
+	switch {
+	case u.Scheme == "https":
+		host = strings.TrimSuffix(host, ":443")
+	case u.Scheme == "http":
+		host = strings.TrimSuffix(host, ":80")
+	}
+	return strings.ToLower(u.Scheme) + "://" + host
 }
 
 // authorize admits the request or answers it; it reports whether the

@@ -260,6 +260,7 @@ type instanceData struct {
 	Timeline *timeline
 	Children []string
 	Terminal bool
+	Entity   bool // a durable entity's instance: no orchestration actions
 	HistErr  string
 }
 
@@ -285,7 +286,7 @@ func (h *Handler) instance(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := &instanceData{State: st, Input: pretty(st.Input), Output: pretty(st.Output), Custom: pretty(st.CustomStatus),
-		Terminal: st.Status.IsTerminal()}
+		Terminal: st.Status.IsTerminal(), Entity: isEntity(id)}
 	for f := st.Failure; f != nil && len(d.Failure) < 10; f = f.InnerFailure {
 		d.Failure = append(d.Failure, f)
 	}
@@ -438,6 +439,18 @@ func (h *Handler) entities(w http.ResponseWriter, r *http.Request) {
 	h.render(w, "entities", h.page(r, "Entities", d))
 }
 
+// entityRefusal explains why the orchestration actions are refused on an
+// entity's instance: a terminated entity drops every later signal, a
+// restarted one runs as an orchestration, and the others do nothing an
+// entity understands.
+const entityRefusal = "this instance is a durable entity: send it operations from the entities page (terminate, suspend, resume, rewind, restart and raise are for orchestrations)"
+
+// isEntity reports whether an instance id is a durable entity's.
+func isEntity(id string) bool {
+	_, _, ok := splitEntityID(id)
+	return ok
+}
+
 // splitEntityID splits an entity's instance id, @name@key.
 func splitEntityID(id string) (name, key string, ok bool) {
 	rest, ok := strings.CutPrefix(id, "@")
@@ -475,6 +488,10 @@ func (h *Handler) action(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusBadRequest, "no instance id")
 		return
 	}
+	if isEntity(id) && op != "purge" {
+		h.fail(w, r, http.StatusBadRequest, entityRefusal)
+		return
+	}
 	if destructive[op] && f.Get("confirm") != "yes" {
 		h.confirm(w, r, op, []string{id}, f)
 		return
@@ -505,7 +522,9 @@ func (h *Handler) action(w http.ResponseWriter, r *http.Request) {
 	case "resume":
 		err = h.c.Resume(ctx, id, reason)
 	case "rewind":
+		h.rewinding.Lock()
 		err = h.c.Rewind(ctx, id, reason)
+		h.rewinding.Unlock()
 	case "restart":
 		var opts []client.RestartOption
 		if f.Get("newid") == "yes" {
@@ -536,6 +555,8 @@ func (h *Handler) actionError(w http.ResponseWriter, r *http.Request, op string,
 	switch {
 	case errors.Is(err, client.ErrNotFound):
 		h.fail(w, r, http.StatusNotFound, op+": no such instance")
+	case errors.Is(err, client.ErrInvalid):
+		h.fail(w, r, http.StatusBadRequest, op+": "+err.Error())
 	case errors.As(err, &se):
 		h.fail(w, r, http.StatusConflict, op+": "+err.Error())
 	default:
@@ -602,7 +623,9 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
 	ok, failed := 0, 0
 	for _, id := range ids {
 		var err error
-		if op == "terminate" {
+		if op == "terminate" && isEntity(id) {
+			err = errors.New(entityRefusal)
+		} else if op == "terminate" {
 			err = h.c.Terminate(r.Context(), id, f.Get("reason"))
 		} else {
 			_, err = h.c.Purge(r.Context(), id)

@@ -1,0 +1,84 @@
+package httpapi_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/azdurable/azdurable/client"
+	"github.com/azdurable/azdurable/httpapi"
+	"github.com/azdurable/azdurable/internal/azuritetest"
+	"github.com/azdurable/azdurable/provider"
+	"github.com/azdurable/azdurable/provider/azurestorage"
+	"github.com/azdurable/azdurable/samples"
+	"github.com/azdurable/azdurable/worker"
+)
+
+// leavingCaller is the Azure Storage backend, with a hook that runs after
+// a rewind's first write: there, the test's caller goes away.
+type leavingCaller struct {
+	*azurestorage.Backend
+	afterRewrite func()
+}
+
+func (b *leavingCaller) RewriteForRewind(ctx context.Context, h *provider.RewindHistory, rewrite, mark []int) error {
+	err := b.Backend.RewriteForRewind(ctx, h, rewrite, mark)
+	b.afterRewrite()
+	return err
+}
+
+// Attack: a caller that hangs up (curl --max-time, a proxy's timeout, a
+// closed tab) while a rewind writes. The request's context ends with the
+// connection; a rewind that had rewritten the history but not yet set the
+// instance Pending stopped there, leaving a Failed instance with a
+// rewritten history until someone rewinds it again. A request that has
+// begun to write finishes.
+func TestCallerLeavesDuringRewind(t *testing.T) {
+	hub := azuritetest.NewHub(t)
+	be, err := azurestorage.New(azurestorage.Options{TaskHub: hub, Account: azuritetest.Account(t),
+		MaxPollingInterval: 200 * time.Millisecond, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = be.DeleteTaskHub(context.Background()) })
+	w := worker.New(be, worker.Options{Logger: quiet(), ShutdownTimeout: 5 * time.Second})
+	if err := w.Register(samples.All(nil)...); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(runCtx) }()
+	t.Cleanup(func() { stop(); <-done })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	reqCtx, hangUp := context.WithCancel(context.Background())
+	defer hangUp()
+	c := client.New(&leavingCaller{Backend: be, afterRewrite: hangUp}, client.Options{})
+	h, err := httpapi.New(httpapi.Options{Client: c, TaskHub: hub, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ScheduleNew(ctx, "IndexRepositories", "nobody", client.WithInstanceID("hang-up")); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.WaitForCompletion(ctx, "hang-up"); err != nil || st.Status != client.Failed {
+		t.Fatalf("%+v %v", st, err)
+	}
+	req := httptest.NewRequestWithContext(reqCtx, "POST", base+"/instances/hang-up/rewind", nil)
+	req.RemoteAddr = "127.0.0.1:1"
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	if reqCtx.Err() == nil {
+		t.Fatal("the caller did not leave")
+	}
+	// The rewind went through: the instance is Pending, runs again and
+	// fails again.
+	if st, err := c.GetState(ctx, "hang-up"); err != nil || st.Status == client.Failed {
+		t.Fatalf("after the caller left: %+v %v", st, err)
+	}
+	azuritetest.WaitFor(t, 3*time.Minute, "the rewound instance to fail again", func() (bool, error) {
+		st, err := c.GetState(ctx, "hang-up")
+		return err == nil && st.Status == client.Failed, nil
+	})
+}
