@@ -175,17 +175,26 @@ func (g *guard) crossSite(r *http.Request) bool {
 	return false
 }
 
-// sameOrigin reports whether origin is the request's own origin (the
-// scheme it came in on, its Host) or the configured public origin.
+// sameOrigin reports whether origin is the request's own origin or the
+// configured public origin (SameOrigin).
 func (g *guard) sameOrigin(origin string, r *http.Request) bool {
+	return SameOrigin(origin, r, g.publicOrigin)
+}
+
+// SameOrigin reports whether origin, an Origin header's value, is the
+// request's own origin (the scheme it came in on, its Host) or
+// publicOrigin (scheme://host[:port]; empty for none), the scheme's
+// default port implied where none is written. "null" and anything that is
+// not an http or https origin is not. The API's guard and the dashboard
+// decide cross-site requests with it.
+func SameOrigin(origin string, r *http.Request, publicOrigin string) bool {
 	u, err := url.Parse(origin)
 	if err != nil || u.Host == "" || u.Path != "" || u.RawQuery != "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return false // "null", garbage
 	}
 	got := u.Scheme + "://" + strings.ToLower(withDefaultPort(u.Scheme, u.Host))
-	if g.publicOrigin != "" {
-		pu, _ := url.Parse(g.publicOrigin)
-		if got == pu.Scheme+"://"+withDefaultPort(pu.Scheme, pu.Host) {
+	if publicOrigin != "" {
+		if pu, err := url.Parse(publicOrigin); err == nil && got == pu.Scheme+"://"+strings.ToLower(withDefaultPort(pu.Scheme, pu.Host)) {
 			return true
 		}
 	}

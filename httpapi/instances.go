@@ -108,7 +108,7 @@ func (h *Handler) list(req *request) {
 // extension answers; the client refuses it), else 200 with the count.
 func (h *Handler) purge(req *request) {
 	id := req.segs[1]
-	ctx, cancel := detached(req.r.Context())
+	ctx, cancel := Detached(req.r.Context())
 	defer cancel()
 	res, err := h.c.Purge(ctx, id)
 	if unknownID(err) {
@@ -154,7 +154,7 @@ func (h *Handler) purgeWhere(req *request) {
 		}
 	}
 	f.AllStatuses = len(f.Statuses) == 0
-	ctx, cancel := detached(req.r.Context())
+	ctx, cancel := Detached(req.r.Context())
 	defer cancel()
 	res, err := h.c.PurgeWhere(ctx, f)
 	if err != nil {

@@ -300,7 +300,7 @@ func conflictMessage(err error) string {
 // 409 (restart names the route's own message).
 func (h *Handler) startAndRespond(req *request, start func(context.Context) (string, error), wait *waitSpec, restart bool) {
 	ctx := req.r.Context()
-	sctx, cancel := detached(ctx)
+	sctx, cancel := Detached(ctx)
 	newID, err := start(sctx)
 	cancel()
 	if errors.Is(err, errAnswered) {

@@ -28,7 +28,7 @@ func (h *Handler) rewind(req *request) {
 		return // the caller has gone
 	}
 	defer unlock()
-	ctx, cancel := detached(ctx)
+	ctx, cancel := Detached(ctx)
 	defer cancel()
 	err = h.c.Rewind(ctx, id, req.q.str("reason"))
 	var se *client.StatusError

@@ -101,10 +101,6 @@ type Handler struct {
 	rewinding sync.Mutex
 }
 
-// actionTimeout bounds an action, which runs on after the browser has
-// gone.
-const actionTimeout = 2 * time.Minute
-
 // sessionCookie names the dashboard's session cookie.
 const sessionCookie = "azdurable-dashboard"
 
@@ -130,7 +126,6 @@ func New(o Options) (*Handler, error) {
 		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 			return nil, errors.New("dashboard: Options.PublicOrigin must be scheme://host[:port]")
 		}
-		o.PublicOrigin = originOf(u)
 	}
 	var secret [32]byte
 	if _, err := rand.Read(secret[:]); err != nil {
@@ -207,7 +202,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// closed tab, a second click): net/http ends the request's context
 		// with the connection, which would stop a bulk action half-way or a
 		// rewind between two of its writes.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), actionTimeout)
+		ctx, cancel := httpapi.Detached(r.Context())
 		defer cancel()
 		r = r.WithContext(ctx)
 	} else if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -237,8 +232,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // crossSite reports whether the browser marked a request as sent by a
-// page of another origin (Sec-Fetch-Site, else an Origin that is neither
-// the request's host nor the public origin).
+// page of another site, or of another origin of this site (Sec-Fetch-Site,
+// else an Origin that is neither the request's own origin nor the public
+// origin: httpapi.SameOrigin).
 func (h *Handler) crossSite(r *http.Request) bool {
 	switch strings.ToLower(strings.TrimSpace(r.Header.Get("Sec-Fetch-Site"))) {
 	case "cross-site", "same-site":
@@ -249,28 +245,11 @@ func (h *Handler) crossSite(r *http.Request) bool {
 		return false
 	}
 	for _, o := range origin {
-		u, err := url.Parse(strings.TrimSpace(o))
-		if err != nil || u.Host == "" {
-			return true
-		}
-		if !strings.EqualFold(u.Host, r.Host) && (h.o.PublicOrigin == "" || originOf(u) != h.o.PublicOrigin) {
+		if !httpapi.SameOrigin(strings.TrimSpace(o), r, h.o.PublicOrigin) {
 			return true
 		}
 	}
 	return false
-}
-
-// originOf is a URL's scheme://host in lower case, without the scheme's
-// default port, as browsers write Origin.
-func originOf(u *url.URL) string {
-	host := strings.ToLower(u.Host)
-	switch {
-	case u.Scheme == "https":
-		host = strings.TrimSuffix(host, ":443")
-	case u.Scheme == "http":
-		host = strings.TrimSuffix(host, ":80")
-	}
-	return strings.ToLower(u.Scheme) + "://" + host
 }
 
 // authorize admits the request or answers it; it reports whether the
