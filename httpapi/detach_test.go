@@ -11,8 +11,6 @@ import (
 	"github.com/azdurable/azdurable/internal/azuritetest"
 	"github.com/azdurable/azdurable/provider"
 	"github.com/azdurable/azdurable/provider/azurestorage"
-	"github.com/azdurable/azdurable/samples"
-	"github.com/azdurable/azdurable/worker"
 )
 
 // leavingCaller is the Azure Storage backend, with a hook that runs after
@@ -35,21 +33,7 @@ func (b *leavingCaller) RewriteForRewind(ctx context.Context, h *provider.Rewind
 // rewritten history until someone rewinds it again. A request that has
 // begun to write finishes.
 func TestCallerLeavesDuringRewind(t *testing.T) {
-	hub := azuritetest.NewHub(t)
-	be, err := azurestorage.New(azurestorage.Options{TaskHub: hub, Account: azuritetest.Account(t),
-		MaxPollingInterval: 200 * time.Millisecond, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = be.DeleteTaskHub(context.Background()) })
-	w := worker.New(be, worker.Options{Logger: quiet(), ShutdownTimeout: 5 * time.Second})
-	if err := w.Register(samples.All(nil)...); err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(runCtx) }()
-	t.Cleanup(func() { stop(); <-done })
+	hub, be := hubWithWorker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 

@@ -37,6 +37,25 @@ func quiet() *slog.Logger {
 
 func newEnv(t *testing.T, adjust func(*httpapi.Options)) *env {
 	t.Helper()
+	hub, be := hubWithWorker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	c := client.New(be, client.Options{})
+	o := httpapi.Options{Client: c, TaskHub: hub, Orchestrators: httpapi.FromRegistrations(samples.All(nil)...), Logger: quiet()}
+	if adjust != nil {
+		adjust(&o)
+	}
+	h, err := httpapi.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, hub: hub, c: c, h: h, ctx: ctx}
+}
+
+// hubWithWorker creates a task hub on Azurite with a worker of the
+// samples running on it for the test's lifetime.
+func hubWithWorker(t *testing.T) (string, *azurestorage.Backend) {
+	t.Helper()
 	hub := azuritetest.NewHub(t)
 	be, err := azurestorage.New(azurestorage.Options{TaskHub: hub, Account: azuritetest.Account(t),
 		MaxPollingInterval: 200 * time.Millisecond, Logger: quiet()})
@@ -53,18 +72,7 @@ func newEnv(t *testing.T, adjust func(*httpapi.Options)) *env {
 	done := make(chan error, 1)
 	go func() { done <- w.Run(runCtx) }()
 	t.Cleanup(func() { stop(); <-done })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	t.Cleanup(cancel)
-	c := client.New(be, client.Options{})
-	o := httpapi.Options{Client: c, TaskHub: hub, Orchestrators: httpapi.FromRegistrations(samples.All(nil)...), Logger: quiet()}
-	if adjust != nil {
-		adjust(&o)
-	}
-	h, err := httpapi.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{t: t, hub: hub, c: c, h: h, ctx: ctx}
+	return hub, be
 }
 
 // response is a recorded answer.
