@@ -12,6 +12,7 @@ import (
 	"github.com/azdurable/azdurable/provider/azurestorage"
 	"github.com/azdurable/azdurable/samples/counter"
 	"github.com/azdurable/azdurable/worker"
+	"github.com/spf13/cobra"
 )
 
 // entitiesCLI runs "entities <args>" on the command tree newEntities
@@ -77,6 +78,26 @@ func TestEntitiesCommands(t *testing.T) {
 		t.Fatalf("signal: %q", out)
 	}
 	eventually("18\n", "get", "COUNTER", "k1")
+	// The orchestration commands refuse an entity's instance before they
+	// send anything: a terminated entity drops every later signal, and a
+	// suspend, resume or event is nothing an entity reads.
+	for _, cmd := range []*cobra.Command{newInstancesTerminate(), newInstancesLifecycle("suspend"), newInstancesLifecycle("resume"), newInstancesRaise()} {
+		args := []string{"@counter@k1"}
+		if strings.HasPrefix(cmd.Use, "raise") {
+			args = append(args, "Approval")
+		}
+		var out, errOut bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetErr(&errOut)
+		cmd.SetArgs(append(args, storage...))
+		cmd.SilenceUsage, cmd.SilenceErrors = true, true
+		if err := cmd.ExecuteContext(ctx); err == nil || !strings.Contains(err.Error(), "is a durable entity") {
+			t.Errorf("instances %s on an entity: %v (printed %q)", cmd.Name(), err, out.String())
+		}
+	}
+	if st, err := client.New(be, client.Options{}).GetState(ctx, "@counter@k1"); err != nil || st.Status != client.Running {
+		t.Fatalf("the entity after the refused commands: %+v %v", st, err)
+	}
 	// The dashboard of serve signals through the client, its input JSON text.
 	five := "5"
 	if err := signalEntityWith(client.New(be, client.Options{}))(ctx, "Counter", "k1", "add", &five); err != nil {

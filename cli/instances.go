@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/azdurable/azdurable/client"
+	"github.com/azdurable/azdurable/durable"
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/httpapi"
 	"github.com/azdurable/azdurable/provider/azurestorage"
@@ -540,8 +541,14 @@ the instance. The instance must exist and must not have finished.`,
 	return cmd
 }
 
-// activeState reads an instance that must not have finished.
+// activeState reads an instance that must not have finished, and that
+// is an orchestration's, for the commands that send it a message.
 func activeState(ctx context.Context, c *client.Client, id string) (*client.State, error) {
+	if _, ok := durable.ParseEntityInstanceID(id); ok {
+		// Its commands are orchestrations': a terminated entity drops every
+		// later signal, and it reads no event, suspend or resume.
+		return nil, fmt.Errorf("instance %q is a durable entity: send it operations with `azdurable entities signal` (purge and `azdurable entities delete` remove it)", id)
+	}
 	st, err := getState(ctx, c, id, false)
 	if err != nil {
 		return nil, err
