@@ -116,6 +116,20 @@ func do(t *testing.T, req *http.Request) (int, string, http.Header) {
 
 var csrfRE = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
 
+// entity writes an entity instance's row, with state as its scheduler
+// state, through the backend: the client refuses orchestration starts at
+// entity ids. Its start is an hour away, so no worker runs it.
+func (e *env) entity(id, state string) {
+	e.t.Helper()
+	later := time.Now().Add(time.Hour)
+	inst := history.OrchestrationInstance{InstanceID: id, ExecutionID: "e1"}
+	start := &history.TaskMessage{OrchestrationInstance: inst, Event: &history.ExecutionStartedEvent{OrchestrationInstance: inst,
+		Name: id[:strings.LastIndex(id, "@")], Input: &state, ScheduledStartTime: &later, EventBase: history.EventBase{EventID: -1, Timestamp: time.Now()}}}
+	if err := e.be.CreateInstance(e.ctx, start, nil); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 func (e *env) csrf(page string) string {
 	e.t.Helper()
 	_, body, _ := e.get(page)
@@ -313,16 +327,7 @@ func TestListFilterAndPaging(t *testing.T) {
 // offered.
 func TestEntities(t *testing.T) {
 	e := newEnv(t, dashboard.Options{})
-	later := time.Now().Add(time.Hour)
-	// The client refuses orchestration starts at entity ids, so the row is
-	// written through the backend, as an entity's scheduler state.
-	state := `{"exists":true,"state":"<i>41</i>"}`
-	inst := history.OrchestrationInstance{InstanceID: "@counter@one", ExecutionID: "e1"}
-	start := &history.TaskMessage{OrchestrationInstance: inst, Event: &history.ExecutionStartedEvent{OrchestrationInstance: inst,
-		Name: "@counter", Input: &state, ScheduledStartTime: &later, EventBase: history.EventBase{EventID: -1, Timestamp: time.Now()}}}
-	if err := e.be.CreateInstance(e.ctx, start, nil); err != nil {
-		t.Fatal(err)
-	}
+	e.entity("@counter@one", `{"exists":true,"state":"<i>41</i>"}`)
 	code, body, _ := e.get("/dashboard/entities")
 	if code != 200 || !strings.Contains(body, "<td>one</td>") || !strings.Contains(body, "&lt;i&gt;41&lt;/i&gt;") ||
 		!strings.Contains(body, `id="no-signal"`) {

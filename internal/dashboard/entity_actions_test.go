@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/azdurable/azdurable/client"
 	"github.com/azdurable/azdurable/durable"
@@ -21,14 +20,7 @@ import (
 // them and the dashboard refuses them; purge (of a finished one) stays.
 func TestEntityInstanceActions(t *testing.T) {
 	e := newEnv(t, dashboard.Options{})
-	later := time.Now().Add(time.Hour)
-	state := `{"exists":true,"state":"41"}`
-	inst := history.OrchestrationInstance{InstanceID: "@counter@one", ExecutionID: "e1"}
-	start := &history.TaskMessage{OrchestrationInstance: inst, Event: &history.ExecutionStartedEvent{OrchestrationInstance: inst,
-		Name: "@counter", Input: &state, ScheduledStartTime: &later, EventBase: history.EventBase{EventID: -1, Timestamp: time.Now()}}}
-	if err := e.be.CreateInstance(e.ctx, start, nil); err != nil {
-		t.Fatal(err)
-	}
+	e.entity("@counter@one", `{"exists":true,"state":"41"}`)
 	e.start("Wait", "w1", "x")
 	code, body, _ := e.get("/dashboard/instance?id=" + url.QueryEscape("@counter@one"))
 	if code != 200 || !strings.Contains(body, `id="entity-note"`) {
