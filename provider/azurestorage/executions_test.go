@@ -109,4 +109,31 @@ func TestMessagesOfAnOlderExecutionLoseNothing(t *testing.T) {
 	if wi == nil || len(wi.Messages) != 1 || wi.Messages[0].Event.Type() != history.EventRaised {
 		t.Fatalf("the event was not handed out: %+v", wi)
 	}
+	if err := b.CompleteOrchestration(ctx, wi, &provider.EpisodeResult{NewEvents: []history.Event{
+		&history.OrchestratorStartedEvent{EventBase: now()}, wi.Messages[0].Event, &history.OrchestratorCompletedEvent{EventBase: now()}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Stop(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	// A stale result and a client event in one batch (found by the
+	// schedule's SIGKILL test: a schedule's delete, raised just after a
+	// continue-as-new, came with a timer of the execution before it). The
+	// batch named only the stale execution, its history read came back
+	// empty, and the event was dropped as for an instance without history.
+	if err := c.SendMessages(ctx, result(stale, 2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SendMessages(ctx, raise); err != nil {
+		t.Fatal(err)
+	}
+	b = backend("d")
+	if err := b.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Stop(context.Background(), false)
+	wi = lock(3 * time.Minute)
+	if wi == nil || len(wi.Messages) != 1 || wi.Messages[0].Event.Type() != history.EventRaised {
+		t.Fatalf("the event that came with a stale result was not handed out: %+v", wi)
+	}
 }

@@ -80,6 +80,19 @@ func (b *Backend) load(ctx context.Context, s *session, expected string) (*table
 	if err != nil {
 		return nil, err
 	}
+	// The history is at another execution than the one the batch names
+	// (a result of an execution before a continue-as-new, say): the read
+	// holds none of its events. Read the current execution instead, so
+	// that the batch's messages that name no execution (a client's event,
+	// terminate, suspend) are judged against the instance as it is; judged
+	// against the empty read they were dropped as for an instance without
+	// history. The named messages are then stale for Triage, not early.
+	if expected != "" && h.Sentinel != nil && !strings.EqualFold(h.Sentinel.ExecutionID, expected) {
+		if h, err = b.hist.Load(ctx, s.id, ""); err != nil {
+			return nil, err
+		}
+		expected = ""
+	}
 	// A history read for another execution than the current one (a stale
 	// result's) says nothing about the current one: the next batch reads
 	// again, rather than take the instance for one without history.
