@@ -61,9 +61,10 @@ type Options struct {
 
 // Client manages orchestration instances.
 type Client struct {
-	be   provider.Backend
-	opts Options
-	conv payload.Converter
+	be      provider.Backend
+	opts    Options
+	conv    payload.Converter
+	rewinds keyedLocks // one Rewind of an instance at a time
 }
 
 // New returns a client for the backend.

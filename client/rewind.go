@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/provider"
@@ -37,7 +38,10 @@ const maxRewindDepth = 64
 // replays; a failed sub-orchestration that cannot be rewound (terminated,
 // purged, or its id taken by another instance) is created again; a child
 // that completed while its parent was failed has its answer sent again;
-// and each write is conditional on what was read.
+// and each write is conditional on what was read. Rewinds of one instance
+// through one Client run one at a time: a second (a double click, two
+// requests at once) waits, then answers for the instance as the first
+// left it, rather than failing on the rows the first rewrote.
 func (c *Client) Rewind(ctx context.Context, instanceID, reason string) error {
 	if err := provider.ValidateInstanceID(instanceID); err != nil {
 		return err
@@ -46,6 +50,11 @@ func (c *Client) Rewind(ctx context.Context, instanceID, reason string) error {
 	if !ok {
 		return fmt.Errorf("%w (%T)", ErrRewindNotSupported, c.be)
 	}
+	unlock, err := c.rewinds.lock(ctx, instanceID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	h, err := rb.ReadForRewind(ctx, instanceID)
 	if err != nil {
 		return err
@@ -211,4 +220,39 @@ func (r *rewinder) apply(ctx context.Context, n *rewindNode) error {
 		return fmt.Errorf("client: rewind of %q: %w (run the rewind again)", n.h.InstanceID, err)
 	}
 	return nil
+}
+
+// keyedLocks holds one lock per key, taken and waited for with a context;
+// a key's entry lives only while it is held. The zero value is ready.
+type keyedLocks struct {
+	mu   sync.Mutex
+	held map[string]chan struct{} // closed when the key is released
+}
+
+// lock takes the key's lock, or fails when ctx ends first.
+func (l *keyedLocks) lock(ctx context.Context, key string) (unlock func(), err error) {
+	for {
+		l.mu.Lock()
+		busy, ok := l.held[key]
+		if !ok {
+			if l.held == nil {
+				l.held = map[string]chan struct{}{}
+			}
+			done := make(chan struct{})
+			l.held[key] = done
+			l.mu.Unlock()
+			return func() {
+				l.mu.Lock()
+				delete(l.held, key)
+				l.mu.Unlock()
+				close(done)
+			}, nil
+		}
+		l.mu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }

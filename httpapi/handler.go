@@ -98,7 +98,6 @@ type Handler struct {
 	c       *client.Client
 	log     *slog.Logger
 	waiting chan struct{} // one token per request waiting for completion
-	rewinds keyedLocks    // one rewind of an instance at a time
 }
 
 // New returns a Handler.

@@ -1,11 +1,9 @@
 package httpapi
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 
 	"github.com/azdurable/azdurable/client"
 )
@@ -14,23 +12,17 @@ import (
 // once a Failed instance is rewound, 412 with a JSON string for any other
 // status, 404 with a JSON string (its "$" included) for an unknown id.
 //
-// Rewinds of one instance run one at a time, so that a request that
-// arrives while another rewinds the instance answers as one that came
-// after it (412: the instance is no longer Failed) instead of failing on
-// the rows the first one rewrote. A rewind that fails because the
+// Rewinds of one instance run one at a time (client.Rewind), so that a
+// request that arrives while another rewinds the instance answers as one
+// that came after it (412: the instance is no longer Failed) instead of
+// failing on the rows the first one rewrote. A rewind that fails because the
 // instance changed meanwhile (another process rewound or terminated it)
 // is answered from the status it has now, when that is not Failed.
 func (h *Handler) rewind(req *request) {
 	id := req.segs[1]
-	ctx := req.r.Context()
-	unlock, err := h.rewinds.lock(ctx, id)
-	if err != nil {
-		return // the caller has gone
-	}
-	defer unlock()
-	ctx, cancel := Detached(ctx)
+	ctx, cancel := Detached(req.r.Context())
 	defer cancel()
-	err = h.c.Rewind(ctx, id, req.q.str("reason"))
+	err := h.c.Rewind(ctx, id, req.q.str("reason"))
 	var se *client.StatusError
 	switch {
 	case err == nil:
@@ -55,39 +47,4 @@ func (h *Handler) rewind(req *request) {
 func writeNotFailed(w http.ResponseWriter, status client.Status) {
 	writeJSONBody(w, http.StatusPreconditionFailed, jsonString(fmt.Sprintf(
 		"This orchestration has status %s, but only orchestrations in the \"Failed\" state can be rewound.", status)))
-}
-
-// keyedLocks holds one lock per key, taken and waited for with a context;
-// a key's entry lives only while it is held. The zero value is ready.
-type keyedLocks struct {
-	mu   sync.Mutex
-	held map[string]chan struct{} // closed when the key is released
-}
-
-// lock takes the key's lock, or fails when ctx ends first.
-func (l *keyedLocks) lock(ctx context.Context, key string) (unlock func(), err error) {
-	for {
-		l.mu.Lock()
-		busy, ok := l.held[key]
-		if !ok {
-			if l.held == nil {
-				l.held = map[string]chan struct{}{}
-			}
-			done := make(chan struct{})
-			l.held[key] = done
-			l.mu.Unlock()
-			return func() {
-				l.mu.Lock()
-				delete(l.held, key)
-				l.mu.Unlock()
-				close(done)
-			}, nil
-		}
-		l.mu.Unlock()
-		select {
-		case <-busy:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
 }

@@ -42,7 +42,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/azdurable/azdurable/client"
@@ -96,9 +95,6 @@ type Handler struct {
 	keyAuth func(*http.Request) error
 	session string // cookie value of an authorized browser
 	csrf    string // token every action form carries
-	// rewinding lets one rewind run at a time: two at once on one
-	// instance (a double click) would fail on the rows the other rewrote.
-	rewinding sync.Mutex
 }
 
 // sessionCookie names the dashboard's session cookie.

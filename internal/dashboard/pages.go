@@ -522,9 +522,9 @@ func (h *Handler) action(w http.ResponseWriter, r *http.Request) {
 	case "resume":
 		err = h.c.Resume(ctx, id, reason)
 	case "rewind":
-		h.rewinding.Lock()
+		// client.Rewind runs one rewind of an instance at a time: a
+		// double click answers as a rewind of an instance no longer Failed.
 		err = h.c.Rewind(ctx, id, reason)
-		h.rewinding.Unlock()
 	case "restart":
 		var opts []client.RestartOption
 		if f.Get("newid") == "yes" {
