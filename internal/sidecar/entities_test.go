@@ -288,10 +288,16 @@ func TestSDKEntityAzurite(t *testing.T) {
 	}
 	ctx := ctxFor(t)
 	c := client.New(be, client.Options{})
-	m, err := c.GetEntity(ctx, durable.NewEntityID("Counter", "k"))
-	if err != nil || !m.Exists || m.State == nil || *m.State != "7" || m.LockedBy != "" || m.QueueSize != 0 {
-		t.Fatalf("client.GetEntity: %+v, %v", m, err)
-	}
+	// The entity sends boom's failure before it writes its Instances row
+	// (C#'s commit order: messages, history, row), so the orchestration
+	// can complete before the row says the lock is released: wait for it.
+	azuritetest.WaitFor(t, stepTimeout, "the entity's row to show the released lock", func() (bool, error) {
+		m, err := c.GetEntity(ctx, durable.NewEntityID("Counter", "k"))
+		if err != nil {
+			return false, err
+		}
+		return m.Exists && m.State != nil && *m.State == "7" && m.LockedBy == "" && m.QueueSize == 0, nil
+	})
 	// The orchestration's history holds the messages a Go orchestration
 	// sends: typed RequestMessages from it, stamped with its clock, and
 	// the release.
@@ -392,10 +398,15 @@ func TestSDKOrchestrationGoEntity(t *testing.T) {
 	if st := res.GetOrchestrationState(); st.GetOrchestrationStatus() != pb.OrchestrationStatus_ORCHESTRATION_STATUS_COMPLETED || st.GetOutput().GetValue() != "7" {
 		t.Fatalf("UsesCounter on a Go entity: %v", st)
 	}
-	m, err := client.New(be, client.Options{}).GetEntity(ctxFor(t), durable.NewEntityID("Counter", "g"))
-	if err != nil || !m.Exists || *m.State != "7" || m.LockedBy != "" {
-		t.Fatalf("the Go entity: %+v, %v", m, err)
-	}
+	// The release goes out with the completion; the entity runs it after.
+	c := client.New(be, client.Options{})
+	azuritetest.WaitFor(t, stepTimeout, "the Go entity to hold 7, unlocked", func() (bool, error) {
+		m, err := c.GetEntity(ctxFor(t), durable.NewEntityID("Counter", "g"))
+		if err != nil {
+			return false, err
+		}
+		return m.Exists && m.State != nil && *m.State == "7" && m.LockedBy == "", nil
+	})
 }
 
 // longCtx is for a test whose work items move between two kinds of
