@@ -113,15 +113,24 @@ func TestUnknownNamesSayWhy(t *testing.T) {
 		d, err := be.Diagnostics(ctx, waits)
 		return err == nil && len(d.Stalled) == 1 && d.Stalled[0].Kind == provider.StalledActivity && d.Stalled[0].Name == "NoSuchActivity"
 	})
-	if st, err := c.GetState(ctx, waits); err != nil || st.Status != client.Running || history.Deref(st.CustomStatus) != `"calling"` {
-		t.Errorf("the waiting instance: %+v %v", st, err)
-	}
+	// The activity message is sent before the instance's row is written
+	// (commit order: messages, history, row), so the activity can be given
+	// back while the row still says Pending: wait for the row.
+	until(t, "the waiting instance to be Running with its own custom status", func() bool {
+		st, err := c.GetState(ctx, waits)
+		return err == nil && st.Status == client.Running && history.Deref(st.CustomStatus) == `"calling"`
+	})
 	if d, err := be.Diagnostics(ctx, typo); err != nil || len(d.Stalled) != 1 || d.Stalled[0].Name != "Helo" {
 		t.Errorf("the Pending instance's diagnostics: %+v %v", d, err)
 	}
-	l := logs.String()
-	if !strings.Contains(l, "level=WARN msg=\"worker: gave an orchestration work item back") ||
-		!strings.Contains(l, "level=WARN msg=\"worker: gave an activity work item back") || strings.Contains(l, "level=ERROR") {
+	// The worker logs a give-back once the backend has recorded it, after
+	// what the waits above see: wait for both lines.
+	until(t, "both give-backs to be logged", func() bool {
+		l := logs.String()
+		return strings.Contains(l, "level=WARN msg=\"worker: gave an orchestration work item back") &&
+			strings.Contains(l, "level=WARN msg=\"worker: gave an activity work item back")
+	})
+	if l := logs.String(); strings.Contains(l, "level=ERROR") {
 		t.Errorf("log: %s", l)
 	}
 }
