@@ -117,6 +117,14 @@ func TestStopGivesActivitiesBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitChan(t, "the activity to start", l.started)
+	// The activity message is sent before the episode writes its history
+	// and row (commit order: messages, history, row), so the activity can
+	// start while that commit still runs; a stop then would cancel the
+	// commit once the 50 ms drain is over. Stop once the row says Running.
+	until(t, "the episode that scheduled the activity to be committed", func() bool {
+		st, err := c.GetState(ctx, id)
+		return err == nil && st.Status == client.Running
+	})
 	if err := stop1(); err != nil {
 		t.Fatal(err)
 	}
