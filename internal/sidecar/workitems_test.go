@@ -85,6 +85,12 @@ func testSDKChain(t *testing.T, be provider.Backend, hub string) {
 	if len(w.answerErrs) > 0 {
 		t.Errorf("answers refused: %v", w.answerErrs)
 	}
+	// The sidecar counts an episode once its commit returned (after the
+	// row the client saw is written and the consumed messages deleted),
+	// and an activity once its result was sent: wait for the counts.
+	waitFor(t, "3 episodes and 2 activities to be counted", func() bool {
+		return f.srv.Stats().Episodes.Load() >= 3 && f.srv.Stats().Activities.Load() >= 2
+	})
 	if f.srv.Stats().Episodes.Load() != 3 || f.srv.Stats().Activities.Load() != 2 {
 		t.Errorf("episodes %d, activities %d", f.srv.Stats().Episodes.Load(), f.srv.Stats().Activities.Load())
 	}
