@@ -315,6 +315,11 @@ func TestPoisonActivityFailsItsTask(t *testing.T) {
 	if !slices.Contains(names, want) {
 		t.Errorf("poison container holds %q, want %s among them", names, want)
 	}
+	// The quarantine sends the TaskFailed before it deletes the work item
+	// and logs: the orchestration can complete before either.
+	waitUntil(t, "the quarantine to be logged", 2*time.Minute, func() bool {
+		return strings.Contains(logs.String(), "poison message quarantined")
+	})
 	if l := logs.String(); strings.Count(l, "poison message quarantined") != 1 || !strings.Contains(l, "failedTask=true") ||
 		!strings.Contains(l, "message="+id) {
 		t.Errorf("the quarantine was not logged once, with the message and the failed task")
