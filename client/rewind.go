@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/azdurable/azdurable/history"
 	"github.com/azdurable/azdurable/provider"
@@ -41,7 +42,11 @@ const maxRewindDepth = 64
 // and each write is conditional on what was read. Rewinds of one instance
 // through one Client run one at a time: a second (a double click, two
 // requests at once) waits, then answers for the instance as the first
-// left it, rather than failing on the rows the first rewrote.
+// left it, rather than failing on the rows the first rewrote. A
+// sub-orchestration whose answer reached its parent before its own records
+// show its end (provider.ChildEnding) is waited for, up to a minute,
+// rather than taken for running: the rewind would otherwise remove that
+// answer and leave the parent waiting for it forever.
 func (c *Client) Rewind(ctx context.Context, instanceID, reason string) error {
 	if err := provider.ValidateInstanceID(instanceID); err != nil {
 		return err
@@ -55,19 +60,7 @@ func (c *Client) Rewind(ctx context.Context, instanceID, reason string) error {
 		return err
 	}
 	defer unlock()
-	h, err := rb.ReadForRewind(ctx, instanceID)
-	if err != nil {
-		return err
-	}
-	mode := provider.RewindModeOf(h)
-	if mode == provider.RewindRefused {
-		if h.State.Status == Failed {
-			return fmt.Errorf("client: cannot rewind instance %q: its status is Failed, but its history shows no failed execution", instanceID)
-		}
-		return &StatusError{Op: "rewind", InstanceID: instanceID, Status: h.State.Status, Err: ErrNotFailed}
-	}
-	r := &rewinder{c: c, rb: rb, visited: map[string]bool{}}
-	root, err := r.plan(ctx, h, mode, 0)
+	r, root, err := c.planRewind(ctx, rb, instanceID)
 	if err != nil {
 		return err
 	}
@@ -88,6 +81,56 @@ func (c *Client) Rewind(ctx context.Context, instanceID, reason string) error {
 		}
 	})
 	return c.be.SendMessages(ctx, msgs...)
+}
+
+// childEndingWait bounds how long a rewind waits for sub-orchestrations
+// that are ending (provider.ChildEnding): a commit takes milliseconds,
+// but a worker that stopped in the middle of one finishes it only when
+// the episode runs again elsewhere.
+const childEndingWait = time.Minute
+
+// errChildEnding is plan's answer when a sub-orchestration is ending.
+type errChildEnding struct{ parent, child string }
+
+func (e *errChildEnding) Error() string {
+	return fmt.Sprintf("client: cannot rewind instance %q yet: its sub-orchestration %q has sent its answer but its own records do not show its end yet; run the rewind again once its status shows it ended",
+		e.parent, e.child)
+}
+
+// planRewind reads the instance and its sub-orchestrations and decides
+// the rewind, writing nothing. When a sub-orchestration is ending, it
+// waits for the child's status to show the end (at most childEndingWait
+// in all) and reads everything again.
+func (c *Client) planRewind(ctx context.Context, rb provider.RewindBackend, instanceID string) (*rewinder, *rewindNode, error) {
+	deadline := time.Now().Add(childEndingWait)
+	for {
+		h, err := rb.ReadForRewind(ctx, instanceID)
+		if err != nil {
+			return nil, nil, err
+		}
+		mode := provider.RewindModeOf(h)
+		if mode == provider.RewindRefused {
+			if h.State.Status == Failed {
+				return nil, nil, fmt.Errorf("client: cannot rewind instance %q: its status is Failed, but its history shows no failed execution", instanceID)
+			}
+			return nil, nil, &StatusError{Op: "rewind", InstanceID: instanceID, Status: h.State.Status, Err: ErrNotFailed}
+		}
+		r := &rewinder{c: c, rb: rb, visited: map[string]bool{}}
+		root, err := r.plan(ctx, h, mode, 0)
+		var ending *errChildEnding
+		if !errors.As(err, &ending) {
+			return r, root, err
+		}
+		wctx, cancel := context.WithDeadline(ctx, deadline)
+		_, werr := c.WaitForCompletion(wctx, ending.child)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return nil, nil, ctx.Err()
+		case werr != nil:
+			return nil, nil, fmt.Errorf("%w (waited %v: %v)", err, childEndingWait, werr)
+		}
+	}
 }
 
 // rewindNode is one instance of a rewind: what it rewrites, the children
@@ -167,6 +210,9 @@ func (r *rewinder) plan(ctx context.Context, h *provider.RewindHistory, mode pro
 						EventBase: history.EventBase{EventID: -1, Timestamp: r.c.now()}},
 					OrchestrationInstance: history.OrchestrationInstance{InstanceID: h.InstanceID, ExecutionID: h.ExecutionID}})
 			case !st.IsTerminal():
+				if provider.ChildEnding(child, s.Failed) {
+					return nil, &errChildEnding{parent: h.InstanceID, child: s.InstanceID}
+				}
 				// It runs and will answer.
 			default:
 				recreate = true

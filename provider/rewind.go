@@ -166,6 +166,32 @@ func RewindModeOf(h *RewindHistory) RewindMode {
 	return RewindRefused
 }
 
+// ChildEnding reports whether a sub-orchestration whose status says it
+// has not ended is in fact ending. A commit sends an episode's messages
+// before it writes the episode's history and then its status (C#'s
+// order), so for a moment a parent can hold a child's answer that the
+// child's own records do not show yet: its history already records its
+// end but its status does not, or its parent recorded its failure (given
+// as parentRecordedFailure) while its history, never rewound, shows no
+// end yet. A rewind that took such a child for running would remove the
+// answer from the parent and wait for another that never comes; it waits
+// for the child's status instead. (A child that was rewound by itself
+// carries rewind markers and runs again: it answers anew.)
+func ChildEnding(child *RewindHistory, parentRecordedFailure bool) bool {
+	ended, markers := false, false
+	for _, r := range child.Rows {
+		markers = markers || r.Rewound || r.Marked
+		if r.Rewound {
+			continue
+		}
+		switch r.Event.(type) {
+		case *history.ExecutionCompletedEvent, *history.ExecutionTerminatedEvent:
+			ended = true
+		}
+	}
+	return ended || (parentRecordedFailure && !markers)
+}
+
 // RewindSub is a sub-orchestration a rewind must look at.
 type RewindSub struct {
 	// Row is its SubOrchestrationInstanceCreated row.

@@ -84,6 +84,29 @@ func hist(status history.OrchestrationStatus, spec string) *RewindHistory {
 	return &RewindHistory{InstanceID: "p", ExecutionID: "e", State: &history.OrchestrationState{Status: status}, Rows: rows(spec)}
 }
 
+// A child whose status says it runs is ending when its history records
+// its end, or when its parent holds its failure and it was never rewound.
+func TestChildEnding(t *testing.T) {
+	for _, tc := range []struct {
+		spec                  string
+		parentHoldsItsFailure bool
+		want                  bool
+	}{
+		{"OS ES TS#0 OC OS TF#0 EC:F OC", false, true},
+		{"OS ES TS#0 OC OS TC#0 EC:C OC", false, true},
+		{"OS ES TS#0 OC", true, true},
+		{"OS ES TS#0 OC", false, false},
+		// Rewound by itself: it runs again and answers anew.
+		{"OS ES ~TS#0 OC OS ~TF#0 ~EC:F OC OS GE TS#0 OC", true, false},
+		// Failed again after that rewind, its status not written yet.
+		{"OS ES ~TS#0 OC OS ~TF#0 ~EC:F OC OS GE TS#0 OC OS TF#0 EC:F OC", true, true},
+	} {
+		if got := ChildEnding(hist(history.StatusRunning, tc.spec), tc.parentHoldsItsFailure); got != tc.want {
+			t.Errorf("%q, parent holds its failure %v: %v, want %v", tc.spec, tc.parentHoldsItsFailure, got, tc.want)
+		}
+	}
+}
+
 func TestRewindModeOf(t *testing.T) {
 	for _, tc := range []struct {
 		status history.OrchestrationStatus
