@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/azdurable/azdurable/history"
+	"github.com/azdurable/azdurable/internal/episode/rules"
 	"github.com/azdurable/azdurable/provider"
 )
 
@@ -80,6 +82,35 @@ func (c *Client) Rewind(ctx context.Context, instanceID, reason string) error {
 				OrchestrationInstance: history.OrchestrationInstance{InstanceID: n.h.InstanceID}})
 		}
 	})
+	if err := c.be.SendMessages(ctx, msgs...); err != nil {
+		return err
+	}
+	return c.answerEnded(ctx, root)
+}
+
+// answerEnded sends again the answer of each sub-orchestration the rewind
+// took for running that has ended since it was read: its answer may have
+// reached the parent while the parent was still Failed, and been dropped.
+// One that ends after this read answers a parent already rewound.
+func (c *Client) answerEnded(ctx context.Context, root *rewindNode) error {
+	var running []runningChild
+	root.walk(func(n *rewindNode) { running = append(running, n.running...) })
+	var msgs []*history.TaskMessage
+	for _, ch := range running {
+		st, err := c.be.GetState(ctx, ch.h.InstanceID, true)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("client: rewind: reading sub-orchestration %q again: %w", ch.h.InstanceID, err)
+		}
+		if st.Status.IsTerminal() && strings.EqualFold(st.OrchestrationInstance.ExecutionID, ch.h.ExecutionID) {
+			msgs = append(msgs, rules.ParentAnswer(ch.to, st.Status, st.Output, st.FailureDetails, c.now()))
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
 	return c.be.SendMessages(ctx, msgs...)
 }
 
@@ -142,6 +173,13 @@ type rewindNode struct {
 	mark     []int
 	children []*rewindNode
 	answers  []*history.TaskMessage
+	// running are the sub-orchestrations taken for running: they answer.
+	running []runningChild
+}
+
+type runningChild struct {
+	h  *provider.RewindHistory
+	to *history.ParentInstance
 }
 
 func (n *rewindNode) walk(f func(*rewindNode)) {
@@ -188,6 +226,9 @@ func (r *rewinder) plan(ctx context.Context, h *provider.RewindHistory, mode pro
 			return nil, err
 		}
 		recreate := child == nil
+		// Where the child's answer goes: the task of this execution.
+		to := &history.ParentInstance{OrchestrationInstance: history.OrchestrationInstance{InstanceID: h.InstanceID, ExecutionID: h.ExecutionID},
+			TaskScheduleID: s.TaskID}
 		if child != nil {
 			cm := provider.RewindModeOf(child)
 			switch st := child.State.Status; {
@@ -205,15 +246,13 @@ func (r *rewinder) plan(ctx context.Context, h *provider.RewindHistory, mode pro
 				if err != nil {
 					return nil, err
 				}
-				n.answers = append(n.answers, &history.TaskMessage{
-					Event: &history.SubOrchestrationInstanceCompletedEvent{TaskScheduledID: s.TaskID, Result: full.Output,
-						EventBase: history.EventBase{EventID: -1, Timestamp: r.c.now()}},
-					OrchestrationInstance: history.OrchestrationInstance{InstanceID: h.InstanceID, ExecutionID: h.ExecutionID}})
+				n.answers = append(n.answers, rules.ParentAnswer(to, Completed, full.Output, nil, r.c.now()))
 			case !st.IsTerminal():
 				if provider.ChildEnding(child, s.Failed) {
 					return nil, &errChildEnding{parent: h.InstanceID, child: s.InstanceID}
 				}
-				// It runs and will answer.
+				// It runs and will answer (see answerEnded).
+				n.running = append(n.running, runningChild{child, to})
 			default:
 				recreate = true
 			}

@@ -511,15 +511,7 @@ func (ep *Episode) notifyParent(c *replay.Completion, now time.Time) {
 	if p == nil {
 		return
 	}
-	var ev history.Event
-	if c.Status == history.StatusCompleted {
-		ev = &history.SubOrchestrationInstanceCompletedEvent{TaskScheduledID: p.TaskScheduleID, Result: c.Output,
-			EventBase: history.EventBase{EventID: -1, Timestamp: now}}
-	} else {
-		ev = &history.SubOrchestrationInstanceFailedEvent{TaskScheduledID: p.TaskScheduleID, Reason: c.Output,
-			FailureDetails: c.Failure, EventBase: history.EventBase{EventID: -1, Timestamp: now}}
-	}
-	ep.outbox = append(ep.outbox, &history.TaskMessage{Event: ev, OrchestrationInstance: p.OrchestrationInstance})
+	ep.outbox = append(ep.outbox, rules.ParentAnswer(p, c.Status, c.Output, c.Failure, now))
 }
 
 // StartsNewExecution reports whether a work item's messages start another

@@ -202,6 +202,7 @@ func RunRewind(t *testing.T, f Factory) {
 	t.Run("RewindRefused", func(t *testing.T) { testRewindRefused(t, f) })
 	t.Run("RewindInterrupted", func(t *testing.T) { testRewindInterrupted(t, f) })
 	t.Run("ChildStillEnding", func(t *testing.T) { testChildStillEnding(t, f) })
+	t.Run("ChildEndedUnseen", func(t *testing.T) { testChildEndedUnseen(t, f) })
 	t.Run("Restart", func(t *testing.T) { testRestart(t, f) })
 }
 
@@ -521,14 +522,16 @@ func testRestart(t *testing.T, f Factory) {
 	}
 }
 
-// endingChild shows the sub-orchestrations of root as they are for a
-// moment while their last episode is committed (messages first, then
-// history, then status): for its first lag reads, a child that ended
-// reads as Running, and with noEnd its history lacks its completion too.
+// endingChild shows the sub-orchestrations of root (only the one named
+// only, when set) as they are for a moment while their last episode is
+// committed (messages first, then history, then status): for its first lag
+// reads, a child that ended reads as Running, and with noEnd its history
+// lacks its completion too.
 type endingChild struct {
 	provider.Backend
 	rb    provider.RewindBackend
 	root  string
+	only  string
 	noEnd bool
 	mu    sync.Mutex
 	lag   int
@@ -538,7 +541,7 @@ type endingChild struct {
 func (b *endingChild) behind(id string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if id == b.root || b.lag == 0 {
+	if id == b.root || b.lag == 0 || (b.only != "" && id != b.only) {
 		return false
 	}
 	b.lag--
@@ -611,4 +614,33 @@ func testChildStillEnding(t *testing.T, f Factory) {
 			t.Errorf("Flaky ran %d times, want 2", got)
 		}
 	}
+}
+
+// A child completed while its parent was failed (its answer was dropped),
+// but the rewind read it before its records showed the end: taken for
+// running, it has its answer sent again once the rewind is written, and
+// the parent finishes. Without that it waited for good.
+func testChildEndedUnseen(t *testing.T, f Factory) {
+	x := startRewind(t, f)
+	rb, ok := x.be.(provider.RewindBackend)
+	if !ok {
+		t.Fatalf("%T cannot rewind", x.be)
+	}
+	key := x.key("unseen")
+	gate.close(key + "-c")
+	id := x.schedule(rwTwoChildren.Name(), key, client.WithInstanceID(key))
+	x.failed(id)
+	if err := x.c.RaiseEvent(x.ctx(), key+"-w", "Go", "late"); err != nil {
+		t.Fatal(err)
+	}
+	x.completed(key+"-w", quote("late"))
+	gate.open(key + "-c")
+	eb := &endingChild{Backend: x.be, rb: rb, root: id, only: key + "-w", noEnd: true, lag: 1}
+	if err := client.New(eb, client.Options{}).Rewind(x.ctx(), id, ""); err != nil {
+		t.Fatal(err)
+	}
+	if n := eb.left(); n != 0 {
+		t.Fatalf("the rewind did not read the child")
+	}
+	x.completed(id, quote("ok:"+key+"-c|late"))
 }

@@ -3,6 +3,7 @@ package rules
 import (
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -49,4 +50,21 @@ func SameCall(a, b *history.ParentInstance) bool {
 	return a != nil && b != nil && a.OrchestrationInstance.InstanceID == b.OrchestrationInstance.InstanceID &&
 		strings.EqualFold(a.OrchestrationInstance.ExecutionID, b.OrchestrationInstance.ExecutionID) &&
 		a.TaskScheduleID == b.TaskScheduleID
+}
+
+// ParentAnswer is the message a sub-orchestration's end sends its parent p,
+// as C# sends it: SubOrchestrationInstanceCompleted with the output when it
+// completed, SubOrchestrationInstanceFailed with the output as its reason
+// and the failure details when it failed or was terminated. A parent
+// ignores an answer to a task it no longer waits for (Go and C# alike), so
+// a rewind may send one again.
+func ParentAnswer(p *history.ParentInstance, status history.OrchestrationStatus, output *string, failure *history.FailureDetails, now time.Time) *history.TaskMessage {
+	base := history.EventBase{EventID: -1, Timestamp: now}
+	var ev history.Event
+	if status == history.StatusCompleted {
+		ev = &history.SubOrchestrationInstanceCompletedEvent{TaskScheduledID: p.TaskScheduleID, Result: output, EventBase: base}
+	} else {
+		ev = &history.SubOrchestrationInstanceFailedEvent{TaskScheduledID: p.TaskScheduleID, Reason: output, FailureDetails: failure, EventBase: base}
+	}
+	return &history.TaskMessage{Event: ev, OrchestrationInstance: p.OrchestrationInstance}
 }

@@ -3,6 +3,7 @@ package rules
 import (
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/azdurable/azdurable/history"
 )
@@ -85,5 +86,25 @@ func TestTriageDuplicateChildStart(t *testing.T) {
 	self.Sender = history.OrchestrationInstance{InstanceID: "c", ExecutionID: "E1"}
 	if v, _ := verdict(can, self); v != Keep {
 		t.Errorf("a hand-off to the next generation: %s, want keep", v)
+	}
+}
+
+// A child's end answers its parent's task: Completed with the output;
+// Failed, with the output as the reason, when it failed or was terminated.
+func TestParentAnswer(t *testing.T) {
+	p := &history.ParentInstance{OrchestrationInstance: history.OrchestrationInstance{InstanceID: "p", ExecutionID: "e"}, TaskScheduleID: 3}
+	out, now := `"x"`, time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	fd := &history.FailureDetails{ErrorType: "E", ErrorMessage: "m"}
+	m := ParentAnswer(p, history.StatusCompleted, &out, fd, now)
+	if c, ok := m.Event.(*history.SubOrchestrationInstanceCompletedEvent); !ok || c.TaskScheduledID != 3 || *c.Result != out ||
+		c.EventID != -1 || !c.Timestamp.Equal(now) || m.OrchestrationInstance != p.OrchestrationInstance {
+		t.Errorf("completed: %#v", m)
+	}
+	for _, st := range []history.OrchestrationStatus{history.StatusFailed, history.StatusTerminated} {
+		m := ParentAnswer(p, st, &out, fd, now)
+		if f, ok := m.Event.(*history.SubOrchestrationInstanceFailedEvent); !ok || f.TaskScheduledID != 3 || *f.Reason != out ||
+			f.FailureDetails != fd || m.OrchestrationInstance != p.OrchestrationInstance {
+			t.Errorf("%v: %#v", st, m)
+		}
 	}
 }
