@@ -293,14 +293,7 @@ func testRewind(t *testing.T, f Factory) {
 	t.Run("ChildCompletedWhileParentFailed", func(t *testing.T) {
 		y := &rewindFixture{fixture: &fixture{t: t, be: x.be, c: x.c, regs: x.regs}, prefix: x.prefix}
 		key := k("two")
-		gate.close(key + "-c")
-		id := y.schedule(rwTwoChildren.Name(), key, client.WithInstanceID(key))
-		y.failed(id)
-		if err := y.c.RaiseEvent(y.ctx(), key+"-w", "Go", "late"); err != nil {
-			t.Fatal(err)
-		}
-		y.completed(key+"-w", quote("late"))
-		gate.open(key + "-c")
+		id := y.childCompletedWhileParentFailed(key)
 		y.rewind(id, "")
 		y.completed(id, quote("ok:"+key+"-c|late"))
 	})
@@ -627,14 +620,7 @@ func testChildEndedUnseen(t *testing.T, f Factory) {
 		t.Fatalf("%T cannot rewind", x.be)
 	}
 	key := x.key("unseen")
-	gate.close(key + "-c")
-	id := x.schedule(rwTwoChildren.Name(), key, client.WithInstanceID(key))
-	x.failed(id)
-	if err := x.c.RaiseEvent(x.ctx(), key+"-w", "Go", "late"); err != nil {
-		t.Fatal(err)
-	}
-	x.completed(key+"-w", quote("late"))
-	gate.open(key + "-c")
+	id := x.childCompletedWhileParentFailed(key)
 	eb := &endingChild{Backend: x.be, rb: rb, root: id, only: key + "-w", noEnd: true, lag: 1}
 	if err := client.New(eb, client.Options{}).Rewind(x.ctx(), id, ""); err != nil {
 		t.Fatal(err)
@@ -643,4 +629,20 @@ func testChildEndedUnseen(t *testing.T, f Factory) {
 		t.Fatalf("the rewind did not read the child")
 	}
 	x.completed(id, quote("ok:"+key+"-c|late"))
+}
+
+// childCompletedWhileParentFailed runs RWTwoChildren for key until it has
+// failed (its child key-c failed) and its child key-w completed after
+// that, its answer dropped; then key-c may succeed. It returns the id.
+func (x *rewindFixture) childCompletedWhileParentFailed(key string) string {
+	x.t.Helper()
+	gate.close(key + "-c")
+	id := x.schedule(rwTwoChildren.Name(), key, client.WithInstanceID(key))
+	x.failed(id)
+	if err := x.c.RaiseEvent(x.ctx(), key+"-w", "Go", "late"); err != nil {
+		x.t.Fatal(err)
+	}
+	x.completed(key+"-w", quote("late"))
+	gate.open(key + "-c")
+	return id
 }
