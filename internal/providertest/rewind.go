@@ -377,20 +377,18 @@ func testRewindRefused(t *testing.T, f Factory) {
 	}
 }
 
+// rewinding is a backend that can rewind, for the wrappers below to
+// change one call of.
+type rewinding struct {
+	provider.Backend
+	provider.RewindBackend
+}
+
 // faultyRewind fails the first SetRewindPending of an instance once.
 type faultyRewind struct {
-	provider.Backend
-	rb     provider.RewindBackend
+	rewinding
 	mu     sync.Mutex
 	failOn string
-}
-
-func (b *faultyRewind) ReadForRewind(ctx context.Context, id string) (*provider.RewindHistory, error) {
-	return b.rb.ReadForRewind(ctx, id)
-}
-
-func (b *faultyRewind) RewriteForRewind(ctx context.Context, h *provider.RewindHistory, rewrite, mark []int) error {
-	return b.rb.RewriteForRewind(ctx, h, rewrite, mark)
 }
 
 func (b *faultyRewind) SetRewindPending(ctx context.Context, h *provider.RewindHistory, now time.Time) error {
@@ -403,7 +401,7 @@ func (b *faultyRewind) SetRewindPending(ctx context.Context, h *provider.RewindH
 	if fail {
 		return fmt.Errorf("injected: the process stopped before the status of %s was written", h.InstanceID)
 	}
-	return b.rb.SetRewindPending(ctx, h, now)
+	return b.RewindBackend.SetRewindPending(ctx, h, now)
 }
 
 func testRewindInterrupted(t *testing.T, f Factory) {
@@ -418,7 +416,7 @@ func testRewindInterrupted(t *testing.T, f Factory) {
 	if !ok {
 		t.Fatalf("%T cannot rewind", x.be)
 	}
-	fb := &faultyRewind{Backend: x.be, rb: rb, failOn: id}
+	fb := &faultyRewind{rewinding: rewinding{x.be, rb}, failOn: id}
 	fc := client.New(fb, client.Options{})
 	if err := fc.Rewind(x.ctx(), id, "first"); err == nil {
 		t.Fatal("the interrupted rewind succeeded")
@@ -521,8 +519,7 @@ func testRestart(t *testing.T, f Factory) {
 // reads, a child that ended reads as Running, and with noEnd its history
 // lacks its completion too.
 type endingChild struct {
-	provider.Backend
-	rb    provider.RewindBackend
+	rewinding
 	root  string
 	only  string
 	noEnd bool
@@ -554,7 +551,7 @@ func (b *endingChild) GetState(ctx context.Context, id string, payloads bool) (*
 }
 
 func (b *endingChild) ReadForRewind(ctx context.Context, id string) (*provider.RewindHistory, error) {
-	h, err := b.rb.ReadForRewind(ctx, id)
+	h, err := b.RewindBackend.ReadForRewind(ctx, id)
 	if err != nil || !b.behind(id) {
 		return h, err
 	}
@@ -568,14 +565,6 @@ func (b *endingChild) ReadForRewind(ctx context.Context, id string) (*provider.R
 		})
 	}
 	return &lagging, nil
-}
-
-func (b *endingChild) RewriteForRewind(ctx context.Context, h *provider.RewindHistory, rewrite, mark []int) error {
-	return b.rb.RewriteForRewind(ctx, h, rewrite, mark)
-}
-
-func (b *endingChild) SetRewindPending(ctx context.Context, h *provider.RewindHistory, now time.Time) error {
-	return b.rb.SetRewindPending(ctx, h, now)
 }
 
 // A parent is rewound while its failed child's status (and, before that,
@@ -595,7 +584,7 @@ func testChildStillEnding(t *testing.T, f Factory) {
 		x.failed(id)
 		gate.open(key + "-child")
 		// The child read once by the plan and twice by the wait.
-		eb := &endingChild{Backend: x.be, rb: rb, root: id, noEnd: noEnd, lag: 3}
+		eb := &endingChild{rewinding: rewinding{x.be, rb}, root: id, noEnd: noEnd, lag: 3}
 		if err := client.New(eb, client.Options{}).Rewind(x.ctx(), id, ""); err != nil {
 			t.Fatalf("history without the end %v: %v", noEnd, err)
 		}
@@ -621,7 +610,7 @@ func testChildEndedUnseen(t *testing.T, f Factory) {
 	}
 	key := x.key("unseen")
 	id := x.childCompletedWhileParentFailed(key)
-	eb := &endingChild{Backend: x.be, rb: rb, root: id, only: key + "-w", noEnd: true, lag: 1}
+	eb := &endingChild{rewinding: rewinding{x.be, rb}, root: id, only: key + "-w", noEnd: true, lag: 1}
 	if err := client.New(eb, client.Options{}).Rewind(x.ctx(), id, ""); err != nil {
 		t.Fatal(err)
 	}
